@@ -1,0 +1,30 @@
+/**
+ * Token claims: the contract between the app backend that mints JWTs and the server that checks them (SPEC §3).
+ *
+ * `sub` is the user, `tenant` scopes every document name, `docs` maps document-name globs to "write" or "read".
+ * A token that grants nothing opens nothing.
+ */
+import { z } from 'zod';
+import { DEFAULT_TENANT, tenantProblem } from './names.js';
+
+export const Access = {
+  Read: 'read',
+  Write: 'write',
+} as const;
+export type Access = (typeof Access)[keyof typeof Access];
+
+export const tokenClaimsSchema = z.object({
+  sub: z.string().min(1, 'sub (the user id) is required'),
+  name: z.string().max(200).optional(),
+  tenant: z
+    .string()
+    .default(DEFAULT_TENANT)
+    .superRefine((tenant, ctx) => {
+      const problem = tenantProblem(tenant);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  docs: z.record(z.string().min(1), z.enum([Access.Read, Access.Write])).default({}),
+  exp: z.number().optional(),
+});
+
+export type TokenClaims = z.output<typeof tokenClaimsSchema>;

@@ -1,0 +1,59 @@
+/**
+ * Close codes and error kinds, defined once for server, client and tests.
+ *
+ * WebSocket close codes 4000–4999 are free for applications; Concord follows Hocuspocus (4401, 4403, 4408, 4205)
+ * and HTTP status numbers where one fits, so a code reads the same in logs, in the browser and in a proxy.
+ */
+
+export const CloseCode = {
+  /** RFC 6455: a frame was larger than the server accepts (`CONCORD_MAX_MESSAGE_BYTES`). */
+  MessageTooBig: 1009,
+  /** RFC 6455: the server is restarting; clients reconnect with backoff. */
+  ServiceRestart: 1012,
+  /** Hocuspocus' ResetConnection: the server dropped the connection; clients reconnect. */
+  ResetConnection: 4205,
+  /** The client sent bytes that are not a valid message (bad framing, malformed Yjs update). Not retried as-is. */
+  MalformedMessage: 4400,
+  /** Hocuspocus' Unauthorized: missing, malformed, badly signed or expired token. */
+  Unauthorized: 4401,
+  /** Hocuspocus' Forbidden: the token is valid but does not grant this document (or this origin). */
+  Forbidden: 4403,
+  /** Hocuspocus' ConnectionTimeout: nothing received for longer than the server's timeout. */
+  ConnectionTimeout: 4408,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Reasons sent with 4401/4403, spelled as Hocuspocus spells them so stock providers recognise them. */
+export const CloseReason = {
+  Unauthorized: 'Unauthorized',
+  Forbidden: 'Forbidden',
+} as const;
+
+/** What went wrong, as a stable string apps and tests can branch on. */
+export const ErrorKind = {
+  MissingToken: 'missing-token',
+  InvalidToken: 'invalid-token',
+  TokenExpired: 'token-expired',
+  InvalidClaims: 'invalid-claims',
+  DocumentNotGranted: 'document-not-granted',
+  TenantMismatch: 'tenant-mismatch',
+  InvalidDocumentName: 'invalid-document-name',
+  InvalidTenant: 'invalid-tenant',
+  MalformedMessage: 'malformed-message',
+  MessageTooBig: 'message-too-big',
+  InvalidField: 'invalid-field',
+  UnknownField: 'unknown-field',
+  InvalidSchema: 'invalid-schema',
+} as const;
+export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
+
+/** Base of every error Concord throws on purpose: `kind` is stable, `message` is for people. */
+export class ConcordError extends Error {
+  readonly kind: ErrorKind;
+
+  constructor(kind: ErrorKind, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConcordError';
+    this.kind = kind;
+  }
+}

@@ -1,0 +1,31 @@
+export { CloseCode, CloseReason, ConcordError, ErrorKind } from './codes.js';
+export {
+  assertDocumentName,
+  assertTenant,
+  DEFAULT_TENANT,
+  documentNameProblem,
+  MAX_DOCUMENT_NAME_LENGTH,
+  MAX_TENANT_LENGTH,
+  parseQualifiedName,
+  qualifyDocumentName,
+  TENANT_SEPARATOR,
+  tenantProblem,
+} from './names.js';
+export type { QualifiedName } from './names.js';
+export {
+  isConcordOrigin,
+  LOCAL_EDIT_ORIGIN,
+  OriginTag,
+  SERVER_API_ORIGIN,
+  STORAGE_ORIGIN,
+} from './origins.js';
+export type { ConcordOrigin } from './origins.js';
+export { Access, tokenClaimsSchema } from './claims.js';
+export type { TokenClaims } from './claims.js';
+export { defineRecord, FieldValidationError, LwwRecord, validateField } from './record.js';
+export type { FieldName, FieldSchemas, FieldValues, RecordType } from './record.js';
+export { RecordCollection } from './collection.js';
+export { defineDocument, FIELDS_ROOT } from './schema.js';
+export type { DocumentSpec, DocumentType, TypedDocument } from './schema.js';
+export { colorForUser, parsePresence, PRESENCE_COLORS } from './presence.js';
+export type { Peer, PresenceCursor, PresenceState, PresenceUser } from './presence.js';
