@@ -1,0 +1,48 @@
+/**
+ * The selected task: its title (from the project document) and its rich-text description (its own document),
+ * with the avatars of whoever else has the task open.
+ */
+import type { DocumentHandle } from '@concord/client';
+import type { PresenceUser } from '@concord/engine';
+import { useMemo } from 'preact/hooks';
+import { usePeers, useRecords } from '../hooks';
+import { ProjectDocument, STATUS_LABELS } from '../model';
+import { Avatar } from './Avatar';
+import { DescriptionEditor } from './DescriptionEditor';
+
+interface TaskDetailProps {
+  project: DocumentHandle;
+  taskId: string;
+  handle: DocumentHandle;
+  user: PresenceUser;
+  onClose: () => void;
+}
+
+export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetailProps) {
+  const tasks = useMemo(() => project.typed(ProjectDocument).collection('tasks'), [project]);
+  // Re-reads the task whenever the collection changes, so the heading follows remote title edits.
+  useRecords(tasks, () => 0);
+  const task = tasks.get(taskId);
+  const viewers = usePeers(handle).filter((peer) => peer.user.id !== user.id);
+  const status = task?.get('status');
+
+  return (
+    <aside class="detail" data-testid="task-detail" data-task-id={taskId} aria-label="Task description">
+      <header class="detail__header">
+        <div>
+          <h2 data-testid="detail-title">{task?.get('title') || (task ? 'Untitled task' : 'Deleted task')}</h2>
+          {status && <span class={`status-pill status-pill--${status}`}>{STATUS_LABELS[status]}</span>}
+        </div>
+        <div class="detail__viewers">
+          {[...new Map(viewers.map((peer) => [peer.user.id, peer.user])).values()].map((viewer) => (
+            <Avatar key={viewer.id} user={viewer} note="here" small />
+          ))}
+          <button type="button" class="link" data-testid="close-description" onClick={onClose} aria-label="Close">
+            ✕
+          </button>
+        </div>
+      </header>
+      <DescriptionEditor key={handle.name} handle={handle} user={user} />
+    </aside>
+  );
+}

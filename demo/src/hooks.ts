@@ -1,0 +1,97 @@
+/**
+ * Preact hooks over the Concord client: each subscribes to one source (client state, a document's status, a
+ * collection, presence) and unsubscribes on unmount, so components only ever read current values.
+ */
+import type { DocumentHandle, DocumentStatus, SyncClient, ConnectionState } from '@concord/client';
+import type { FieldSchemas, Peer, RecordCollection, LwwRecord } from '@concord/engine';
+import { useEffect, useMemo, useReducer, useState } from 'preact/hooks';
+
+/** Re-renders the calling component; for sources that tell "something changed" but hand over no value. */
+function useRerender(): () => void {
+  const [, bump] = useReducer((n: number) => n + 1, 0);
+  return bump as () => void;
+}
+
+export function useConnectionState(client: SyncClient): ConnectionState {
+  const [state, setState] = useState(client.state);
+  useEffect(() => {
+    setState(client.state);
+    const onState = (next: ConnectionState) => setState(next);
+    client.on('state', onState);
+    return () => client.off('state', onState);
+  }, [client]);
+  return state;
+}
+
+/** Opens `name` on `client` while mounted (or while `name` is set) and closes it afterwards. */
+export function useDocument(client: SyncClient, name: string | null): DocumentHandle | null {
+  const [handle, setHandle] = useState<DocumentHandle | null>(null);
+  useEffect(() => {
+    if (!name) {
+      setHandle(null);
+      return;
+    }
+    const opened = client.open(name);
+    setHandle(opened);
+    return () => {
+      void opened.close();
+      setHandle((current) => (current === opened ? null : current));
+    };
+  }, [client, name]);
+  return handle;
+}
+
+export function useDocumentStatus(handle: DocumentHandle | null): DocumentStatus | null {
+  const [status, setStatus] = useState<DocumentStatus | null>(handle?.status ?? null);
+  useEffect(() => {
+    setStatus(handle?.status ?? null);
+    if (!handle) return;
+    const onStatus = (next: DocumentStatus) => setStatus(next);
+    handle.on('status', onStatus);
+    return () => handle.off('status', onStatus);
+  }, [handle]);
+  return status;
+}
+
+/** The records of `collection` as `[id, record]`, re-read on every change, ordered by `order`. */
+export function useRecords<F extends FieldSchemas>(
+  collection: RecordCollection<F> | null,
+  order: (a: LwwRecord<F>, b: LwwRecord<F>) => number,
+): Array<[string, LwwRecord<F>]> {
+  const rerender = useRerender();
+  useEffect(() => collection?.observe(() => rerender()), [collection]);
+  const entries = collection?.entries() ?? [];
+  return entries.sort(([, a], [, b]) => order(a, b));
+}
+
+/** The presence states of everyone else on `handle`'s document. */
+export function usePeers(handle: DocumentHandle | null): Peer[] {
+  const [peers, setPeers] = useState<Peer[]>(() => handle?.presence.peers() ?? []);
+  useEffect(() => {
+    setPeers(handle?.presence.peers() ?? []);
+    if (!handle) return;
+    const onChange = (next: Peer[]) => setPeers(next);
+    handle.presence.on('change', onChange);
+    return () => handle.presence.off('change', onChange);
+  }, [handle]);
+  return peers;
+}
+
+/** The task id in the URL hash (`#task=<id>`), so a reload reopens the same task. */
+export function useSelectedTask(): [string | null, (id: string | null) => void] {
+  const read = () => new URLSearchParams(location.hash.slice(1)).get('task');
+  const [selected, setSelected] = useState<string | null>(read);
+  useEffect(() => {
+    const onHashChange = () => setSelected(read());
+    addEventListener('hashchange', onHashChange);
+    return () => removeEventListener('hashchange', onHashChange);
+  }, []);
+  const select = useMemo(
+    () => (id: string | null) => {
+      history.replaceState(null, '', id ? `#task=${encodeURIComponent(id)}` : location.pathname);
+      setSelected(id);
+    },
+    [],
+  );
+  return [selected, select];
+}

@@ -1,0 +1,44 @@
+/**
+ * The demo's shared data, declared once with the engine's model.
+ *
+ * One project document (`project-demo`) holds the tasks as last-writer-wins records, so two people changing
+ * different fields of a task both win, and the same field resolves the same way everywhere. Each task's rich-text
+ * description lives in its own document (`task-<id>`), loaded only when someone opens that task: a long
+ * description never weighs on the board.
+ */
+import { defineDocument, defineRecord } from '@concord/engine';
+import { z } from 'zod';
+
+export const PROJECT_DOCUMENT = 'project-demo';
+
+export const TASK_STATUSES = ['todo', 'doing', 'done'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export const STATUS_LABELS: Record<TaskStatus, string> = { todo: 'To do', doing: 'Doing', done: 'Done' };
+
+/** `YYYY-MM-DD`, what `<input type="date">` reads and writes; empty when there is no due date. */
+const isoDate = z.union([z.literal(''), z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD')]);
+
+export const Task = defineRecord('task', {
+  title: z.string().max(200),
+  status: z.enum(TASK_STATUSES),
+  assignee: z.string().max(100),
+  due: isoDate,
+  /** Milliseconds since the epoch, for a stable order on every screen. */
+  createdAt: z.number().int().nonnegative(),
+});
+
+export const ProjectDocument = defineDocument('project', {
+  collections: { tasks: Task },
+});
+
+export const TaskDocument = defineDocument('task', {
+  richTexts: ['description'],
+});
+
+export function taskDocumentName(taskId: string): string {
+  return `task-${taskId}`;
+}
+
+/** The fields a person edits inline, in the order the row shows them. */
+export const EDITABLE_FIELDS = ['title', 'status', 'assignee', 'due'] as const;
+export type EditableField = (typeof EDITABLE_FIELDS)[number];

@@ -1,0 +1,45 @@
+/**
+ * What the connection indicator shows, derived from the client's connection state and the status of every open
+ * document. Green: connected and every document synced with nothing pending. Yellow: connecting, or connected
+ * with changes the server has not acknowledged yet. Red: offline or unauthorized (edits are kept locally and
+ * counted as pending). A reconnect attempt after the connection was lost stays red until it succeeds, so the
+ * light does not flicker with every retry of the backoff.
+ */
+import type { ConnectionState, DocumentStatus } from '@concord/client';
+
+export type Light = 'green' | 'yellow' | 'red';
+
+export interface Indicator {
+  readonly light: Light;
+  readonly label: string;
+  readonly pending: number;
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * @param state the client's connection state now
+ * @param lastSettled the last state other than `connecting` (null before the first), to tell a first connection
+ *   (yellow) from a retry after losing the connection (still red)
+ */
+export function indicatorFor(
+  state: ConnectionState,
+  lastSettled: ConnectionState | null,
+  statuses: readonly (DocumentStatus | null)[],
+): Indicator {
+  const open = statuses.filter((status): status is DocumentStatus => status !== null);
+  const pending = open.reduce((sum, status) => sum + status.pendingChanges, 0);
+  const waiting = pending > 0 ? ` · ${plural(pending, 'pending change')}` : '';
+
+  if (state === 'unauthorized') return { light: 'red', label: `Not authorized${waiting}`, pending };
+  if (state === 'offline') return { light: 'red', label: `Offline${waiting}`, pending };
+  if (state === 'connecting' && (lastSettled === 'offline' || lastSettled === 'unauthorized')) {
+    return { light: 'red', label: `Offline · reconnecting…${waiting}`, pending };
+  }
+  if (state === 'connecting') return { light: 'yellow', label: `Connecting…${waiting}`, pending };
+  if (pending > 0) return { light: 'yellow', label: `Syncing ${plural(pending, 'change')}…`, pending };
+  if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending };
+  return { light: 'green', label: 'Connected · synced', pending };
+}
