@@ -1,0 +1,72 @@
+/**
+ * Verifies JWTs with jose: HS256 against the configured secret, RS256/ES256 (and their relatives) against a JWKS.
+ * The token's header picks the key; an algorithm no configured key serves is refused. Claims are then checked
+ * against the engine's schema (SPEC §3). Failures carry an ErrorKind so logs, metrics and clients can tell an
+ * expired token from a forged one; messages never include the token.
+ */
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ConcordError, DEFAULT_TENANT, ErrorKind, tokenClaimsSchema, type TokenClaims } from '@concord/engine';
+
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+/** Tolerated clock skew between the token issuer and this server. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+export interface TokenVerifierOptions {
+  /** HS256 shared secret. */
+  secret?: string;
+  /** JWKS endpoint for asymmetric algorithms. */
+  jwksUrl?: string;
+}
+
+export class TokenVerifier {
+  private readonly secret: Uint8Array | undefined;
+  private readonly jwks: JWTVerifyGetKey | undefined;
+
+  constructor(options: TokenVerifierOptions) {
+    this.secret = options.secret === undefined ? undefined : new TextEncoder().encode(options.secret);
+    this.jwks = options.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(options.jwksUrl));
+  }
+
+  async verify(token: string): Promise<TokenClaims> {
+    if (!token) throw new ConcordError(ErrorKind.MissingToken, 'no token was sent');
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new ConcordError(ErrorKind.InvalidToken, 'the token is not a JWT');
+    }
+    let payload: unknown;
+    try {
+      if (alg === 'HS256' && this.secret) {
+        payload = (await jwtVerify(token, this.secret, { algorithms: ['HS256'], clockTolerance: CLOCK_TOLERANCE_SECONDS })).payload;
+      } else if (alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg) && this.jwks) {
+        payload = (await jwtVerify(token, this.jwks, { algorithms: ASYMMETRIC_ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_SECONDS })).payload;
+      } else {
+        throw new ConcordError(ErrorKind.InvalidToken, `tokens signed with ${alg ?? 'no algorithm'} are not accepted here`);
+      }
+    } catch (error) {
+      if (error instanceof ConcordError) throw error;
+      if (error instanceof errors.JWTExpired) throw new ConcordError(ErrorKind.TokenExpired, 'the token has expired');
+      throw new ConcordError(ErrorKind.InvalidToken, `the token could not be verified (${(error as Error).message})`);
+    }
+    const claims = tokenClaimsSchema.safeParse(payload);
+    if (!claims.success) {
+      const detail = claims.error.issues.map((issue) => `${issue.path.join('.') || 'token'}: ${issue.message}`).join('; ');
+      throw new ConcordError(ErrorKind.InvalidClaims, `the token's claims are invalid (${detail})`);
+    }
+    return claims.data;
+  }
+}
+
+/**
+ * The tenant a token claims, read without verifying it. Only for routing a socket's document names into the
+ * token's namespace; authentication later verifies the token and refuses it unless the verified tenant matches.
+ */
+export function claimedTenant(token: string): string {
+  try {
+    const tenant = decodeJwt(token).tenant;
+    return typeof tenant === 'string' && tenant.length > 0 ? tenant : DEFAULT_TENANT;
+  } catch {
+    return DEFAULT_TENANT;
+  }
+}

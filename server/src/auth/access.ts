@@ -1,0 +1,33 @@
+/**
+ * Per-document grants: a token's `docs` claim maps document-name globs (picomatch syntax: `project-*`,
+ * `account-{1,2}`, `*`) to "write" or "read". When several globs match, the strongest grant wins; when none
+ * does, the document is not granted. Globs match the tenant-local name, never the tenant.
+ */
+import picomatch from 'picomatch';
+import { Access } from '@concord/engine';
+
+type Matcher = (name: string) => boolean;
+
+/** Compiled globs, kept while few: the same handful of patterns come with every token of an app. */
+const MAX_CACHED_MATCHERS = 1000;
+const matchers = new Map<string, Matcher>();
+
+function matcherFor(pattern: string): Matcher {
+  let matcher = matchers.get(pattern);
+  if (!matcher) {
+    if (matchers.size >= MAX_CACHED_MATCHERS) matchers.clear();
+    matcher = picomatch(pattern, { dot: true });
+    matchers.set(pattern, matcher);
+  }
+  return matcher;
+}
+
+export function accessFor(grants: Readonly<Record<string, Access>>, documentName: string): Access | null {
+  let granted: Access | null = null;
+  for (const [pattern, access] of Object.entries(grants)) {
+    if (!matcherFor(pattern)(documentName)) continue;
+    if (access === Access.Write) return Access.Write;
+    granted = Access.Read;
+  }
+  return granted;
+}

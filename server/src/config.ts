@@ -1,0 +1,196 @@
+/**
+ * Server configuration: one table of settings drives the environment variables, the `concord serve` flags and
+ * their validation, so the three never disagree. Every value is checked at start; a bad one stops the server with a
+ * message that names the variable and the flag, what was expected and what was given.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const MIB = 1024 * 1024;
+/** Large enough for a first sync of a big offline document, small enough that one client cannot exhaust memory. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 8 * MIB;
+const MIN_SECRET_LENGTH = 32;
+
+const optionalString = z
+  .string()
+  .transform((value) => value.trim())
+  .optional()
+  .transform((value) => (value ? value : undefined));
+
+function url(protocols: readonly string[]) {
+  return optionalString.refine(
+    (value) => {
+      if (value === undefined) return true;
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+}
+
+/** Each setting: its environment variable, its CLI flag, what it means, and how a given value is checked. */
+export const SETTINGS = {
+  port: {
+    env: 'PORT',
+    flag: '--port <number>',
+    description: 'listen port (0 picks a free one)',
+    schema: z.coerce
+      .number({ message: 'must be a port number' })
+      .int('must be a whole number')
+      .min(0, 'must be between 0 and 65535')
+      .max(65535, 'must be between 0 and 65535')
+      .default(8080),
+  },
+  host: {
+    env: 'HOST',
+    flag: '--host <address>',
+    description: 'listen address',
+    schema: z.string().trim().min(1, 'must not be empty').default('127.0.0.1'),
+  },
+  dataDir: {
+    env: 'CONCORD_DATA_DIR',
+    flag: '--data-dir <path>',
+    description: 'embedded LevelDB storage directory',
+    schema: z.string().trim().min(1, 'must not be empty').default('./data'),
+  },
+  authSecret: {
+    env: 'CONCORD_AUTH_SECRET',
+    flag: '--auth-secret <secret>',
+    description: 'HS256 secret for JWTs; unset (with no JWKS) means dev mode',
+    schema: optionalString.refine((value) => value === undefined || value.length >= MIN_SECRET_LENGTH, {
+      message: `must be at least ${MIN_SECRET_LENGTH} characters (256 bits for HS256)`,
+    }),
+  },
+  authJwksUrl: {
+    env: 'CONCORD_AUTH_JWKS_URL',
+    flag: '--auth-jwks-url <url>',
+    description: 'verify RS256/ES256 JWTs against this JWKS',
+    schema: url(['http:', 'https:']),
+  },
+  databaseUrl: {
+    env: 'CONCORD_DATABASE_URL',
+    flag: '--database-url <url>',
+    description: 'PostgreSQL storage shared by instances',
+    schema: url(['postgres:', 'postgresql:']),
+  },
+  redisUrl: {
+    env: 'CONCORD_REDIS_URL',
+    flag: '--redis-url <url>',
+    description: 'Redis for scale-out across instances',
+    schema: url(['redis:', 'rediss:']),
+  },
+  maxMessageBytes: {
+    env: 'CONCORD_MAX_MESSAGE_BYTES',
+    flag: '--max-message-bytes <bytes>',
+    description: 'largest accepted WebSocket frame',
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(1024, 'must be at least 1024 bytes')
+      .max(1024 * MIB, 'must be at most 1 GiB')
+      .default(DEFAULT_MAX_MESSAGE_BYTES),
+  },
+  allowedOrigins: {
+    env: 'CONCORD_ALLOWED_ORIGINS',
+    flag: '--allowed-origins <list>',
+    description: 'comma-separated browser origins allowed to open sockets, or *; unset means same origin',
+    schema: optionalString
+      .transform((value) => (value === undefined ? undefined : value.split(',').map((o) => o.trim()).filter(Boolean)))
+      .refine((origins) => origins === undefined || origins.every((o) => o === '*' || isOrigin(o)), {
+        message: 'must be * or a comma-separated list of origins like https://app.example.com',
+      }),
+  },
+  logLevel: {
+    env: 'CONCORD_LOG_LEVEL',
+    flag: '--log-level <level>',
+    description: 'pino log level',
+    schema: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  },
+  staticDir: {
+    env: 'CONCORD_STATIC_DIR',
+    flag: '--static-dir <path>',
+    description: 'directory served at / (default: the built demo, when installed)',
+    schema: optionalString,
+  },
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export type ConcordConfig = { [K in SettingName]: z.output<(typeof SETTINGS)[K]['schema']> };
+/** What a caller may give: any setting, as a typed value or as the string an environment variable would hold. */
+export type ConfigInput = { [K in SettingName]?: z.input<(typeof SETTINGS)[K]['schema']> | string };
+
+function isOrigin(value: string): boolean {
+  try {
+    const parsed = new URL(value);
+    return (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.origin === value.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
+
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function describe(name: SettingName): string {
+  const setting = SETTINGS[name];
+  return `${setting.env} (${setting.flag.split(' ')[0]})`;
+}
+
+/** Validates every setting; throws ConfigError listing each bad one. */
+export function resolveConfig(input: ConfigInput): ConcordConfig {
+  const problems: string[] = [];
+  const config: Record<string, unknown> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const raw = input[name];
+    const result = SETTINGS[name].schema.safeParse(raw === '' ? undefined : raw);
+    if (result.success) {
+      config[name] = result.data;
+    } else {
+      const given = raw === undefined ? '' : `; got ${JSON.stringify(name === 'authSecret' ? '<hidden>' : raw)}`;
+      problems.push(`${describe(name)} ${result.error.issues[0]?.message ?? 'is invalid'}${given}`);
+    }
+  }
+  if (problems.length === 0) {
+    const resolved = config as ConcordConfig;
+    const devMode = resolved.authSecret === undefined && resolved.authJwksUrl === undefined;
+    if (devMode && !isLoopbackHost(resolved.host)) {
+      problems.push(
+        `${describe('host')} is ${JSON.stringify(resolved.host)}, not a loopback address: dev mode (no ${SETTINGS.authSecret.env} or ${SETTINGS.authJwksUrl.env}) hands out tokens to anyone and only serves 127.0.0.1, ::1 or localhost`,
+      );
+    }
+    if (resolved.databaseUrl !== undefined) {
+      problems.push(`${describe('databaseUrl')}: PostgreSQL storage is not available in this version yet; unset it to use LevelDB`);
+    }
+    if (resolved.redisUrl !== undefined) {
+      problems.push(`${describe('redisUrl')}: Redis scale-out is not available in this version yet; unset it to run one instance`);
+    }
+    if (problems.length === 0) return resolved;
+  }
+  throw new ConfigError(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+/** Reads every setting's environment variable. */
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const input: Record<string, string | undefined> = {};
+  for (const name of Object.keys(SETTINGS) as SettingName[]) input[name] = env[SETTINGS[name].env];
+  return input as ConfigInput;
+}
+
+export function isDevMode(config: ConcordConfig): boolean {
+  return config.authSecret === undefined && config.authJwksUrl === undefined;
+}

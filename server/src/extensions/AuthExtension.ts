@@ -1,0 +1,81 @@
+/**
+ * Authentication and authorization of every document a socket opens (Hocuspocus `onAuthenticate`).
+ *
+ * Order of checks: the token (missing, forged, expired or with bad claims → Unauthorized, 4401), then the document
+ * (not in the token's tenant, not a valid name, or not granted by `docs` → Forbidden, 4403). A "read" grant makes
+ * the connection read-only: Hocuspocus then applies none of its updates. The verified user lands in the
+ * connection context for the hooks after this one.
+ */
+import type { Extension, onAuthenticatePayload } from '@hocuspocus/server';
+import { Access, CloseCode, CloseReason, ConcordError, ErrorKind, parseQualifiedName } from '@concord/engine';
+import { accessFor } from '../auth/access.js';
+import type { TokenVerifier } from '../auth/TokenVerifier.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+
+/** What every hook after authentication knows about the connection. */
+export interface ConnectionContext {
+  readonly user: { readonly id: string; readonly name: string };
+  readonly tenant: string;
+  /** The document's name within its tenant. */
+  readonly documentName: string;
+  readonly access: Access;
+}
+
+const UNAUTHORIZED_KINDS: ReadonlySet<string> = new Set([
+  ErrorKind.MissingToken,
+  ErrorKind.InvalidToken,
+  ErrorKind.TokenExpired,
+  ErrorKind.InvalidClaims,
+]);
+
+/**
+ * What Hocuspocus gets when a document is refused: it sends `reason` to the client. Deliberately not an Error:
+ * Hocuspocus prints every thrown Error with a message to the console, and refusals are logged here, structured.
+ */
+export interface Refusal {
+  readonly code: number;
+  readonly reason: string;
+}
+
+export class AuthExtension implements Extension {
+  readonly extensionName = 'concord-auth';
+  private readonly verifier: TokenVerifier;
+  private readonly log: Logger;
+  private readonly metrics: Metrics;
+
+  constructor(verifier: TokenVerifier, log: Logger, metrics: Metrics) {
+    this.verifier = verifier;
+    this.log = log.child({ component: 'auth' });
+    this.metrics = metrics;
+  }
+
+  async onAuthenticate({ token, documentName, connectionConfig }: onAuthenticatePayload): Promise<ConnectionContext> {
+    let userId: string | undefined;
+    try {
+      const claims = await this.verifier.verify(token);
+      userId = claims.sub;
+      const { tenant, name } = parseQualifiedName(documentName);
+      if (claims.tenant !== tenant) {
+        throw new ConcordError(ErrorKind.TenantMismatch, `the token is for tenant ${claims.tenant}, not ${tenant}`);
+      }
+      const access = accessFor(claims.docs, name);
+      if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${name}`);
+      connectionConfig.readOnly = access === Access.Read;
+      this.log.debug({ user: claims.sub, document: documentName, access }, 'authenticated');
+      return { user: { id: claims.sub, name: claims.name ?? claims.sub }, tenant, documentName: name, access };
+    } catch (error) {
+      throw this.refuse(error, documentName, userId);
+    }
+  }
+
+  private refuse(error: unknown, documentName: string, userId: string | undefined): Refusal {
+    const kind = error instanceof ConcordError ? error.kind : ErrorKind.InvalidDocumentName;
+    const unauthorized = UNAUTHORIZED_KINDS.has(kind);
+    this.metrics.authFailures.inc({ kind });
+    this.log.info({ kind, document: documentName, user: userId, detail: (error as Error).message }, 'refused a document');
+    return unauthorized
+      ? { code: CloseCode.Unauthorized, reason: CloseReason.Unauthorized }
+      : { code: CloseCode.Forbidden, reason: CloseReason.Forbidden };
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * The HTTP side of the one port (Hono): health, Prometheus metrics, dev-mode tokens, and the demo app as static
+ * files with a single-page fallback. Errors are JSON `{ "error": ... }` with a fitting status; nothing here throws
+ * past the framework.
+ */
+import { join } from 'node:path';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+
+export interface HealthReport {
+  readonly status: 'ok' | 'stopping';
+  readonly [key: string]: unknown;
+}
+
+export interface HttpAppOptions {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly health: () => HealthReport;
+  /** Present in dev mode only: issues a token for the demo tenant. */
+  readonly issueDevToken?: (user: { id: string; name?: string | undefined }) => Promise<string>;
+  /** Directory served at `/` (the built demo). */
+  readonly staticDir?: string | undefined;
+}
+
+const devTokenQuery = z.object({
+  user: z
+    .string({ message: 'user is required, e.g. /api/dev/token?user=alice&name=Alice' })
+    .regex(/^[A-Za-z0-9._@-]{1,64}$/, 'user must be 1-64 letters, digits or . _ @ -'),
+  name: z.string().trim().min(1).max(100, 'name must be at most 100 characters').optional(),
+});
+
+export function createHttpApp(options: HttpAppOptions): Hono {
+  const { metrics, log, health, issueDevToken, staticDir } = options;
+  const app = new Hono();
+
+  app.get('/healthz', (c) => {
+    const report = health();
+    return c.json(report, report.status === 'ok' ? 200 : 503);
+  });
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', metrics.registry.contentType);
+    return c.body(await metrics.registry.metrics());
+  });
+
+  if (issueDevToken) {
+    app.get('/api/dev/token', async (c) => {
+      const query = devTokenQuery.safeParse(c.req.query());
+      if (!query.success) return c.json({ error: query.error.issues.map((issue) => issue.message).join('; ') }, 400);
+      const token = await issueDevToken({ id: query.data.user, name: query.data.name });
+      c.header('Cache-Control', 'no-store');
+      return c.json({ token });
+    });
+  }
+
+  if (staticDir) {
+    app.use('/*', serveStatic({ root: staticDir }));
+    // Single-page app: routes without a file extension get index.html.
+    app.get('*', async (c, next) => {
+      if (c.req.path.startsWith('/api/') || /\.[a-z0-9]+$/i.test(c.req.path)) return next();
+      return serveStatic({ path: join(staticDir, 'index.html') })(c, next);
+    });
+  } else {
+    app.get('/', (c) => c.json({ name: 'concord', endpoints: ['/sync', '/y/<document>', '/healthz', '/metrics'] }));
+  }
+
+  app.notFound((c) => c.json({ error: `nothing at ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((error, c) => {
+    log.error({ err: error, path: c.req.path }, 'request failed');
+    return c.json({ error: 'internal error' }, 500);
+  });
+  return app;
+}

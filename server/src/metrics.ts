@@ -1,0 +1,95 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server so several servers in one process (tests) never mix
+ * their counts. Metric names follow Prometheus conventions: `_total` counters, base units (seconds, bytes).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Protocol = 'hocuspocus' | 'y-websocket';
+
+export function createMetrics(sources: { documents: () => number }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const protocol = ['protocol'] as const;
+
+  return {
+    registry,
+    connections: new Gauge({
+      name: 'concord_connections',
+      help: 'Open WebSocket connections',
+      labelNames: protocol,
+      registers: [registry],
+    }),
+    connectionsOpened: new Counter({
+      name: 'concord_connections_opened_total',
+      help: 'WebSocket connections accepted since start',
+      labelNames: protocol,
+      registers: [registry],
+    }),
+    connectionDuration: new Histogram({
+      name: 'concord_connection_duration_seconds',
+      help: 'How long WebSocket connections stayed open',
+      labelNames: protocol,
+      buckets: [1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600],
+      registers: [registry],
+    }),
+    documentsLoaded: new Gauge({
+      name: 'concord_documents_loaded',
+      help: 'Documents loaded in memory',
+      registers: [registry],
+      collect() {
+        this.set(sources.documents());
+      },
+    }),
+    messagesReceived: new Counter({
+      name: 'concord_messages_received_total',
+      help: 'WebSocket messages received from clients',
+      labelNames: protocol,
+      registers: [registry],
+    }),
+    messagesSent: new Counter({
+      name: 'concord_messages_sent_total',
+      help: 'WebSocket messages sent to clients',
+      labelNames: protocol,
+      registers: [registry],
+    }),
+    bytesReceived: new Counter({
+      name: 'concord_received_bytes_total',
+      help: 'Bytes of WebSocket messages received from clients',
+      labelNames: protocol,
+      registers: [registry],
+    }),
+    bytesSent: new Counter({
+      name: 'concord_sent_bytes_total',
+      help: 'Bytes of WebSocket messages sent to clients',
+      labelNames: protocol,
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'concord_auth_failures_total',
+      help: 'Refused document authentications, by error kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    rejectedConnections: new Counter({
+      name: 'concord_rejected_connections_total',
+      help: 'Connections refused or closed for bad input, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    storeDuration: new Histogram({
+      name: 'concord_store_duration_seconds',
+      help: 'Storage operation latency',
+      labelNames: ['operation'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    storeErrors: new Counter({
+      name: 'concord_store_errors_total',
+      help: 'Failed storage operations',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

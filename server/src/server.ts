@@ -1,0 +1,149 @@
+/**
+ * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
+ * they run: auth, storage, logging), the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * that stores every document before it returns.
+ */
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { getRequestListener } from '@hono/node-server';
+import { Hocuspocus } from '@hocuspocus/server';
+import { issueDevToken, loadDevSecret } from './auth/devMode.js';
+import { TokenVerifier } from './auth/TokenVerifier.js';
+import { isDevMode, resolveConfig, type ConcordConfig, type ConfigInput } from './config.js';
+import { AuthExtension } from './extensions/AuthExtension.js';
+import { LoggingExtension } from './extensions/LoggingExtension.js';
+import { StorageExtension } from './extensions/StorageExtension.js';
+import { createHttpApp } from './http/app.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
+import type { DocumentStore } from './storage/DocumentStore.js';
+import { LevelStore } from './storage/LevelStore.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Quiet period before a changed document is stored, and the longest a busy document waits. */
+const STORE_DEBOUNCE_MS = 200;
+const STORE_MAX_DEBOUNCE_MS = 1_000;
+/** How long shutdown lets sockets close before it cuts them. */
+const SHUTDOWN_GRACE_MS = 2_000;
+
+export interface ServerOptions extends ConfigInput {
+  /** Storage to use instead of LevelDB in `dataDir` (the caller owns it and closes it). */
+  store?: DocumentStore;
+  /** Logger to use instead of a new pino logger at `logLevel`. */
+  logger?: Logger;
+}
+
+export interface ConcordServer {
+  readonly config: ConcordConfig;
+  /** `http://host:port` */
+  readonly url: string;
+  /** `ws://host:port/sync` */
+  readonly syncUrl: string;
+  readonly port: number;
+  readonly hocuspocus: Hocuspocus;
+  /** Closes every socket (clients reconnect later), stores every document, closes storage. */
+  stop(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolveListen, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      const why = error.code === 'EADDRINUSE' ? 'the address is already in use' : error.message;
+      reject(new Error(`cannot listen on ${host}:${port}: ${why}`, { cause: error }));
+    };
+    server.once('error', onError);
+    server.listen({ port, host }, () => {
+      server.off('error', onError);
+      resolveListen(server.address() as AddressInfo);
+    });
+  });
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<ConcordServer> {
+  const { store: givenStore, logger, ...input } = options;
+  const config = resolveConfig(input);
+  const log = logger ?? createLogger(config.logLevel);
+  const devMode = isDevMode(config);
+  const store = givenStore ?? (await LevelStore.open(resolve(config.dataDir)));
+  const ownsStore = givenStore === undefined;
+
+  try {
+    const devSecret = devMode ? await loadDevSecret(resolve(config.dataDir)) : undefined;
+    const verifier = new TokenVerifier({ secret: config.authSecret ?? devSecret, jwksUrl: config.authJwksUrl });
+    const hocuspocus = new Hocuspocus({ name: 'concord', quiet: true, debounce: STORE_DEBOUNCE_MS, maxDebounce: STORE_MAX_DEBOUNCE_MS });
+    const metrics = createMetrics({ documents: () => hocuspocus.getDocumentsCount() });
+    const storage = new StorageExtension(store, log, metrics);
+    hocuspocus.configure({
+      extensions: [new AuthExtension(verifier, log, metrics), storage, new LoggingExtension(log)],
+    });
+
+    const sockets = new SocketServer({
+      hocuspocus,
+      metrics,
+      log: log.child({ component: 'sockets' }),
+      maxMessageBytes: config.maxMessageBytes,
+      allowedOrigins: config.allowedOrigins,
+    });
+    const startedAt = Date.now();
+    let stopping: Promise<void> | undefined;
+
+    const app = createHttpApp({
+      metrics,
+      log,
+      staticDir: config.staticDir,
+      issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
+      health: () => ({
+        status: stopping ? 'stopping' : 'ok',
+        version,
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        storage: store.kind,
+        documents: hocuspocus.getDocumentsCount(),
+        connections: sockets.size,
+        unstoredUpdates: storage.unstoredUpdates,
+        devMode,
+      }),
+    });
+    const httpServer = createServer(getRequestListener(app.fetch));
+    httpServer.on('upgrade', sockets.handleUpgrade);
+    const address = await listen(httpServer, config.port, config.host);
+    const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+
+    log.info({ url, storage: store.kind, devMode, version }, `Concord listening on ${url}`);
+    if (devMode) {
+      log.warn(`dev mode: no CONCORD_AUTH_SECRET or CONCORD_AUTH_JWKS_URL, so ${url}/api/dev/token hands out tokens to anyone who asks`);
+    }
+
+    const stop = async () => {
+      log.info('stopping: closing connections and storing every document');
+      httpServer.close();
+      httpServer.closeIdleConnections();
+      await sockets.closeAll(SHUTDOWN_GRACE_MS);
+      hocuspocus.flushPendingStores();
+      try {
+        await storage.flushAll();
+      } catch (error) {
+        log.error({ err: error }, 'some changes could not be stored before shutdown');
+      }
+      httpServer.closeAllConnections();
+      if (ownsStore) await store.close();
+      log.info('stopped');
+    };
+
+    return {
+      config,
+      url,
+      syncUrl: `ws://${host}:${address.port}${SYNC_PATH}`,
+      port: address.port,
+      hocuspocus,
+      stop: () => (stopping ??= stop()),
+    };
+  } catch (error) {
+    if (ownsStore) await store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The server end of one WebSocket, as Hocuspocus sees it (`WebSocketLike`). Subclasses translate frames between
+ * the wire protocol and Hocuspocus (`inbound`, `outbound`); this base owns what both protocols share: handing the
+ * socket to Hocuspocus, counting messages and bytes, and closing with a code and a reason the client can show.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Hocuspocus, WebSocketLike } from '@hocuspocus/server';
+import { CloseCode } from '@concord/engine';
+import { WebSocket, type RawData } from 'ws';
+import type { Logger } from '../logger.js';
+import type { Metrics, Protocol } from '../metrics.js';
+import { MalformedFrameError } from './frames.js';
+
+type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
+
+export interface SocketContext {
+  readonly hocuspocus: Hocuspocus;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Limit for frames held back before the socket's first authentication, in bytes. */
+  readonly maxMessageBytes: number;
+}
+
+/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+function truncateReason(reason: string): string {
+  const bytes = Buffer.from(reason);
+  return bytes.length <= MAX_CLOSE_REASON_BYTES ? reason : `${bytes.subarray(0, MAX_CLOSE_REASON_BYTES - 3).toString()}...`;
+}
+
+function toBytes(data: string | ArrayBufferLike | Blob | ArrayBufferView): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof data === 'string') return new TextEncoder().encode(data);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw new TypeError('Blob frames are not supported');
+}
+
+function rawToBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+/** The request as Hocuspocus wants it (a Web Request), without the token a y-websocket URL carries. */
+function toRequest(request: IncomingMessage): Request {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  url.searchParams.delete('token');
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  return new Request(url, { headers });
+}
+
+export abstract class ServerSocket implements WebSocketLike {
+  protected readonly ws: WebSocket;
+  protected readonly context: SocketContext;
+  protected readonly log: Logger;
+  private readonly protocol: Protocol;
+  private readonly openedAt = performance.now();
+  private connection: ClientConnection | undefined;
+
+  constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, log: Logger) {
+    this.ws = ws;
+    this.context = context;
+    this.protocol = protocol;
+    this.log = log;
+  }
+
+  /** Hands the socket to Hocuspocus and starts relaying frames. */
+  attach(request: IncomingMessage): void {
+    const { metrics } = this.context;
+    metrics.connections.inc({ protocol: this.protocol });
+    metrics.connectionsOpened.inc({ protocol: this.protocol });
+    this.connection = this.context.hocuspocus.handleConnection(this, toRequest(request));
+    this.ws.on('message', (data, isBinary) => {
+      metrics.messagesReceived.inc({ protocol: this.protocol });
+      const frame = rawToBytes(data);
+      metrics.bytesReceived.inc({ protocol: this.protocol }, frame.byteLength);
+      if (!isBinary) {
+        this.reject(new MalformedFrameError('text frames are not part of the protocol'));
+        return;
+      }
+      try {
+        this.inbound(frame);
+      } catch (error) {
+        if (error instanceof MalformedFrameError) this.reject(error);
+        else throw error;
+      }
+    });
+    this.ws.on('close', (code, reason) => {
+      metrics.connections.dec({ protocol: this.protocol });
+      metrics.connectionDuration.observe({ protocol: this.protocol }, (performance.now() - this.openedAt) / 1000);
+      this.connection?.handleClose({ code, reason: reason.toString() });
+    });
+    this.ws.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        metrics.rejectedConnections.inc({ reason: 'message-too-big' });
+        this.log.warn({ limitBytes: this.context.maxMessageBytes }, 'closed a connection that sent a frame over the size limit');
+      } else {
+        this.log.warn({ err: error }, 'WebSocket error');
+      }
+    });
+    this.start();
+  }
+
+  get readyState(): number {
+    return this.ws.readyState;
+  }
+
+  /** Called by Hocuspocus with a frame for the client. */
+  send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const frame = this.outbound(toBytes(data));
+    if (frame === null) return;
+    this.ws.send(frame);
+    this.context.metrics.messagesSent.inc({ protocol: this.protocol });
+    this.context.metrics.bytesSent.inc({ protocol: this.protocol }, frame.byteLength);
+  }
+
+  close(code?: number, reason?: string): void {
+    if (this.ws.readyState === WebSocket.CLOSING || this.ws.readyState === WebSocket.CLOSED) return;
+    this.ws.close(code, reason === undefined ? undefined : truncateReason(reason));
+  }
+
+  onceClosed(callback: () => void): void {
+    this.ws.once('close', callback);
+  }
+
+  /** Forces the socket shut (shutdown, after the grace period). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  /** Passes a frame from the client on to Hocuspocus. */
+  protected forward(frame: Uint8Array): void {
+    this.connection?.handleMessage(frame);
+  }
+
+  /** Closes the socket because the client sent something unacceptable; nothing of it reached Hocuspocus. */
+  protected reject(error: MalformedFrameError): void {
+    this.context.metrics.rejectedConnections.inc({ reason: 'malformed-message' });
+    this.log.warn({ reason: error.message }, 'closed a connection that sent a malformed message');
+    this.close(CloseCode.MalformedMessage, `Malformed message: ${error.message}`);
+  }
+
+  /** Runs once Hocuspocus has the socket. */
+  protected start(): void {}
+
+  /** Translates a client frame and forwards it; throws MalformedFrameError for bad bytes. */
+  protected abstract inbound(frame: Uint8Array): void;
+
+  /** Translates a Hocuspocus frame for the client, or null to drop it. */
+  protected abstract outbound(frame: Uint8Array): Uint8Array | null;
+}

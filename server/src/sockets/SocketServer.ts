@@ -1,0 +1,116 @@
+/**
+ * Accepts WebSocket upgrades on the HTTP port and routes them by path: `/sync` to the Hocuspocus protocol,
+ * `/y/<name>` to the y-websocket bridge. It owns the checks made before a socket exists (path, origin), the frame
+ * size limit (ws `maxPayload`: a larger frame closes the socket with 1009), permessage-deflate, and the set of
+ * open sockets that shutdown closes.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { CloseCode } from '@concord/engine';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ServerSocket, SocketContext } from './ServerSocket.js';
+import { SyncSocket } from './SyncSocket.js';
+import { YWebsocketSocket } from './YWebsocketSocket.js';
+
+export const SYNC_PATH = '/sync';
+export const Y_WEBSOCKET_PATH_PREFIX = '/y/';
+/** Frames smaller than this are not worth compressing. */
+const DEFLATE_THRESHOLD_BYTES = 1024;
+
+export interface SocketServerOptions extends SocketContext {
+  /** Browser origins allowed to open sockets; `*` for any; undefined for same origin only. */
+  readonly allowedOrigins: readonly string[] | undefined;
+}
+
+/** Non-browser clients send no Origin; browsers always do, and only listed (or same) origins get in. */
+export function isOriginAllowed(request: IncomingMessage, allowedOrigins: readonly string[] | undefined): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  if (allowedOrigins !== undefined) return allowedOrigins.includes('*') || allowedOrigins.includes(origin);
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export class SocketServer {
+  private readonly options: SocketServerOptions;
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<ServerSocket>();
+  private accepting = true;
+
+  constructor(options: SocketServerOptions) {
+    this.options = options;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      perMessageDeflate: { threshold: DEFLATE_THRESHOLD_BYTES },
+    });
+  }
+
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /** The HTTP server's `upgrade` listener. */
+  handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const { metrics, log } = this.options;
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (!this.accepting) return refuse(socket, 503, 'the server is shutting down');
+    if (path !== SYNC_PATH && !path.startsWith(Y_WEBSOCKET_PATH_PREFIX)) {
+      return refuse(socket, 404, `no WebSocket endpoint at ${path}; use ${SYNC_PATH} or ${Y_WEBSOCKET_PATH_PREFIX}<document>`);
+    }
+    if (!isOriginAllowed(request, this.options.allowedOrigins)) {
+      metrics.rejectedConnections.inc({ reason: 'origin' });
+      log.warn({ origin: request.headers.origin }, 'refused a WebSocket from an origin that is not allowed');
+      return refuse(socket, 403, `origin ${request.headers.origin} is not allowed (CONCORD_ALLOWED_ORIGINS)`);
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, path));
+  };
+
+  private accept(ws: WebSocket, request: IncomingMessage, path: string): void {
+    const log = this.options.log.child({ remote: request.socket.remoteAddress });
+    let socket: ServerSocket;
+    if (path === SYNC_PATH) {
+      socket = new SyncSocket(ws, this.options, 'hocuspocus', log);
+    } else {
+      const name = YWebsocketSocket.documentNameOf(request);
+      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
+      socket = new YWebsocketSocket(ws, this.options, log.child({ document: name }), name, token);
+    }
+    this.sockets.add(socket);
+    ws.once('close', () => this.sockets.delete(socket));
+    socket.attach(request);
+  }
+
+  /**
+   * Stops accepting and closes every socket with 1012 (clients reconnect later); sockets still open after
+   * `graceMs` are terminated. Resolves when all are closed.
+   */
+  async closeAll(graceMs: number): Promise<void> {
+    this.accepting = false;
+    const closed = [...this.sockets].map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.readyState === 3) return resolve();
+          socket.onceClosed(resolve);
+          socket.close(CloseCode.ServiceRestart, 'Server restarting');
+        }),
+    );
+    const timer = setTimeout(() => {
+      for (const socket of this.sockets) socket.terminate();
+    }, graceMs);
+    await Promise.all(closed);
+    clearTimeout(timer);
+    this.wss.close();
+  }
+}

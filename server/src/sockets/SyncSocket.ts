@@ -1,0 +1,70 @@
+/**
+ * `/sync`: the Hocuspocus protocol, many documents over one socket, for stock HocuspocusProvider clients.
+ *
+ * Tenant namespacing happens here. Inside the server every document is `<tenant>/<name>`; clients only ever see
+ * `<name>`. The socket's tenant is the one its first token claims (read unverified, only to route names): each
+ * inbound address gets the tenant prefix, each outbound one loses it. Authentication then verifies the token and
+ * refuses any document whose prefix is not the verified tenant, so a forged claim reaches nothing. Frames that
+ * arrive before the first token wait, within a bound.
+ */
+import { MessageType } from '@hocuspocus/server';
+import { TENANT_SEPARATOR } from '@concord/engine';
+import { claimedTenant } from '../auth/TokenVerifier.js';
+import { MalformedFrameError, parseClientFrame, PONG_FRAME_BYTE, readServerFrameHead, withAddress, type ClientFrame } from './frames.js';
+import { ServerSocket } from './ServerSocket.js';
+
+/** Frames a client may send before its first token; a provider sends its token first, so a few is plenty. */
+const MAX_FRAMES_BEFORE_AUTH = 100;
+
+/**
+ * Hocuspocus encodes a broadcast once and sends the same buffer to every connection of a document, so the
+ * translated copy is cached per buffer: one rewrite per broadcast, not one per recipient.
+ */
+const outboundCache = new WeakMap<Uint8Array, Uint8Array>();
+
+export class SyncSocket extends ServerSocket {
+  private tenant: string | undefined;
+  private held: Array<{ frame: Uint8Array; parsed: ClientFrame }> = [];
+  private heldBytes = 0;
+
+  protected inbound(frame: Uint8Array): void {
+    if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) return;
+    const parsed = parseClientFrame(frame);
+    if (this.tenant === undefined) {
+      if (parsed.type !== MessageType.Auth || parsed.token === undefined) {
+        this.hold(frame, parsed);
+        return;
+      }
+      this.tenant = claimedTenant(parsed.token);
+      this.relay(frame, parsed);
+      for (const held of this.held) this.relay(held.frame, held.parsed);
+      this.held = [];
+      this.heldBytes = 0;
+      return;
+    }
+    this.relay(frame, parsed);
+  }
+
+  protected outbound(frame: Uint8Array): Uint8Array | null {
+    if (frame.length === 1) return frame; // connection-level ping
+    const cached = outboundCache.get(frame);
+    if (cached) return cached;
+    const { address, bodyOffset } = readServerFrameHead(frame);
+    const at = address.indexOf(TENANT_SEPARATOR);
+    const translated = at < 0 ? frame : withAddress(address.slice(at + 1), frame, bodyOffset);
+    outboundCache.set(frame, translated);
+    return translated;
+  }
+
+  private relay(frame: Uint8Array, parsed: ClientFrame): void {
+    this.forward(withAddress(`${this.tenant}${TENANT_SEPARATOR}${parsed.address}`, frame, parsed.bodyOffset));
+  }
+
+  private hold(frame: Uint8Array, parsed: ClientFrame): void {
+    this.heldBytes += frame.byteLength;
+    if (this.held.length >= MAX_FRAMES_BEFORE_AUTH || this.heldBytes > this.context.maxMessageBytes) {
+      throw new MalformedFrameError(`too many messages before the first authentication`);
+    }
+    this.held.push({ frame, parsed });
+  }
+}

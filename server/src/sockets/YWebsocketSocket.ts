@@ -1,0 +1,86 @@
+/**
+ * `/y/<name>?token=<jwt>`: the plain y-websocket protocol, one document per socket, for stock y-websocket
+ * `WebsocketProvider` clients, on the same documents and the same auth as `/sync`.
+ *
+ * The socket is translated into a Hocuspocus connection: it opens with the Auth frame a Hocuspocus provider would
+ * send (the URL's token, the document in the token's tenant), client frames get the document's address, and of
+ * what Hocuspocus sends back only sync, awareness and query-awareness go out. A refusal closes the socket with
+ * 4401 or 4403, which y-websocket treats as final (it does not retry 44xx).
+ */
+import type { IncomingMessage } from 'node:http';
+import { AuthMessageType } from '@hocuspocus/common';
+import { MessageType } from '@hocuspocus/server';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
+import type { WebSocket } from 'ws';
+import { claimedTenant } from '../auth/TokenVerifier.js';
+import type { Logger } from '../logger.js';
+import { authFrame, parseYWebsocketFrame, readServerFrameHead, withAddress } from './frames.js';
+import { ServerSocket, type SocketContext } from './ServerSocket.js';
+
+function closeCodeFor(reason: string): number {
+  if (reason === CloseReason.Unauthorized) return CloseCode.Unauthorized;
+  if (reason === CloseReason.Forbidden) return CloseCode.Forbidden;
+  return CloseCode.ResetConnection;
+}
+
+export class YWebsocketSocket extends ServerSocket {
+  private readonly address: string;
+  private readonly token: string;
+
+  constructor(ws: WebSocket, context: SocketContext, log: Logger, documentName: string, token: string) {
+    super(ws, context, 'y-websocket', log);
+    this.address = `${claimedTenant(token)}${TENANT_SEPARATOR}${documentName}`;
+    this.token = token;
+  }
+
+  static documentNameOf(request: IncomingMessage): string {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    try {
+      return decodeURIComponent(path.slice('/y/'.length));
+    } catch {
+      return path.slice('/y/'.length);
+    }
+  }
+
+  protected override start(): void {
+    this.forward(authFrame(this.address, this.token));
+  }
+
+  protected inbound(frame: Uint8Array): void {
+    parseYWebsocketFrame(frame);
+    this.forward(withAddress(this.address, frame, 0));
+  }
+
+  protected outbound(frame: Uint8Array): Uint8Array | null {
+    if (frame.length === 1) return null; // Hocuspocus-only ping
+    const { bodyOffset, type, decoder } = readServerFrameHead(frame);
+    switch (type) {
+      case MessageType.Sync:
+      case MessageType.SyncReply: {
+        const encoder = encoding.createEncoder();
+        encoding.writeVarUint(encoder, MessageType.Sync);
+        encoding.writeUint8Array(encoder, frame.subarray(decoder.pos));
+        return encoding.toUint8Array(encoder);
+      }
+      case MessageType.Awareness:
+      case MessageType.QueryAwareness:
+        return frame.subarray(bodyOffset);
+      case MessageType.Auth: {
+        if (decoding.readVarUint(decoder) === AuthMessageType.PermissionDenied) {
+          const reason = decoding.readVarString(decoder);
+          this.close(closeCodeFor(reason), reason);
+        }
+        return null;
+      }
+      case MessageType.CLOSE: {
+        const reason = decoding.readVarString(decoder);
+        this.close(closeCodeFor(reason), reason);
+        return null;
+      }
+      default:
+        return null; // stateless messages and sync status have no y-websocket equivalent
+    }
+  }
+}

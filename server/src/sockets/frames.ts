@@ -1,0 +1,139 @@
+/**
+ * Reading and checking protocol frames at the socket boundary.
+ *
+ * A Hocuspocus frame is `[address: varString][type: varUint][body]`; a y-websocket frame is the same without the
+ * address. Every frame a client sends is decoded in full here (Yjs updates with `Y.decodeUpdate`, awareness states
+ * as JSON) before Hocuspocus sees it, because y-protocols swallows errors of a bad update and Hocuspocus would then
+ * acknowledge it. A frame that does not decode throws MalformedFrameError and the socket is closed with 4400.
+ */
+import { AuthMessageType } from '@hocuspocus/common';
+import { MessageType } from '@hocuspocus/server';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import * as Y from 'yjs';
+
+export class MalformedFrameError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'MalformedFrameError';
+  }
+}
+
+/** Sync protocol steps (y-protocols/sync). */
+const SyncStep = { One: 0, Two: 1, Update: 2 } as const;
+
+/** Connection-level heartbeat reply of Hocuspocus providers: one byte, no address. */
+export const PONG_FRAME_BYTE = MessageType.Pong;
+
+export interface ClientFrame {
+  readonly address: string;
+  /** Offset of the message type, right after the address. */
+  readonly bodyOffset: number;
+  readonly type: MessageType;
+  /** The token of an Auth frame. */
+  readonly token?: string;
+}
+
+function decodeAwarenessUpdate(update: Uint8Array): void {
+  const decoder = decoding.createDecoder(update);
+  const count = decoding.readVarUint(decoder);
+  for (let i = 0; i < count; i++) {
+    decoding.readVarUint(decoder); // client id
+    decoding.readVarUint(decoder); // clock
+    JSON.parse(decoding.readVarString(decoder));
+  }
+}
+
+/** Decodes the body of a client message of `type` in full; returns the token of an Auth message. */
+function checkBody(decoder: decoding.Decoder, type: number): string | undefined {
+  switch (type) {
+    case MessageType.Sync:
+    case MessageType.SyncReply: {
+      const step = decoding.readVarUint(decoder);
+      const payload = decoding.readVarUint8Array(decoder);
+      if (step === SyncStep.One) Y.decodeStateVector(payload);
+      else if (step === SyncStep.Two || step === SyncStep.Update) Y.decodeUpdate(payload);
+      else throw new MalformedFrameError(`unknown sync step ${step}`);
+      return undefined;
+    }
+    case MessageType.Awareness:
+      decodeAwarenessUpdate(decoding.readVarUint8Array(decoder));
+      return undefined;
+    case MessageType.Auth: {
+      const kind = decoding.readVarUint(decoder);
+      if (kind !== AuthMessageType.Token) throw new MalformedFrameError(`clients may only send tokens, not auth message ${kind}`);
+      const token = decoding.readVarString(decoder);
+      if (decoding.hasContent(decoder)) decoding.readVarString(decoder); // provider version
+      return token;
+    }
+    case MessageType.QueryAwareness:
+    case MessageType.CLOSE:
+      return undefined;
+    case MessageType.Stateless:
+      decoding.readVarString(decoder);
+      return undefined;
+    default:
+      throw new MalformedFrameError(`message type ${type} cannot be sent by a client`);
+  }
+}
+
+function malformed(error: unknown): MalformedFrameError {
+  if (error instanceof MalformedFrameError) return error;
+  return new MalformedFrameError(`undecodable message (${(error as Error)?.message ?? String(error)})`, { cause: error });
+}
+
+/** Decodes a whole Hocuspocus frame from a client; throws MalformedFrameError. */
+export function parseClientFrame(frame: Uint8Array): ClientFrame {
+  try {
+    const decoder = decoding.createDecoder(frame);
+    const address = decoding.readVarString(decoder);
+    const bodyOffset = decoder.pos;
+    const type = decoding.readVarUint(decoder) as MessageType;
+    const token = checkBody(decoder, type);
+    return token === undefined ? { address, bodyOffset, type } : { address, bodyOffset, type, token };
+  } catch (error) {
+    throw malformed(error);
+  }
+}
+
+/** Decodes a whole y-websocket frame from a client (sync, awareness or query-awareness only); returns its type. */
+export function parseYWebsocketFrame(frame: Uint8Array): MessageType {
+  try {
+    const decoder = decoding.createDecoder(frame);
+    const type = decoding.readVarUint(decoder) as MessageType;
+    if (type !== MessageType.Sync && type !== MessageType.Awareness && type !== MessageType.QueryAwareness) {
+      throw new MalformedFrameError(`message type ${type} is not part of the y-websocket protocol`);
+    }
+    checkBody(decoder, type);
+    return type;
+  } catch (error) {
+    throw malformed(error);
+  }
+}
+
+/** Address and type of a frame Hocuspocus is sending (trusted, so only the head is read). */
+export function readServerFrameHead(frame: Uint8Array): { address: string; bodyOffset: number; type: MessageType; decoder: decoding.Decoder } {
+  const decoder = decoding.createDecoder(frame);
+  const address = decoding.readVarString(decoder);
+  const bodyOffset = decoder.pos;
+  const type = decoding.readVarUint(decoder) as MessageType;
+  return { address, bodyOffset, type, decoder };
+}
+
+/** `frame` with its address replaced: `[address][frame from bodyOffset on]`. */
+export function withAddress(address: string, frame: Uint8Array, bodyOffset: number): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarString(encoder, address);
+  encoding.writeUint8Array(encoder, frame.subarray(bodyOffset));
+  return encoding.toUint8Array(encoder);
+}
+
+/** The Auth frame a Hocuspocus provider sends first for a document. */
+export function authFrame(address: string, token: string): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarString(encoder, address);
+  encoding.writeVarUint(encoder, MessageType.Auth);
+  encoding.writeVarUint(encoder, AuthMessageType.Token);
+  encoding.writeVarString(encoder, token);
+  return encoding.toUint8Array(encoder);
+}

@@ -1,0 +1,26 @@
+/**
+ * JWTs for tests, minted the way an app backend would (jose, HS256), with the claims of SPEC §3.
+ */
+import { SignJWT } from 'jose';
+
+export const TEST_SECRET = 'concord-test-secret-that-is-long-enough-for-hs256';
+
+export interface TestClaims {
+  sub: string;
+  name?: string;
+  tenant?: string;
+  docs?: Record<string, 'read' | 'write'>;
+  /** Seconds from now until expiry; negative for an already expired token. Default one hour. */
+  expiresInSeconds?: number;
+}
+
+export async function mintToken(claims: TestClaims, secret: string = TEST_SECRET): Promise<string> {
+  const { expiresInSeconds = 3600, sub, ...rest } = claims;
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ ...rest })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + expiresInSeconds)
+    .sign(new TextEncoder().encode(secret));
+}
