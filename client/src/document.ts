@@ -1,0 +1,245 @@
+/**
+ * A document handle: one Y.Doc wired to its IndexedDB copy and to the server through the client's shared socket.
+ *
+ * The rule: local data first. The handle applies the IndexedDB copy before it attaches a `HocuspocusProvider`, so
+ * what was stored shows before the network answers, and a failing IndexedDB only delays the network by
+ * `LOCAL_LOAD_TIMEOUT_MS` at worst. A document the server refuses or closes is taken off the socket (nothing more
+ * is sent for it) and tries again on the socket's next connection, with a freshly fetched token.
+ */
+import type { DocumentSpec, DocumentType, TypedDocument } from '@concord/engine';
+import { HocuspocusProvider } from '@hocuspocus/provider';
+import { ObservableV2 } from 'lib0/observable';
+import { Awareness } from 'y-protocols/awareness';
+import * as Y from 'yjs';
+import { closeLocalCopy, localDatabaseName, openLocalCopy, type LocalCopy } from './local.js';
+import { PendingChanges } from './pending.js';
+import { AwarenessPresence } from './presence.js';
+import type { Socket } from './socket.js';
+import { deriveStatus, sameStatus } from './status.js';
+import type { TokenProvider } from './token.js';
+import type { DocumentEvents, DocumentHandle, DocumentStatus } from './types.js';
+import type { Identity } from './identity.js';
+
+/** What a document needs from the client that opened it. */
+export interface DocumentContext {
+  readonly socket: Socket;
+  readonly tokens: TokenProvider;
+  identity(): Promise<Identity>;
+  readonly persistence: boolean;
+  /** Called with each IndexedDB database the document opens, so the client can wipe it later. */
+  rememberDatabase(name: string): void;
+  /** Called once, when the last reference is released. */
+  closed(handle: SyncedDocument): void;
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+export class SyncedDocument extends ObservableV2<DocumentEvents> implements DocumentHandle {
+  readonly name: string;
+  readonly doc = new Y.Doc();
+  readonly awareness = new Awareness(this.doc);
+  readonly presence: AwarenessPresence;
+  private readonly context: DocumentContext;
+  private readonly pending: PendingChanges;
+  private readonly loaded = deferred();
+  private readonly firstSync = deferred();
+  private readonly started: Promise<void>;
+  private provider: HocuspocusProvider | null = null;
+  private local: LocalCopy | null = null;
+  private references = 1;
+  private isClosed = false;
+  private loadedLocally = false;
+  private offSocket = false;
+  private refusal: string | null = null;
+  private closedByServer: string | null = null;
+  private localProblem: string | null = null;
+  private current: DocumentStatus;
+
+  constructor(name: string, context: DocumentContext, placeholderUser: Identity['user']) {
+    super();
+    this.name = name;
+    this.context = context;
+    this.presence = new AwarenessPresence(this.awareness, placeholderUser);
+    this.pending = new PendingChanges(this.doc, this.refresh);
+    this.current = this.derive();
+    context.socket.on('state', this.refresh);
+    context.socket.on('open', this.onSocketOpen);
+    this.started = this.start();
+  }
+
+  get status(): DocumentStatus {
+    return this.current;
+  }
+
+  whenLoaded(): Promise<void> {
+    return this.loaded.promise;
+  }
+
+  whenSynced(): Promise<void> {
+    return this.firstSync.promise;
+  }
+
+  typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S> {
+    return type.open(this.doc);
+  }
+
+  /** One more `open` of the same name. */
+  retain(): this {
+    this.references += 1;
+    return this;
+  }
+
+  close(): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    this.references -= 1;
+    return this.references > 0 ? Promise.resolve() : this.shutdown();
+  }
+
+  /** Closes regardless of references (the client is being destroyed). */
+  shutdown(): Promise<void> {
+    if (this.isClosed) return this.started;
+    this.isClosed = true;
+    this.references = 0;
+    this.context.socket.off('state', this.refresh);
+    this.context.socket.off('open', this.onSocketOpen);
+    const error = new Error(`document ${this.name} was closed`);
+    this.loaded.reject(error);
+    this.firstSync.reject(error);
+    return this.started.then(() => this.teardown());
+  }
+
+  /** Stops caching this document locally (its database is about to be deleted); it keeps syncing. */
+  async forgetLocalCopy(): Promise<void> {
+    const local = this.local;
+    this.local = null;
+    if (local) await closeLocalCopy(local);
+  }
+
+  private async start(): Promise<void> {
+    const identity = await this.context.identity();
+    if (this.isClosed) return;
+    this.presence.identify(identity.user);
+    if (this.context.persistence && identity.namespace !== null) {
+      try {
+        this.local = openLocalCopy(identity.namespace, this.name, this.doc);
+        this.pending.ignoreOrigin(this.local.persistence);
+        this.context.rememberDatabase(localDatabaseName(identity.namespace, this.name));
+        this.localProblem = await this.local.loaded;
+      } catch (error) {
+        this.localProblem = `the local copy could not be opened: ${error instanceof Error ? error.message : String(error)}`;
+      }
+    } else if (this.context.persistence) {
+      this.localProblem = identity.problem;
+    }
+    if (this.isClosed) return;
+    this.loadedLocally = true;
+    this.loaded.resolve();
+    this.attach();
+    this.refresh();
+  }
+
+  private attach(): void {
+    const { socket, tokens } = this.context;
+    const provider = new HocuspocusProvider({
+      name: this.name,
+      document: this.doc,
+      awareness: this.awareness,
+      websocketProvider: socket.provider,
+      token: () => tokens.forConnection(socket.connection),
+    });
+    this.pending.ignoreOrigin(provider);
+    provider.on('authenticated', this.onAuthenticated);
+    provider.on('authenticationFailed', this.onRefused);
+    provider.on('synced', this.onProviderProgress);
+    provider.on('unsyncedChanges', this.onProviderProgress);
+    provider.on('close', this.onProviderClose);
+    this.provider = provider;
+    provider.attach();
+  }
+
+  private readonly onAuthenticated = () => {
+    this.refusal = null;
+    this.closedByServer = null;
+    this.refresh();
+  };
+
+  private readonly onRefused = ({ reason }: { reason: string }) => {
+    this.refusal = `the server refused document ${this.name}: ${reason}`;
+    this.takeOffSocket();
+    this.refresh();
+  };
+
+  private readonly onProviderProgress = () => {
+    if (this.provider?.isSynced) this.firstSync.resolve();
+    this.refresh();
+  };
+
+  private readonly onProviderClose = ({ event }: { event?: { reason?: string } }) => {
+    if (this.context.socket.isOpen && !this.offSocket) {
+      this.closedByServer = `the server closed document ${this.name}: ${event?.reason || 'no reason given'}`;
+      this.takeOffSocket();
+    }
+    this.refresh();
+  };
+
+  private readonly onSocketOpen = () => {
+    if (!this.offSocket || !this.provider) return;
+    this.offSocket = false;
+    this.provider.attach();
+  };
+
+  private takeOffSocket(): void {
+    if (!this.provider || this.offSocket) return;
+    this.offSocket = true;
+    this.context.socket.detachSilently(this.provider);
+  }
+
+  private derive(): DocumentStatus {
+    const provider = this.provider;
+    return deriveStatus({
+      socket: this.context.socket.state,
+      refusal: this.refusal,
+      authenticated: !this.offSocket && (provider?.isAuthenticated ?? false),
+      providerSynced: provider?.isSynced ?? false,
+      pendingChanges: this.pending.count,
+      loadedLocally: this.loadedLocally,
+      readOnly: provider?.authorizedScope === 'readonly',
+      problem: this.closedByServer ?? this.localProblem,
+    });
+  }
+
+  private readonly refresh = () => {
+    if (this.isClosed) return;
+    if (this.provider && !this.offSocket) this.pending.check(this.provider, this.context.socket.isOpen);
+    const next = this.derive();
+    if (sameStatus(next, this.current)) return;
+    this.current = next;
+    this.emit('status', [next]);
+  };
+
+  private async teardown(): Promise<void> {
+    if (this.provider) this.provider.destroy();
+    else this.awareness.destroy();
+    this.presence.destroy();
+    this.pending.destroy();
+    await this.forgetLocalCopy();
+    this.doc.destroy();
+    this.context.closed(this);
+    super.destroy();
+  }
+}

@@ -1,0 +1,15 @@
+export { createSyncClient } from './client.js';
+export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
+export { decodeTokenClaims } from './token.js';
+export type {
+  ConnectionState,
+  DocumentEvents,
+  DocumentHandle,
+  DocumentStatus,
+  Presence,
+  PresenceEvents,
+  SyncClient,
+  SyncClientEvents,
+  SyncClientOptions,
+  TokenSource,
+} from './types.js';

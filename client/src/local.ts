@@ -1,0 +1,88 @@
+/**
+ * The local copy: one IndexedDB database per document (y-indexeddb), named under the user's namespace.
+ *
+ * The rule: a database name is `concord/<namespace>/<document>` with the namespace URI-encoded, so one user's
+ * prefix never matches another's and wiping a namespace deletes exactly its databases. Loading never blocks the
+ * network for good: if IndexedDB fails or takes longer than `LOCAL_LOAD_TIMEOUT_MS`, the document goes on with
+ * the network and the problem is reported; a copy that loads late still merges in (CRDT updates commute).
+ */
+import { IndexeddbPersistence } from 'y-indexeddb';
+import type * as Y from 'yjs';
+
+/** Longest wait for the local copy before the document connects anyway. */
+export const LOCAL_LOAD_TIMEOUT_MS = 5_000;
+const DATABASE_PREFIX = 'concord';
+
+export function indexedDBAvailable(): boolean {
+  return typeof (globalThis as { indexedDB?: unknown }).indexedDB === 'object' && globalThis.indexedDB !== null;
+}
+
+function namespacePrefix(namespace: string): string {
+  return `${DATABASE_PREFIX}/${encodeURIComponent(namespace)}/`;
+}
+
+export function localDatabaseName(namespace: string, document: string): string {
+  return `${namespacePrefix(namespace)}${document}`;
+}
+
+export interface LocalCopy {
+  readonly persistence: IndexeddbPersistence;
+  /** Resolves with null once the copy is applied, or with the reason it could not be (never rejects). */
+  readonly loaded: Promise<string | null>;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function openLocalCopy(namespace: string, document: string, doc: Y.Doc): LocalCopy {
+  const persistence = new IndexeddbPersistence(localDatabaseName(namespace, document), doc);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const loaded = Promise.race([
+    persistence.whenSynced.then(() => null),
+    persistence._db.then(
+      () => new Promise<never>(() => {}),
+      (error: unknown) => `the local copy could not be opened: ${describe(error)}`,
+    ),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(
+        () => resolve(`the local copy did not load within ${LOCAL_LOAD_TIMEOUT_MS} ms; continuing with the network`),
+        LOCAL_LOAD_TIMEOUT_MS,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+  return { persistence, loaded };
+}
+
+/** Closes the binding; writes already queued still complete, and the stored data stays. */
+export async function closeLocalCopy(copy: LocalCopy): Promise<void> {
+  try {
+    await copy.persistence.destroy();
+  } catch {
+    // The database never opened: there is nothing to close.
+  }
+}
+
+function deleteDatabase(name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = globalThis.indexedDB.deleteDatabase(name);
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(request.error ?? new Error(`could not delete IndexedDB database ${name}`));
+  });
+}
+
+/**
+ * Deletes every database of `namespace`: those the browser lists (`indexedDB.databases()`, where supported) and
+ * those in `known` (what this client opened), so it also works where listing is not available.
+ */
+export async function deleteNamespace(namespace: string, known: Iterable<string>): Promise<void> {
+  if (!indexedDBAvailable()) return;
+  const prefix = namespacePrefix(namespace);
+  const names = new Set([...known].filter((name) => name.startsWith(prefix)));
+  if (typeof globalThis.indexedDB.databases === 'function') {
+    for (const info of await globalThis.indexedDB.databases()) {
+      if (info.name?.startsWith(prefix)) names.add(info.name);
+    }
+  }
+  await Promise.all([...names].map(deleteDatabase));
+}

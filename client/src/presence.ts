@@ -1,0 +1,84 @@
+/**
+ * Presence over Yjs awareness: this client's own state, and the valid states of its peers.
+ *
+ * The rule: the `user` part of our state always comes from the client's identity (token claims and options), never
+ * from `set`, so a page cannot show someone else's name by accident. Peer states are untrusted: only those that
+ * pass the engine's `parsePresence` are listed, and our own client id never is.
+ */
+import { colorForUser, parsePresence, type Peer, type PresenceState, type PresenceUser } from '@concord/engine';
+import { ObservableV2 } from 'lib0/observable';
+import type { Awareness } from 'y-protocols/awareness';
+import type { TokenClaims } from '@concord/engine';
+import type { Presence, PresenceEvents } from './types.js';
+
+/** Used when neither the options nor the token name the user. */
+export const ANONYMOUS_USER_ID = 'anonymous';
+
+/** The presence identity: explicit options first, then the token's claims. */
+export function resolveUser(override: Partial<PresenceUser> | undefined, claims: TokenClaims | null): PresenceUser {
+  const id = override?.id ?? claims?.sub ?? ANONYMOUS_USER_ID;
+  return {
+    id,
+    name: override?.name ?? claims?.name ?? id,
+    color: override?.color ?? colorForUser(id),
+  };
+}
+
+interface AwarenessChange {
+  added: number[];
+  updated: number[];
+  removed: number[];
+}
+
+export class AwarenessPresence extends ObservableV2<PresenceEvents> implements Presence {
+  private readonly awareness: Awareness;
+  private user: PresenceUser;
+  private own: Omit<PresenceState, 'user'> = {};
+
+  constructor(awareness: Awareness, user: PresenceUser) {
+    super();
+    this.awareness = awareness;
+    this.user = user;
+    awareness.on('change', this.onChange);
+  }
+
+  get self(): PresenceState {
+    return { ...this.own, user: this.user };
+  }
+
+  set(state: Partial<Omit<PresenceState, 'user'>>): void {
+    const { user: _ignored, ...rest } = state as Partial<PresenceState>;
+    this.own = { ...this.own, ...rest };
+    this.publish();
+  }
+
+  /** Sets the identity once it is known (the token may arrive after the handle was created) and publishes it. */
+  identify(user: PresenceUser): void {
+    this.user = user;
+    this.publish();
+  }
+
+  peers(): Peer[] {
+    const peers: Peer[] = [];
+    for (const [clientId, state] of this.awareness.getStates()) {
+      if (clientId === this.awareness.clientID) continue;
+      const presence = parsePresence(state);
+      if (presence) peers.push({ ...presence, clientId });
+    }
+    return peers;
+  }
+
+  override destroy(): void {
+    this.awareness.off('change', this.onChange);
+    super.destroy();
+  }
+
+  private publish(): void {
+    this.awareness.setLocalState(this.self);
+  }
+
+  private readonly onChange = ({ added, updated, removed }: AwarenessChange) => {
+    const others = [...added, ...updated, ...removed].some((clientId) => clientId !== this.awareness.clientID);
+    if (others) this.emit('change', [this.peers()]);
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * A document's status, derived in one place from the facts the handle observes.
+ *
+ * The rule: status is a pure function of its inputs and is only ever emitted when it differs from the last one
+ * emitted, so a UI bound to it re-renders on real changes only. A refusal by the server outranks everything (the
+ * document will not sync whatever the socket does); next comes the socket; a document on an open socket is
+ * `connected` only once the server has authenticated it.
+ */
+import type { ConnectionState, DocumentStatus } from './types.js';
+
+export interface StatusInputs {
+  readonly socket: ConnectionState;
+  /** The server refused this document (PermissionDenied); the reason is in `refusal`. */
+  readonly refusal: string | null;
+  readonly authenticated: boolean;
+  readonly providerSynced: boolean;
+  readonly pendingChanges: number;
+  readonly loadedLocally: boolean;
+  readonly readOnly: boolean;
+  /** A problem that does not stop syncing (the local copy failed, the server closed the document). */
+  readonly problem: string | null;
+}
+
+export function deriveStatus(inputs: StatusInputs): DocumentStatus {
+  const state: ConnectionState =
+    inputs.refusal !== null
+      ? 'unauthorized'
+      : inputs.socket === 'connected' && !inputs.authenticated
+        ? 'connecting'
+        : inputs.socket;
+  const connected = state === 'connected';
+  return Object.freeze({
+    state,
+    synced: connected && inputs.providerSynced && inputs.pendingChanges === 0,
+    pendingChanges: inputs.pendingChanges,
+    loadedLocally: inputs.loadedLocally,
+    readOnly: inputs.readOnly,
+    error: inputs.refusal ?? inputs.problem,
+  });
+}
+
+export function sameStatus(a: DocumentStatus, b: DocumentStatus): boolean {
+  return (
+    a.state === b.state &&
+    a.synced === b.synced &&
+    a.pendingChanges === b.pendingChanges &&
+    a.loadedLocally === b.loadedLocally &&
+    a.readOnly === b.readOnly &&
+    a.error === b.error
+  );
+}
