@@ -8,10 +8,11 @@
  */
 import type { DocumentSpec, DocumentType, TypedDocument } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
+import type { IndexeddbPersistence } from 'y-indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
-import { closeLocalCopy, localDatabaseName, openLocalCopy, type LocalCopy } from './local.js';
+import { closeLocalCopy, loadLocalCopy, localDatabaseName } from './local.js';
 import { PendingChanges } from './pending.js';
 import { AwarenessPresence } from './presence.js';
 import type { Socket } from './socket.js';
@@ -60,11 +61,13 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   private readonly firstSync = deferred();
   private readonly started: Promise<void>;
   private provider: HocuspocusProvider | null = null;
-  private local: LocalCopy | null = null;
+  private local: IndexeddbPersistence | null = null;
   private references = 1;
   private isClosed = false;
   private loadedLocally = false;
   private offSocket = false;
+  /** The server authenticated this document on the current connection (and has not closed it since). */
+  private authenticatedHere = false;
   private refusal: string | null = null;
   private closedByServer: string | null = null;
   private localProblem: string | null = null;
@@ -127,6 +130,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   async forgetLocalCopy(): Promise<void> {
     const local = this.local;
     this.local = null;
+    this.pending.forgetStore();
     if (local) await closeLocalCopy(local);
   }
 
@@ -135,14 +139,10 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     if (this.isClosed) return;
     this.presence.identify(identity.user);
     if (this.context.persistence && identity.namespace !== null) {
-      try {
-        this.local = openLocalCopy(identity.namespace, this.name, this.doc);
-        this.pending.ignoreOrigin(this.local.persistence);
-        this.context.rememberDatabase(localDatabaseName(identity.namespace, this.name));
-        this.localProblem = await this.local.loaded;
-      } catch (error) {
-        this.localProblem = `the local copy could not be opened: ${error instanceof Error ? error.message : String(error)}`;
-      }
+      const database = localDatabaseName(identity.namespace, this.name);
+      this.context.rememberDatabase(database);
+      this.localProblem = await loadLocalCopy(database, this.doc, this.onBound);
+      if (this.local && this.localProblem === null) await this.pending.restore(this.local);
     } else if (this.context.persistence) {
       this.localProblem = identity.problem;
     }
@@ -152,6 +152,12 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.attach();
     this.refresh();
   }
+
+  private readonly onBound = (persistence: IndexeddbPersistence) => {
+    this.pending.ignoreOrigin(persistence);
+    if (this.isClosed) void closeLocalCopy(persistence);
+    else this.local = persistence;
+  };
 
   private attach(): void {
     const { socket, tokens } = this.context;
@@ -173,6 +179,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   }
 
   private readonly onAuthenticated = () => {
+    this.authenticatedHere = true;
     this.refusal = null;
     this.closedByServer = null;
     this.refresh();
@@ -189,8 +196,15 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.refresh();
   };
 
+  /**
+   * A close while the socket stays open is the server closing this document — unless the document was not
+   * authenticated yet: then it is the server's answer to the Close of an earlier handle of the same name, routed
+   * here by name, and means nothing for this one.
+   */
   private readonly onProviderClose = ({ event }: { event?: { reason?: string } }) => {
-    if (this.context.socket.isOpen && !this.offSocket) {
+    const wasAuthenticated = this.authenticatedHere;
+    this.authenticatedHere = false;
+    if (this.context.socket.isOpen && wasAuthenticated && !this.offSocket) {
       this.closedByServer = `the server closed document ${this.name}: ${event?.reason || 'no reason given'}`;
       this.takeOffSocket();
     }

@@ -6,6 +6,7 @@
  * network for good: if IndexedDB fails or takes longer than `LOCAL_LOAD_TIMEOUT_MS`, the document goes on with
  * the network and the problem is reported; a copy that loads late still merges in (CRDT updates commute).
  */
+import * as idb from 'lib0/indexeddb';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import type * as Y from 'yjs';
 
@@ -25,39 +26,58 @@ export function localDatabaseName(namespace: string, document: string): string {
   return `${namespacePrefix(namespace)}${document}`;
 }
 
-export interface LocalCopy {
-  readonly persistence: IndexeddbPersistence;
-  /** Resolves with null once the copy is applied, or with the reason it could not be (never rejects). */
-  readonly loaded: Promise<string | null>;
-}
-
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export function openLocalCopy(namespace: string, document: string, doc: Y.Doc): LocalCopy {
-  const persistence = new IndexeddbPersistence(localDatabaseName(namespace, document), doc);
+/**
+ * Opens the database once on its own before y-indexeddb does: y-indexeddb leaves a failed open as an unhandled
+ * rejection, so it must only ever be given a database that is known to open.
+ */
+async function probe(name: string): Promise<void> {
+  const db = await idb.openDB(name, (created) =>
+    idb.createStores(created, [['updates', { autoIncrement: true }], ['custom']]),
+  );
+  db.close();
+}
+
+/**
+ * Binds `doc` to its database and applies what is stored; resolves with null once applied, or with why the local
+ * copy is missing or incomplete (never rejects). `bound` is called with the binding as soon as it exists — before
+ * any stored update is applied, so listeners can recognise its origin, and possibly after a timeout.
+ */
+export async function loadLocalCopy(
+  name: string,
+  doc: Y.Doc,
+  bound: (persistence: IndexeddbPersistence) => void,
+): Promise<string | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const loaded = Promise.race([
-    persistence.whenSynced.then(() => null),
-    persistence._db.then(
-      () => new Promise<never>(() => {}),
-      (error: unknown) => `the local copy could not be opened: ${describe(error)}`,
-    ),
-    new Promise<string>((resolve) => {
-      timer = setTimeout(
-        () => resolve(`the local copy did not load within ${LOCAL_LOAD_TIMEOUT_MS} ms; continuing with the network`),
-        LOCAL_LOAD_TIMEOUT_MS,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
-  return { persistence, loaded };
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(
+      () => resolve(`the local copy did not load within ${LOCAL_LOAD_TIMEOUT_MS} ms; continuing with the network`),
+      LOCAL_LOAD_TIMEOUT_MS,
+    );
+  });
+  const load = async (): Promise<null> => {
+    await probe(name);
+    const persistence = new IndexeddbPersistence(name, doc);
+    bound(persistence);
+    await persistence.whenSynced;
+    return null;
+  };
+  try {
+    return await Promise.race([load(), timeout]);
+  } catch (error) {
+    return `the local copy could not be opened: ${describe(error)}`;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Closes the binding; writes already queued still complete, and the stored data stays. */
-export async function closeLocalCopy(copy: LocalCopy): Promise<void> {
+export async function closeLocalCopy(persistence: IndexeddbPersistence): Promise<void> {
   try {
-    await copy.persistence.destroy();
+    await persistence.destroy();
   } catch {
     // The database never opened: there is nothing to close.
   }

@@ -8,6 +8,9 @@
  */
 import type { ConnectionState, DocumentStatus } from './types.js';
 
+/** The error of every document when the server closed the whole socket for its token. */
+export const SOCKET_REFUSED = 'the server refused the token (4401 Unauthorized)';
+
 export interface StatusInputs {
   readonly socket: ConnectionState;
   /** The server refused this document (PermissionDenied); the reason is in `refusal`. */
@@ -35,7 +38,7 @@ export function deriveStatus(inputs: StatusInputs): DocumentStatus {
     pendingChanges: inputs.pendingChanges,
     loadedLocally: inputs.loadedLocally,
     readOnly: inputs.readOnly,
-    error: inputs.refusal ?? inputs.problem,
+    error: inputs.refusal ?? (inputs.socket === 'unauthorized' ? SOCKET_REFUSED : inputs.problem),
   });
 }
 
