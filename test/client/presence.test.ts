@@ -1,0 +1,52 @@
+/**
+ * Presence over awareness: peers see each other's name, colour (from the token by default) and cursor; a peer
+ * whose client is destroyed disappears; invalid states from other clients are not listed.
+ */
+import { colorForUser, type Peer } from '@concord/engine';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.js';
+import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
+
+describe('client presence', () => {
+  it('shows peers with name, colour and cursor, and drops a peer whose client is destroyed', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const alice = makeClient(server, { token: await token('alice') });
+    const bob = makeClient(server, { token: await token('bob'), user: { name: 'Bob B.', color: '#123456' } });
+    const a = alice.open('board-1');
+    const b = bob.open('board-1');
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+
+    expect(a.presence.self.user).toEqual({ id: 'alice', name: 'ALICE', color: colorForUser('alice') });
+    const changes: Peer[][] = [];
+    b.presence.on('change', (peers) => changes.push(peers));
+    a.presence.set({ cursor: { anchor: { type: 'a', index: 1 }, head: { type: 'a', index: 4 } }, page: '/board', field: 'title' });
+
+    const seenByBob = await waitFor(() => b.presence.peers().find((peer) => peer.field === 'title'));
+    expect(seenByBob).toMatchObject({
+      clientId: a.doc.clientID,
+      user: { id: 'alice', name: 'ALICE', color: colorForUser('alice') },
+      cursor: { anchor: { type: 'a', index: 1 }, head: { type: 'a', index: 4 } },
+      page: '/board',
+      field: 'title',
+    });
+    expect(changes.length).toBeGreaterThan(0);
+    const seenByAlice = await waitFor(() => a.presence.peers()[0]);
+    expect(seenByAlice.user).toEqual({ id: 'bob', name: 'Bob B.', color: '#123456' });
+    expect(a.presence.peers().map((peer) => peer.clientId)).not.toContain(a.doc.clientID);
+
+    await alice.destroy();
+    await waitFor(() => b.presence.peers().length === 0, { message: 'alice is still listed' });
+  });
+
+  it('does not list peers whose state is not a presence state', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const a = makeClient(server, { token: await token('alice') }).open('board-2');
+    const b = makeClient(server, { token: await token('bob') }).open('board-2');
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+    a.awareness.setLocalState({ user: { id: 'alice', name: 'A', color: 'red; background: url(x)' } });
+    await waitFor(() => b.awareness.getStates().get(a.doc.clientID)?.['user']?.name === 'A');
+    expect(b.presence.peers()).toEqual([]);
+  });
+});
