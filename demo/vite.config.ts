@@ -25,8 +25,8 @@ export default defineConfig({
         // stay cached across deploys of the app code.
         codeSplitting: {
           groups: [
-            { name: 'editor', test: /node_modules[\\/](@tiptap|prosemirror-|orderedmap|rope-sequence|w3c-keyname|linkifyjs)/ },
             { name: 'sync', test: /node_modules[\\/](yjs|y-protocols|y-indexeddb|lib0|@hocuspocus)[\\/]/ },
+            { name: 'editor', test: /node_modules[\\/](@tiptap|prosemirror-|orderedmap|rope-sequence|w3c-keyname|linkifyjs)/ },
           ],
         },
       },

@@ -72,6 +72,12 @@ export async function signIn(name: string): Promise<Session> {
   return session;
 }
 
+/** Fetches a fresh token for `session` and stores it; throws when the server cannot be reached or refuses. */
+export async function renewToken(session: Session): Promise<void> {
+  session.token = await fetchDevToken(session.user);
+  saveSession(session);
+}
+
 /** The `exp` claim of a JWT in milliseconds, or undefined when it has none or is not a JWT. */
 function expiresAtMs(token: string): number | undefined {
   try {
@@ -97,9 +103,8 @@ export function tokenSource(session: Session): { token: () => Promise<string>; i
       const stale = exp !== undefined && exp - TOKEN_EXPIRY_MARGIN_MS < Date.now();
       if (!refused && !stale) return session.token;
       try {
-        session.token = await fetchDevToken(session.user);
+        await renewToken(session);
         refused = false;
-        saveSession(session);
       } catch {
         // Offline or server down: keep the old token; the connection attempt fails and is retried.
       }

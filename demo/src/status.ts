@@ -12,11 +12,10 @@ export type Light = 'green' | 'yellow' | 'red';
 export interface Indicator {
   readonly light: Light;
   readonly label: string;
+  /** Local changes not yet acknowledged by the server, over every open document (kept in IndexedDB meanwhile). */
   readonly pending: number;
-}
-
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`;
+  /** The server refused the token: reconnecting with a fresh one may help. */
+  readonly refused: boolean;
 }
 
 /**
@@ -31,15 +30,16 @@ export function indicatorFor(
 ): Indicator {
   const open = statuses.filter((status): status is DocumentStatus => status !== null);
   const pending = open.reduce((sum, status) => sum + status.pendingChanges, 0);
-  const waiting = pending > 0 ? ` · ${plural(pending, 'pending change')}` : '';
 
-  if (state === 'unauthorized') return { light: 'red', label: `Not authorized${waiting}`, pending };
-  if (state === 'offline') return { light: 'red', label: `Offline${waiting}`, pending };
-  if (state === 'connecting' && (lastSettled === 'offline' || lastSettled === 'unauthorized')) {
-    return { light: 'red', label: `Offline · reconnecting…${waiting}`, pending };
+  if (state === 'unauthorized' || open.some((status) => status.state === 'unauthorized')) {
+    return { light: 'red', label: 'Not authorized', pending, refused: true };
   }
-  if (state === 'connecting') return { light: 'yellow', label: `Connecting…${waiting}`, pending };
-  if (pending > 0) return { light: 'yellow', label: `Syncing ${plural(pending, 'change')}…`, pending };
-  if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending };
-  return { light: 'green', label: 'Connected · synced', pending };
+  if (state === 'offline') return { light: 'red', label: 'Offline', pending, refused: false };
+  if (state === 'connecting' && (lastSettled === 'offline' || lastSettled === 'unauthorized')) {
+    return { light: 'red', label: 'Offline · reconnecting…', pending, refused: false };
+  }
+  if (state === 'connecting') return { light: 'yellow', label: 'Connecting…', pending, refused: false };
+  if (pending > 0) return { light: 'yellow', label: 'Syncing…', pending, refused: false };
+  if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending, refused: false };
+  return { light: 'green', label: 'Connected · synced', pending, refused: false };
 }

@@ -4,7 +4,7 @@
  */
 import { createSyncClient, type ConnectionState, type SyncClient } from '@concord/client';
 import { useEffect, useState } from 'preact/hooks';
-import { clearSession, loadSession, tokenSource, type Session } from '../session';
+import { clearSession, loadSession, renewToken, tokenSource, type Session } from '../session';
 import { Board } from './Board';
 import { SignIn } from './SignIn';
 
@@ -27,21 +27,41 @@ export function App() {
   );
 }
 
+/** The sync client of one session, and what to do when the server refuses its token. */
+interface Connection {
+  readonly client: SyncClient;
+  readonly onUnauthorized: () => void;
+}
+
 function Workspace({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
-  const [client, setClient] = useState<SyncClient | null>(null);
+  const [connection, setConnection] = useState<Connection | null>(null);
+  // Bumped by "Reconnect": a new client, with a freshly fetched token, on the same local copies.
+  const [generation, setGeneration] = useState(0);
+  const reconnect = async () => {
+    await renewToken(session).catch(() => {});
+    setGeneration((n) => n + 1);
+  };
   useEffect(() => {
     const tokens = tokenSource(session);
-    const created = createSyncClient({ url: syncUrl(), token: tokens.token, user: session.user });
+    const client = createSyncClient({ url: syncUrl(), token: tokens.token, user: session.user });
     const onState = (state: ConnectionState) => {
       if (state === 'unauthorized') tokens.invalidate();
     };
-    created.on('state', onState);
-    setClient(created);
+    client.on('state', onState);
+    setConnection({ client, onUnauthorized: tokens.invalidate });
     return () => {
-      created.off('state', onState);
-      void created.destroy();
+      client.off('state', onState);
+      void client.destroy();
     };
-  }, [session]);
-  if (!client) return null;
-  return <Board client={client} session={session} onSignOut={onSignOut} />;
+  }, [session, generation]);
+  if (!connection) return null;
+  return (
+    <Board
+      client={connection.client}
+      session={session}
+      onUnauthorized={connection.onUnauthorized}
+      onReconnect={reconnect}
+      onSignOut={onSignOut}
+    />
+  );
 }

@@ -2,7 +2,7 @@ import type { PresenceUser } from '@concord/engine';
 
 function initials(name: string): string {
   const words = name.trim().split(/\s+/).filter(Boolean);
-  const letters = words.length > 1 ? [words[0]?.[0], words[words.length - 1]?.[0]] : [name.trim().slice(0, 2)];
+  const letters = words.length > 1 ? [words[0]?.[0], words[words.length - 1]?.[0]] : [words[0]?.[0]];
   return letters.join('').toUpperCase() || '?';
 }
 

@@ -5,7 +5,7 @@
  */
 import type { SyncClient } from '@concord/client';
 import { useEffect } from 'preact/hooks';
-import { useDocument, useSelectedTask } from '../hooks';
+import { useDocument, useDocumentStatus, useSelectedTask } from '../hooks';
 import { PROJECT_DOCUMENT, taskDocumentName } from '../model';
 import type { Session } from '../session';
 import { PresenceAvatars } from './PresenceAvatars';
@@ -16,13 +16,24 @@ import { TaskList } from './TaskList';
 interface BoardProps {
   client: SyncClient;
   session: Session;
+  /** The server refused a document for this token: the next attempt should present a fresh one. */
+  onUnauthorized: () => void;
+  /** Start over with a fresh token: offered while the server refuses this one. */
+  onReconnect: () => void;
   onSignOut: () => void;
 }
 
-export function Board({ client, session, onSignOut }: BoardProps) {
+export function Board({ client, session, onUnauthorized, onReconnect, onSignOut }: BoardProps) {
   const project = useDocument(client, PROJECT_DOCUMENT);
   const [selected, select] = useSelectedTask();
   const taskHandle = useDocument(client, selected ? taskDocumentName(selected) : null);
+  const projectStatus = useDocumentStatus(project);
+  const taskStatus = useDocumentStatus(taskHandle);
+  const refused = projectStatus?.state === 'unauthorized' || taskStatus?.state === 'unauthorized';
+
+  useEffect(() => {
+    if (refused) onUnauthorized();
+  }, [refused, onUnauthorized]);
 
   useEffect(() => {
     project?.presence.set({ page: selected ? taskDocumentName(selected) : PROJECT_DOCUMENT });
@@ -35,7 +46,14 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           Concord <span class="muted">· Demo project</span>
         </h1>
         <PresenceAvatars handle={project} self={session.user} />
-        <StatusIndicator client={client} handles={[project, taskHandle]} />
+        <StatusIndicator
+          client={client}
+          documents={[
+            [project, projectStatus],
+            [taskHandle, taskStatus],
+          ]}
+          onReconnect={onReconnect}
+        />
         <div class="board__me">
           <span data-testid="signed-in-as" style={{ color: session.user.color }}>
             {session.user.name}

@@ -1,22 +1,26 @@
-import type { ConnectionState, DocumentHandle, SyncClient } from '@concord/client';
+import type { ConnectionState, DocumentHandle, DocumentStatus, SyncClient } from '@concord/client';
 import { useRef } from 'preact/hooks';
-import { useConnectionState, useDocumentStatus } from '../hooks';
+import { useConnectionState } from '../hooks';
 import { indicatorFor } from '../status';
 
 interface StatusIndicatorProps {
   client: SyncClient;
-  /** The documents the screen has open: the project, and the selected task when there is one. */
-  handles: readonly [DocumentHandle | null, DocumentHandle | null];
+  /** The documents the screen has open (the project, and the selected task when there is one) with their status. */
+  documents: ReadonlyArray<readonly [DocumentHandle | null, DocumentStatus | null]>;
+  onReconnect: () => void;
 }
 
-export function StatusIndicator({ client, handles }: StatusIndicatorProps) {
+/** The connection light, its label and the pending count; `data-*` attributes carry the same for tests and support. */
+export function StatusIndicator({ client, documents, onReconnect }: StatusIndicatorProps) {
   const state = useConnectionState(client);
   const lastSettled = useRef<ConnectionState | null>(null);
   const previous = lastSettled.current;
   if (state !== 'connecting') lastSettled.current = state;
-  const project = useDocumentStatus(handles[0]);
-  const task = useDocumentStatus(handles[1]);
-  const { light, label, pending } = indicatorFor(state, previous, [project, task]);
+  const { light, label, pending, refused } = indicatorFor(state, previous, documents.map(([, status]) => status));
+  const perDocument = documents
+    .map(([handle, status]) => (handle && status ? `${handle.name}:${status.state}:${status.synced ? 'synced' : 'unsynced'}` : ''))
+    .filter(Boolean)
+    .join(' ');
   return (
     <div
       class={`status status--${light}`}
@@ -24,16 +28,22 @@ export function StatusIndicator({ client, handles }: StatusIndicatorProps) {
       data-light={light}
       data-state={state}
       data-pending={pending}
+      data-documents={perDocument}
       role="status"
       aria-live="polite"
-      title={label}
+      title={pending > 0 ? `${label}: ${pending} local change${pending === 1 ? '' : 's'} not yet on the server (kept on this device)` : label}
     >
       <span class="status__dot" aria-hidden="true" />
       <span class="status__label">{label}</span>
       {pending > 0 && (
         <span class="status__pending" data-testid="pending-count">
-          {pending}
+          {pending} pending
         </span>
+      )}
+      {refused && (
+        <button type="button" class="link" data-testid="reconnect" onClick={onReconnect}>
+          Reconnect
+        </button>
       )}
     </div>
   );

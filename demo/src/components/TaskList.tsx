@@ -52,6 +52,13 @@ export function TaskList({ handle, selected, onSelect }: TaskListProps) {
         </p>
       ) : (
         <table class="tasks__table">
+          <colgroup>
+            <col class="col-title" />
+            <col class="col-status" />
+            <col class="col-assignee" />
+            <col class="col-due" />
+            <col class="col-actions" />
+          </colgroup>
           <thead>
             <tr>
               <th>Title</th>

@@ -95,8 +95,15 @@ export function TaskRow({ id, record, handle, peers, selected, onOpen, onDelete 
         )}
       </td>
       <td class="task__actions">
-        <button type="button" data-testid="open-description" onClick={onOpen} aria-pressed={selected}>
-          Description
+        <button
+          type="button"
+          data-testid="open-description"
+          onClick={onOpen}
+          aria-pressed={selected}
+          aria-label="Open the description"
+          title="Open the description"
+        >
+          Open
         </button>
         <button type="button" class="link danger" data-testid="delete-task" onClick={onDelete} aria-label="Delete task">
           ✕

@@ -1,0 +1,181 @@
+/**
+ * The demo app as a test drives it: one signed-in person in one browser context, addressed through the
+ * `data-testid`s the demo puts on what matters. Every read polls until its condition holds (no fixed sleeps); every
+ * failure message says which person saw what.
+ */
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { waitFor } from '../support/wait.js';
+
+export const UI_TIMEOUT_MS = 15_000;
+
+export type Light = 'green' | 'yellow' | 'red';
+
+export class DemoPage {
+  readonly name: string;
+  readonly context: BrowserContext;
+  readonly page: Page;
+  /** Uncaught errors and console errors of the page, for the final check that none happened. */
+  readonly errors: string[] = [];
+
+  private constructor(name: string, context: BrowserContext, page: Page) {
+    this.name = name;
+    this.context = context;
+    this.page = page;
+    page.on('pageerror', (error) => this.errors.push(`pageerror: ${error.message}`));
+    page.on('console', (message) => {
+      const text = message.text();
+      // A failed socket or fetch while the server is down is expected and logged by the browser itself.
+      const expectedWhileDown = /WebSocket connection to|Failed to load resource|ERR_CONNECTION_REFUSED/.test(text);
+      if ((message.type() === 'error' && !expectedWhileDown) || /Yjs was already imported/.test(text)) {
+        this.errors.push(`console.${message.type()}: ${text}`);
+      }
+    });
+  }
+
+  /** A fresh browser context (its own localStorage and IndexedDB: a different person's browser). */
+  static async open(browser: Browser, name: string, url: string): Promise<DemoPage> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    context.setDefaultTimeout(UI_TIMEOUT_MS);
+    const page = await context.newPage();
+    const demo = new DemoPage(name, context, page);
+    await page.goto(url);
+    return demo;
+  }
+
+  async signIn(): Promise<void> {
+    await this.page.getByTestId('sign-in-name').fill(this.name);
+    await this.page.getByTestId('sign-in-submit').click();
+    await this.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor();
+  }
+
+  get status(): Locator {
+    return this.page.getByTestId('status-indicator');
+  }
+
+  async light(): Promise<string | null> {
+    return this.status.getAttribute('data-light', { timeout: 2_000 });
+  }
+
+  async pending(): Promise<number> {
+    return Number(await this.status.getAttribute('data-pending', { timeout: 2_000 }));
+  }
+
+  async waitForLight(light: Light, extra: { pending?: 'none' | 'some' } = {}): Promise<void> {
+    await waitFor(
+      async () => {
+        const [seen, pending] = [await this.light(), await this.pending()];
+        const pendingOk = extra.pending === undefined || (extra.pending === 'none' ? pending === 0 : pending > 0);
+        if (seen === light && pendingOk) return true;
+        const [text, socket, documents] = await Promise.all([
+          this.status.textContent(),
+          this.status.getAttribute('data-state'),
+          this.status.getAttribute('data-documents'),
+        ]);
+        throw new Error(`it is ${seen} and reads ${JSON.stringify(text)} (socket ${socket}; ${documents})`);
+      },
+      {
+        timeoutMs: UI_TIMEOUT_MS,
+        message: `${this.name}'s status indicator to be ${light}${extra.pending ? ` with ${extra.pending} pending` : ''}`,
+      },
+    );
+  }
+
+  /**
+   * After the server refused the stored token: either the client recovered by itself (green) or the app offers
+   * Reconnect, which fetches a fresh token; clicks it when offered, then waits for green.
+   */
+  async recoverFromRefusedToken(): Promise<void> {
+    const reconnect = this.status.getByTestId('reconnect');
+    await waitFor(async () => (await this.light()) === 'green' || (await reconnect.isVisible()), {
+      timeoutMs: UI_TIMEOUT_MS,
+      message: `${this.name}'s app to recover or offer Reconnect`,
+    });
+    if (await reconnect.isVisible()) await reconnect.click();
+    await this.waitForLight('green', { pending: 'none' });
+  }
+
+  async addTask(title: string): Promise<string> {
+    const before = new Set(await this.taskIds());
+    await this.page.getByTestId('new-task-title').fill(title);
+    await this.page.getByTestId('add-task').click();
+    return waitFor(async () => (await this.taskIds()).find((id) => !before.has(id)), {
+      timeoutMs: UI_TIMEOUT_MS,
+      message: `${this.name}'s new task row to appear`,
+    });
+  }
+
+  async taskIds(): Promise<string[]> {
+    const rows = await this.page.getByTestId('task-row').all();
+    const ids = await Promise.all(rows.map((row) => row.getAttribute('data-task-id')));
+    return ids.filter((id): id is string => id !== null);
+  }
+
+  row(taskId: string): Locator {
+    return this.page.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`);
+  }
+
+  field(taskId: string, field: 'title' | 'status' | 'assignee' | 'due'): Locator {
+    return this.row(taskId).getByTestId(`field-${field}`);
+  }
+
+  /** Waits until the task's fields read `expected` on this page. */
+  async waitForFields(taskId: string, expected: Partial<Record<'title' | 'status' | 'assignee' | 'due', string>>): Promise<void> {
+    await waitFor(
+      async () => {
+        const seen: Record<string, string> = {};
+        for (const field of Object.keys(expected) as Array<keyof typeof expected>) {
+          seen[field] = await this.field(taskId, field).inputValue({ timeout: 1_000 });
+        }
+        if (Object.entries(expected).every(([field, value]) => seen[field] === value)) return true;
+        throw new Error(`they read ${JSON.stringify(seen)}`);
+      },
+      { timeoutMs: UI_TIMEOUT_MS, message: `${this.name} to see task fields ${JSON.stringify(expected)}` },
+    );
+  }
+
+  async openDescription(taskId: string): Promise<void> {
+    await this.row(taskId).getByTestId('open-description').click();
+    await this.page.locator(`[data-testid="task-detail"][data-task-id="${taskId}"]`).waitFor();
+    await this.editor.waitFor();
+  }
+
+  get editor(): Locator {
+    return this.page.getByTestId('description-editor');
+  }
+
+  /** Types at the end of the description, as a person would after clicking into it. */
+  async typeInDescription(text: string): Promise<void> {
+    await this.editor.click();
+    await this.page.keyboard.press('Control+End');
+    await this.page.keyboard.type(text);
+  }
+
+  async waitForDescription(...fragments: string[]): Promise<void> {
+    await waitFor(
+      async () => {
+        const seen = await this.editor.textContent({ timeout: 1_000 });
+        if (fragments.every((fragment) => seen?.includes(fragment))) return true;
+        throw new Error(`it reads ${JSON.stringify(seen)}`);
+      },
+      { timeoutMs: UI_TIMEOUT_MS, message: `${this.name}'s description to contain ${JSON.stringify(fragments)}` },
+    );
+  }
+
+  /** Another person's caret in this page's editor. */
+  remoteCaret(userId: string): Locator {
+    return this.page.locator(`[data-testid="remote-caret"][data-user-id="${userId}"]`);
+  }
+
+  presenceAvatar(userId: string): Locator {
+    return this.page.getByTestId('presence').locator(`[data-testid="presence-avatar"][data-user-id="${userId}"]`);
+  }
+
+  async reload(): Promise<void> {
+    await this.page.reload();
+    await this.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor();
+  }
+
+  async close(): Promise<void> {
+    await this.context.close().catch(() => {});
+  }
+}
