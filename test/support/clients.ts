@@ -70,7 +70,8 @@ export interface YClient {
 
 export function yClient(server: Pick<TestServer, 'yUrl'>, name: string, token: string, doc = new Y.Doc()): YClient {
   const closes: Array<{ code: number; reason: string }> = [];
-  const provider = new WebsocketProvider(server.yUrl, name, doc, { params: { token } });
+  // No BroadcastChannel: clients in one process must sync through the server, not around it.
+  const provider = new WebsocketProvider(server.yUrl, name, doc, { params: { token }, disableBc: true });
   provider.on('connection-close', (event) => {
     if (event) closes.push({ code: event.code, reason: event.reason });
   });
