@@ -26,11 +26,13 @@ function seqOf(key: string): number {
 
 export class LevelStore implements DocumentStore {
   readonly kind = 'leveldb';
+  readonly directory: string;
   private readonly db: Level<string, Uint8Array>;
   private readonly heads = new Map<string, Promise<number>>();
 
-  private constructor(db: Level<string, Uint8Array>) {
+  private constructor(db: Level<string, Uint8Array>, directory: string) {
     this.db = db;
+    this.directory = directory;
   }
 
   /** Opens (creating when needed) the database in `directory`; fails clearly when another process holds it. */
@@ -42,7 +44,7 @@ export class LevelStore implements DocumentStore {
       const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
       throw new Error(`cannot open LevelDB in ${directory}: ${cause}`, { cause: error });
     }
-    return new LevelStore(db);
+    return new LevelStore(db, directory);
   }
 
   async load(name: string): Promise<StoredDocument> {
