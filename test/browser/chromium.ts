@@ -47,6 +47,27 @@ export interface LaunchedChromium {
   close(): Promise<void>;
 }
 
+/** Writes one PNG showing `images` (PNG screenshots) side by side, each under its caption: two windows in one picture. */
+export async function saveSideBySide(browser: Browser, images: ReadonlyArray<{ caption: string; png: Buffer }>, path: string): Promise<void> {
+  const context = await browser.newContext({ viewport: { width: 1280 * images.length + 48, height: 800 } });
+  try {
+    const page = await context.newPage();
+    const figures = images
+      .map(({ caption, png }) => {
+        const label = caption.replace(/[<&>]/g, '');
+        return `<figure><figcaption>${label}</figcaption><img src="data:image/png;base64,${png.toString('base64')}"></figure>`;
+      })
+      .join('');
+    await page.setContent(
+      `<style>body{margin:0;display:flex;gap:16px;padding:8px;background:#343a40;font:14px sans-serif}` +
+        `figure{margin:0}figcaption{color:#fff;padding:4px 0}img{display:block;border:1px solid #868e96}</style>${figures}`,
+    );
+    await page.screenshot({ path, fullPage: true });
+  } finally {
+    await context.close();
+  }
+}
+
 export async function launchChromium(): Promise<LaunchedChromium> {
   const missing = chromiumMissing();
   if (missing) throw new Error(`browser tests need Chromium: ${missing}`);

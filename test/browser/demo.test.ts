@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '@concord/server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
-import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
+import { CHROMIUM_PATH, launchChromium, saveSideBySide, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
 import { DemoPage } from './demoPage.js';
 
 const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
@@ -43,9 +43,14 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
     return server;
   };
 
+  const browser = () => {
+    if (!chromium) throw new Error('Chromium did not start');
+    return chromium.browser;
+  };
+
   const open = async (name: string) => {
-    if (!chromium || !server) throw new Error('suite not set up');
-    const page = await DemoPage.open(chromium.browser, name, server.url);
+    if (!server) throw new Error('the server is not running');
+    const page = await DemoPage.open(browser(), name, server.url);
     pages.push(page);
     return page;
   };
@@ -130,8 +135,14 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
 
     await alice.waitForLight('green', { pending: 'none' });
     await bob.waitForLight('green', { pending: 'none' });
-    await screenshot(alice, 'two-windows-alice.png');
-    await screenshot(bob, 'two-windows-bob.png');
+    await saveSideBySide(
+      browser(),
+      [
+        { caption: "Alice's window: Bob's caret", png: await alice.page.screenshot() },
+        { caption: "Bob's window: Alice's caret", png: await bob.page.screenshot() },
+      ],
+      join(ARTIFACTS, 'two-windows-carets.png'),
+    );
   });
 
   it('edits made while the server is down are pending, then merge when it is back', { timeout: SCENARIO_TIMEOUT_MS }, async () => {

@@ -34,7 +34,7 @@ export class DemoPage {
 
   /** A fresh browser context (its own localStorage and IndexedDB: a different person's browser). */
   static async open(browser: Browser, name: string, url: string): Promise<DemoPage> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 600 } });
     context.setDefaultTimeout(UI_TIMEOUT_MS);
     const page = await context.newPage();
     const demo = new DemoPage(name, context, page);
