@@ -60,6 +60,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   private readonly loaded = deferred();
   private readonly firstSync = deferred();
   private readonly started: Promise<void>;
+  private finished: Promise<void> | null = null;
   private provider: HocuspocusProvider | null = null;
   private local: IndexeddbPersistence | null = null;
   private references = 1;
@@ -108,14 +109,18 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   }
 
   close(): Promise<void> {
-    if (this.isClosed) return Promise.resolve();
+    if (this.finished) return this.finished;
     this.references -= 1;
     return this.references > 0 ? Promise.resolve() : this.shutdown();
   }
 
-  /** Closes regardless of references (the client is being destroyed). */
+  /**
+   * Closes regardless of references (the client is being destroyed). The handle leaves the client's registry and
+   * the socket at once, so the same name can be opened again right away; IndexedDB and the doc follow once the
+   * start-up sequence has settled.
+   */
   shutdown(): Promise<void> {
-    if (this.isClosed) return this.started;
+    if (this.finished) return this.finished;
     this.isClosed = true;
     this.references = 0;
     this.context.socket.off('state', this.refresh);
@@ -123,7 +128,11 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     const error = new Error(`document ${this.name} was closed`);
     this.loaded.reject(error);
     this.firstSync.reject(error);
-    return this.started.then(() => this.teardown());
+    this.context.closed(this);
+    if (this.provider) this.provider.destroy();
+    else this.awareness.destroy();
+    this.finished = this.started.then(() => this.release());
+    return this.finished;
   }
 
   /** Stops caching this document locally (its database is about to be deleted); it keeps syncing. */
@@ -246,14 +255,11 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.emit('status', [next]);
   };
 
-  private async teardown(): Promise<void> {
-    if (this.provider) this.provider.destroy();
-    else this.awareness.destroy();
+  private async release(): Promise<void> {
     this.presence.destroy();
     this.pending.destroy();
     await this.forgetLocalCopy();
     this.doc.destroy();
-    this.context.closed(this);
     super.destroy();
   }
 }

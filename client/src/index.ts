@@ -1,6 +1,6 @@
 export { createSyncClient } from './client.js';
 export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
-export { decodeTokenClaims } from './token.js';
+export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
 export type {
   ConnectionState,
   DocumentEvents,

@@ -9,7 +9,7 @@ import { waitFor } from '../support/wait.js';
 import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
 
 describe('client auth', () => {
-  it('marks every document unauthorized for a token the server rejects', async () => {
+  it('C3 C5 marks every document unauthorized for a token the server rejects', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const forged = await mintToken({ sub: 'mallory', tenant: 't1', docs: { '*': 'write' } }, 'x'.repeat(48));
@@ -24,7 +24,7 @@ describe('client auth', () => {
     expect(late.status.error).toMatch(/Unauthorized/);
   });
 
-  it('refuses an ungranted document while a granted one on the same socket syncs', async () => {
+  it('C5 refuses an ungranted document while a granted one on the same socket syncs', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const client = makeClient(server, { token: await token('alice', { docs: { 'project-*': 'write' } }) });
@@ -48,7 +48,7 @@ describe('client auth', () => {
     expect(payroll.doc.getText('t').toString()).toBe('');
   });
 
-  it('shows a read grant as readOnly, and the server keeps the document unchanged', async () => {
+  it('C3 shows a read grant as readOnly, and the server keeps the document unchanged', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const writer = makeClient(server, { token: await token('alice') }).open('account-1');
@@ -69,7 +69,7 @@ describe('client auth', () => {
     expect(reader.status.pendingChanges).toBe(1);
   });
 
-  it('calls the token function once per connection, and again on reconnect', async () => {
+  it('C4 calls the token function once per connection, and again on reconnect', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const issued: string[] = [];
@@ -92,7 +92,22 @@ describe('client auth', () => {
     expect(issued).toHaveLength(2);
   });
 
-  it('retries a refused document with a fresh token on the next connection', async () => {
+  it('C4 fetches a new token for each document while the cached one is about to expire', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    let calls = 0;
+    const client = makeClient(server, {
+      token: () => {
+        calls += 1;
+        return token('alice', { expiresInSeconds: 5 });
+      },
+    });
+    const handles = [client.open('doc-1'), client.open('doc-2')];
+    await Promise.all(handles.map((handle) => handle.whenSynced()));
+    expect(calls).toBeGreaterThanOrEqual(3);
+  });
+
+  it('C5 retries a refused document with a fresh token on the next connection', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     let docs: Record<string, 'read' | 'write'> = { 'project-*': 'write' };

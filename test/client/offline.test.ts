@@ -15,7 +15,7 @@ const Account = defineDocument('account', {
 });
 
 describe('client offline', () => {
-  it('keeps an offline edit across a reload and delivers it when the server is back', async () => {
+  it('C1 C2 keeps an offline edit across a reload and delivers it when the server is back', async () => {
     const idb = freshIndexedDB();
     const server = await startTestServer();
     const aliceToken = await token('alice');
@@ -57,7 +57,7 @@ describe('client offline', () => {
     expect(third.status.loadedLocally).toBe(true);
   });
 
-  it('counts edits made before the first connection and clears them once acknowledged', async () => {
+  it('C2 counts edits made before the first connection and clears them once acknowledged', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     await server.stop();
@@ -73,7 +73,7 @@ describe('client offline', () => {
     expect(handle.status.pendingChanges).toBe(0);
   });
 
-  it('goes on with the network when IndexedDB fails, and says so', async () => {
+  it('C1 goes on with the network when IndexedDB fails, and says so', async () => {
     const server = await startTestServer();
     const broken = {
       open() {
@@ -92,7 +92,7 @@ describe('client offline', () => {
     await waitFor(() => handle.status.synced && handle.status.pendingChanges === 0);
   });
 
-  it('clearLocalData deletes the databases of its namespace and nothing else', async () => {
+  it('C7 clearLocalData deletes the databases of its namespace and nothing else', async () => {
     const idb = freshIndexedDB();
     const server = await startTestServer();
     const alice = makeClient(server, { token: await token('alice') });

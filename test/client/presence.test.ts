@@ -8,7 +8,7 @@ import { waitFor } from '../support/wait.js';
 import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
 
 describe('client presence', () => {
-  it('shows peers with name, colour and cursor, and drops a peer whose client is destroyed', async () => {
+  it('C8 shows peers with name, colour and cursor, and drops a peer whose client is destroyed', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const alice = makeClient(server, { token: await token('alice') });
@@ -39,7 +39,19 @@ describe('client presence', () => {
     await waitFor(() => b.presence.peers().length === 0, { message: 'alice is still listed' });
   });
 
-  it('does not list peers whose state is not a presence state', async () => {
+  it('C8 takes the identity from the token claims, UTF-8 names included', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const client = makeClient(server, { token: await token('zoe', { name: 'Zoë Ångström 山田' }) });
+    const handle = client.open('board-3');
+    await handle.whenSynced();
+    expect(handle.presence.self.user).toEqual({ id: 'zoe', name: 'Zoë Ångström 山田', color: colorForUser('zoe') });
+    handle.presence.set({ page: '/x', user: { id: 'someone-else', name: 'X', color: '#000000' } } as never);
+    expect(handle.presence.self.user.id).toBe('zoe');
+    expect(handle.awareness.getLocalState()?.['user']?.id).toBe('zoe');
+  });
+
+  it('C8 does not list peers whose state is not a presence state', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const a = makeClient(server, { token: await token('alice') }).open('board-2');

@@ -50,7 +50,7 @@ describe('client sync', () => {
     await waitFor(() => alice.status.synced && bob.status.synced && alice.status.pendingChanges === 0);
   });
 
-  it('reports connecting, then connected and synced with nothing pending', async () => {
+  it('C3 reports connecting, then connected and synced with nothing pending', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const client = makeClient(server, { token: await token('carol') });
@@ -101,7 +101,7 @@ describe('client sync', () => {
     expect(client.documents()).toEqual([]);
   });
 
-  it('hands out one handle per name and closes it on the last release', async () => {
+  it('C6 hands out one handle per name and closes it on the last release', async () => {
     freshIndexedDB();
     const server = await startTestServer();
     const client = makeClient(server, { token: await token('erin') });
@@ -116,12 +116,14 @@ describe('client sync', () => {
     first.doc.getText('t').insert(0, 'still open');
     await waitFor(() => first.status.synced);
 
-    await second.close();
+    const closing = second.close();
     expect(client.documents()).toEqual([]);
-    expect(first.doc.isDestroyed).toBe(true);
     const reopened = client.open('shared-1');
     expect(reopened).not.toBe(first);
+    await closing;
+    expect(first.doc.isDestroyed).toBe(true);
     await reopened.whenSynced();
+    await waitFor(() => reopened.status.synced);
     expect(reopened.doc.getText('t').toString()).toBe('still open');
   });
 });
