@@ -48,7 +48,10 @@ function isJsonValue(value: unknown): boolean {
   return false;
 }
 
-/** Validates one field value against its declared schema; returns the parsed value or throws FieldValidationError. */
+/**
+ * Validates one field value against its declared schema; returns the parsed value (undefined for an optional
+ * field left unset) or throws FieldValidationError.
+ */
 export function validateField<F extends FieldSchemas, K extends FieldName<F>>(
   type: RecordType<F>,
   field: K,
@@ -63,7 +66,7 @@ export function validateField<F extends FieldSchemas, K extends FieldName<F>>(
     const detail = result.error.issues.map((issue) => issue.message).join('; ');
     throw new FieldValidationError(ErrorKind.InvalidField, field, `${type.name}.${field}: ${detail}`);
   }
-  if (!isJsonValue(result.data)) {
+  if (result.data !== undefined && !isJsonValue(result.data)) {
     throw new FieldValidationError(
       ErrorKind.InvalidField,
       field,
@@ -90,17 +93,20 @@ export class LwwRecord<F extends FieldSchemas> {
     return result?.success ? (result.data as FieldValues<F>[K]) : undefined;
   }
 
-  /** Validates, then writes one field. Throws FieldValidationError and writes nothing when the value is invalid. */
+  /**
+   * Validates, then writes one field (undefined, where the schema allows it, unsets it). Throws
+   * FieldValidationError and writes nothing when the value is invalid.
+   */
   set<K extends FieldName<F>>(field: K, value: FieldValues<F>[K], origin: unknown = LOCAL_EDIT_ORIGIN): void {
     const parsed = validateField(this.type, field, value);
-    this.transact(() => this.map.set(field, parsed), origin);
+    this.transact(() => this.write(field, parsed), origin);
   }
 
   /** Validates every given field first, then writes them all in one transaction (all or nothing). */
   update(values: Partial<FieldValues<F>>, origin: unknown = LOCAL_EDIT_ORIGIN): void {
     const parsed = Object.entries(values).map(([field, value]) => [field, validateField(this.type, field, value)]);
     this.transact(() => {
-      for (const [field, value] of parsed) this.map.set(field as string, value);
+      for (const [field, value] of parsed) this.write(field as string, value);
     }, origin);
   }
 
@@ -130,6 +136,11 @@ export class LwwRecord<F extends FieldSchemas> {
     };
     this.map.observe(handler);
     return () => this.map.unobserve(handler);
+  }
+
+  private write(field: string, value: unknown): void {
+    if (value === undefined) this.map.delete(field);
+    else this.map.set(field, value);
   }
 
   private transact(fn: () => void, origin: unknown): void {
