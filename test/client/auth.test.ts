@@ -87,7 +87,7 @@ describe('client auth', () => {
 
     await server.stop();
     await waitFor(() => client.state === 'offline');
-    await server.restart();
+    await server.start();
     await waitFor(() => one.status.synced && two.status.synced && client.state === 'connected', { timeoutMs: 15_000 });
     expect(issued).toHaveLength(2);
   });
@@ -117,7 +117,7 @@ describe('client auth', () => {
 
     docs = { '*': 'write' };
     await server.stop();
-    await server.restart();
+    await server.start();
     await waitFor(() => handle.status.state === 'connected' && handle.status.synced, { timeoutMs: 15_000 });
     expect(handle.status.error).toBeNull();
   });

@@ -46,7 +46,7 @@ describe('client offline', () => {
     expect(after.status.synced).toBe(false);
     expect(['connecting', 'offline']).toContain(after.status.state);
 
-    await server.restart();
+    await server.start();
     await waitFor(() => after.status.state === 'connected' && after.status.synced, { timeoutMs: 15_000 });
     expect(after.status.pendingChanges).toBe(0);
 
@@ -68,7 +68,7 @@ describe('client offline', () => {
     handle.doc.getText('t').insert(1, 'b');
     handle.doc.getText('t').insert(2, 'c');
     expect(handle.status.pendingChanges).toBe(3);
-    await server.restart();
+    await server.start();
     await waitFor(() => handle.status.synced, { timeoutMs: 15_000 });
     expect(handle.status.pendingChanges).toBe(0);
   });
