@@ -12,6 +12,7 @@ import type { IndexeddbPersistence } from 'y-indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
+import type { Identity } from './identity.js';
 import { closeLocalCopy, loadLocalCopy, localDatabaseName } from './local.js';
 import { PendingChanges } from './pending.js';
 import { AwarenessPresence } from './presence.js';
@@ -19,7 +20,6 @@ import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
 import type { TokenProvider } from './token.js';
 import type { DocumentEvents, DocumentHandle, DocumentStatus } from './types.js';
-import type { Identity } from './identity.js';
 
 /** What a document needs from the client that opened it. */
 export interface DocumentContext {

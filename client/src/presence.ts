@@ -5,10 +5,16 @@
  * from `set`, so a page cannot show someone else's name by accident. Peer states are untrusted: only those that
  * pass the engine's `parsePresence` are listed, and our own client id never is.
  */
-import { colorForUser, parsePresence, type Peer, type PresenceState, type PresenceUser } from '@concord/engine';
+import {
+  colorForUser,
+  parsePresence,
+  type Peer,
+  type PresenceState,
+  type PresenceUser,
+  type TokenClaims,
+} from '@concord/engine';
 import { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
-import type { TokenClaims } from '@concord/engine';
 import type { Presence, PresenceEvents } from './types.js';
 
 /** Used when neither the options nor the token name the user. */
