@@ -8,6 +8,9 @@
  */
 import { defaultClientConditions, defineConfig } from 'vite';
 
+/** Where `npm run dev` finds the Concord server (start it with `CONCORD_ALLOWED_ORIGINS=http://localhost:5173`). */
+const server = process.env.CONCORD_SERVER_URL ?? 'http://127.0.0.1:8080';
+
 export default defineConfig({
   oxc: {
     jsx: { runtime: 'automatic', importSource: 'preact' },
@@ -33,10 +36,10 @@ export default defineConfig({
     },
   },
   server: {
-    // `npm run dev -w @concord/demo` with `concord serve` on 8080: the app talks to the server as if same-origin.
+    // `npm run dev -w @concord/demo` next to a running server: the app talks to it as if same-origin.
     proxy: {
-      '/api': 'http://127.0.0.1:8080',
-      '/sync': { target: 'ws://127.0.0.1:8080', ws: true },
+      '/api': server,
+      '/sync': { target: server.replace(/^http/, 'ws'), ws: true },
     },
   },
 });

@@ -41,16 +41,17 @@ export function useDocument(client: SyncClient, name: string | null): DocumentHa
   return handle;
 }
 
+/** The document's status, live; null until `handle` reports (never the status of a previous handle). */
 export function useDocumentStatus(handle: DocumentHandle | null): DocumentStatus | null {
-  const [status, setStatus] = useState<DocumentStatus | null>(handle?.status ?? null);
+  const [current, setCurrent] = useState<{ handle: DocumentHandle; status: DocumentStatus } | null>(null);
   useEffect(() => {
-    setStatus(handle?.status ?? null);
     if (!handle) return;
-    const onStatus = (next: DocumentStatus) => setStatus(next);
+    setCurrent({ handle, status: handle.status });
+    const onStatus = (status: DocumentStatus) => setCurrent({ handle, status });
     handle.on('status', onStatus);
     return () => handle.off('status', onStatus);
   }, [handle]);
-  return status;
+  return current && current.handle === handle ? current.status : null;
 }
 
 /** The records of `collection` as `[id, record]`, re-read on every change, ordered by `order`. */

@@ -22,6 +22,7 @@ export interface Indicator {
  * @param state the client's connection state now
  * @param lastSettled the last state other than `connecting` (null before the first), to tell a first connection
  *   (yellow) from a retry after losing the connection (still red)
+ * @param statuses the status of every document the screen shows; null for one opened but not reporting yet
  */
 export function indicatorFor(
   state: ConnectionState,
@@ -29,6 +30,8 @@ export function indicatorFor(
   statuses: readonly (DocumentStatus | null)[],
 ): Indicator {
   const open = statuses.filter((status): status is DocumentStatus => status !== null);
+  // A document whose status is not known yet (just opened) is not synced; nothing open is nothing to show green for.
+  const unknown = statuses.length === 0 || open.length < statuses.length;
   const pending = open.reduce((sum, status) => sum + status.pendingChanges, 0);
 
   if (state === 'unauthorized' || open.some((status) => status.state === 'unauthorized')) {
@@ -40,6 +43,7 @@ export function indicatorFor(
   }
   if (state === 'connecting') return { light: 'yellow', label: 'Connecting…', pending, refused: false };
   if (pending > 0) return { light: 'yellow', label: 'Syncing…', pending, refused: false };
+  if (unknown) return { light: 'yellow', label: 'Opening…', pending, refused: false };
   if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending, refused: false };
   return { light: 'green', label: 'Connected · synced', pending, refused: false };
 }

@@ -5,7 +5,7 @@ import { indicatorFor } from '../status';
 
 interface StatusIndicatorProps {
   client: SyncClient;
-  /** The documents the screen has open (the project, and the selected task when there is one) with their status. */
+  /** The documents the screen shows (the project, and the selected task when there is one; null while not open). */
   documents: ReadonlyArray<readonly [DocumentHandle | null, DocumentStatus | null]>;
   onReconnect: () => void;
 }
@@ -16,8 +16,9 @@ export function StatusIndicator({ client, documents, onReconnect }: StatusIndica
   const lastSettled = useRef<ConnectionState | null>(null);
   const previous = lastSettled.current;
   if (state !== 'connecting') lastSettled.current = state;
-  const { light, label, pending, refused } = indicatorFor(state, previous, documents.map(([, status]) => status));
-  const perDocument = documents
+  const shown = documents.filter(([handle]) => handle !== null);
+  const { light, label, pending, refused } = indicatorFor(state, previous, shown.map(([, status]) => status));
+  const perDocument = shown
     .map(([handle, status]) => (handle && status ? `${handle.name}:${status.state}:${status.synced ? 'synced' : 'unsynced'}` : ''))
     .filter(Boolean)
     .join(' ');
