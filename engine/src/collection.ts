@@ -8,7 +8,7 @@ import { uuidv4 } from 'lib0/random';
 import * as Y from 'yjs';
 import { ConcordError, ErrorKind } from './codes.js';
 import { LOCAL_EDIT_ORIGIN } from './origins.js';
-import { LwwRecord, validateField, type FieldName, type FieldSchemas, type FieldValues, type RecordType } from './record.js';
+import { LwwRecord, validateField, type FieldName, type FieldSchemas, type FieldValues, type RecordInput, type RecordType } from './record.js';
 
 export class RecordCollection<F extends FieldSchemas> {
   readonly type: RecordType<F>;
@@ -24,12 +24,12 @@ export class RecordCollection<F extends FieldSchemas> {
   }
 
   /** Validates `values` (every field the schema requires) and adds the record; returns it. */
-  create(values: FieldValues<F>, id: string = uuidv4(), origin: unknown = LOCAL_EDIT_ORIGIN): LwwRecord<F> {
+  create(values: RecordInput<F>, id: string = uuidv4(), origin: unknown = LOCAL_EDIT_ORIGIN): LwwRecord<F> {
     if (this.map.has(id)) {
       throw new ConcordError(ErrorKind.InvalidField, `${this.type.name} ${JSON.stringify(id)} already exists`);
     }
     const parsed = (Object.keys(this.type.fields) as FieldName<F>[])
-      .map((field) => [field, validateField(this.type, field, values[field])] as const)
+      .map((field) => [field, validateField(this.type, field, (values as Partial<Record<string, unknown>>)[field])] as const)
       .filter(([, value]) => value !== undefined);
     const entry = new Y.Map<unknown>();
     const write = () => {

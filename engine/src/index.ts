@@ -23,7 +23,7 @@ export type { ConcordOrigin } from './origins.js';
 export { Access, tokenClaimsSchema } from './claims.js';
 export type { TokenClaims } from './claims.js';
 export { defineRecord, FieldValidationError, LwwRecord, validateField } from './record.js';
-export type { FieldName, FieldSchemas, FieldValues, RecordType } from './record.js';
+export type { FieldName, FieldSchemas, FieldValues, RecordInput, RecordType } from './record.js';
 export { RecordCollection } from './collection.js';
 export { defineDocument, FIELDS_ROOT } from './schema.js';
 export type { DocumentSpec, DocumentType, TypedDocument } from './schema.js';

@@ -13,6 +13,11 @@ import { LOCAL_EDIT_ORIGIN } from './origins.js';
 
 export type FieldSchemas = Record<string, z.ZodType>;
 export type FieldValues<F extends FieldSchemas> = { [K in keyof F]: z.output<F[K]> };
+type OptionalFieldName<F extends FieldSchemas> = { [K in keyof F]: undefined extends z.input<F[K]> ? K : never }[keyof F];
+/** A whole new record: fields whose schema accepts undefined (`.optional()`) may be left out. */
+export type RecordInput<F extends FieldSchemas> = { [K in Exclude<keyof F, OptionalFieldName<F>>]: z.input<F[K]> } & {
+  [K in OptionalFieldName<F>]?: z.input<F[K]>;
+};
 export type FieldName<F extends FieldSchemas> = keyof F & string;
 
 export interface RecordType<F extends FieldSchemas> {
