@@ -17,6 +17,7 @@ export interface Session {
   token: string;
 }
 
+/** The user id for a display name: the name, lower-cased and slugged, so "Alice" is `alice` in every window. */
 export function userIdFor(name: string): string {
   const slug = name
     .trim()
@@ -52,7 +53,12 @@ export function clearSession(): void {
 
 async function fetchDevToken(user: PresenceUser): Promise<string> {
   const query = new URLSearchParams({ user: user.id, name: user.name });
-  const response = await fetch(`/api/dev/token?${query}`);
+  let response: Response;
+  try {
+    response = await fetch(`/api/dev/token?${query}`);
+  } catch (error) {
+    throw new Error('cannot reach the server; is it running?', { cause: error });
+  }
   if (!response.ok) {
     throw new Error(`the server refused a dev token (${response.status}); is it running without an auth secret?`);
   }

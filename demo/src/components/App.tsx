@@ -21,6 +21,7 @@ export function App() {
       session={session}
       onSignOut={() => {
         clearSession();
+        history.replaceState(null, '', location.pathname);
         setSession(null);
       }}
     />
