@@ -4,9 +4,11 @@
  * The rule: local data first. The handle applies the IndexedDB copy before it attaches a `HocuspocusProvider`, so
  * what was stored shows before the network answers, and a failing IndexedDB only delays the network by
  * `LOCAL_LOAD_TIMEOUT_MS` at worst. A document the server refuses or closes is taken off the socket (nothing more
- * is sent for it) and tries again on the socket's next connection, with a freshly fetched token.
+ * is sent for it). A refused token (or a token function that failed) is replaced: the document tries again with a
+ * fresh token after a backoff that doubles up to `REFUSED_RETRY_MAX_DELAY_MS`; a Forbidden document, whose token is
+ * fine but does not grant it, waits for the socket's next connection.
  */
-import type { DocumentSpec, DocumentType, TypedDocument } from '@concord/engine';
+import { CloseReason, type DocumentSpec, type DocumentType, type TypedDocument } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import type { IndexeddbPersistence } from 'y-indexeddb';
 import { ObservableV2 } from 'lib0/observable';
@@ -20,6 +22,10 @@ import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
 import type { TokenProvider } from './token.js';
 import type { DocumentEvents, DocumentHandle, DocumentStatus } from './types.js';
+
+/** First retry of a document refused for its token; doubles per refusal (with jitter) up to the cap. */
+export const REFUSED_RETRY_MIN_DELAY_MS = 1_000;
+export const REFUSED_RETRY_MAX_DELAY_MS = 30_000;
 
 /** What a document needs from the client that opened it. */
 export interface DocumentContext {
@@ -70,6 +76,10 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   /** The server authenticated this document on the current connection (and has not closed it since). */
   private authenticatedHere = false;
   private refusal: string | null = null;
+  /** The token this document last presented, so a refusal invalidates that one and no newer one. */
+  private lastToken: string | null = null;
+  private retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closedByServer: string | null = null;
   private localProblem: string | null = null;
   private current: DocumentStatus;
@@ -129,6 +139,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.loaded.reject(error);
     this.firstSync.reject(error);
     this.context.closed(this);
+    clearTimeout(this.retryTimer);
     if (this.provider) this.provider.destroy();
     else this.awareness.destroy();
     this.finished = this.started.then(() => this.release());
@@ -175,7 +186,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
       document: this.doc,
       awareness: this.awareness,
       websocketProvider: socket.provider,
-      token: () => tokens.forConnection(socket.connection),
+      token: async () => (this.lastToken = await tokens.forConnection(socket.connection)),
     });
     this.pending.ignoreOrigin(provider);
     provider.on('authenticated', this.onAuthenticated);
@@ -189,6 +200,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
 
   private readonly onAuthenticated = () => {
     this.authenticatedHere = true;
+    this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
     this.refusal = null;
     this.closedByServer = null;
     this.refresh();
@@ -197,8 +209,24 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   private readonly onRefused = ({ reason }: { reason: string }) => {
     this.refusal = `the server refused document ${this.name}: ${reason}`;
     this.takeOffSocket();
+    if (reason !== CloseReason.Forbidden && this.context.tokens.canRefresh) {
+      this.context.tokens.invalidate(this.lastToken);
+      this.scheduleRetry();
+    }
     this.refresh();
   };
+
+  /** Puts the document back on the socket after the backoff; it authenticates with a freshly fetched token. */
+  private scheduleRetry(): void {
+    clearTimeout(this.retryTimer);
+    const delay = this.retryDelayMs / 2 + Math.random() * (this.retryDelayMs / 2);
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, REFUSED_RETRY_MAX_DELAY_MS);
+    this.retryTimer = setTimeout(() => {
+      if (this.isClosed || !this.offSocket || !this.provider) return;
+      this.offSocket = false;
+      this.provider.attach();
+    }, delay);
+  }
 
   private readonly onProviderProgress = () => {
     if (this.provider?.isSynced) this.firstSync.resolve();
@@ -222,6 +250,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
 
   private readonly onSocketOpen = () => {
     if (!this.offSocket || !this.provider) return;
+    clearTimeout(this.retryTimer);
     this.offSocket = false;
     this.provider.attach();
   };

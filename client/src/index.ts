@@ -11,5 +11,6 @@ export type {
   SyncClient,
   SyncClientEvents,
   SyncClientOptions,
+  TokenRequest,
   TokenSource,
 } from './types.js';

@@ -1,8 +1,9 @@
 /**
  * Presence over Yjs awareness: this client's own state, and the valid states of its peers.
  *
- * The rule: the `user` part of our state always comes from the client's identity (token claims and options), never
- * from `set`, so a page cannot show someone else's name by accident. Peer states are untrusted: only those that
+ * The rules: the `user` part of our state always comes from the client's identity (token claims and options), never
+ * from `set`, so a page cannot show someone else's name by accident; `set` merges into the awareness state rather
+ * than replacing it, so what an editor binding keeps there (its `cursor`) survives. Peer states are untrusted: only those that
  * pass the engine's `parsePresence` are listed, and our own client id never is.
  */
 import {
@@ -39,7 +40,6 @@ interface AwarenessChange {
 export class AwarenessPresence extends ObservableV2<PresenceEvents> implements Presence {
   private readonly awareness: Awareness;
   private user: PresenceUser;
-  private own: Omit<PresenceState, 'user'> = {};
 
   constructor(awareness: Awareness, user: PresenceUser) {
     super();
@@ -49,19 +49,19 @@ export class AwarenessPresence extends ObservableV2<PresenceEvents> implements P
   }
 
   get self(): PresenceState {
-    return { ...this.own, user: this.user };
+    return { ...(this.awareness.getLocalState() ?? {}), user: this.user };
   }
 
+  /** Merges into our awareness state: fields others set there (an editor binding's `cursor`) stay. */
   set(state: Partial<Omit<PresenceState, 'user'>>): void {
     const { user: _ignored, ...rest } = state as Partial<PresenceState>;
-    this.own = { ...this.own, ...rest };
-    this.publish();
+    this.publish(rest);
   }
 
   /** Sets the identity once it is known (the token may arrive after the handle was created) and publishes it. */
   identify(user: PresenceUser): void {
     this.user = user;
-    this.publish();
+    this.publish({});
   }
 
   peers(): Peer[] {
@@ -79,8 +79,8 @@ export class AwarenessPresence extends ObservableV2<PresenceEvents> implements P
     super.destroy();
   }
 
-  private publish(): void {
-    this.awareness.setLocalState(this.self);
+  private publish(changes: Partial<Omit<PresenceState, 'user'>>): void {
+    this.awareness.setLocalState({ ...(this.awareness.getLocalState() ?? {}), ...changes, user: this.user });
   }
 
   private readonly onChange = ({ added, updated, removed }: AwarenessChange) => {

@@ -41,9 +41,24 @@ export class TokenProvider {
   private current: Promise<string> | null = null;
   /** The connection that used `current`; null while no connection has used it yet. */
   private usedByConnection: number | null = null;
+  /** The server refused the last token: the next call of the source says so. */
+  private refused = false;
+  private lastToken: string | null = null;
 
   constructor(source: TokenSource) {
     this.source = source;
+  }
+
+  /** Whether a refused token can be replaced at all (a fixed string cannot). */
+  get canRefresh(): boolean {
+    return typeof this.source === 'function';
+  }
+
+  /** The server refused `token`: drop it, so the next request fetches a new one and tells the source why. */
+  invalidate(token: string | null): void {
+    if (token !== null && token !== this.lastToken) return; // an older token; a newer one is already on its way
+    this.current = null;
+    this.refused = true;
   }
 
   /** The token to authenticate documents on connection number `connection`. */
@@ -64,11 +79,18 @@ export class TokenProvider {
   private cached(): Promise<string> {
     if (!this.current) {
       const source = this.source;
-      const fetched = typeof source === 'string' ? Promise.resolve(source) : Promise.resolve().then(source);
+      const request = { refused: this.refused };
+      const fetched = typeof source === 'string' ? Promise.resolve(source) : Promise.resolve().then(() => source(request));
       this.current = fetched;
-      fetched.catch(() => {
-        if (this.current === fetched) this.current = null;
-      });
+      fetched.then(
+        (token) => {
+          this.lastToken = token;
+          this.refused = false;
+        },
+        () => {
+          if (this.current === fetched) this.current = null;
+        },
+      );
     }
     return this.current;
   }

@@ -10,8 +10,17 @@ import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
 import type * as Y from 'yjs';
 
+/** What the client tells a token function when it asks for a token. */
+export interface TokenRequest {
+  /**
+   * The server refused the token this function returned last (expired, revoked, signed with a retired key): fetch a
+   * new one rather than returning a cached one.
+   */
+  readonly refused: boolean;
+}
+
 /** A JWT, or a function returning one; the function is called for every connection, so it can refresh. */
-export type TokenSource = string | (() => string | Promise<string>);
+export type TokenSource = string | ((request: TokenRequest) => string | Promise<string>);
 
 export interface SyncClientOptions {
   /** `ws(s)://host:port/sync`, the Hocuspocus endpoint. One multiplexed socket carries every document. */

@@ -121,4 +121,32 @@ describe('client auth', () => {
     await waitFor(() => handle.status.state === 'connected' && handle.status.synced, { timeoutMs: 15_000 });
     expect(handle.status.error).toBeNull();
   });
+
+  it('C5 replaces a refused token on the open socket: the token function is told, and the document recovers', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const requests: boolean[] = [];
+    const keeper = makeClient(server, { token: await token('alice') });
+    const client = makeClient(server, {
+      localNamespace: 't1.alice',
+      token: async ({ refused }) => {
+        requests.push(refused);
+        // The app's cached token was signed with a key the server has since rotated away; asked again after the
+        // refusal, the app fetches a new one.
+        return requests.length === 1
+          ? mintToken({ sub: 'alice', tenant: 't1', docs: { '*': 'write' } }, 'a-retired-signing-key-that-is-long-enough!')
+          : token('alice');
+      },
+    });
+    const keep = keeper.open('other');
+    await keep.whenSynced();
+    const handle = client.open('doc-1');
+    await waitFor(() => handle.status.state === 'unauthorized');
+    await waitFor(() => handle.status.state === 'connected' && handle.status.synced, { timeoutMs: 10_000 });
+    expect(requests).toEqual([false, true]);
+    expect(handle.status.error).toBeNull();
+    // Same socket all along: the server saw one connection for this client.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/concord_connections_opened_total\{protocol="hocuspocus"\} 2/);
+  });
 });

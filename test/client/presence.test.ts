@@ -61,4 +61,18 @@ describe('client presence', () => {
     await waitFor(() => b.awareness.getStates().get(a.doc.clientID)?.['user']?.name === 'A');
     expect(b.presence.peers()).toEqual([]);
   });
+
+  it('C8 set() merges: a cursor an editor binding keeps in awareness survives a page change', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const a = makeClient(server, { token: await token('alice') }).open('board-4');
+    const b = makeClient(server, { token: await token('bob') }).open('board-4');
+    await Promise.all([a.whenSynced(), b.whenSynced()]);
+    const cursor = { anchor: { type: null, tname: 'description', item: null, assoc: 0 }, head: { type: null, tname: 'description', item: null, assoc: 0 } };
+    a.awareness.setLocalStateField('cursor', cursor);
+    a.presence.set({ page: 'board', field: 'status' });
+    await waitFor(() => b.presence.peers()[0]?.field === 'status');
+    expect(b.presence.peers()[0]).toMatchObject({ page: 'board', field: 'status', cursor, user: { id: 'alice' } });
+    expect(a.presence.self).toMatchObject({ page: 'board', cursor });
+  });
 });
