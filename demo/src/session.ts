@@ -6,6 +6,7 @@
  * down) keeps the person signed in and the app opens on its cached documents. The token function hands the
  * client the stored token and fetches a new one only when there is none, it has expired, or the server refused it.
  */
+import type { TokenSource } from '@concord/client';
 import { colorForUser, type PresenceUser } from '@concord/engine';
 
 const STORAGE_KEY = 'concord-demo-session';
@@ -79,7 +80,7 @@ export async function signIn(name: string): Promise<Session> {
 }
 
 /** Fetches a fresh token for `session` and stores it; throws when the server cannot be reached or refuses. */
-export async function renewToken(session: Session): Promise<void> {
+async function renewToken(session: Session): Promise<void> {
   session.token = await fetchDevToken(session.user);
   saveSession(session);
 }
@@ -97,27 +98,15 @@ function expiresAtMs(token: string): number | undefined {
 }
 
 /**
- * The client's token function for `session`. `invalidate()` marks the stored token as refused (the client went
- * `unauthorized`), so the next connection attempt fetches a fresh one. When fetching fails (the server is down),
- * the stored token is returned: the connection attempt fails on its own and the client retries.
+ * The client's token function for `session`: the stored token, or a fresh one when the server refused the last one
+ * (`refused`), or it is about to expire. When fetching fails (the server is down), the stored token is returned:
+ * the connection attempt fails on its own and the client retries.
  */
-export function tokenSource(session: Session): { token: () => Promise<string>; invalidate: () => void } {
-  let refused = false;
-  return {
-    async token() {
-      const exp = expiresAtMs(session.token);
-      const stale = exp !== undefined && exp - TOKEN_EXPIRY_MARGIN_MS < Date.now();
-      if (!refused && !stale) return session.token;
-      try {
-        await renewToken(session);
-        refused = false;
-      } catch {
-        // Offline or server down: keep the old token; the connection attempt fails and is retried.
-      }
-      return session.token;
-    },
-    invalidate() {
-      refused = true;
-    },
+export function tokenFor(session: Session): TokenSource {
+  return async ({ refused }) => {
+    const exp = expiresAtMs(session.token);
+    const stale = exp !== undefined && exp - TOKEN_EXPIRY_MARGIN_MS < Date.now();
+    if (refused || stale) await renewToken(session).catch(() => undefined);
+    return session.token;
   };
 }

@@ -2,7 +2,7 @@
  * What the connection indicator shows, derived from the client's connection state and the status of every open
  * document. Green: connected and every document synced with nothing pending. Yellow: connecting, or connected
  * with changes the server has not acknowledged yet. Red: offline or unauthorized (edits are kept locally and
- * counted as pending). A reconnect attempt after the connection was lost stays red until it succeeds, so the
+ * counted as pending; a refused token is renewed by the client on its own). A reconnect attempt after the connection was lost stays red until it succeeds, so the
  * light does not flicker with every retry of the backoff.
  */
 import type { ConnectionState, DocumentStatus } from '@concord/client';
@@ -14,8 +14,6 @@ export interface Indicator {
   readonly label: string;
   /** Local changes not yet acknowledged by the server, over every open document (kept in IndexedDB meanwhile). */
   readonly pending: number;
-  /** The server refused the token: reconnecting with a fresh one may help. */
-  readonly refused: boolean;
 }
 
 /**
@@ -35,15 +33,15 @@ export function indicatorFor(
   const pending = open.reduce((sum, status) => sum + status.pendingChanges, 0);
 
   if (state === 'unauthorized' || open.some((status) => status.state === 'unauthorized')) {
-    return { light: 'red', label: 'Not authorized', pending, refused: true };
+    return { light: 'red', label: 'Not authorized', pending };
   }
-  if (state === 'offline') return { light: 'red', label: 'Offline', pending, refused: false };
+  if (state === 'offline') return { light: 'red', label: 'Offline', pending };
   if (state === 'connecting' && (lastSettled === 'offline' || lastSettled === 'unauthorized')) {
-    return { light: 'red', label: 'Offline · reconnecting…', pending, refused: false };
+    return { light: 'red', label: 'Offline · reconnecting…', pending };
   }
-  if (state === 'connecting') return { light: 'yellow', label: 'Connecting…', pending, refused: false };
-  if (pending > 0) return { light: 'yellow', label: 'Syncing…', pending, refused: false };
-  if (unknown) return { light: 'yellow', label: 'Opening…', pending, refused: false };
-  if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending, refused: false };
-  return { light: 'green', label: 'Connected · synced', pending, refused: false };
+  if (state === 'connecting') return { light: 'yellow', label: 'Connecting…', pending };
+  if (pending > 0) return { light: 'yellow', label: 'Syncing…', pending };
+  if (unknown) return { light: 'yellow', label: 'Opening…', pending };
+  if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending };
+  return { light: 'green', label: 'Connected · synced', pending };
 }

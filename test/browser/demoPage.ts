@@ -80,17 +80,8 @@ export class DemoPage {
     );
   }
 
-  /**
-   * After the server refused the stored token: either the client recovered by itself (green) or the app offers
-   * Reconnect, which fetches a fresh token; clicks it when offered, then waits for green.
-   */
+  /** After the server refused the stored token, the client fetches a fresh one by itself: back to green. */
   async recoverFromRefusedToken(): Promise<void> {
-    const reconnect = this.status.getByTestId('reconnect');
-    await waitFor(async () => (await this.light()) === 'green' || (await reconnect.isVisible()), {
-      timeoutMs: UI_TIMEOUT_MS,
-      message: `${this.name}'s app to recover or offer Reconnect`,
-    });
-    if (await reconnect.isVisible()) await reconnect.click();
     await this.waitForLight('green', { pending: 'none' });
   }
 

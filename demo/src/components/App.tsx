@@ -2,9 +2,9 @@
  * The app shell: the sign-in form until someone is signed in, then their workspace, which owns the one sync
  * client (one socket for every document) for as long as the session lasts.
  */
-import { createSyncClient, type ConnectionState, type SyncClient } from '@concord/client';
+import { createSyncClient, type SyncClient } from '@concord/client';
 import { useEffect, useState } from 'preact/hooks';
-import { clearSession, loadSession, renewToken, tokenSource, type Session } from '../session';
+import { clearSession, loadSession, tokenFor, type Session } from '../session';
 import { Board } from './Board';
 import { SignIn } from './SignIn';
 
@@ -28,41 +28,14 @@ export function App() {
   );
 }
 
-/** The sync client of one session, and what to do when the server refuses its token. */
-interface Connection {
-  readonly client: SyncClient;
-  readonly onUnauthorized: () => void;
-}
-
+/** The sync client of one session: one socket for every document, with a token that renews itself when refused. */
 function Workspace({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
-  const [connection, setConnection] = useState<Connection | null>(null);
-  // Bumped by "Reconnect": a new client, with a freshly fetched token, on the same local copies.
-  const [generation, setGeneration] = useState(0);
-  const reconnect = async () => {
-    await renewToken(session).catch(() => {});
-    setGeneration((n) => n + 1);
-  };
+  const [client, setClient] = useState<SyncClient | null>(null);
   useEffect(() => {
-    const tokens = tokenSource(session);
-    const client = createSyncClient({ url: syncUrl(), token: tokens.token, user: session.user });
-    const onState = (state: ConnectionState) => {
-      if (state === 'unauthorized') tokens.invalidate();
-    };
-    client.on('state', onState);
-    setConnection({ client, onUnauthorized: tokens.invalidate });
-    return () => {
-      client.off('state', onState);
-      void client.destroy();
-    };
-  }, [session, generation]);
-  if (!connection) return null;
-  return (
-    <Board
-      client={connection.client}
-      session={session}
-      onUnauthorized={connection.onUnauthorized}
-      onReconnect={reconnect}
-      onSignOut={onSignOut}
-    />
-  );
+    const created = createSyncClient({ url: syncUrl(), token: tokenFor(session), user: session.user });
+    setClient(created);
+    return () => void created.destroy();
+  }, [session]);
+  if (!client) return null;
+  return <Board client={client} session={session} onSignOut={onSignOut} />;
 }

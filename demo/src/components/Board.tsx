@@ -16,25 +16,15 @@ import { TaskList } from './TaskList';
 interface BoardProps {
   client: SyncClient;
   session: Session;
-  /** The server refused a document for this token: the next attempt should present a fresh one. */
-  onUnauthorized: () => void;
-  /** Start over with a fresh token: offered while the server refuses this one. */
-  onReconnect: () => void;
   onSignOut: () => void;
 }
 
-export function Board({ client, session, onUnauthorized, onReconnect, onSignOut }: BoardProps) {
+export function Board({ client, session, onSignOut }: BoardProps) {
   const project = useDocument(client, PROJECT_DOCUMENT);
   const [selected, select] = useSelectedTask();
   const taskHandle = useDocument(client, selected ? taskDocumentName(selected) : null);
   const projectStatus = useDocumentStatus(project);
   const taskStatus = useDocumentStatus(taskHandle);
-  const refused = projectStatus?.state === 'unauthorized' || taskStatus?.state === 'unauthorized';
-
-  useEffect(() => {
-    if (refused) onUnauthorized();
-  }, [refused, onUnauthorized]);
-
   useEffect(() => {
     project?.presence.set({ page: selected ? taskDocumentName(selected) : PROJECT_DOCUMENT });
   }, [project, selected]);
@@ -52,7 +42,6 @@ export function Board({ client, session, onUnauthorized, onReconnect, onSignOut 
             [project, projectStatus],
             [taskHandle, taskStatus],
           ]}
-          onReconnect={onReconnect}
         />
         <div class="board__me">
           <span data-testid="signed-in-as" style={{ color: session.user.color }}>

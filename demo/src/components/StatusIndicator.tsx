@@ -7,17 +7,16 @@ interface StatusIndicatorProps {
   client: SyncClient;
   /** The documents the screen shows (the project, and the selected task when there is one; null while not open). */
   documents: ReadonlyArray<readonly [DocumentHandle | null, DocumentStatus | null]>;
-  onReconnect: () => void;
 }
 
 /** The connection light, its label and the pending count; `data-*` attributes carry the same for tests and support. */
-export function StatusIndicator({ client, documents, onReconnect }: StatusIndicatorProps) {
+export function StatusIndicator({ client, documents }: StatusIndicatorProps) {
   const state = useConnectionState(client);
   const lastSettled = useRef<ConnectionState | null>(null);
   const previous = lastSettled.current;
   if (state !== 'connecting') lastSettled.current = state;
   const shown = documents.filter(([handle]) => handle !== null);
-  const { light, label, pending, refused } = indicatorFor(state, previous, shown.map(([, status]) => status));
+  const { light, label, pending } = indicatorFor(state, previous, shown.map(([, status]) => status));
   const perDocument = shown
     .map(([handle, status]) => (handle && status ? `${handle.name}:${status.state}:${status.synced ? 'synced' : 'unsynced'}` : ''))
     .filter(Boolean)
@@ -40,11 +39,6 @@ export function StatusIndicator({ client, documents, onReconnect }: StatusIndica
         <span class="status__pending" data-testid="pending-count">
           {pending} pending
         </span>
-      )}
-      {refused && (
-        <button type="button" class="link" data-testid="reconnect" onClick={onReconnect}>
-          Reconnect
-        </button>
       )}
     </div>
   );
