@@ -40,6 +40,22 @@ export function createMetrics(sources: { documents: () => number }) {
         this.set(sources.documents());
       },
     }),
+    documentLoads: new Counter({
+      name: 'concord_document_loads_total',
+      help: 'Documents loaded from storage into memory',
+      registers: [registry],
+    }),
+    documentUnloads: new Counter({
+      name: 'concord_document_unloads_total',
+      help: 'Documents unloaded from memory after their last client left',
+      registers: [registry],
+    }),
+    documentUpdates: new Counter({
+      name: 'concord_document_updates_total',
+      help: 'Updates applied to loaded documents, by source (client or server)',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
     messagesReceived: new Counter({
       name: 'concord_messages_received_total',
       help: 'WebSocket messages received from clients',

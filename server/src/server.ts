@@ -1,6 +1,6 @@
 /**
  * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: auth, storage, logging), the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * they run: auth, storage, metrics, logging), the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -14,6 +14,7 @@ import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, type ConcordConfig, type ConfigInput } from './config.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
+import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StorageExtension } from './extensions/StorageExtension.js';
 import { createHttpApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
@@ -78,7 +79,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const metrics = createMetrics({ documents: () => hocuspocus.getDocumentsCount() });
     const storage = new StorageExtension(store, log, metrics);
     hocuspocus.configure({
-      extensions: [new AuthExtension(verifier, log, metrics), storage, new LoggingExtension(log)],
+      extensions: [new AuthExtension(verifier, log, metrics), storage, new MetricsExtension(metrics), new LoggingExtension(log)],
     });
 
     const sockets = new SocketServer({

@@ -36,6 +36,8 @@ describe('health and metrics', () => {
     expect(text).toMatch(/concord_sent_bytes_total\{protocol="hocuspocus"\} [1-9]/);
     expect(text).toMatch(/concord_auth_failures_total\{kind="invalid-token"\} 1/);
     expect(text).toMatch(/concord_store_duration_seconds_count\{operation="load"\} 1/);
+    expect(text).toMatch(/concord_document_loads_total 1/);
+    expect(text).toMatch(/concord_document_updates_total\{source="client"\} [1-9]/);
     expect(text).toMatch(/process_cpu_seconds_total/);
   });
 });
