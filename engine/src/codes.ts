@@ -6,8 +6,12 @@
  */
 
 export const CloseCode = {
+  /** RFC 6455: the server is going away, or dropped an idle connection; clients reconnect. */
+  GoingAway: 1001,
   /** RFC 6455: a frame was larger than the server accepts (`CONCORD_MAX_MESSAGE_BYTES`). */
   MessageTooBig: 1009,
+  /** RFC 6455: the server hit an unexpected condition handling this connection; clients reconnect. */
+  InternalError: 1011,
   /** RFC 6455: the server is restarting; clients reconnect with backoff. */
   ServiceRestart: 1012,
   /** Hocuspocus' ResetConnection: the server dropped the connection; clients reconnect. */

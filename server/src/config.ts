@@ -96,6 +96,17 @@ export const SETTINGS = {
       .max(1024 * MIB, 'must be at most 1 GiB')
       .default(DEFAULT_MAX_MESSAGE_BYTES),
   },
+  connectionTimeoutMs: {
+    env: 'CONCORD_CONNECTION_TIMEOUT_MS',
+    flag: '--connection-timeout-ms <ms>',
+    description: 'close connections that sent nothing for this long (clients send presence every 15 s)',
+    schema: z.coerce
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(1000, 'must be at least 1000 ms')
+      .max(24 * 3600 * 1000, 'must be at most a day')
+      .default(60_000),
+  },
   allowedOrigins: {
     env: 'CONCORD_ALLOWED_ORIGINS',
     flag: '--allowed-origins <list>',

@@ -75,7 +75,13 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
   try {
     const devSecret = devMode ? await loadDevSecret(resolve(config.dataDir)) : undefined;
     const verifier = new TokenVerifier({ secret: config.authSecret ?? devSecret, jwksUrl: config.authJwksUrl });
-    const hocuspocus = new Hocuspocus({ name: 'concord', quiet: true, debounce: STORE_DEBOUNCE_MS, maxDebounce: STORE_MAX_DEBOUNCE_MS });
+    const hocuspocus = new Hocuspocus({
+      name: 'concord',
+      quiet: true,
+      timeout: config.connectionTimeoutMs,
+      debounce: STORE_DEBOUNCE_MS,
+      maxDebounce: STORE_MAX_DEBOUNCE_MS,
+    });
     const metrics = createMetrics({ documents: () => hocuspocus.getDocumentsCount() });
     const storage = new StorageExtension(store, log, metrics);
     hocuspocus.configure({

@@ -54,3 +54,15 @@ test('a v3 provider is refused with Unauthorized and Forbidden like v4', async (
   expect(bad.failures).toEqual(['Unauthorized']);
   expect(ungranted.failures).toEqual(['Forbidden']);
 });
+
+test('an idle y-websocket client dropped by the connection timeout comes back (never a final 44xx close)', async () => {
+  const server = await startTestServer({ connectionTimeoutMs: 1000 });
+  const token = await mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } });
+  const y = yClient(server, 'notes', token);
+  y.provider.awareness.setLocalState(null); // nothing to renew: the client goes silent
+  await y.whenSynced();
+  await waitFor(() => y.closes.length > 0, { timeoutMs: 10_000 });
+  const code = y.closes[0]?.code ?? 0;
+  expect(code >= 4400 && code < 4500, `close code ${code} would stop y-websocket for good`).toBe(false);
+  await waitFor(() => y.provider.wsconnected && y.provider.synced, { timeoutMs: 10_000, message: 'the client did not reconnect' });
+});

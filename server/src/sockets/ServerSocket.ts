@@ -85,8 +85,13 @@ export abstract class ServerSocket implements WebSocketLike {
       try {
         this.inbound(frame);
       } catch (error) {
-        if (error instanceof MalformedFrameError) this.reject(error);
-        else throw error;
+        if (error instanceof MalformedFrameError) {
+          this.reject(error);
+        } else {
+          // A bug, not the client's fault: this socket goes, the server stays.
+          this.log.error({ err: error }, 'failed to handle a message; closing the connection');
+          this.close(CloseCode.InternalError, 'Internal error');
+        }
       }
     });
     this.ws.on('close', (code, reason) => {

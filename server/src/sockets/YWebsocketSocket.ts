@@ -44,6 +44,14 @@ export class YWebsocketSocket extends ServerSocket {
     }
   }
 
+  /**
+   * y-websocket gives up for good on any 44xx close. Hocuspocus' idle timeout (4408) is not final — the client
+   * should come back — so it goes out as 1001, going away.
+   */
+  override close(code?: number, reason?: string): void {
+    super.close(code === CloseCode.ConnectionTimeout ? CloseCode.GoingAway : code, reason);
+  }
+
   protected override start(): void {
     this.forward(authFrame(this.address, this.token));
   }
