@@ -81,6 +81,12 @@ export class StorageExtension implements Extension {
     document.on('update', (update: Uint8Array, origin: unknown) => {
       if (!isConcordOrigin(origin, OriginTag.Storage)) state.queue.push(update);
     });
+    // Unloaded: forget the document, unless updates still wait for a retry (flush forgets it once they are stored).
+    document.once('destroy', () => {
+      if (state.queue.length > 0) return;
+      clearTimeout(state.retryTimer);
+      this.states.delete(document);
+    });
     this.log.debug({ document: documentName, entries: stored.updates.length, bytes }, 'loaded');
     this.maybeCompact(state);
   }
@@ -92,15 +98,6 @@ export class StorageExtension implements Extension {
   /** Throwing here keeps the document loaded: Hocuspocus aborts the unload. */
   async beforeUnloadDocument({ document }: beforeUnloadDocumentPayload): Promise<void> {
     await this.flush(document);
-  }
-
-  async afterUnloadDocument(): Promise<void> {
-    for (const [document, state] of this.states) {
-      if (document.isDestroyed && state.queue.length === 0) {
-        clearTimeout(state.retryTimer);
-        this.states.delete(document);
-      }
-    }
   }
 
   /** Appends everything queued for `document`; rejects (keeping the queue) when the store fails. */

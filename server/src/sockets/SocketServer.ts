@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '@concord/engine';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { ServerSocket, SocketContext } from './ServerSocket.js';
 import { SyncSocket } from './SyncSocket.js';
 import { YWebsocketSocket } from './YWebsocketSocket.js';
@@ -101,7 +101,7 @@ export class SocketServer {
     const closed = [...this.sockets].map(
       (socket) =>
         new Promise<void>((resolve) => {
-          if (socket.readyState === 3) return resolve();
+          if (socket.readyState === WebSocket.CLOSED) return resolve();
           socket.onceClosed(resolve);
           socket.close(CloseCode.ServiceRestart, 'Server restarting');
         }),
