@@ -29,3 +29,5 @@ export { defineDocument, FIELDS_ROOT } from './schema.js';
 export type { DocumentSpec, DocumentType, TypedDocument } from './schema.js';
 export { colorForUser, parsePresence, PRESENCE_COLORS } from './presence.js';
 export type { Peer, PresenceCursor, PresenceState, PresenceUser } from './presence.js';
+export { parseServerNotice, StorageStatus, storageNotice } from './notices.js';
+export type { ServerNotice } from './notices.js';

@@ -6,7 +6,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Protocol = 'hocuspocus' | 'y-websocket';
 
-export function createMetrics(sources: { documents: () => number }) {
+export interface MetricSources {
+  documents(): number;
+  storeHealthy(): boolean;
+  storeBacklog(): number;
+}
+
+export function createMetrics(sources: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const protocol = ['protocol'] as const;
@@ -98,6 +104,34 @@ export function createMetrics(sources: { documents: () => number }) {
       labelNames: ['operation'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
+    }),
+    storeBatchUpdates: new Histogram({
+      name: 'concord_store_batch_updates',
+      help: 'Updates per durable write (group commit)',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+      registers: [registry],
+    }),
+    durableDelay: new Histogram({
+      name: 'concord_durable_delay_seconds',
+      help: 'From an update applied in memory to it being durable (what holds back its acknowledgement)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    storeHealthy: new Gauge({
+      name: 'concord_store_healthy',
+      help: '1 while storage writes succeed, 0 after a failed write until one succeeds',
+      registers: [registry],
+      collect() {
+        this.set(sources.storeHealthy() ? 1 : 0);
+      },
+    }),
+    storeBacklog: new Gauge({
+      name: 'concord_store_backlog_updates',
+      help: 'Updates applied in memory and not yet durable',
+      registers: [registry],
+      collect() {
+        this.set(sources.storeBacklog());
+      },
     }),
     storeErrors: new Counter({
       name: 'concord_store_errors_total',

@@ -21,15 +21,15 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
 import type { DocumentStore } from './storage/DocumentStore.js';
+import { GroupCommitter } from './storage/GroupCommitter.js';
 import { LevelStore } from './storage/LevelStore.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-/** Quiet period before a changed document is stored, and the longest a busy document waits. */
-const STORE_DEBOUNCE_MS = 200;
-const STORE_MAX_DEBOUNCE_MS = 1_000;
 /** How long shutdown lets sockets close before it cuts them. */
 const SHUTDOWN_GRACE_MS = 2_000;
+/** How long shutdown waits for storage to take what is still queued (through retries) before giving up. */
+const SHUTDOWN_STORE_TIMEOUT_MS = 10_000;
 
 export interface ServerOptions extends ConfigInput {
   /** Storage to use instead of LevelDB in `dataDir` (the caller owns it and closes it). */
@@ -75,15 +75,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
   try {
     const devSecret = devMode ? await loadDevSecret(resolve(config.dataDir)) : undefined;
     const verifier = new TokenVerifier({ secret: config.authSecret ?? devSecret, jwksUrl: config.authJwksUrl });
-    const hocuspocus = new Hocuspocus({
-      name: 'concord',
-      quiet: true,
-      timeout: config.connectionTimeoutMs,
-      debounce: STORE_DEBOUNCE_MS,
-      maxDebounce: STORE_MAX_DEBOUNCE_MS,
+    const hocuspocus = new Hocuspocus({ name: 'concord', quiet: true, timeout: config.connectionTimeoutMs });
+    let committer: GroupCommitter | undefined;
+    const metrics = createMetrics({
+      documents: () => hocuspocus.getDocumentsCount(),
+      storeHealthy: () => committer?.healthy ?? true,
+      storeBacklog: () => committer?.backlog ?? 0,
     });
-    const metrics = createMetrics({ documents: () => hocuspocus.getDocumentsCount() });
-    const storage = new StorageExtension(store, log, metrics);
+    committer = new GroupCommitter(store, metrics, log);
+    const storage = new StorageExtension(store, committer, log, metrics);
     hocuspocus.configure({
       extensions: [new AuthExtension(verifier, log, metrics), storage, new MetricsExtension(metrics), new LoggingExtension(log)],
     });
@@ -104,13 +104,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       staticDir: config.staticDir,
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
-        status: stopping ? 'stopping' : 'ok',
+        status: stopping ? 'stopping' : committer.healthy ? 'ok' : 'degraded',
         version,
         uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-        storage: store.kind,
+        storage: { kind: store.kind, healthy: committer.healthy, backlog: committer.backlog, lastError: committer.lastError },
         documents: hocuspocus.getDocumentsCount(),
         connections: sockets.size,
-        unstoredUpdates: storage.unstoredUpdates,
         devMode,
       }),
     });
@@ -130,12 +129,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       httpServer.close();
       httpServer.closeIdleConnections();
       await sockets.closeAll(SHUTDOWN_GRACE_MS);
-      hocuspocus.flushPendingStores();
-      try {
-        await storage.flushAll();
-      } catch (error) {
-        log.error({ err: error }, 'some changes could not be stored before shutdown');
+      const drained = await Promise.race([
+        committer.drain().then(() => true),
+        new Promise<false>((resolve) => setTimeout(resolve, SHUTDOWN_STORE_TIMEOUT_MS, false).unref()),
+      ]);
+      if (!drained) {
+        log.error({ backlog: committer.backlog, lastError: committer.lastError }, 'storage did not take every change before shutdown; they were never acknowledged, so clients still hold them');
       }
+      committer.close();
+      await storage.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();
       log.info('stopped');

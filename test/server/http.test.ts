@@ -16,7 +16,12 @@ describe('health and metrics', () => {
     const server = await startTestServer();
     const response = await fetch(`${server.url}/healthz`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ status: 'ok', storage: 'leveldb', documents: 0, connections: 0 });
+    expect(await response.json()).toMatchObject({
+      status: 'ok',
+      storage: { kind: 'leveldb', healthy: true, backlog: 0, lastError: null },
+      documents: 0,
+      connections: 0,
+    });
   });
 
   test('GET /metrics is Prometheus text with connections, documents, traffic and auth failures', async () => {

@@ -16,10 +16,10 @@ const token = () => mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' }
 async function storedText(dataDir: string, name: string): Promise<{ text: string; entries: number }> {
   const store = await LevelStore.open(dataDir);
   try {
-    const { updates } = await store.load(name);
+    const entries = await store.load(name);
     const doc = new Y.Doc();
-    for (const update of updates) Y.applyUpdate(doc, update);
-    return { text: doc.getText('t').toString(), entries: updates.length };
+    for (const { update } of entries) Y.applyUpdate(doc, update);
+    return { text: doc.getText('t').toString(), entries: entries.length };
   } finally {
     await store.close();
   }

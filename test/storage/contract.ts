@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import * as Y from 'yjs';
-import type { DocumentStore } from '@concord/server';
+import type { DocumentStore, StoredEntry } from '@concord/server';
 import { onCleanup } from '../support/cleanup.js';
 
 export interface StoreHarness {
@@ -31,6 +31,9 @@ function typing(count: number, clientID = 1): Uint8Array[] {
 
 const textOf = (updates: readonly Uint8Array[]) => docFrom(updates).getText('t').toString();
 
+const updatesOf = (entries: readonly StoredEntry[]) => entries.map((entry) => entry.update);
+const seqsOf = (entries: readonly StoredEntry[]) => entries.map((entry) => entry.seq);
+
 export function runDocumentStoreContract(name: string, harness: StoreHarness): void {
   describe(`DocumentStore contract: ${name}`, () => {
     async function open(): Promise<DocumentStore> {
@@ -39,77 +42,106 @@ export function runDocumentStoreContract(name: string, harness: StoreHarness): v
       return store;
     }
 
-    test('an unknown document loads as nothing, head 0', async () => {
+    test('an unknown document loads as no entries', async () => {
       const store = await open();
-      expect(await store.load('acme/none')).toEqual({ updates: [], head: 0 });
+      expect(await store.load('acme/none')).toEqual([]);
     });
 
-    test('round trip: appended updates load back in order and rebuild the document', async () => {
+    test('round trip: appended updates load back in order, with increasing numbers, and rebuild the document', async () => {
       const store = await open();
       const updates = typing(50);
-      let head = 0;
-      for (let i = 0; i < updates.length; i += 7) {
-        const next = await store.append('acme/doc', updates.slice(i, i + 7));
-        expect(next).toBeGreaterThan(head);
-        head = next;
-      }
+      for (let i = 0; i < updates.length; i += 7) await store.append([{ name: 'acme/doc', updates: updates.slice(i, i + 7) }]);
       const loaded = await store.load('acme/doc');
-      expect(loaded.head).toBe(head);
-      expect(loaded.updates.map((u) => Buffer.from(u).toString('hex'))).toEqual(updates.map((u) => Buffer.from(u).toString('hex')));
-      expect(textOf(loaded.updates)).toBe(textOf(updates));
+      expect(updatesOf(loaded).map((u) => Buffer.from(u).toString('hex'))).toEqual(updates.map((u) => Buffer.from(u).toString('hex')));
+      const seqs = seqsOf(loaded);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+      expect(textOf(updatesOf(loaded))).toBe(textOf(updates));
+    });
+
+    test('one append writes several documents; an empty batch is fine', async () => {
+      const store = await open();
+      await store.append([
+        { name: 'acme/a', updates: typing(3) },
+        { name: 'acme/b', updates: typing(4) },
+        { name: 'acme/a', updates: typing(5).slice(3) },
+      ]);
+      await store.append([]);
+      expect(textOf(updatesOf(await store.load('acme/a')))).toBe(textOf(typing(5)));
+      expect(await store.load('acme/b')).toHaveLength(4);
     });
 
     test('append order does not matter to the rebuilt document', async () => {
       const store = await open();
       const updates = typing(30);
-      const shuffled = [...updates].reverse();
-      await store.append('acme/doc', shuffled);
-      expect(textOf((await store.load('acme/doc')).updates)).toBe(textOf(updates));
+      await store.append([{ name: 'acme/doc', updates: [...updates].reverse() }]);
+      expect(textOf(updatesOf(await store.load('acme/doc')))).toBe(textOf(updates));
     });
 
-    test('compaction replaces the entries up to `through` by the snapshot and keeps later ones', async () => {
+    test('compaction replaces exactly the listed entries by the snapshot; later entries stay', async () => {
       const store = await open();
       const updates = typing(120);
-      await store.append('acme/doc', updates.slice(0, 100));
+      await store.append([{ name: 'acme/doc', updates: updates.slice(0, 100) }]);
       const before = await store.load('acme/doc');
-      const snapshot = Y.encodeStateAsUpdate(docFrom(before.updates));
-      await store.append('acme/doc', updates.slice(100)); // lands while the snapshot is being made
-      await store.compact('acme/doc', snapshot, before.head);
+      const snapshot = Y.encodeStateAsUpdate(docFrom(updatesOf(before)));
+      await store.append([{ name: 'acme/doc', updates: updates.slice(100) }]); // lands while the snapshot is made
+      await store.compact('acme/doc', snapshot, seqsOf(before));
       const after = await store.load('acme/doc');
-      expect(after.updates).toHaveLength(1 + 20);
-      expect(textOf(after.updates)).toBe(textOf(updates));
-      const head = await store.append('acme/doc', typing(121).slice(120));
-      expect(head).toBeGreaterThan(after.head);
-      expect(textOf((await store.load('acme/doc')).updates)).toBe(textOf(typing(121)));
+      expect(after).toHaveLength(1 + 20);
+      expect(after[0]?.seq).toBe(Math.max(...seqsOf(before)));
+      expect(textOf(updatesOf(after))).toBe(textOf(updates));
+      await store.append([{ name: 'acme/doc', updates: typing(121).slice(120) }]);
+      const last = await store.load('acme/doc');
+      expect(last.at(-1)!.seq).toBeGreaterThan(after.at(-1)!.seq);
+      expect(textOf(updatesOf(last))).toBe(textOf(typing(121)));
     });
 
-    test('concurrent appends from two writers are all kept, with distinct sequence numbers', async () => {
+    test('compaction keeps an unlisted entry even when its number is lower (a late commit by another writer)', async () => {
+      const store = await open();
+      const updates = typing(10);
+      await store.append([{ name: 'acme/doc', updates }]);
+      const loaded = await store.load('acme/doc');
+      // Pretend entry #5 was not visible when the compaction loaded: it must survive the compaction.
+      const visible = loaded.filter((_, i) => i !== 4);
+      const snapshot = Y.encodeStateAsUpdate(docFrom(updatesOf(visible)));
+      await store.compact('acme/doc', snapshot, seqsOf(visible));
+      const after = await store.load('acme/doc');
+      expect(after).toHaveLength(2);
+      expect(seqsOf(after)).toContain(loaded[4]!.seq);
+      expect(textOf(updatesOf(after))).toBe(textOf(updates));
+      await expect(store.compact('acme/doc', snapshot, [])).rejects.toThrow(/no entries to replace/);
+    });
+
+    test('concurrent appends from many writers are all kept, with distinct sequence numbers', async () => {
       const store = await open();
       const a = typing(40, 1);
       const b = typing(40, 2);
-      const heads = await Promise.all([
-        ...a.map((u) => store.append('acme/doc', [u])),
-        ...b.map((u) => store.append('acme/doc', [u])),
+      await Promise.all([
+        ...a.map((u) => store.append([{ name: 'acme/doc', updates: [u] }])),
+        ...b.map((u) => store.append([{ name: 'acme/doc', updates: [u] }])),
       ]);
-      expect(new Set(heads).size).toBe(80);
       const loaded = await store.load('acme/doc');
-      expect(loaded.updates).toHaveLength(80);
-      const doc = docFrom(loaded.updates);
+      expect(loaded).toHaveLength(80);
+      expect(new Set(seqsOf(loaded)).size).toBe(80);
+      const doc = docFrom(updatesOf(loaded));
       expect(doc.getText('t').length).toBe(80);
       expect(doc.store.pendingStructs).toBeNull();
     });
 
     test('documents and tenants never see each other’s entries, even when names share a prefix', async () => {
       const store = await open();
-      await store.append('acme/doc', typing(3));
-      await store.append('acme/doc2', typing(5));
-      await store.append('globex/doc', typing(7));
-      await store.append('acme/do', typing(9));
-      expect((await store.load('acme/doc')).updates).toHaveLength(3);
-      expect((await store.load('acme/doc2')).updates).toHaveLength(5);
-      expect((await store.load('globex/doc')).updates).toHaveLength(7);
-      expect((await store.load('acme/do')).updates).toHaveLength(9);
-      expect((await store.load('acme/d')).updates).toHaveLength(0);
+      await store.append([
+        { name: 'acme/doc', updates: typing(3) },
+        { name: 'acme/doc2', updates: typing(5) },
+        { name: 'globex/doc', updates: typing(7) },
+        { name: 'acme/do', updates: typing(9) },
+      ]);
+      expect(await store.load('acme/doc')).toHaveLength(3);
+      expect(await store.load('acme/doc2')).toHaveLength(5);
+      expect(await store.load('globex/doc')).toHaveLength(7);
+      expect(await store.load('acme/do')).toHaveLength(9);
+      expect(await store.load('acme/d')).toHaveLength(0);
+      expect(await store.load('acme/doc%')).toHaveLength(0);
     });
 
     test('large documents: a multi-megabyte update round-trips byte for byte', async () => {
@@ -117,26 +149,34 @@ export function runDocumentStoreContract(name: string, harness: StoreHarness): v
       const doc = new Y.Doc();
       doc.getText('t').insert(0, 'x'.repeat(3 * 1024 * 1024));
       const update = Y.encodeStateAsUpdate(doc);
-      await store.append('acme/big', [update]);
-      const loaded = await store.load('acme/big');
-      expect(Buffer.from(loaded.updates[0]!).equals(Buffer.from(update))).toBe(true);
+      await store.append([{ name: 'acme/big', updates: [update] }]);
+      const [entry] = await store.load('acme/big');
+      expect(Buffer.from(entry!.update).equals(Buffer.from(update))).toBe(true);
+    });
+
+    test('a closed store refuses to write', async () => {
+      const store = await harness.open();
+      await store.close();
+      await expect(store.append([{ name: 'acme/doc', updates: typing(1) }])).rejects.toThrow();
     });
 
     if (harness.reopen) {
       const reopen = harness.reopen;
-      test('everything appended and compacted is there after closing and reopening', async () => {
+      test('everything appended and compacted is there after closing and reopening, and numbering goes on', async () => {
         let store = await harness.open();
         const updates = typing(60);
-        await store.append('acme/doc', updates.slice(0, 40));
+        await store.append([{ name: 'acme/doc', updates: updates.slice(0, 40) }]);
         const loaded = await store.load('acme/doc');
-        await store.compact('acme/doc', Y.encodeStateAsUpdate(docFrom(loaded.updates)), loaded.head);
-        await store.append('acme/doc', updates.slice(40));
+        await store.compact('acme/doc', Y.encodeStateAsUpdate(docFrom(updatesOf(loaded))), seqsOf(loaded));
+        await store.append([{ name: 'acme/doc', updates: updates.slice(40) }]);
         store = await reopen(store);
         onCleanup(() => store.close().catch(() => undefined));
         const after = await store.load('acme/doc');
-        expect(after.updates).toHaveLength(21);
-        expect(textOf(after.updates)).toBe(textOf(updates));
-        expect(await store.append('acme/doc', typing(61).slice(60))).toBeGreaterThan(after.head);
+        expect(after).toHaveLength(21);
+        expect(textOf(updatesOf(after))).toBe(textOf(updates));
+        await store.append([{ name: 'acme/doc', updates: typing(61).slice(60) }]);
+        const last = await store.load('acme/doc');
+        expect(last.at(-1)!.seq).toBeGreaterThan(after.at(-1)!.seq);
       });
     }
   });

@@ -1,201 +1,215 @@
 /**
- * Loads documents from the DocumentStore and stores their changes as an append-only log.
+ * Loads documents from the DocumentStore and makes every change durable before it is acknowledged.
  *
- * Every update a loaded document sees (except those loaded from storage) is queued; Hocuspocus' debounced
- * `onStoreDocument` appends the queue in one write. A failed write puts the updates back at the head of the queue
- * and keeps the document in memory (unloading waits for a successful store), and a retry is scheduled. When a
- * document's log grows past a threshold, it is compacted off the hot path: the stored entries are read back,
- * applied to a fresh Y.Doc and replaced by its snapshot, so only what is stored is compacted, whoever wrote it.
+ * Every update a loaded document applies (except those loaded from storage) goes to the group committer at once.
+ * When it came from a client, that client's acknowledgement is held back until the write is durable; other clients
+ * see the change immediately. While writes fail, a document with changes not yet stored stays loaded (unloading it
+ * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
+ * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
+ * the document and loads never replay a long history.
  */
-import type { beforeUnloadDocumentPayload, Document, Extension, onLoadDocumentPayload, onStoreDocumentPayload } from '@hocuspocus/server';
-import { isConcordOrigin, OriginTag, STORAGE_ORIGIN } from '@concord/engine';
+import {
+  isTransactionOrigin,
+  type connectedPayload,
+  type Document,
+  type Extension,
+  type Hocuspocus,
+  type onConfigurePayload,
+  type onLoadDocumentPayload,
+  type beforeUnloadDocumentPayload,
+} from '@hocuspocus/server';
+import { isConcordOrigin, OriginTag, STORAGE_ORIGIN, StorageStatus, storageNotice } from '@concord/engine';
 import * as Y from 'yjs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
+import type { GroupCommitter } from '../storage/GroupCommitter.js';
 
-/** Compact once a document's log holds this many entries... */
-export const COMPACT_AFTER_ENTRIES = 500;
-/** ...or this many bytes beyond its last snapshot. */
-export const COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
-/** First retry delay after a failed write; doubles up to the cap. */
-const RETRY_INITIAL_MS = 500;
-const RETRY_MAX_MS = 30_000;
+/** Compact once this many entries follow the snapshot... */
+export const COMPACT_AFTER_ENTRIES = 1_000;
+/** ...or once the entries after it weigh half the snapshot, and at least this much. */
+export const COMPACT_MIN_TAIL_BYTES = 64 * 1024;
 
-interface StoredState {
+interface LoadedDocument {
   readonly name: string;
-  /** Updates not yet appended, oldest first. */
-  queue: Uint8Array[];
-  /** Serializes this document's writes and compactions. */
-  writing: Promise<void>;
-  entries: number;
-  bytesSinceSnapshot: number;
+  readonly document: Document;
+  /** Size of the first entry (after a compaction, the snapshot). */
+  snapshotBytes: number;
+  /** Entries and bytes stored after it. */
+  tailEntries: number;
+  tailBytes: number;
   compacting: boolean;
-  retryTimer: NodeJS.Timeout | undefined;
-  retryDelayMs: number;
 }
+
+/** Thrown from beforeUnloadDocument to keep a document loaded; not an Error, which Hocuspocus would print. */
+const KEEP_LOADED = Object.freeze({ reason: 'changes not yet stored' });
 
 export class StorageExtension implements Extension {
   readonly extensionName = 'concord-storage';
   private readonly store: DocumentStore;
+  private readonly committer: GroupCommitter;
   private readonly log: Logger;
   private readonly metrics: Metrics;
-  private readonly states = new Map<Document, StoredState>();
-  private readonly background = new Set<Promise<void>>();
+  private readonly loaded = new Map<Document, LoadedDocument>();
+  /** Documents whose unload was refused while their changes waited for storage. */
+  private readonly keptLoaded = new Set<Document>();
+  private readonly compactions = new Set<Promise<void>>();
+  private instance: Hocuspocus | undefined;
+  private closing = false;
 
-  constructor(store: DocumentStore, log: Logger, metrics: Metrics) {
+  constructor(store: DocumentStore, committer: GroupCommitter, log: Logger, metrics: Metrics) {
     this.store = store;
+    this.committer = committer;
     this.log = log.child({ component: 'storage', store: store.kind });
     this.metrics = metrics;
+    committer.on('health', this.onHealth);
+    committer.on('stored', this.onStored);
+  }
+
+  async onConfigure({ instance }: onConfigurePayload): Promise<void> {
+    this.instance = instance;
   }
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
-    const stored = await this.timed('load', () => this.store.load(documentName));
-    let bytes = 0;
+    const endTimer = this.metrics.storeDuration.startTimer({ operation: 'load' });
+    let entries;
+    try {
+      entries = await this.store.load(documentName);
+    } catch (error) {
+      this.metrics.storeErrors.inc({ operation: 'load' });
+      throw error;
+    } finally {
+      endTimer();
+    }
     Y.transact(
       document,
       () => {
-        for (const [i, update] of stored.updates.entries()) {
-          if (i > 0) bytes += update.byteLength; // the first entry may be a snapshot
+        for (const { seq, update } of entries) {
           try {
             Y.applyUpdate(document, update, STORAGE_ORIGIN);
           } catch (error) {
             this.metrics.storeErrors.inc({ operation: 'decode' });
-            this.log.error({ err: error, document: documentName }, 'skipped a stored update that does not decode');
+            this.log.error({ err: error, document: documentName, seq }, 'skipped a stored update that does not decode');
           }
         }
       },
       STORAGE_ORIGIN,
     );
-    const state: StoredState = {
+    const state: LoadedDocument = {
       name: documentName,
-      queue: [],
-      writing: Promise.resolve(),
-      entries: stored.updates.length,
-      bytesSinceSnapshot: bytes,
+      document,
+      snapshotBytes: entries[0]?.update.byteLength ?? 0,
+      tailEntries: Math.max(0, entries.length - 1),
+      tailBytes: entries.slice(1).reduce((sum, entry) => sum + entry.update.byteLength, 0),
       compacting: false,
-      retryTimer: undefined,
-      retryDelayMs: RETRY_INITIAL_MS,
     };
-    this.states.set(document, state);
-    document.on('update', (update: Uint8Array, origin: unknown) => {
-      if (!isConcordOrigin(origin, OriginTag.Storage)) state.queue.push(update);
-    });
-    // Unloaded: forget the document, unless updates still wait for a retry (flush forgets it once they are stored).
+    this.loaded.set(document, state);
+    document.on('update', (update: Uint8Array, origin: unknown) => this.persist(state, update, origin));
     document.once('destroy', () => {
-      if (state.queue.length > 0) return;
-      clearTimeout(state.retryTimer);
-      this.states.delete(document);
+      this.loaded.delete(document);
+      this.keptLoaded.delete(document);
     });
-    this.log.debug({ document: documentName, entries: stored.updates.length, bytes }, 'loaded');
     this.maybeCompact(state);
   }
 
-  async onStoreDocument({ document }: onStoreDocumentPayload): Promise<void> {
-    await this.flush(document);
+  /** A client joining while storage is degraded learns it at once. */
+  async connected({ connection }: connectedPayload): Promise<void> {
+    if (!this.committer.healthy) connection.sendStateless(storageNotice(StorageStatus.Degraded));
   }
 
-  /** Throwing here keeps the document loaded: Hocuspocus aborts the unload. */
-  async beforeUnloadDocument({ document }: beforeUnloadDocumentPayload): Promise<void> {
-    await this.flush(document);
+  /** Keeps a document loaded while it has changes storage has not taken yet; otherwise waits for them. */
+  async beforeUnloadDocument({ document, documentName }: beforeUnloadDocumentPayload): Promise<void> {
+    if (this.committer.pending(documentName) === 0) return;
+    if (!this.committer.healthy) {
+      this.keptLoaded.add(document);
+      throw KEEP_LOADED;
+    }
+    await this.committer.drain();
   }
 
-  /** Appends everything queued for `document`; rejects (keeping the queue) when the store fails. */
-  flush(document: Document): Promise<void> {
-    const state = this.states.get(document);
-    if (!state) return Promise.resolve();
-    const run = state.writing.then(async () => {
-      if (state.queue.length === 0) return;
-      const batch = state.queue;
-      state.queue = [];
-      try {
-        await this.timed('append', () => this.store.append(state.name, batch));
-      } catch (error) {
-        state.queue = [...batch, ...state.queue];
-        this.scheduleRetry(document, state);
-        throw error;
-      }
-      clearTimeout(state.retryTimer);
-      state.retryTimer = undefined;
-      state.retryDelayMs = RETRY_INITIAL_MS;
-      state.entries += batch.length;
-      for (const update of batch) state.bytesSinceSnapshot += update.byteLength;
-      if (document.isDestroyed && state.queue.length === 0) this.states.delete(document);
-      else this.maybeCompact(state);
-    });
-    state.writing = run.catch(() => undefined);
-    return run;
+  /** Waits for compactions in flight and starts no new ones (graceful shutdown). */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.compactions]);
   }
 
-  /** Stores every loaded document's queue and waits for compactions in flight (graceful shutdown). */
-  async flushAll(): Promise<void> {
-    const results = await Promise.allSettled([...this.states.keys()].map((document) => this.flush(document)));
-    await Promise.allSettled([...this.background]);
-    for (const state of this.states.values()) clearTimeout(state.retryTimer);
-    const failed = results.filter((result) => result.status === 'rejected');
-    if (failed.length > 0) throw new AggregateError(failed.map((f) => (f as PromiseRejectedResult).reason), `${failed.length} documents could not be stored`);
-  }
-
-  /** Updates waiting to be stored, across documents (for health reporting). */
-  get unstoredUpdates(): number {
-    let count = 0;
-    for (const state of this.states.values()) count += state.queue.length;
-    return count;
-  }
-
-  private scheduleRetry(document: Document, state: StoredState): void {
-    if (state.retryTimer) return;
-    this.log.warn({ document: state.name, queued: state.queue.length, retryInMs: state.retryDelayMs }, 'store failed; will retry');
-    state.retryTimer = setTimeout(() => {
-      state.retryTimer = undefined;
-      state.retryDelayMs = Math.min(state.retryDelayMs * 2, RETRY_MAX_MS);
-      this.flush(document).catch(() => undefined);
-    }, state.retryDelayMs);
-    state.retryTimer.unref();
-  }
-
-  private maybeCompact(state: StoredState): void {
-    if (state.compacting) return;
-    if (state.entries <= COMPACT_AFTER_ENTRIES && state.bytesSinceSnapshot <= COMPACT_AFTER_BYTES) return;
-    state.compacting = true;
-    const job = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => {
-        const run = state.writing.then(() => this.compact(state));
-        state.writing = run.catch(() => undefined);
-        return run;
-      })
-      .catch((error: unknown) => this.log.error({ err: error, document: state.name }, 'compaction failed; the log is intact'))
-      .finally(() => {
-        state.compacting = false;
-        this.background.delete(job);
-      });
-    this.background.add(job);
-  }
-
-  private async compact(state: StoredState): Promise<void> {
-    const stored = await this.timed('load', () => this.store.load(state.name));
-    const doc = new Y.Doc();
-    try {
-      for (const update of stored.updates) Y.applyUpdate(doc, update);
-      const snapshot = Y.encodeStateAsUpdate(doc);
-      await this.timed('compact', () => this.store.compact(state.name, snapshot, stored.head));
-      this.log.debug({ document: state.name, entries: stored.updates.length, snapshotBytes: snapshot.byteLength }, 'compacted');
-      state.entries -= stored.updates.length - 1;
-      state.bytesSinceSnapshot = 0;
-    } finally {
-      doc.destroy();
+  private persist(state: LoadedDocument, update: Uint8Array, origin: unknown): void {
+    if (isConcordOrigin(origin, OriginTag.Storage)) return;
+    const appliedAt = performance.now();
+    const durable = this.committer.append(state.name, update);
+    durable.then(
+      () => {
+        this.metrics.durableDelay.observe((performance.now() - appliedAt) / 1000);
+        state.tailEntries += 1;
+        state.tailBytes += update.byteLength;
+        this.maybeCompact(state);
+      },
+      () => undefined, // the store closed at shutdown; the update was never acknowledged
+    );
+    if (isTransactionOrigin(origin) && origin.source === 'connection') {
+      const socket = origin.connection.webSocket;
+      if (socket instanceof ServerSocket) socket.holdAcknowledgements(origin.connection.messageAddress, durable);
     }
   }
 
-  private async timed<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    const end = this.metrics.storeDuration.startTimer({ operation });
+  private readonly onHealth = (healthy: boolean) => {
+    const notice = storageNotice(healthy ? StorageStatus.Ok : StorageStatus.Degraded);
+    for (const { document } of this.loaded.values()) document.broadcastStateless(notice);
+  };
+
+  /** Documents kept loaded through an outage are unloaded once their changes are stored, if nobody is on them. */
+  private readonly onStored = () => {
+    for (const document of this.keptLoaded) {
+      if (this.committer.pending(document.name) > 0) continue;
+      this.keptLoaded.delete(document);
+      if (document.getConnectionsCount() === 0) void this.instance?.unloadDocument(document);
+    }
+  };
+
+  private maybeCompact(state: LoadedDocument): void {
+    if (state.compacting || this.closing) return;
+    const tailLimit = Math.max(state.snapshotBytes / 2, COMPACT_MIN_TAIL_BYTES);
+    if (state.tailEntries < COMPACT_AFTER_ENTRIES && state.tailBytes < tailLimit) return;
+    state.compacting = true;
+    const job = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.compact(state))
+      .catch((error: unknown) => {
+        this.metrics.storeErrors.inc({ operation: 'compact' });
+        this.log.error({ err: error, document: state.name }, 'compaction failed; the log is intact');
+      })
+      .finally(() => {
+        state.compacting = false;
+        this.compactions.delete(job);
+      });
+    this.compactions.add(job);
+  }
+
+  /** Rebuilds the stored log (not the live document: only what is stored may be compacted) into one snapshot. */
+  private async compact(state: LoadedDocument): Promise<void> {
+    const endTimer = this.metrics.storeDuration.startTimer({ operation: 'compact' });
+    const counted = { entries: state.tailEntries, bytes: state.tailBytes };
+    const entries = await this.store.load(state.name);
+    if (entries.length < 2) {
+      endTimer();
+      return;
+    }
+    const doc = new Y.Doc();
     try {
-      return await fn();
-    } catch (error) {
-      this.metrics.storeErrors.inc({ operation });
-      throw error;
+      for (const { update } of entries) Y.applyUpdate(doc, update);
+      const snapshot = Y.encodeStateAsUpdate(doc);
+      await this.store.compact(
+        state.name,
+        snapshot,
+        entries.map((entry) => entry.seq),
+      );
+      state.snapshotBytes = snapshot.byteLength;
+      state.tailEntries = Math.max(0, state.tailEntries - counted.entries);
+      state.tailBytes = Math.max(0, state.tailBytes - counted.bytes);
+      this.log.debug({ document: state.name, entries: entries.length, snapshotBytes: snapshot.byteLength }, 'compacted');
     } finally {
-      end();
+      doc.destroy();
+      endTimer();
     }
   }
 }

@@ -11,7 +11,8 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
 export interface HealthReport {
-  readonly status: 'ok' | 'stopping';
+  /** `degraded`: serving, but storage writes fail (changes are kept in memory and retried). */
+  readonly status: 'ok' | 'degraded' | 'stopping';
   readonly [key: string]: unknown;
 }
 
@@ -38,7 +39,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   app.get('/healthz', (c) => {
     const report = health();
-    return c.json(report, report.status === 'ok' ? 200 : 503);
+    return c.json(report, report.status === 'stopping' ? 503 : 200);
   });
 
   app.get('/metrics', async (c) => {

@@ -1,15 +1,21 @@
 /**
  * The server end of one WebSocket, as Hocuspocus sees it (`WebSocketLike`). Subclasses translate frames between
  * the wire protocol and Hocuspocus (`inbound`, `outbound`); this base owns what both protocols share: handing the
- * socket to Hocuspocus, counting messages and bytes, and closing with a code and a reason the client can show.
+ * socket to Hocuspocus, counting messages and bytes, closing with a code and a reason the client can show, and
+ * holding back acknowledgements until what they acknowledge is durable.
+ *
+ * The acknowledgement rule: Hocuspocus sends `SyncStatus` right after it applied a client's update in memory.
+ * Storage registers the durable write of that update first (`holdAcknowledgements`, called from the document's
+ * update event, which fires before the acknowledgement is sent), so every `SyncStatus` for a document waits for all
+ * writes registered before it, in order.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Hocuspocus, WebSocketLike } from '@hocuspocus/server';
+import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
 import { CloseCode } from '@concord/engine';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol } from '../metrics.js';
-import { MalformedFrameError } from './frames.js';
+import { MalformedFrameError, readServerFrameHead } from './frames.js';
 
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
 
@@ -60,6 +66,8 @@ export abstract class ServerSocket implements WebSocketLike {
   private readonly protocol: Protocol;
   private readonly openedAt = performance.now();
   private connection: ClientConnection | undefined;
+  /** Per message address: the latest durable write an acknowledgement must wait for. */
+  private readonly barriers = new Map<string, Promise<void>>();
 
   constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, log: Logger) {
     this.ws = ws;
@@ -117,11 +125,28 @@ export abstract class ServerSocket implements WebSocketLike {
   /** Called by Hocuspocus with a frame for the client. */
   send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    const frame = this.outbound(toBytes(data));
-    if (frame === null) return;
-    this.ws.send(frame);
-    this.context.metrics.messagesSent.inc({ protocol: this.protocol });
-    this.context.metrics.bytesSent.inc({ protocol: this.protocol }, frame.byteLength);
+    const frame = toBytes(data);
+    const held = this.barrierFor(frame);
+    if (held) {
+      const [address, barrier] = held;
+      barrier.then(
+        () => {
+          if (this.barriers.get(address) === barrier) this.barriers.delete(address);
+          this.transmit(frame);
+        },
+        () => undefined, // the store closed: the update was never durable, so it is never acknowledged
+      );
+      return;
+    }
+    this.transmit(frame);
+  }
+
+  /** Acknowledgements for `address` sent from now on wait until `durable` (and every earlier one) resolves. */
+  holdAcknowledgements(address: string, durable: Promise<void>): void {
+    const previous = this.barriers.get(address);
+    const barrier = previous ? Promise.all([previous, durable]).then(() => undefined) : durable;
+    barrier.catch(() => undefined);
+    this.barriers.set(address, barrier);
   }
 
   close(code?: number, reason?: string): void {
@@ -136,6 +161,22 @@ export abstract class ServerSocket implements WebSocketLike {
   /** Forces the socket shut (shutdown, after the grace period). */
   terminate(): void {
     this.ws.terminate();
+  }
+
+  private barrierFor(frame: Uint8Array): [string, Promise<void>] | undefined {
+    if (this.barriers.size === 0 || frame.length < 2) return undefined;
+    const { address, type } = readServerFrameHead(frame);
+    const barrier = type === MessageType.SyncStatus ? this.barriers.get(address) : undefined;
+    return barrier ? [address, barrier] : undefined;
+  }
+
+  private transmit(frame: Uint8Array): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const translated = this.outbound(frame);
+    if (translated === null) return;
+    this.ws.send(translated);
+    this.context.metrics.messagesSent.inc({ protocol: this.protocol });
+    this.context.metrics.bytesSent.inc({ protocol: this.protocol }, translated.byteLength);
   }
 
   /** Passes a frame from the client on to Hocuspocus. */

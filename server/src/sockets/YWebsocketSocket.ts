@@ -52,6 +52,9 @@ export class YWebsocketSocket extends ServerSocket {
     super.close(code === CloseCode.ConnectionTimeout ? CloseCode.GoingAway : code, reason);
   }
 
+  /** y-websocket has no acknowledgements: nothing to hold. */
+  override holdAcknowledgements(): void {}
+
   protected override start(): void {
     this.forward(authFrame(this.address, this.token));
   }

@@ -2,29 +2,34 @@
  * The storage seam: every document is an append-only log of Yjs updates, compacted now and then into one snapshot.
  *
  * Rules every implementation keeps (the contract suite in test/storage checks them on each one):
- * - `append` resolves only once the updates are durable, and returns the sequence number of the last one; sequence
- *   numbers grow strictly within a document.
- * - `load` returns, in append order, every update appended and not compacted away: the latest snapshot first, then
- *   the updates after it. A document never written loads as no updates with head 0.
- * - `compact(name, snapshot, through)` atomically replaces every entry with a sequence number ≤ `through` by
- *   `snapshot`; entries appended after `through` stay. A crash leaves either the old entries or the new snapshot.
+ * - `append(batch)` writes every update of every document in the batch atomically (all or nothing) and resolves
+ *   only once they are durable (fsynced, or committed). Within a document, entries get increasing sequence
+ *   numbers in the order given; a document's sequence numbers never repeat.
+ * - `load(name)` returns the document's entries in sequence order; a document never written has none.
+ * - `compact(name, snapshot, replaced)` atomically replaces exactly the entries whose sequence numbers are listed
+ *   (numbers `load` returned) by one entry holding `snapshot`, numbered like the highest of them. Entries not
+ *   listed stay, whoever wrote them and however late they were committed; a crash leaves either every listed
+ *   entry or the snapshot.
  * - Names are opaque (the server passes `<tenant>/<name>`); documents never see each other's entries.
  * Stores keep bytes as given and never interpret them: merging is the caller's job (apply to a Y.Doc, encode).
  */
 
-export interface StoredDocument {
-  /** Updates in append order (a snapshot is just the first update). */
+export interface StoredEntry {
+  readonly seq: number;
+  readonly update: Uint8Array;
+}
+
+export interface AppendEntry {
+  readonly name: string;
   readonly updates: readonly Uint8Array[];
-  /** Sequence number of the last entry; 0 when the document has none. */
-  readonly head: number;
 }
 
 export interface DocumentStore {
-  /** Short name for logs and /healthz, e.g. `leveldb`. */
+  /** Short name for logs, metrics and /healthz, e.g. `leveldb`. */
   readonly kind: string;
-  load(name: string): Promise<StoredDocument>;
-  append(name: string, updates: readonly Uint8Array[]): Promise<number>;
-  compact(name: string, snapshot: Uint8Array, through: number): Promise<void>;
+  load(name: string): Promise<readonly StoredEntry[]>;
+  append(batch: readonly AppendEntry[]): Promise<void>;
+  compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -33,4 +38,10 @@ export class StoreClosedError extends Error {
     super(`the ${kind} store is closed`);
     this.name = 'StoreClosedError';
   }
+}
+
+/** The sequence number a compaction gives its snapshot; throws when there is nothing to replace. */
+export function snapshotSeq(name: string, replaced: readonly number[]): number {
+  if (replaced.length === 0) throw new Error(`cannot compact ${JSON.stringify(name)}: no entries to replace`);
+  return Math.max(...replaced);
 }

@@ -2,12 +2,13 @@
  * DocumentStore on LevelDB (the `level` package): Concord's embedded default.
  *
  * Layout: one key per log entry, `d:<encodeURIComponent(name)>:<seq as 13 hex digits>`, so a document's entries
- * are one contiguous, ordered key range (`:` never occurs in the encoded name). Writes use `sync: true`: the
- * promise resolves after LevelDB has fsynced its log. Sequence numbers are kept in memory per document (LevelDB
- * admits one process at a time, so nobody else appends); the first use of a document reads its last key.
+ * are one contiguous, ordered key range (`:` never occurs in the encoded name). Every write is one LevelDB batch
+ * with `sync: true`: it resolves after LevelDB has fsynced its log, and a crash keeps all of it or none. Sequence
+ * numbers are kept in memory per document (LevelDB admits one process at a time, so nobody else appends); the
+ * first use of a document reads its last key.
  */
 import { Level } from 'level';
-import type { DocumentStore, StoredDocument } from './DocumentStore.js';
+import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 
 const SEQ_DIGITS = 13;
 
@@ -28,7 +29,9 @@ export class LevelStore implements DocumentStore {
   readonly kind = 'leveldb';
   readonly directory: string;
   private readonly db: Level<string, Uint8Array>;
-  private readonly heads = new Map<string, Promise<number>>();
+  private readonly heads = new Map<string, number>();
+  private readonly headReads = new Map<string, Promise<void>>();
+  private closed = false;
 
   private constructor(db: Level<string, Uint8Array>, directory: string) {
     this.db = db;
@@ -47,60 +50,57 @@ export class LevelStore implements DocumentStore {
     return new LevelStore(db, directory);
   }
 
-  async load(name: string): Promise<StoredDocument> {
-    const updates: Uint8Array[] = [];
-    let head = 0;
-    for await (const [key, value] of this.db.iterator(rangeOf(name))) {
-      updates.push(value);
-      head = seqOf(key);
+  async load(name: string): Promise<readonly StoredEntry[]> {
+    const entries: StoredEntry[] = [];
+    for await (const [key, update] of this.db.iterator(rangeOf(name))) entries.push({ seq: seqOf(key), update });
+    if (!this.heads.has(name)) this.heads.set(name, entries.at(-1)?.seq ?? 0);
+    return entries;
+  }
+
+  async append(batch: readonly AppendEntry[]): Promise<void> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    await Promise.all(batch.map(({ name }) => this.knowHead(name)));
+    // Numbers are handed out in one synchronous pass, so concurrent appends never share a key.
+    const operations: Array<{ type: 'put'; key: string; value: Uint8Array }> = [];
+    for (const { name, updates } of batch) {
+      let head = this.heads.get(name) ?? 0;
+      for (const value of updates) operations.push({ type: 'put', key: keyOf(name, ++head), value });
+      this.heads.set(name, head);
     }
-    if (!this.heads.has(name)) this.heads.set(name, Promise.resolve(head));
-    return { updates, head };
+    // A failed write leaves a gap in the numbering, never a reused number.
+    if (operations.length > 0) await this.db.batch(operations, { sync: true });
   }
 
-  async append(name: string, updates: readonly Uint8Array[]): Promise<number> {
-    if (updates.length === 0) return this.head(name);
-    // Allocate sequence numbers synchronously after the head is known, so concurrent appends never share a key.
-    const previous = this.head(name);
-    const next = previous.then((head) => head + updates.length);
-    this.heads.set(name, next);
-    // A head that could not be read is read again next time rather than failing every later append.
-    next.catch(() => {
-      if (this.heads.get(name) === next) this.heads.delete(name);
-    });
-    const first = (await previous) + 1;
-    await this.db.batch(
-      updates.map((value, i) => ({ type: 'put' as const, key: keyOf(name, first + i), value })),
-      { sync: true },
-    );
-    return next;
-  }
-
-  async compact(name: string, snapshot: Uint8Array, through: number): Promise<void> {
-    const replaced: string[] = [];
-    for await (const key of this.db.keys({ ...rangeOf(name), lte: keyOf(name, through) })) replaced.push(key);
+  async compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void> {
+    const seq = snapshotSeq(name, replaced);
     await this.db.batch(
       [
-        ...replaced.map((key) => ({ type: 'del' as const, key })),
-        { type: 'put' as const, key: keyOf(name, through), value: snapshot },
+        ...replaced.map((old) => ({ type: 'del' as const, key: keyOf(name, old) })),
+        { type: 'put' as const, key: keyOf(name, seq), value: snapshot },
       ],
       { sync: true },
     );
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.db.close();
   }
 
-  private head(name: string): Promise<number> {
-    let head = this.heads.get(name);
-    if (!head) {
-      head = this.db
+  /** Reads the last sequence number of `name` once (concurrent callers share the read). */
+  private knowHead(name: string): Promise<void> {
+    if (this.heads.has(name)) return Promise.resolve();
+    let reading = this.headReads.get(name);
+    if (!reading) {
+      reading = this.db
         .keys({ ...rangeOf(name), reverse: true, limit: 1 })
         .all()
-        .then((keys) => (keys[0] === undefined ? 0 : seqOf(keys[0])));
-      this.heads.set(name, head);
+        .then(([last]) => {
+          if (!this.heads.has(name)) this.heads.set(name, last === undefined ? 0 : seqOf(last));
+        })
+        .finally(() => this.headReads.delete(name));
+      this.headReads.set(name, reading);
     }
-    return head;
+    return reading;
   }
 }

@@ -2,45 +2,41 @@
  * The in-memory reference implementation of DocumentStore: the contract in its plainest form, for tests and for
  * embedding Concord where nothing needs to outlive the process.
  */
-import { StoreClosedError, type DocumentStore, type StoredDocument } from './DocumentStore.js';
-
-interface Entry {
-  readonly seq: number;
-  readonly update: Uint8Array;
-}
+import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 
 export class MemoryStore implements DocumentStore {
   readonly kind = 'memory';
-  private readonly documents = new Map<string, { entries: Entry[]; head: number }>();
+  private readonly documents = new Map<string, { entries: StoredEntry[]; head: number }>();
   private closed = false;
 
-  async load(name: string): Promise<StoredDocument> {
+  async load(name: string): Promise<readonly StoredEntry[]> {
     this.assertOpen();
-    const document = this.documents.get(name);
-    if (!document) return { updates: [], head: 0 };
-    return { updates: document.entries.map((entry) => entry.update.slice()), head: document.head };
+    return (this.documents.get(name)?.entries ?? []).map(({ seq, update }) => ({ seq, update: update.slice() }));
   }
 
-  async append(name: string, updates: readonly Uint8Array[]): Promise<number> {
+  async append(batch: readonly AppendEntry[]): Promise<void> {
     this.assertOpen();
-    let document = this.documents.get(name);
-    if (!document) {
-      document = { entries: [], head: 0 };
-      this.documents.set(name, document);
+    for (const { name, updates } of batch) {
+      let document = this.documents.get(name);
+      if (!document) {
+        document = { entries: [], head: 0 };
+        this.documents.set(name, document);
+      }
+      for (const update of updates) {
+        document.head += 1;
+        document.entries.push({ seq: document.head, update: update.slice() });
+      }
     }
-    for (const update of updates) {
-      document.head += 1;
-      document.entries.push({ seq: document.head, update: update.slice() });
-    }
-    return document.head;
   }
 
-  async compact(name: string, snapshot: Uint8Array, through: number): Promise<void> {
+  async compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void> {
     this.assertOpen();
+    const seq = snapshotSeq(name, replaced);
     const document = this.documents.get(name);
     if (!document) throw new Error(`cannot compact ${JSON.stringify(name)}: nothing is stored`);
-    const kept = document.entries.filter((entry) => entry.seq > through);
-    document.entries = [{ seq: through, update: snapshot.slice() }, ...kept];
+    const gone = new Set(replaced);
+    const kept = document.entries.filter((entry) => !gone.has(entry.seq));
+    document.entries = [...kept, { seq, update: snapshot.slice() }].sort((a, b) => a.seq - b.seq);
   }
 
   async close(): Promise<void> {
