@@ -189,6 +189,7 @@ export class StorageExtension implements Extension {
   private async compact(state: LoadedDocument): Promise<void> {
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'compact' });
     const counted = { entries: state.tailEntries, bytes: state.tailBytes };
+    this.log.debug({ document: state.name, tailEntries: counted.entries }, 'compacting');
     const entries = await this.store.load(state.name);
     if (entries.length < 2) {
       endTimer();
