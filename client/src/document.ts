@@ -8,7 +8,7 @@
  * fresh token after a backoff that doubles up to `REFUSED_RETRY_MAX_DELAY_MS`; a Forbidden document, whose token is
  * fine but does not grant it, waits for the socket's next connection.
  */
-import { CloseReason, type DocumentSpec, type DocumentType, type TypedDocument } from '@concord/engine';
+import { CloseReason, parseServerNotice, StorageStatus, type DocumentSpec, type DocumentType, type TypedDocument } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import type { IndexeddbPersistence } from 'y-indexeddb';
 import { ObservableV2 } from 'lib0/observable';
@@ -82,6 +82,8 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closedByServer: string | null = null;
   private localProblem: string | null = null;
+  /** The server's last storage notice said it cannot store; cleared by an `ok` notice or a new connection. */
+  private serverDegraded = false;
   private current: DocumentStatus;
 
   constructor(name: string, context: DocumentContext, placeholderUser: Identity['user']) {
@@ -194,15 +196,24 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     provider.on('synced', this.onProviderProgress);
     provider.on('unsyncedChanges', this.onProviderProgress);
     provider.on('close', this.onProviderClose);
+    provider.on('stateless', this.onStateless);
     this.provider = provider;
     provider.attach();
   }
 
   private readonly onAuthenticated = () => {
     this.authenticatedHere = true;
+    this.serverDegraded = false; // a server that is still degraded says so again right after authentication
     this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
     this.refusal = null;
     this.closedByServer = null;
+    this.refresh();
+  };
+
+  private readonly onStateless = ({ payload }: { payload: string }) => {
+    const notice = parseServerNotice(payload);
+    if (!notice) return;
+    this.serverDegraded = notice.status === StorageStatus.Degraded;
     this.refresh();
   };
 
@@ -272,6 +283,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
       loadedLocally: this.loadedLocally,
       readOnly: provider?.authorizedScope === 'readonly',
       problem: this.closedByServer ?? this.localProblem,
+      serverDegraded: this.serverDegraded,
     });
   }
 

@@ -4,7 +4,7 @@
  * The rule: status is a pure function of its inputs and is only ever emitted when it differs from the last one
  * emitted, so a UI bound to it re-renders on real changes only. A refusal by the server outranks everything (the
  * document will not sync whatever the socket does); next comes the socket; a document on an open socket is
- * `connected` only once the server has authenticated it.
+ * `connected` only once the server has authenticated it, and `degraded` while the server says it cannot store.
  */
 import type { ConnectionState, DocumentStatus } from './types.js';
 
@@ -22,7 +22,12 @@ export interface StatusInputs {
   readonly readOnly: boolean;
   /** A problem that does not stop syncing (the local copy failed, the server closed the document). */
   readonly problem: string | null;
+  /** The server said it cannot store changes right now. */
+  readonly serverDegraded: boolean;
 }
+
+/** The error of a document while the server cannot store changes. */
+export const SERVER_CANNOT_STORE = 'the server cannot store changes right now; yours are kept here and sent again until it can';
 
 export function deriveStatus(inputs: StatusInputs): DocumentStatus {
   const state: ConnectionState =
@@ -30,7 +35,9 @@ export function deriveStatus(inputs: StatusInputs): DocumentStatus {
       ? 'unauthorized'
       : inputs.socket === 'connected' && !inputs.authenticated
         ? 'connecting'
-        : inputs.socket;
+        : inputs.socket === 'connected' && inputs.serverDegraded
+          ? 'degraded'
+          : inputs.socket;
   const connected = state === 'connected';
   return Object.freeze({
     state,
@@ -38,7 +45,9 @@ export function deriveStatus(inputs: StatusInputs): DocumentStatus {
     pendingChanges: inputs.pendingChanges,
     loadedLocally: inputs.loadedLocally,
     readOnly: inputs.readOnly,
-    error: inputs.refusal ?? (inputs.socket === 'unauthorized' ? SOCKET_REFUSED : inputs.problem),
+    error:
+      inputs.refusal ??
+      (inputs.socket === 'unauthorized' ? SOCKET_REFUSED : state === 'degraded' ? SERVER_CANNOT_STORE : inputs.problem),
   });
 }
 

@@ -54,9 +54,11 @@ export interface SyncClientOptions {
 
 /**
  * Socket level: connecting, connected, offline (no socket, or the browser says it has no network) or unauthorized
- * (the server refused the token). Per document, `unauthorized` also means the server refused that document.
+ * (the server refused the token). Per document, `unauthorized` also means the server refused that document, and
+ * `degraded` means connected while the server cannot store changes: they are shared live and kept on this device,
+ * but stay pending until the server has stored them.
  */
-export type ConnectionState = 'connecting' | 'connected' | 'offline' | 'unauthorized';
+export type ConnectionState = 'connecting' | 'connected' | 'degraded' | 'offline' | 'unauthorized';
 
 export interface DocumentStatus {
   /** The document's connection: `connected` once the server authenticated it; `unauthorized` when it refused it. */

@@ -1,7 +1,7 @@
 /**
  * What the connection indicator shows, derived from the client's connection state and the status of every open
- * document. Green: connected and every document synced with nothing pending. Yellow: connecting, or connected
- * with changes the server has not acknowledged yet. Red: offline or unauthorized (edits are kept locally and
+ * document. Green: connected and every document synced with nothing pending. Yellow: connecting, connected with
+ * changes the server has not acknowledged yet, or connected while the server cannot store (degraded). Red: offline or unauthorized (edits are kept locally and
  * counted as pending; a refused token is renewed by the client on its own). A reconnect attempt after the connection was lost stays red until it succeeds, so the
  * light does not flicker with every retry of the backoff.
  */
@@ -40,6 +40,9 @@ export function indicatorFor(
     return { light: 'red', label: 'Offline · reconnecting…', pending };
   }
   if (state === 'connecting') return { light: 'yellow', label: 'Connecting…', pending };
+  if (open.some((status) => status.state === 'degraded')) {
+    return { light: 'yellow', label: 'Server cannot save · changes kept here', pending };
+  }
   if (pending > 0) return { light: 'yellow', label: 'Syncing…', pending };
   if (unknown) return { light: 'yellow', label: 'Opening…', pending };
   if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending };
