@@ -114,7 +114,7 @@ describe('storage outage', () => {
     expect(after.doc.getText('t').toString()).toBe('written during the outage');
   });
 
-  test('the Concord client shows degraded, keeps the change pending, and settles when storage is back', async () => {
+  test('C9 the Concord client shows degraded, keeps the change pending, and settles when storage is back', async () => {
     const store = await faultyLevel();
     const server = await startTestServer({ store });
     const client = createSyncClient({ url: server.syncUrl, token: await token(), persistence: false, maxReconnectDelayMs: 500 });
