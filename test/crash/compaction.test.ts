@@ -13,7 +13,7 @@ import * as Y from 'yjs';
 import { seededRandom } from '../support/random.js';
 import { makeTempDir } from '../support/server.js';
 import { spawnServer, type ServerProcess } from '../support/serverProcess.js';
-import { connectWriter, expectedTags, readSurvivors, TAGS } from './harness.js';
+import { connectWriter, expectedTags, readSurvivors, TAGS } from '../support/taggedEdits.js';
 
 /**
  * Extra wait after the `compacting` line, one round per range, a seeded value inside it. A compaction of ~1000 small

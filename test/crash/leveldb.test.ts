@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from 'vitest';
 import { makeTempDir } from '../support/server.js';
-import { crashAfterAcknowledged, expectedTags } from './harness.js';
+import { expectedTags } from '../support/taggedEdits.js';
+import { crashAfterAcknowledged } from './harness.js';
 
 const EDITS = 1000;
 
