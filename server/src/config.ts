@@ -162,6 +162,16 @@ function describe(name: SettingName): string {
   return `${setting.env} (${setting.flag.split(' ')[0]})`;
 }
 
+/** Settings whose value may carry a password in the URL (`postgres://user:password@host/db`). */
+const URLS_WITH_CREDENTIALS: ReadonlySet<SettingName> = new Set(['databaseUrl', 'redisUrl']);
+
+/** A given value as an error message may show it: never a secret, nor a password inside a URL. */
+function shown(name: SettingName, raw: unknown): unknown {
+  if (name === 'authSecret') return '<hidden>';
+  if (URLS_WITH_CREDENTIALS.has(name) && typeof raw === 'string') return raw.replace(/(\/\/[^/?#@]*?:)[^/?#]*@/, '$1<hidden>@');
+  return raw;
+}
+
 /** Validates every setting; throws ConfigError listing each bad one. */
 export function resolveConfig(input: ConfigInput): ConcordConfig {
   const problems: string[] = [];
@@ -172,7 +182,7 @@ export function resolveConfig(input: ConfigInput): ConcordConfig {
     if (result.success) {
       config[name] = result.data;
     } else {
-      const given = raw === undefined ? '' : `; got ${JSON.stringify(name === 'authSecret' ? '<hidden>' : raw)}`;
+      const given = raw === undefined ? '' : `; got ${JSON.stringify(shown(name, raw))}`;
       problems.push(`${describe(name)} ${result.error.issues[0]?.message ?? 'is invalid'}${given}`);
     }
   }
@@ -183,9 +193,6 @@ export function resolveConfig(input: ConfigInput): ConcordConfig {
       problems.push(
         `${describe('host')} is ${JSON.stringify(resolved.host)}, not a loopback address: dev mode (no ${SETTINGS.authSecret.env} or ${SETTINGS.authJwksUrl.env}) hands out tokens to anyone and only serves 127.0.0.1, ::1 or localhost`,
       );
-    }
-    if (resolved.databaseUrl !== undefined) {
-      problems.push(`${describe('databaseUrl')}: PostgreSQL storage is not available in this version yet; unset it to use LevelDB`);
     }
     if (resolved.redisUrl !== undefined) {
       problems.push(`${describe('redisUrl')}: Redis scale-out is not available in this version yet; unset it to run one instance`);

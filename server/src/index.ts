@@ -6,4 +6,6 @@ export type { AppendEntry, DocumentStore, StoredEntry } from './storage/Document
 export { StoreClosedError } from './storage/DocumentStore.js';
 export { MemoryStore } from './storage/MemoryStore.js';
 export { LevelStore } from './storage/LevelStore.js';
+export { PostgresStore } from './storage/PostgresStore.js';
+export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';

@@ -23,6 +23,7 @@ import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
 import type { DocumentStore } from './storage/DocumentStore.js';
 import { GroupCommitter } from './storage/GroupCommitter.js';
 import { LevelStore } from './storage/LevelStore.js';
+import { PostgresStore } from './storage/PostgresStore.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -32,7 +33,7 @@ const SHUTDOWN_GRACE_MS = 2_000;
 const SHUTDOWN_STORE_TIMEOUT_MS = 10_000;
 
 export interface ServerOptions extends ConfigInput {
-  /** Storage to use instead of LevelDB in `dataDir` (the caller owns it and closes it). */
+  /** Storage to use instead of PostgreSQL at `databaseUrl` or LevelDB in `dataDir` (the caller owns it and closes it). */
   store?: DocumentStore;
   /** Logger to use instead of a new pino logger at `logLevel`. */
   logger?: Logger;
@@ -69,7 +70,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
   const config = resolveConfig(input);
   const log = logger ?? createLogger(config.logLevel);
   const devMode = isDevMode(config);
-  const store = givenStore ?? (await LevelStore.open(resolve(config.dataDir)));
+  const store =
+    givenStore ??
+    (config.databaseUrl === undefined
+      ? await LevelStore.open(resolve(config.dataDir))
+      : await PostgresStore.open(config.databaseUrl, { log }));
   const ownsStore = givenStore === undefined;
 
   try {

@@ -40,13 +40,19 @@ describe('resolveConfig', () => {
     [{ authJwksUrl: 'not a url', authSecret: SECRET }, 'CONCORD_AUTH_JWKS_URL (--auth-jwks-url) must be a URL'],
     [{ allowedOrigins: 'example.com' }, 'CONCORD_ALLOWED_ORIGINS (--allowed-origins) must be * or a comma-separated list of origins'],
     [{ host: '0.0.0.0' }, 'HOST (--host) is "0.0.0.0", not a loopback address: dev mode'],
-    [{ databaseUrl: 'postgres://localhost/test' }, 'CONCORD_DATABASE_URL (--database-url): PostgreSQL storage is not available in this version yet'],
+    [{ databaseUrl: 'mysql://localhost/test' }, 'CONCORD_DATABASE_URL (--database-url) must be a URL starting with postgres:// or postgresql://'],
   ])('%j is refused: %s', (input, message) => {
     expect(problems(input)).toContain(message);
   });
 
   test('the secret is never echoed back', () => {
     expect(problems({ authSecret: 'short-secret' })).not.toContain('short-secret');
+  });
+
+  test('a password in a database URL is never echoed back', () => {
+    const message = problems({ databaseUrl: 'mysql://app:hunter2@db.example.com/prod' });
+    expect(message).toContain('mysql://app:<hidden>@db.example.com/prod');
+    expect(message).not.toContain('hunter2');
   });
 
   test('every bad setting is reported at once', () => {

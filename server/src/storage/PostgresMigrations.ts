@@ -1,0 +1,68 @@
+/**
+ * The PostgreSQL schema of PostgresStore, as numbered migrations.
+ *
+ * `migrate` runs on every start, in one transaction under an advisory lock keyed by the schema, so instances
+ * starting together apply each migration exactly once (the others wait, then find it done). `concord_migrations`
+ * records the versions applied. Migrations are append-only: never edit a released one, add the next number. A
+ * database already migrated past what this build knows is refused rather than guessed at.
+ */
+import type pg from 'pg';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'update log',
+    sql: `
+      CREATE SEQUENCE concord_entry_seq AS bigint;
+      CREATE TABLE concord_entries (
+        document text NOT NULL,
+        seq bigint NOT NULL,
+        update bytea NOT NULL,
+        PRIMARY KEY (document, seq)
+      );`,
+  },
+];
+
+/** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */
+const MIGRATION_LOCK = 2;
+
+/** Applies the migrations `client`'s schema lacks; returns their names. Throws (having rolled back) on any failure. */
+export async function migrate(client: pg.ClientBase, migrations: readonly Migration[] = MIGRATIONS): Promise<string[]> {
+  await client.query('BEGIN');
+  try {
+    const { rows } = await client.query<{ schema: string | null }>('SELECT current_schema() AS schema');
+    const schema = rows[0]?.schema;
+    if (!schema) throw new Error('no schema of the search_path exists (create it, or fix search_path)');
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('concord_migrations/' || $1, ${MIGRATION_LOCK}))`, [schema]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS concord_migrations (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`);
+    const done = new Set((await client.query<{ version: number }>('SELECT version FROM concord_migrations')).rows.map((r) => r.version));
+    const known = Math.max(...migrations.map((m) => m.version));
+    const newest = Math.max(0, ...done);
+    if (newest > known) {
+      throw new Error(`schema ${schema} is at migration ${newest}, newer than this Concord knows (${known}); upgrade Concord`);
+    }
+    const applied: string[] = [];
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue;
+      await client.query(migration.sql);
+      await client.query('INSERT INTO concord_migrations (version, name) VALUES ($1, $2)', [migration.version, migration.name]);
+      applied.push(`${migration.version} ${migration.name}`);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * DocumentStore on PostgreSQL (`pg`): the store several server instances share.
+ *
+ * Schema: `concord_entries (document, seq, update)`, keyed by (document, seq), numbered from one sequence, created
+ * by versioned migrations (PostgresMigrations.ts) applied on open. Table names are unqualified, so the connection's
+ * `search_path` picks the schema (e.g. `?options=-c%20search_path%3Dconcord` in the URL). Needs PostgreSQL 11+.
+ *
+ * The rule that keeps several instances safe: a load sees every entry of the document numbered below the highest it
+ * returns. An append takes a shared per-document advisory lock before it draws numbers; a load takes that lock
+ * exclusively, so it waits for appends that drew numbers but have not committed yet, and appends after it draw
+ * higher numbers. A snapshot at seq N (built from a load) therefore holds every update numbered up to N, whoever
+ * made it, so deleting exactly the listed numbers and writing the snapshot under the highest can never drop an
+ * update, even when two instances compact the same document at once (compactions are serialized per document by a
+ * second advisory lock, so they never collide on the snapshot's key either).
+ * Every operation is one transaction; a failed one discards its connection (closing it rolls back). A commit whose
+ * outcome is unknown (the connection died during COMMIT) fails, and the caller's retry may store those updates
+ * twice: harmless, since applying a Yjs update twice changes nothing.
+ */
+import pg from 'pg';
+import { createLogger, type Logger } from '../logger.js';
+import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
+import { migrate } from './PostgresMigrations.js';
+
+/** Connections per instance: one group-commit write at a time, plus loads and compactions. */
+export const DEFAULT_MAX_CONNECTIONS = 10;
+/** A database that does not answer a connection attempt this quickly counts as down (the write is retried). */
+export const CONNECT_TIMEOUT_MS = 5_000;
+/** A query with no answer this long fails, so a silently dropped network cannot stall writes forever. */
+export const QUERY_TIMEOUT_MS = 30_000;
+/** TCP keepalive on idle connections, so dead ones are noticed. */
+export const KEEPALIVE_DELAY_MS = 10_000;
+
+/** Seeds of the two per-document advisory lock families (see the header). */
+const LOG_LOCK = 0;
+const COMPACT_LOCK = 1;
+
+/** The advisory lock key of document `$1` in the current schema (schemas sharing a database never block each other). */
+const lockKey = (param: string, family: number) => `hashtextextended(current_schema() || '/' || ${param}, ${family})`;
+
+const LOCK_FOR_APPEND = `
+  SELECT pg_advisory_xact_lock_shared(key)
+  FROM (SELECT DISTINCT ${lockKey('name', LOG_LOCK)} AS key FROM unnest($1::text[]) AS name) AS keys
+  ORDER BY key`; // one order for everyone, so appends of several documents never deadlock
+const INSERT_ENTRIES = `
+  INSERT INTO concord_entries (document, seq, update)
+  SELECT document, nextval('concord_entry_seq'), update
+  FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS entry(document, update, position)
+  ORDER BY position`;
+const LOCK_FOR_LOAD = `SELECT pg_advisory_xact_lock(${lockKey('$1', LOG_LOCK)})`;
+const SELECT_ENTRIES = 'SELECT seq, update FROM concord_entries WHERE document = $1 ORDER BY seq';
+const LOCK_FOR_COMPACT = `SELECT pg_advisory_xact_lock(${lockKey('$1', COMPACT_LOCK)})`;
+const DELETE_ENTRIES = 'DELETE FROM concord_entries WHERE document = $1 AND seq = ANY($2::bigint[])';
+const INSERT_SNAPSHOT = 'INSERT INTO concord_entries (document, seq, update) VALUES ($1, $2, $3)';
+
+export interface PostgresStoreOptions {
+  /** Where pool trouble is logged; default silent. */
+  log?: Logger;
+  /** @default DEFAULT_MAX_CONNECTIONS */
+  maxConnections?: number;
+}
+
+/** `host:port/database` of a connection string, as pg reads it; never the user or password. */
+export function describeDatabase(url: string): string {
+  const { host, port, database } = new pg.Client({ connectionString: url });
+  return `${host}:${port}/${database}`;
+}
+
+/** The most useful message of a pg or socket error (a refused connection to several addresses has an empty one). */
+export function reasonOf(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return [...new Set(error.errors.map(reasonOf))].join('; ');
+  }
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error);
+}
+
+export class PostgresStore implements DocumentStore {
+  readonly kind = 'postgres';
+  private readonly pool: pg.Pool;
+  private readonly log: Logger;
+  private closed = false;
+
+  private constructor(pool: pg.Pool, log: Logger) {
+    this.pool = pool;
+    this.log = log;
+    // An idle connection that breaks (database restarted, network cut) must not crash the process: the pool drops
+    // it, and the next query connects afresh or fails, and is retried by its caller.
+    pool.on('error', (error) => this.log.warn({ reason: reasonOf(error) }, 'an idle PostgreSQL connection failed; it was dropped'));
+  }
+
+  /** Connects to `url`, applies pending migrations, and fails clearly (without the password) when it cannot. */
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const where = describeDatabase(url);
+    const log = (options.log ?? createLogger('silent')).child({ component: 'postgres', database: where });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+      application_name: 'concord',
+    });
+    const store = new PostgresStore(pool, log);
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw new Error(`cannot connect to PostgreSQL at ${where}: ${reasonOf(error)}`, { cause: error });
+    }
+    try {
+      const applied = await migrate(client);
+      client.release();
+      for (const migration of applied) log.info({ migration }, 'applied a PostgreSQL migration');
+    } catch (error) {
+      client.release(true);
+      await pool.end().catch(() => undefined);
+      throw new Error(`cannot prepare the Concord tables in PostgreSQL at ${where}: ${reasonOf(error)}`, { cause: error });
+    }
+    return store;
+  }
+
+  async load(name: string): Promise<readonly StoredEntry[]> {
+    return this.transaction('load', async (client) => {
+      await client.query(LOCK_FOR_LOAD, [name]);
+      const { rows } = await client.query<{ seq: string; update: Buffer }>(SELECT_ENTRIES, [name]);
+      return rows.map((row) => ({ seq: Number(row.seq), update: row.update }));
+    });
+  }
+
+  async append(batch: readonly AppendEntry[]): Promise<void> {
+    this.assertOpen();
+    const documents: string[] = [];
+    const updates: Uint8Array[] = [];
+    for (const { name, updates: ofDocument } of batch) {
+      for (const update of ofDocument) {
+        documents.push(name);
+        updates.push(update);
+      }
+    }
+    if (updates.length === 0) return;
+    await this.transaction('append', async (client) => {
+      await client.query(LOCK_FOR_APPEND, [[...new Set(documents)]]);
+      await client.query(INSERT_ENTRIES, [documents, updates]);
+    });
+  }
+
+  async compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void> {
+    const seq = snapshotSeq(name, replaced);
+    await this.transaction('compact', async (client) => {
+      await client.query(LOCK_FOR_COMPACT, [name]);
+      await client.query(DELETE_ENTRIES, [name, replaced]);
+      await client.query(INSERT_SNAPSHOT, [name, seq, snapshot]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private async transaction<T>(operation: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      client.release(true);
+      throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(this.kind);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * A TCP proxy the test controls, to take a dependency (PostgreSQL, Redis, a server) away and give it back without
+ * touching the real thing: it listens on 127.0.0.1, port 0, and pipes every connection to the target. `cut()`
+ * resets every open connection and resets new ones as soon as they arrive (to a client, like a database that went
+ * away); `restore()` forwards again. It closes when the test ends.
+ */
+import { createConnection, createServer, type Socket } from 'node:net';
+import { onCleanup } from './cleanup.js';
+
+export interface TcpProxy {
+  readonly host: string;
+  readonly port: number;
+  /** Connections forwarded so far. */
+  readonly accepted: number;
+  /** Resets every connection and every new one until `restore()`. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const open = new Set<Socket>();
+  let cut = false;
+  let accepted = 0;
+
+  const drop = (socket: Socket) => {
+    if (!socket.destroyed) socket.resetAndDestroy();
+  };
+
+  const server = createServer({ noDelay: true }, (client) => {
+    if (cut) {
+      drop(client);
+      return;
+    }
+    accepted += 1;
+    const upstream = createConnection({ ...target, noDelay: true });
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      open.add(from);
+      from.pipe(to);
+      from.on('error', () => drop(to));
+      from.on('close', () => {
+        open.delete(from);
+        drop(to);
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+
+  const proxy: TcpProxy = {
+    host: '127.0.0.1',
+    port,
+    get accepted() {
+      return accepted;
+    },
+    cut() {
+      cut = true;
+      for (const socket of open) drop(socket);
+    },
+    restore() {
+      cut = false;
+    },
+    close() {
+      proxy.cut();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+  onCleanup(() => proxy.close());
+  return proxy;
+}
+
+/** `url` (e.g. a postgres:// URL) pointed at the proxy instead of its own host and port. */
+export function throughProxy(url: string, proxy: Pick<TcpProxy, 'host' | 'port'>): string {
+  const parsed = new URL(url);
+  parsed.hostname = proxy.host;
+  parsed.port = String(proxy.port);
+  return parsed.toString();
+}
