@@ -114,6 +114,26 @@ describe('storage outage', () => {
     expect(after.doc.getText('t').toString()).toBe('written during the outage');
   });
 
+  test('a client that reconnects during an outage and resends an edit the server holds is still not acknowledged', async () => {
+    const store = await faultyLevel();
+    const server = await startTestServer({ store });
+    const writer = hocuspocusClient(server, 'doc', await token());
+    await writer.whenSynced();
+    store.fail();
+    writer.doc.getText('t').insert(0, 'not stored yet');
+    await waitFor(() => serverDocument(server, 'acme', 'doc')?.getText('t').toString() === 'not stored yet');
+    // Reconnect: the provider sends the edit again; the server has it in memory already (no new update event).
+    writer.provider.configuration.websocketProvider.disconnect();
+    await waitFor(() => !writer.provider.isSynced);
+    await writer.provider.configuration.websocketProvider.connect();
+    await waitFor(() => writer.provider.isSynced);
+    const probe = hocuspocusClient(server, 'doc', await token());
+    await probe.whenSynced(); // the reconnected writer's resync has been handled by now
+    expect(writer.provider.unsyncedChanges).toBeGreaterThan(0);
+    store.heal();
+    await waitFor(() => writer.provider.unsyncedChanges === 0, { timeoutMs: 15_000 });
+  });
+
   test('C9 the Concord client shows degraded, keeps the change pending, and settles when storage is back', async () => {
     const store = await faultyLevel();
     const server = await startTestServer({ store });

@@ -3,7 +3,8 @@
  *
  * Every update a loaded document applies (except those loaded from storage) goes to the group committer at once.
  * When it came from a client, that client's acknowledgement is held back until the write is durable; other clients
- * see the change immediately. While writes fail, a document with changes not yet stored stays loaded (unloading it
+ * see the change immediately. An update the document already held (resent after a reconnect) is acknowledged only
+ * once everything the document has queued is durable. While writes fail, a document with changes not yet stored stays loaded (unloading it
  * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
  * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
  * the document and loads never replay a long history.
@@ -16,12 +17,14 @@ import {
   type Hocuspocus,
   type onConfigurePayload,
   type onLoadDocumentPayload,
+  type beforeHandleMessagePayload,
   type beforeUnloadDocumentPayload,
 } from '@hocuspocus/server';
 import { isConcordOrigin, OriginTag, STORAGE_ORIGIN, StorageStatus, storageNotice } from '@concord/engine';
 import * as Y from 'yjs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { carriesUpdate } from '../sockets/frames.js';
 import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
@@ -111,6 +114,16 @@ export class StorageExtension implements Extension {
       this.keptLoaded.delete(document);
     });
     this.maybeCompact(state);
+  }
+
+  /**
+   * An update the document already holds (a client resending after a reconnect) changes nothing, so no write is
+   * registered for it; while the document has updates not yet stored, its acknowledgement must still wait for them.
+   */
+  async beforeHandleMessage({ connection, documentName, update }: beforeHandleMessagePayload): Promise<void> {
+    if (this.committer.pending(documentName) === 0 || !carriesUpdate(update)) return;
+    const socket = connection.webSocket;
+    if (socket instanceof ServerSocket) socket.holdAcknowledgements(connection.messageAddress, this.committer.whenStored(documentName));
   }
 
   /** A client joining while storage is degraded learns it at once. */

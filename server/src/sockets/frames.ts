@@ -137,3 +137,17 @@ export function authFrame(address: string, token: string): Uint8Array {
   encoding.writeVarString(encoder, token);
   return encoding.toUint8Array(encoder);
 }
+
+/** Whether a client's Hocuspocus frame carries document content (sync step 2 or an update), which is acknowledged. */
+export function carriesUpdate(frame: Uint8Array): boolean {
+  try {
+    const decoder = decoding.createDecoder(frame);
+    decoding.readVarString(decoder);
+    const type = decoding.readVarUint(decoder);
+    if (type !== MessageType.Sync && type !== MessageType.SyncReply) return false;
+    const step = decoding.readVarUint(decoder);
+    return step === SyncStep.Two || step === SyncStep.Update;
+  } catch {
+    return false;
+  }
+}

@@ -39,6 +39,8 @@ export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
   private readonly log: Logger;
   private queue: Queued[] = [];
   private readonly pendingByName = new Map<string, number>();
+  /** Per document: the promise of its latest queued update (durable in order, so it stands for all of them). */
+  private readonly latestByName = new Map<string, Promise<void>>();
   private writing: Promise<void> | null = null;
   /** Updates in the write now in flight. */
   private inFlight = 0;
@@ -59,11 +61,19 @@ export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
   /** Queues `update` of document `name`; resolves once it is durable. */
   append(name: string, update: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError(this.store.kind));
-    return new Promise<void>((resolve, reject) => {
+    const durable = new Promise<void>((resolve, reject) => {
       this.queue.push({ name, update, resolve, reject });
       this.pendingByName.set(name, (this.pendingByName.get(name) ?? 0) + 1);
-      this.kick();
     });
+    durable.catch(() => undefined);
+    this.latestByName.set(name, durable);
+    this.kick();
+    return durable;
+  }
+
+  /** Resolves once every update of `name` queued so far is durable. */
+  whenStored(name: string): Promise<void> {
+    return this.latestByName.get(name) ?? Promise.resolve();
   }
 
   /** Updates queued or being written. */
@@ -89,6 +99,7 @@ export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
     const error = new StoreClosedError(this.store.kind);
     for (const queued of this.queue.splice(0)) queued.reject(error);
     this.pendingByName.clear();
+    this.latestByName.clear();
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
@@ -138,8 +149,12 @@ export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
     this.metrics.storeBatchUpdates.observe(batch.length);
     for (const { name, resolve } of batch) {
       const left = (this.pendingByName.get(name) ?? 1) - 1;
-      if (left > 0) this.pendingByName.set(name, left);
-      else this.pendingByName.delete(name);
+      if (left > 0) {
+        this.pendingByName.set(name, left);
+      } else {
+        this.pendingByName.delete(name);
+        this.latestByName.delete(name);
+      }
       resolve();
     }
     this.retryDelayMs = RETRY_INITIAL_DELAY_MS;
