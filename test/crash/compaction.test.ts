@@ -6,18 +6,18 @@
  * After each kill the stored log is opened as it was left, then the server restarts: a fresh client must see every
  * edit that had been acknowledged, with no hole.
  */
-import { LevelStore } from '@concord/server';
 import * as prng from 'lib0/prng';
 import { describe, expect, test } from 'vitest';
 import * as Y from 'yjs';
+import { describePostgres } from '../support/postgres.js';
 import { seededRandom } from '../support/random.js';
-import { makeTempDir } from '../support/server.js';
 import { spawnServer, type ServerProcess } from '../support/serverProcess.js';
 import { connectWriter, expectedTags, readSurvivors, TAGS } from '../support/taggedEdits.js';
+import { LEVELDB, POSTGRES, type CrashBackend, type CrashStorage } from './harness.js';
 
 /**
  * Extra wait after the `compacting` line, one round per range, a seeded value inside it. A compaction of ~1000 small
- * entries takes 30-50 ms here while a client types, so the kills land before, during and after its atomic write.
+ * entries takes 30-70 ms here while a client types, so the kills land before, during and after its atomic write.
  */
 const KILL_DELAY_RANGES_MS: ReadonlyArray<readonly [number, number]> = [
   [0, 0],
@@ -25,6 +25,7 @@ const KILL_DELAY_RANGES_MS: ReadonlyArray<readonly [number, number]> = [
   [20, 40],
   [40, 60],
   [60, 90],
+  [90, 160],
 ];
 /** Fewer entries than one compaction replaces: the log was compacted. */
 const COMPACT_AFTER_ENTRIES = 1_000;
@@ -34,9 +35,9 @@ const MAX_EDITS_PER_ROUND = 4_000;
 const MAX_IN_FLIGHT = 100;
 const DOCUMENT = 'compacted-while-killed';
 
-/** What the killed server left on disk, read directly. */
-async function inspectStore(dataDir: string): Promise<{ entries: number; tags: number; hasPending: boolean }> {
-  const store = await LevelStore.open(dataDir);
+/** What the killed server left in storage, read directly. */
+async function inspectStore(backend: CrashBackend, storage: CrashStorage): Promise<{ entries: number; tags: number; hasPending: boolean }> {
+  const store = await backend.open(storage);
   try {
     const entries = await store.load(`acme/${DOCUMENT}`);
     const doc = new Y.Doc();
@@ -53,55 +54,60 @@ async function inspectStore(dataDir: string): Promise<{ entries: number; tags: n
   }
 }
 
-describe('kill -9 during compaction (LevelDB)', () => {
-  test(`${KILL_DELAY_RANGES_MS.length} kills at the start of or during a compaction lose no acknowledged edit`, { timeout: 90_000 }, async () => {
-    const { gen } = seededRandom('crash-compaction');
-    const dataDir = await makeTempDir('concord-crash-compaction-');
-    let survived = 0;
+function killDuringCompaction(backend: CrashBackend) {
+  return () => {
+    test(`${KILL_DELAY_RANGES_MS.length} kills at the start of or during a compaction lose no acknowledged edit`, { timeout: 90_000 }, async () => {
+      const { gen } = seededRandom(`crash-compaction-${backend.name}`);
+      const storage = await backend.storage();
+      let survived = 0;
 
-    for (const [round, [low, high]] of KILL_DELAY_RANGES_MS.entries()) {
-      const delayMs = prng.int32(gen, low, high);
-      let killedAt: number | null = null;
-      const kill = (server: ServerProcess) => {
-        killedAt ??= performance.now();
-        void server.kill('SIGKILL');
-      };
-      let armed = false;
-      const server = await spawnServer({
-        dataDir,
-        logLevel: 'debug',
-        onLog: (entry, self) => {
-          if (!armed || entry.msg !== 'compacting' || killedAt !== null) return;
-          if (delayMs === 0) kill(self);
-          else setTimeout(() => kill(self), delayMs);
-        },
-      });
-      const writer = await connectWriter(server, DOCUMENT);
-      expect(writer.doc.getArray(TAGS).length, 'the writer starts from what survived').toBe(survived);
-      armed = true;
-      await writer.type(survived, survived + MAX_EDITS_PER_ROUND, { stop: () => killedAt !== null, maxInFlight: MAX_IN_FLIGHT });
-      const exit = await server.exited;
-      expect(exit.signal, `round ${round}: no compaction after ${writer.typed()} edits`).toBe('SIGKILL');
-      await writer.closed();
-      const acknowledged = survived + writer.acknowledged();
-      const compacted = server.logs.some((entry) => entry.msg === 'compacted');
-      writer.destroy();
+      for (const [round, [low, high]] of KILL_DELAY_RANGES_MS.entries()) {
+        const delayMs = prng.int32(gen, low, high);
+        let killedAt: number | null = null;
+        const kill = (server: ServerProcess) => {
+          killedAt ??= performance.now();
+          void server.kill('SIGKILL');
+        };
+        let armed = false;
+        const server = await spawnServer({
+          ...storage,
+          logLevel: 'debug',
+          onLog: (entry, self) => {
+            if (!armed || entry.msg !== 'compacting' || killedAt !== null) return;
+            if (delayMs === 0) kill(self);
+            else setTimeout(() => kill(self), delayMs);
+          },
+        });
+        const writer = await connectWriter(server, DOCUMENT);
+        expect(writer.doc.getArray(TAGS).length, 'the writer starts from what survived').toBe(survived);
+        armed = true;
+        await writer.type(survived, survived + MAX_EDITS_PER_ROUND, { stop: () => killedAt !== null, maxInFlight: MAX_IN_FLIGHT });
+        const exit = await server.exited;
+        expect(exit.signal, `round ${round}: no compaction after ${writer.typed()} edits`).toBe('SIGKILL');
+        await writer.closed();
+        const acknowledged = survived + writer.acknowledged();
+        const compacted = server.logs.some((entry) => entry.msg === 'compacted');
+        writer.destroy();
 
-      const onDisk = await inspectStore(dataDir);
-      const restarted = await spawnServer({ dataDir });
-      const survivors = await readSurvivors(restarted, DOCUMENT);
-      await restarted.kill('SIGTERM');
-      const phase = compacted ? 'after it finished' : onDisk.entries < COMPACT_AFTER_ENTRIES ? 'after its write' : 'before its write';
-      console.log(
-        `[crash compaction] round ${round}: SIGKILL ${delayMs} ms after "compacting" (${phase}); ` +
-          `${acknowledged} edits acknowledged of ${survived + writer.typed()} typed; log left with ${onDisk.entries} entries; ` +
-          `${survivors.count} tags after restart`,
-      );
-      expect(onDisk.hasPending, 'the stored log has a hole').toBe(false);
-      expect(survivors.hasPending, 'the loaded document has a hole').toBe(false);
-      expect(survivors.tags, 'every tag once, in order, none missing').toEqual(expectedTags(survivors.count));
-      expect(survivors.count, 'an acknowledged edit was lost').toBeGreaterThanOrEqual(acknowledged);
-      survived = survivors.count;
-    }
-  });
-});
+        const onDisk = await inspectStore(backend, storage);
+        const restarted = await spawnServer(storage);
+        const survivors = await readSurvivors(restarted, DOCUMENT);
+        await restarted.kill('SIGTERM');
+        const phase = compacted ? 'after it finished' : onDisk.entries < COMPACT_AFTER_ENTRIES ? 'after its write' : 'before its write';
+        console.log(
+          `[crash compaction ${backend.name}] round ${round}: SIGKILL ${delayMs} ms after "compacting" (${phase}); ` +
+            `${acknowledged} edits acknowledged of ${survived + writer.typed()} typed; log left with ${onDisk.entries} entries; ` +
+            `${survivors.count} tags after restart`,
+        );
+        expect(onDisk.hasPending, 'the stored log has a hole').toBe(false);
+        expect(survivors.hasPending, 'the loaded document has a hole').toBe(false);
+        expect(survivors.tags, 'every tag once, in order, none missing').toEqual(expectedTags(survivors.count));
+        expect(survivors.count, 'an acknowledged edit was lost').toBeGreaterThanOrEqual(acknowledged);
+        survived = survivors.count;
+      }
+    });
+  };
+}
+
+describe('kill -9 during compaction (LevelDB)', killDuringCompaction(LEVELDB));
+describePostgres('kill -9 during compaction (PostgreSQL)', killDuringCompaction(POSTGRES));
