@@ -1,0 +1,177 @@
+/**
+ * Server processes for the benchmark: each system under test runs in its own Node process (the benchmark's clients
+ * get the other core), started with the Node running the benchmark, an environment of only PATH and HOME (no
+ * developer `CONCORD_*` variables, no `.env`), and stdout read line by line until the JSON line that says where it
+ * listens. Every process started is SIGKILLed if the benchmark exits without stopping it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 30_000;
+/** Linux reports process CPU time in clock ticks; USER_HZ is 100 on every mainstream kernel. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export interface ServerProcess {
+  readonly pid: number;
+  /** WebSocket URL a HocuspocusProvider connects to. */
+  readonly syncUrl: string;
+  /** CPU seconds (user + system) the process has used so far. */
+  cpuSeconds(): number;
+  /** SIGTERM (graceful: every server here stores what it holds), then waits for the exit. */
+  stop(): Promise<void>;
+}
+
+export interface SpawnOptions {
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env?: Readonly<Record<string, string>>;
+  /** Returns the sync URL when `entry` is the "listening" line, else undefined. */
+  readonly listening: (entry: Record<string, unknown>) => string | undefined;
+}
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+function tail(text: string, lines = 15): string {
+  return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+export async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...options.args], {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  let output = '';
+  let partial = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not listen within ${START_TIMEOUT_MS} ms:\n${tail(output)}`)), START_TIMEOUT_MS);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (output += chunk));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          output += `${line}\n`;
+          continue;
+        }
+        if (typeof entry.level === 'number' && entry.level >= 50) output += `${line}\n`;
+        const found = options.listening(entry);
+        if (found) {
+          clearTimeout(timer);
+          resolve(found);
+        }
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (code ${code}, signal ${signal}) before listening: ${tail(output, 5) || 'no output'}`));
+    });
+  });
+  const pid = child.pid ?? -1;
+  return {
+    pid,
+    syncUrl: url,
+    cpuSeconds() {
+      try {
+        return processCpuSeconds(pid);
+      } catch {
+        return Number.NaN;
+      }
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      const { code, signal } = await exited;
+      clearTimeout(timer);
+      if (code !== 0) throw new Error(`server ${pid} did not stop cleanly (code ${code}, signal ${signal}): ${tail(output, 5)}`);
+    },
+  };
+}
+
+function processCpuSeconds(pid: number | string): number {
+  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU seconds used so far by each process named `name` (e.g. the PostgreSQL server and its backends), by pid. */
+export function cpuSecondsByPid(name: string): Map<string, number> {
+  const seconds = new Map<string, number>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name) seconds.set(pid, processCpuSeconds(pid));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return seconds;
+}
+
+/** CPU seconds used between two `cpuSecondsByPid` readings (a process that ended in between counts for nothing). */
+export function cpuSecondsBetween(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** CPU seconds the whole machine (all cores) has been busy, from /proc/stat. */
+export function machineBusySeconds(): number {
+  const [cpu] = readFileSync('/proc/stat', 'utf8').split('\n');
+  // user nice system idle iowait irq softirq steal (guest time is already in user)
+  const values = (cpu ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = values.reduce((sum, value) => sum + value, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0);
+  return (total - idle) / CLOCK_TICKS_PER_SECOND;
+}
+
+const ownCpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
+
+/** Cores busy outside the benchmark (its own process and `ours`) over `ms`. */
+export async function foreignCores(ours: readonly ServerProcess[], ms: number): Promise<number> {
+  const sample = () => machineBusySeconds() - ownCpuSeconds() - ours.reduce((sum, server) => sum + server.cpuSeconds(), 0);
+  const before = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return Math.max(0, (sample() - before) / (ms / 1000));
+}
+
+/**
+ * The machine has two cores, and other programs may be using them. Waits (within `budget`) until they use less than
+ * `QUIET_CORES` for a moment, so a point is not measured against a neighbour's test run; returns what they used last.
+ */
+export const QUIET_CORES = 0.25;
+const QUIET_SAMPLE_MS = 500;
+const QUIET_MAX_WAIT_MS = 20_000;
+
+export async function waitForQuiet(ours: readonly ServerProcess[], budget: { leftMs: number }): Promise<number> {
+  const startedAt = performance.now();
+  for (;;) {
+    const cores = await foreignCores(ours, QUIET_SAMPLE_MS);
+    const waited = performance.now() - startedAt;
+    if (cores < QUIET_CORES || waited > QUIET_MAX_WAIT_MS || waited > budget.leftMs) {
+      budget.leftMs = Math.max(0, budget.leftMs - waited);
+      return cores;
+    }
+  }
+}
