@@ -20,6 +20,19 @@ const optionalString = z
   .optional()
   .transform((value) => (value ? value : undefined));
 
+const TRUE_WORDS = new Set(['true', 'on', 'yes', '1']);
+const FALSE_WORDS = new Set(['false', 'off', 'no', '0']);
+
+function onOff(defaultValue: boolean) {
+  return z
+    .preprocess((value) => {
+      if (typeof value !== 'string') return value;
+      const word = value.trim().toLowerCase();
+      return TRUE_WORDS.has(word) ? true : FALSE_WORDS.has(word) ? false : value;
+    }, z.boolean({ message: 'must be true or false (on/off, yes/no, 1/0)' }))
+    .default(defaultValue);
+}
+
 function url(protocols: readonly string[]) {
   return optionalString.refine(
     (value) => {
@@ -106,6 +119,12 @@ export const SETTINGS = {
       .min(1000, 'must be at least 1000 ms')
       .max(24 * 3600 * 1000, 'must be at most a day')
       .default(60_000),
+  },
+  permessageDeflate: {
+    env: 'CONCORD_PERMESSAGE_DEFLATE',
+    flag: '--permessage-deflate <on|off>',
+    description: 'offer WebSocket compression (frames from 1 KiB are compressed: first syncs and large updates)',
+    schema: onOff(true),
   },
   allowedOrigins: {
     env: 'CONCORD_ALLOWED_ORIGINS',

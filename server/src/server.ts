@@ -99,6 +99,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       log: log.child({ component: 'sockets' }),
       maxMessageBytes: config.maxMessageBytes,
       allowedOrigins: config.allowedOrigins,
+      permessageDeflate: config.permessageDeflate,
     });
     const startedAt = Date.now();
     let stopping: Promise<void> | undefined;

@@ -16,22 +16,27 @@ import { connectWriter, expectedTags, readSurvivors, TAGS } from '../support/tag
 import { LEVELDB, POSTGRES, type CrashBackend, type CrashStorage } from './harness.js';
 
 /**
- * Extra wait after the `compacting` line, one round per range, a seeded value inside it. A compaction of ~1000 small
- * entries takes 30-70 ms here while a client types, so the kills land before, during and after its atomic write.
+ * Extra wait after the `compacting` line, one round per range, a seeded value inside it. A compaction of ~700 padded
+ * entries over a document of up to a megabyte takes tens to hundreds of milliseconds here while a client types, so
+ * the kills land before, during and after its atomic write.
  */
 const KILL_DELAY_RANGES_MS: ReadonlyArray<readonly [number, number]> = [
   [0, 0],
-  [1, 20],
-  [20, 40],
-  [40, 60],
-  [60, 90],
-  [90, 160],
+  [1, 40],
+  [40, 120],
+  [120, 300],
+  [300, 600],
+  [600, 1200],
 ];
-/** Fewer entries than one compaction replaces: the log was compacted. */
-const COMPACT_AFTER_ENTRIES = 1_000;
-/** A compaction starts after 1000 stored entries; a round that has not seen one by this many edits fails. */
-const MAX_EDITS_PER_ROUND = 4_000;
-/** Edits typed ahead of their acknowledgements, so the kill finds some in flight without the client far ahead. */
+/**
+ * Each edit carries this much padding, so the log reaches the compaction threshold (128 KiB after the snapshot,
+ * StorageExtension) in about 700 edits instead of thousands of bare tags.
+ */
+const PADDING_BYTES = 160;
+/** About 700 entries go into one compaction; a log this short afterwards was compacted. */
+const COMPACTED_BELOW_ENTRIES = 300;
+/** A round that has not seen a compaction by this many edits fails. */
+const MAX_EDITS_PER_ROUND = 3_000;
 const MAX_IN_FLIGHT = 100;
 const DOCUMENT = 'compacted-while-killed';
 
@@ -81,7 +86,7 @@ function killDuringCompaction(backend: CrashBackend) {
         const writer = await connectWriter(server, DOCUMENT);
         expect(writer.doc.getArray(TAGS).length, 'the writer starts from what survived').toBe(survived);
         armed = true;
-        await writer.type(survived, survived + MAX_EDITS_PER_ROUND, { stop: () => killedAt !== null, maxInFlight: MAX_IN_FLIGHT });
+        await writer.type(survived, survived + MAX_EDITS_PER_ROUND, { stop: () => killedAt !== null, maxInFlight: MAX_IN_FLIGHT, paddingBytes: PADDING_BYTES });
         const exit = await server.exited;
         expect(exit.signal, `round ${round}: no compaction after ${writer.typed()} edits`).toBe('SIGKILL');
         await writer.closed();
@@ -93,7 +98,7 @@ function killDuringCompaction(backend: CrashBackend) {
         const restarted = await spawnServer(storage);
         const survivors = await readSurvivors(restarted, DOCUMENT);
         await restarted.kill('SIGTERM');
-        const phase = compacted ? 'after it finished' : onDisk.entries < COMPACT_AFTER_ENTRIES ? 'after its write' : 'before its write';
+        const phase = compacted ? 'after it finished' : onDisk.entries < COMPACTED_BELOW_ENTRIES ? 'after its write' : 'before its write';
         console.log(
           `[crash compaction ${backend.name}] round ${round}: SIGKILL ${delayMs} ms after "compacting" (${phase}); ` +
             `${acknowledged} edits acknowledged of ${survived + writer.typed()} typed; log left with ${onDisk.entries} entries; ` +

@@ -173,8 +173,9 @@ describe('compaction', () => {
     const entries = await store.load('acme/doc');
     const stored = entries.reduce((sum, entry) => sum + entry.update.byteLength, 0);
     console.log(`[compaction-bound] 6000 edits: ${entries.length} entries, ${stored} bytes stored, document ${encoded} bytes`);
-    expect(entries.length).toBeLessThanOrEqual(1001);
-    expect(stored).toBeLessThanOrEqual(1.5 * encoded + 64 * 1024);
+    // StorageExtension: a snapshot plus at most 10 000 entries, weighing at most half the snapshot or 128 KiB.
+    expect(entries.length).toBeLessThanOrEqual(10_001);
+    expect(stored).toBeLessThanOrEqual(1.5 * encoded + 128 * 1024);
     const rebuilt = new Y.Doc();
     for (const { update } of entries) Y.applyUpdate(rebuilt, update);
     expect(contentOf(rebuilt)).toEqual(expected);

@@ -59,7 +59,8 @@ test('a long history is compacted on disk and loads whole', async () => {
   const server = await startTestServer();
   const client = hocuspocusClient(server, 'doc', await token());
   await client.whenSynced();
-  const keystrokes = 1200;
+  // Enough typing to pass the compaction threshold (128 KiB after the snapshot).
+  const keystrokes = 8000;
   for (let i = 0; i < keystrokes; i++) client.doc.getText('t').insert(i, String(i % 10));
   const expected = client.doc.getText('t').toString();
   await waitFor(async () => {

@@ -15,6 +15,8 @@ import { mintToken } from './tokens.js';
 import { nextEvent } from './wait.js';
 
 export const TAGS = 'tags';
+/** Where `paddingBytes` go: beside the tags, never counted. */
+export const PADDING = 'padding';
 /** Edits per event-loop turn: a fast typist, or a paste split into keystrokes. */
 const EDITS_PER_TURN = 20;
 /** Generous: 1000 acknowledgements take well under a second on LevelDB or a local Postgres. */
@@ -31,9 +33,10 @@ export interface Writer {
   acknowledged(): number;
   /**
    * Types edits `<from>` .. `<to - 1>`, a burst per event-loop turn. Options: stop early once `stop()` holds; pause
-   * while more than `maxInFlight` edits wait for their acknowledgement (a typist the server keeps up with).
+   * while more than `maxInFlight` edits wait for their acknowledgement (a typist the server keeps up with); make each
+   * edit `paddingBytes` heavier (text typed into `padding` in the same update), to fill the log faster.
    */
-  type(from: number, to: number, options?: { stop?: () => boolean; maxInFlight?: number }): Promise<void>;
+  type(from: number, to: number, options?: { stop?: () => boolean; maxInFlight?: number; paddingBytes?: number }): Promise<void>;
   /** Resolves with `performance.now()` at the moment the last edit typed so far is acknowledged. */
   allAcknowledged(): Promise<number>;
   /** Resolves once the socket has closed (every frame the server managed to send has been read by then). */
@@ -64,9 +67,14 @@ export async function connectWriter(server: { readonly syncUrl: string }, docume
     provider,
     typed: () => typed,
     acknowledged: () => typed - provider.unsyncedChanges,
-    async type(from, to, { stop = () => false, maxInFlight = Number.POSITIVE_INFINITY } = {}) {
+    async type(from, to, { stop = () => false, maxInFlight = Number.POSITIVE_INFINITY, paddingBytes = 0 } = {}) {
+      const padding = doc.getText(PADDING);
+      const filler = '.'.repeat(paddingBytes);
       for (let n = from; n < to && !stop(); n++) {
-        tags.push([`<${n}>`]);
+        doc.transact(() => {
+          tags.push([`<${n}>`]);
+          if (filler) padding.insert(padding.length, filler);
+        });
         typed += 1;
         if ((n + 1 - from) % EDITS_PER_TURN !== 0) continue;
         await new Promise((resolve) => setImmediate(resolve));

@@ -8,13 +8,17 @@ import type { Metrics } from '../metrics.js';
 export class MetricsExtension implements Extension {
   readonly extensionName = 'concord-metrics';
   private readonly metrics: Metrics;
+  private readonly clientUpdates;
+  private readonly serverUpdates;
 
   constructor(metrics: Metrics) {
     this.metrics = metrics;
+    this.clientUpdates = metrics.documentUpdates.labels('client');
+    this.serverUpdates = metrics.documentUpdates.labels('server');
   }
 
   async onChange({ connection }: onChangePayload): Promise<void> {
-    this.metrics.documentUpdates.inc({ source: connection ? 'client' : 'server' });
+    (connection ? this.clientUpdates : this.serverUpdates).inc();
   }
 
   async afterLoadDocument(_: afterLoadDocumentPayload): Promise<void> {

@@ -29,10 +29,13 @@ import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
 
-/** Compact once this many entries follow the snapshot... */
-export const COMPACT_AFTER_ENTRIES = 1_000;
-/** ...or once the entries after it weigh half the snapshot, and at least this much. */
-export const COMPACT_MIN_TAIL_BYTES = 64 * 1024;
+/**
+ * Compact once the entries after the snapshot weigh half the snapshot, and at least this much (so a small document
+ * is not rewritten every few keystrokes)...
+ */
+export const COMPACT_MIN_TAIL_BYTES = 128 * 1024;
+/** ...or once this many entries follow it, whatever they weigh: a load never replays more. */
+export const COMPACT_AFTER_ENTRIES = 10_000;
 
 interface LoadedDocument {
   readonly name: string;

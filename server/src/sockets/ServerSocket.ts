@@ -12,6 +12,7 @@
 import type { IncomingMessage } from 'node:http';
 import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
 import { CloseCode } from '@concord/engine';
+import type { Counter } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol } from '../metrics.js';
@@ -64,6 +65,13 @@ export abstract class ServerSocket implements WebSocketLike {
   protected readonly context: SocketContext;
   protected readonly log: Logger;
   private readonly protocol: Protocol;
+  /** Metric children bound to this socket's protocol once, not looked up by label on every message. */
+  private readonly count: {
+    readonly received: Counter.Internal;
+    readonly receivedBytes: Counter.Internal;
+    readonly sent: Counter.Internal;
+    readonly sentBytes: Counter.Internal;
+  };
   private readonly openedAt = performance.now();
   private connection: ClientConnection | undefined;
   /** Per message address: the latest durable write an acknowledgement must wait for. */
@@ -74,6 +82,13 @@ export abstract class ServerSocket implements WebSocketLike {
     this.context = context;
     this.protocol = protocol;
     this.log = log;
+    const { metrics } = context;
+    this.count = {
+      received: metrics.messagesReceived.labels(protocol),
+      receivedBytes: metrics.bytesReceived.labels(protocol),
+      sent: metrics.messagesSent.labels(protocol),
+      sentBytes: metrics.bytesSent.labels(protocol),
+    };
   }
 
   /** Hands the socket to Hocuspocus and starts relaying frames. */
@@ -83,9 +98,9 @@ export abstract class ServerSocket implements WebSocketLike {
     metrics.connectionsOpened.inc({ protocol: this.protocol });
     this.connection = this.context.hocuspocus.handleConnection(this, toRequest(request));
     this.ws.on('message', (data, isBinary) => {
-      metrics.messagesReceived.inc({ protocol: this.protocol });
       const frame = rawToBytes(data);
-      metrics.bytesReceived.inc({ protocol: this.protocol }, frame.byteLength);
+      this.count.received.inc();
+      this.count.receivedBytes.inc(frame.byteLength);
       if (!isBinary) {
         this.reject(new MalformedFrameError('text frames are not part of the protocol'));
         return;
@@ -175,8 +190,8 @@ export abstract class ServerSocket implements WebSocketLike {
     const translated = this.outbound(frame);
     if (translated === null) return;
     this.ws.send(translated);
-    this.context.metrics.messagesSent.inc({ protocol: this.protocol });
-    this.context.metrics.bytesSent.inc({ protocol: this.protocol }, translated.byteLength);
+    this.count.sent.inc();
+    this.count.sentBytes.inc(translated.byteLength);
   }
 
   /** Passes a frame from the client on to Hocuspocus. */

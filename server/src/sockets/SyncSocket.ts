@@ -10,7 +10,15 @@
 import { MessageType } from '@hocuspocus/server';
 import { TENANT_SEPARATOR } from '@concord/engine';
 import { claimedTenant } from '../auth/TokenVerifier.js';
-import { MalformedFrameError, parseClientFrame, PONG_FRAME_BYTE, readServerFrameHead, withAddress, type ClientFrame } from './frames.js';
+import {
+  AddressPrefixes,
+  MalformedFrameError,
+  parseClientFrame,
+  PONG_FRAME_BYTE,
+  readServerFrameHead,
+  withPrefix,
+  type ClientFrame,
+} from './frames.js';
 import { ServerSocket } from './ServerSocket.js';
 
 /** Frames a client may send before its first token; a provider sends its token first, so a few is plenty. */
@@ -26,6 +34,9 @@ export class SyncSocket extends ServerSocket {
   private tenant: string | undefined;
   private held: Array<{ frame: Uint8Array; parsed: ClientFrame }> = [];
   private heldBytes = 0;
+  /** Encoded addresses: tenant-qualified (to the server) and tenant-local (to the client). */
+  private readonly toServer = new AddressPrefixes();
+  private readonly toClient = new AddressPrefixes();
 
   protected inbound(frame: Uint8Array): void {
     if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) return;
@@ -51,13 +62,13 @@ export class SyncSocket extends ServerSocket {
     if (cached) return cached;
     const { address, bodyOffset } = readServerFrameHead(frame);
     const at = address.indexOf(TENANT_SEPARATOR);
-    const translated = at < 0 ? frame : withAddress(address.slice(at + 1), frame, bodyOffset);
+    const translated = at < 0 ? frame : withPrefix(this.toClient.of(address.slice(at + 1)), frame, bodyOffset);
     outboundCache.set(frame, translated);
     return translated;
   }
 
   private relay(frame: Uint8Array, parsed: ClientFrame): void {
-    this.forward(withAddress(`${this.tenant}${TENANT_SEPARATOR}${parsed.address}`, frame, parsed.bodyOffset));
+    this.forward(withPrefix(this.toServer.of(`${this.tenant}${TENANT_SEPARATOR}${parsed.address}`), frame, parsed.bodyOffset));
   }
 
   private hold(frame: Uint8Array, parsed: ClientFrame): void {

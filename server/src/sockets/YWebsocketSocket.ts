@@ -16,7 +16,7 @@ import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
 import type { WebSocket } from 'ws';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import type { Logger } from '../logger.js';
-import { authFrame, parseYWebsocketFrame, readServerFrameHead, withAddress } from './frames.js';
+import { AddressPrefixes, authFrame, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
 import { ServerSocket, type SocketContext } from './ServerSocket.js';
 
 function closeCodeFor(reason: string): number {
@@ -27,11 +27,13 @@ function closeCodeFor(reason: string): number {
 
 export class YWebsocketSocket extends ServerSocket {
   private readonly address: string;
+  private readonly prefix: Uint8Array;
   private readonly token: string;
 
   constructor(ws: WebSocket, context: SocketContext, log: Logger, documentName: string, token: string) {
     super(ws, context, 'y-websocket', log);
     this.address = `${claimedTenant(token)}${TENANT_SEPARATOR}${documentName}`;
+    this.prefix = new AddressPrefixes().of(this.address);
     this.token = token;
   }
 
@@ -61,7 +63,7 @@ export class YWebsocketSocket extends ServerSocket {
 
   protected inbound(frame: Uint8Array): void {
     parseYWebsocketFrame(frame);
-    this.forward(withAddress(this.address, frame, 0));
+    this.forward(withPrefix(this.prefix, frame, 0));
   }
 
   protected outbound(frame: Uint8Array): Uint8Array | null {

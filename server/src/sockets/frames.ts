@@ -120,12 +120,32 @@ export function readServerFrameHead(frame: Uint8Array): { address: string; bodyO
   return { address, bodyOffset, type, decoder };
 }
 
-/** `frame` with its address replaced: `[address][frame from bodyOffset on]`. */
-export function withAddress(address: string, frame: Uint8Array, bodyOffset: number): Uint8Array {
-  const encoder = encoding.createEncoder();
-  encoding.writeVarString(encoder, address);
-  encoding.writeUint8Array(encoder, frame.subarray(bodyOffset));
-  return encoding.toUint8Array(encoder);
+/** An address encoded as a frame starts (`varString`), cached: a socket uses the same few addresses all along. */
+export class AddressPrefixes {
+  private readonly encoded = new Map<string, Uint8Array>();
+
+  /** Encodings kept per socket; a client cycling through more names just re-encodes. */
+  static readonly MAX_CACHED = 256;
+
+  of(address: string): Uint8Array {
+    let prefix = this.encoded.get(address);
+    if (!prefix) {
+      const encoder = encoding.createEncoder();
+      encoding.writeVarString(encoder, address);
+      prefix = encoding.toUint8Array(encoder);
+      if (this.encoded.size >= AddressPrefixes.MAX_CACHED) this.encoded.clear();
+      this.encoded.set(address, prefix);
+    }
+    return prefix;
+  }
+}
+
+/** `frame` with its address replaced by the encoded `prefix`: `[prefix][frame from bodyOffset on]`, one copy. */
+export function withPrefix(prefix: Uint8Array, frame: Uint8Array, bodyOffset: number): Uint8Array {
+  const out = new Uint8Array(prefix.length + frame.length - bodyOffset);
+  out.set(prefix, 0);
+  out.set(frame.subarray(bodyOffset), prefix.length);
+  return out;
 }
 
 /** The Auth frame a Hocuspocus provider sends first for a document. */

@@ -12,13 +12,27 @@ import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, ty
 
 const SEQ_DIGITS = 13;
 
+/** Key prefixes of recently used documents (`d:<encoded name>`), so writing a key does not re-encode the name. */
+const MAX_CACHED_PREFIXES = 1024;
+const prefixes = new Map<string, string>();
+
+function prefixOf(name: string): string {
+  let prefix = prefixes.get(name);
+  if (prefix === undefined) {
+    if (prefixes.size >= MAX_CACHED_PREFIXES) prefixes.clear();
+    prefix = `d:${encodeURIComponent(name)}`;
+    prefixes.set(name, prefix);
+  }
+  return prefix;
+}
+
 function rangeOf(name: string): { gt: string; lt: string } {
-  const prefix = `d:${encodeURIComponent(name)}`;
+  const prefix = prefixOf(name);
   return { gt: `${prefix}:`, lt: `${prefix};` };
 }
 
 function keyOf(name: string, seq: number): string {
-  return `d:${encodeURIComponent(name)}:${seq.toString(16).padStart(SEQ_DIGITS, '0')}`;
+  return `${prefixOf(name)}:${seq.toString(16).padStart(SEQ_DIGITS, '0')}`;
 }
 
 function seqOf(key: string): number {
