@@ -97,6 +97,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       hocuspocus,
       metrics,
       log: log.child({ component: 'sockets' }),
+      durability: committer,
       maxMessageBytes: config.maxMessageBytes,
       allowedOrigins: config.allowedOrigins,
       permessageDeflate: config.permessageDeflate,

@@ -17,17 +17,15 @@ import {
   type Hocuspocus,
   type onConfigurePayload,
   type onLoadDocumentPayload,
-  type beforeHandleMessagePayload,
   type beforeUnloadDocumentPayload,
 } from '@hocuspocus/server';
 import { isConcordOrigin, OriginTag, STORAGE_ORIGIN, StorageStatus, storageNotice } from '@concord/engine';
 import * as Y from 'yjs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { carriesUpdate } from '../sockets/frames.js';
 import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
-import type { GroupCommitter } from '../storage/GroupCommitter.js';
+import type { GroupCommitter, StoredCounts } from '../storage/GroupCommitter.js';
 
 /**
  * Compact once the entries after the snapshot weigh half the snapshot, and at least this much (so a small document
@@ -58,6 +56,10 @@ export class StorageExtension implements Extension {
   private readonly log: Logger;
   private readonly metrics: Metrics;
   private readonly loaded = new Map<Document, LoadedDocument>();
+  /** The loaded document of each name (a name is loaded at most once at a time). */
+  private readonly byName = new Map<string, LoadedDocument>();
+  private readonly clientUpdates;
+  private readonly serverUpdates;
   /** Documents whose unload was refused while their changes waited for storage. */
   private readonly keptLoaded = new Set<Document>();
   private readonly compactions = new Set<Promise<void>>();
@@ -69,8 +71,9 @@ export class StorageExtension implements Extension {
     this.committer = committer;
     this.log = log.child({ component: 'storage', store: store.kind });
     this.metrics = metrics;
-    committer.on('health', this.onHealth);
-    committer.on('stored', this.onStored);
+    this.clientUpdates = metrics.documentUpdates.labels('client');
+    this.serverUpdates = metrics.documentUpdates.labels('server');
+    committer.listen({ health: this.onHealth, stored: this.onStored });
   }
 
   async onConfigure({ instance }: onConfigurePayload): Promise<void> {
@@ -111,22 +114,14 @@ export class StorageExtension implements Extension {
       compacting: false,
     };
     this.loaded.set(document, state);
+    this.byName.set(documentName, state);
     document.on('update', (update: Uint8Array, origin: unknown) => this.persist(state, update, origin));
     document.once('destroy', () => {
       this.loaded.delete(document);
+      if (this.byName.get(documentName) === state) this.byName.delete(documentName);
       this.keptLoaded.delete(document);
     });
     this.maybeCompact(state);
-  }
-
-  /**
-   * An update the document already holds (a client resending after a reconnect) changes nothing, so no write is
-   * registered for it; while the document has updates not yet stored, its acknowledgement must still wait for them.
-   */
-  async beforeHandleMessage({ connection, documentName, update }: beforeHandleMessagePayload): Promise<void> {
-    if (this.committer.pending(documentName) === 0 || !carriesUpdate(update)) return;
-    const socket = connection.webSocket;
-    if (socket instanceof ServerSocket) socket.holdAcknowledgements(connection.messageAddress, this.committer.whenStored(documentName));
   }
 
   /** A client joining while storage is degraded learns it at once. */
@@ -141,7 +136,7 @@ export class StorageExtension implements Extension {
       this.keptLoaded.add(document);
       throw KEEP_LOADED;
     }
-    await this.committer.drain();
+    await this.committer.whenDurable(this.committer.lastPendingTicket(documentName));
   }
 
   /** Waits for compactions in flight and starts no new ones (graceful shutdown). */
@@ -152,20 +147,18 @@ export class StorageExtension implements Extension {
 
   private persist(state: LoadedDocument, update: Uint8Array, origin: unknown): void {
     if (isConcordOrigin(origin, OriginTag.Storage)) return;
-    const appliedAt = performance.now();
-    const durable = this.committer.append(state.name, update);
-    durable.then(
-      () => {
-        this.metrics.durableDelay.observe((performance.now() - appliedAt) / 1000);
-        state.tailEntries += 1;
-        state.tailBytes += update.byteLength;
-        this.maybeCompact(state);
-      },
-      () => undefined, // the store closed at shutdown; the update was never acknowledged
-    );
-    if (isTransactionOrigin(origin) && origin.source === 'connection') {
+    const fromClient = isTransactionOrigin(origin) && origin.source === 'connection';
+    (fromClient ? this.clientUpdates : this.serverUpdates).inc();
+    let ticket: number;
+    try {
+      ticket = this.committer.append(state.name, update);
+    } catch (error) {
+      this.log.error({ err: error, document: state.name }, 'an update arrived after storage closed; it is not stored');
+      return;
+    }
+    if (fromClient) {
       const socket = origin.connection.webSocket;
-      if (socket instanceof ServerSocket) socket.holdAcknowledgements(origin.connection.messageAddress, durable);
+      if (socket instanceof ServerSocket) socket.holdAcknowledgements(origin.connection.messageAddress, ticket);
     }
   }
 
@@ -174,8 +167,18 @@ export class StorageExtension implements Extension {
     for (const { document } of this.loaded.values()) document.broadcastStateless(notice);
   };
 
-  /** Documents kept loaded through an outage are unloaded once their changes are stored, if nobody is on them. */
-  private readonly onStored = () => {
+  /**
+   * After each write: the stored documents' logs grew (compact when due), and documents kept loaded through an
+   * outage are unloaded once their changes are stored, if nobody is on them.
+   */
+  private readonly onStored = (counts: StoredCounts) => {
+    for (const [name, { entries, bytes }] of counts) {
+      const state = this.byName.get(name);
+      if (!state) continue;
+      state.tailEntries += entries;
+      state.tailBytes += bytes;
+      this.maybeCompact(state);
+    }
     for (const document of this.keptLoaded) {
       if (this.committer.pending(document.name) > 0) continue;
       this.keptLoaded.delete(document);

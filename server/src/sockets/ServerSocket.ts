@@ -5,9 +5,9 @@
  * holding back acknowledgements until what they acknowledge is durable.
  *
  * The acknowledgement rule: Hocuspocus sends `SyncStatus` right after it applied a client's update in memory.
- * Storage registers the durable write of that update first (`holdAcknowledgements`, called from the document's
- * update event, which fires before the acknowledgement is sent), so every `SyncStatus` for a document waits for all
- * writes registered before it, in order.
+ * Storage registers the ticket of that update's durable write first (`holdAcknowledgements`, called from the
+ * document's update event, which fires before the acknowledgement is sent), so a `SyncStatus` goes out only once
+ * every ticket registered for its document before it is durable. Held acknowledgements keep their order.
  */
 import type { IncomingMessage } from 'node:http';
 import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
@@ -20,8 +20,19 @@ import { MalformedFrameError, readServerFrameHead } from './frames.js';
 
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
 
+/** Where acknowledgements learn what is durable (the group committer). */
+export interface DurableTickets {
+  /** Every ticket up to this one is durable. */
+  readonly durableThrough: number;
+  /** The last ticket of document `name` not yet durable, or 0. */
+  lastPendingTicket(name: string): number;
+  /** Calls back once after the next successful write. */
+  onceDurable(callback: () => void): void;
+}
+
 export interface SocketContext {
   readonly hocuspocus: Hocuspocus;
+  readonly durability: DurableTickets;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Limit for frames held back before the socket's first authentication, in bytes. */
@@ -74,8 +85,11 @@ export abstract class ServerSocket implements WebSocketLike {
   };
   private readonly openedAt = performance.now();
   private connection: ClientConnection | undefined;
-  /** Per message address: the latest durable write an acknowledgement must wait for. */
-  private readonly barriers = new Map<string, Promise<void>>();
+  /** Per message address: the ticket its next acknowledgement must wait for. */
+  private readonly requiredTickets = new Map<string, number>();
+  /** Acknowledgements waiting for their ticket, in the order Hocuspocus sent them. */
+  private heldAcks: Array<{ readonly ticket: number; readonly frame: Uint8Array }> = [];
+  private releaseScheduled = false;
 
   constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, log: Logger) {
     this.ws = ws;
@@ -141,27 +155,52 @@ export abstract class ServerSocket implements WebSocketLike {
   send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     const frame = toBytes(data);
-    const held = this.barrierFor(frame);
-    if (held) {
-      const [address, barrier] = held;
-      barrier.then(
-        () => {
-          if (this.barriers.get(address) === barrier) this.barriers.delete(address);
-          this.transmit(frame);
-        },
-        () => undefined, // the store closed: the update was never durable, so it is never acknowledged
-      );
-      return;
+    if (this.requiredTickets.size > 0 && frame.length > 1) {
+      const { address, type } = readServerFrameHead(frame);
+      if (type === MessageType.SyncStatus) {
+        const ticket = this.requiredTickets.get(address) ?? 0;
+        if (ticket <= this.context.durability.durableThrough) this.requiredTickets.delete(address);
+        if (ticket > this.context.durability.durableThrough || this.heldAcks.length > 0) {
+          this.heldAcks.push({ ticket, frame });
+          this.releaseAcks();
+          return;
+        }
+      }
     }
     this.transmit(frame);
   }
 
-  /** Acknowledgements for `address` sent from now on wait until `durable` (and every earlier one) resolves. */
-  holdAcknowledgements(address: string, durable: Promise<void>): void {
-    const previous = this.barriers.get(address);
-    const barrier = previous ? Promise.all([previous, durable]).then(() => undefined) : durable;
-    barrier.catch(() => undefined);
-    this.barriers.set(address, barrier);
+  /** Acknowledgements for `address` sent from now on wait until `ticket` is durable. */
+  holdAcknowledgements(address: string, ticket: number): void {
+    if (ticket > (this.requiredTickets.get(address) ?? 0)) this.requiredTickets.set(address, ticket);
+  }
+
+  /**
+   * Sends the held acknowledgements whose ticket is durable, in order (an address's tickets never decrease, so
+   * none overtakes an earlier one of its document); waits for the next write for the rest.
+   */
+  private readonly releaseAcks = (): void => {
+    this.releaseScheduled = false;
+    const durable = this.context.durability.durableThrough;
+    const waiting: typeof this.heldAcks = [];
+    for (const held of this.heldAcks) {
+      if (held.ticket <= durable) this.transmit(held.frame);
+      else waiting.push(held);
+    }
+    this.heldAcks = waiting;
+    if (waiting.length > 0 && !this.releaseScheduled && this.ws.readyState === WebSocket.OPEN) {
+      this.releaseScheduled = true;
+      this.context.durability.onceDurable(this.releaseAcks);
+    }
+  };
+
+  private transmit(frame: Uint8Array): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    const translated = this.outbound(frame);
+    if (translated === null) return;
+    this.ws.send(translated);
+    this.count.sent.inc();
+    this.count.sentBytes.inc(translated.byteLength);
   }
 
   close(code?: number, reason?: string): void {
@@ -176,22 +215,6 @@ export abstract class ServerSocket implements WebSocketLike {
   /** Forces the socket shut (shutdown, after the grace period). */
   terminate(): void {
     this.ws.terminate();
-  }
-
-  private barrierFor(frame: Uint8Array): [string, Promise<void>] | undefined {
-    if (this.barriers.size === 0 || frame.length < 2) return undefined;
-    const { address, type } = readServerFrameHead(frame);
-    const barrier = type === MessageType.SyncStatus ? this.barriers.get(address) : undefined;
-    return barrier ? [address, barrier] : undefined;
-  }
-
-  private transmit(frame: Uint8Array): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    const translated = this.outbound(frame);
-    if (translated === null) return;
-    this.ws.send(translated);
-    this.count.sent.inc();
-    this.count.sentBytes.inc(translated.byteLength);
   }
 
   /** Passes a frame from the client on to Hocuspocus. */

@@ -68,7 +68,15 @@ export class SyncSocket extends ServerSocket {
   }
 
   private relay(frame: Uint8Array, parsed: ClientFrame): void {
-    this.forward(withPrefix(this.toServer.of(`${this.tenant}${TENANT_SEPARATOR}${parsed.address}`), frame, parsed.bodyOffset));
+    const address = `${this.tenant}${TENANT_SEPARATOR}${parsed.address}`;
+    if (parsed.carriesUpdate) {
+      // A resent update the document already holds makes no new write: its acknowledgement still waits for
+      // everything the document has queued (see ServerSocket).
+      const session = address.indexOf('\0');
+      const ticket = this.context.durability.lastPendingTicket(session < 0 ? address : address.slice(0, session));
+      if (ticket > 0) this.holdAcknowledgements(address, ticket);
+    }
+    this.forward(withPrefix(this.toServer.of(address), frame, parsed.bodyOffset));
   }
 
   private hold(frame: Uint8Array, parsed: ClientFrame): void {

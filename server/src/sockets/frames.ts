@@ -32,6 +32,8 @@ export interface ClientFrame {
   readonly type: MessageType;
   /** The token of an Auth frame. */
   readonly token?: string;
+  /** Sync step 2 or an update: document content, which the server acknowledges. */
+  readonly carriesUpdate: boolean;
 }
 
 function decodeAwarenessUpdate(update: Uint8Array): void {
@@ -44,34 +46,45 @@ function decodeAwarenessUpdate(update: Uint8Array): void {
   }
 }
 
-/** Decodes the body of a client message of `type` in full; returns the token of an Auth message. */
-function checkBody(decoder: decoding.Decoder, type: number): string | undefined {
+interface Body {
+  readonly token?: string;
+  readonly carriesUpdate: boolean;
+}
+
+const NOTHING: Body = { carriesUpdate: false };
+const CONTENT: Body = { carriesUpdate: true };
+
+/** Decodes the body of a client message of `type` in full. */
+function checkBody(decoder: decoding.Decoder, type: number): Body {
   switch (type) {
     case MessageType.Sync:
     case MessageType.SyncReply: {
       const step = decoding.readVarUint(decoder);
       const payload = decoding.readVarUint8Array(decoder);
-      if (step === SyncStep.One) Y.decodeStateVector(payload);
-      else if (step === SyncStep.Two || step === SyncStep.Update) Y.decodeUpdate(payload);
-      else throw new MalformedFrameError(`unknown sync step ${step}`);
-      return undefined;
+      if (step === SyncStep.One) {
+        Y.decodeStateVector(payload);
+        return NOTHING;
+      }
+      if (step !== SyncStep.Two && step !== SyncStep.Update) throw new MalformedFrameError(`unknown sync step ${step}`);
+      Y.decodeUpdate(payload);
+      return CONTENT;
     }
     case MessageType.Awareness:
       decodeAwarenessUpdate(decoding.readVarUint8Array(decoder));
-      return undefined;
+      return NOTHING;
     case MessageType.Auth: {
       const kind = decoding.readVarUint(decoder);
       if (kind !== AuthMessageType.Token) throw new MalformedFrameError(`clients may only send tokens, not auth message ${kind}`);
       const token = decoding.readVarString(decoder);
       if (decoding.hasContent(decoder)) decoding.readVarString(decoder); // provider version
-      return token;
+      return { token, carriesUpdate: false };
     }
     case MessageType.QueryAwareness:
     case MessageType.CLOSE:
-      return undefined;
+      return NOTHING;
     case MessageType.Stateless:
       decoding.readVarString(decoder);
-      return undefined;
+      return NOTHING;
     default:
       throw new MalformedFrameError(`message type ${type} cannot be sent by a client`);
   }
@@ -89,8 +102,7 @@ export function parseClientFrame(frame: Uint8Array): ClientFrame {
     const address = decoding.readVarString(decoder);
     const bodyOffset = decoder.pos;
     const type = decoding.readVarUint(decoder) as MessageType;
-    const token = checkBody(decoder, type);
-    return token === undefined ? { address, bodyOffset, type } : { address, bodyOffset, type, token };
+    return { address, bodyOffset, type, ...checkBody(decoder, type) };
   } catch (error) {
     throw malformed(error);
   }
@@ -156,18 +168,4 @@ export function authFrame(address: string, token: string): Uint8Array {
   encoding.writeVarUint(encoder, AuthMessageType.Token);
   encoding.writeVarString(encoder, token);
   return encoding.toUint8Array(encoder);
-}
-
-/** Whether a client's Hocuspocus frame carries document content (sync step 2 or an update), which is acknowledged. */
-export function carriesUpdate(frame: Uint8Array): boolean {
-  try {
-    const decoder = decoding.createDecoder(frame);
-    decoding.readVarString(decoder);
-    const type = decoding.readVarUint(decoder);
-    if (type !== MessageType.Sync && type !== MessageType.SyncReply) return false;
-    const step = decoding.readVarUint(decoder);
-    return step === SyncStep.Two || step === SyncStep.Update;
-  } catch {
-    return false;
-  }
 }

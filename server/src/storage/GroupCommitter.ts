@@ -1,13 +1,13 @@
 /**
- * Group commit: every update the server stores goes through here, and its promise resolves once it is durable.
+ * Group commit: every update the server stores goes through here and gets a ticket, a number that grows by one per
+ * update; `durableThrough` is the highest ticket whose update (and every earlier one) is durable.
  *
  * One write is in flight at a time; updates that arrive meanwhile gather for the next one, so a burst of keystrokes
- * from many clients costs one fsync (or one transaction) per batch rather than one per keystroke, and latency
- * stays about one write. A failed write keeps its updates at the head of the queue, marks the store unhealthy and
- * is retried with backoff; nothing after it is written first, and the promises of its updates stay pending until
- * they are durable. Only `close` rejects what is still queued.
+ * from many clients costs one fsync (or one transaction) per batch rather than one per keystroke. Writes go out in
+ * ticket order, and a failed write keeps its updates at the head of the queue and is retried with backoff, so
+ * "durable through N" only ever grows. Tickets keep the hot path free of per-update promises: acknowledgements
+ * compare numbers (`onceDurable`), and a promise is made only when someone asks for one (`whenDurable`).
  */
-import { ObservableV2 } from 'lib0/observable';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { StoreClosedError, type AppendEntry, type DocumentStore } from './DocumentStore.js';
@@ -20,60 +20,81 @@ export const RETRY_INITIAL_DELAY_MS = 200;
 export const RETRY_MAX_DELAY_MS = 10_000;
 
 interface Queued {
+  readonly ticket: number;
   readonly name: string;
   readonly update: Uint8Array;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  readonly queuedAt: number;
 }
 
-export type GroupCommitterEvents = {
-  /** The store went unhealthy (a write failed) or healthy again (a write succeeded after failures). */
-  health: (healthy: boolean) => void;
-  /** These documents' updates up to now are durable. */
-  stored: (names: ReadonlySet<string>) => void;
-};
+/** What one durable write stored, per document. */
+export type StoredCounts = ReadonlyMap<string, { readonly entries: number; readonly bytes: number }>;
 
-export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
+export interface GroupCommitterListener {
+  /** A write failed (healthy false) or succeeded after failures (healthy true). */
+  health?(healthy: boolean): void;
+  /** A write succeeded. */
+  stored?(counts: StoredCounts): void;
+}
+
+export class GroupCommitter {
   private readonly store: DocumentStore;
   private readonly metrics: Metrics;
   private readonly log: Logger;
+  private readonly listeners: GroupCommitterListener[] = [];
   private queue: Queued[] = [];
-  private readonly pendingByName = new Map<string, number>();
-  /** Per document: the promise of its latest queued update (durable in order, so it stands for all of them). */
-  private readonly latestByName = new Map<string, Promise<void>>();
-  private writing: Promise<void> | null = null;
-  /** Updates in the write now in flight. */
+  private nextTicket = 1;
+  private durable = 0;
+  /** Updates queued or in flight, per document, and the last ticket of each such document. */
+  private readonly pendingByName = new Map<string, { count: number; lastTicket: number }>();
+  private writing = false;
   private inFlight = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelayMs = RETRY_INITIAL_DELAY_MS;
   private closed = false;
-  private idleWaiters: Array<() => void> = [];
+  private afterWrite: Array<() => void> = [];
+  private waiters: Array<{ ticket: number; resolve: () => void; reject: (error: Error) => void }> = [];
   healthy = true;
   lastError: string | null = null;
 
   constructor(store: DocumentStore, metrics: Metrics, log: Logger) {
-    super();
     this.store = store;
     this.metrics = metrics;
     this.log = log.child({ component: 'group-commit', store: store.kind });
   }
 
-  /** Queues `update` of document `name`; resolves once it is durable. */
-  append(name: string, update: Uint8Array): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreClosedError(this.store.kind));
-    const durable = new Promise<void>((resolve, reject) => {
-      this.queue.push({ name, update, resolve, reject });
-      this.pendingByName.set(name, (this.pendingByName.get(name) ?? 0) + 1);
-    });
-    durable.catch(() => undefined);
-    this.latestByName.set(name, durable);
-    this.kick();
-    return durable;
+  listen(listener: GroupCommitterListener): void {
+    this.listeners.push(listener);
   }
 
-  /** Resolves once every update of `name` queued so far is durable. */
-  whenStored(name: string): Promise<void> {
-    return this.latestByName.get(name) ?? Promise.resolve();
+  /** Queues `update` of document `name`; returns its ticket. */
+  append(name: string, update: Uint8Array): number {
+    if (this.closed) throw new StoreClosedError(this.store.kind);
+    const ticket = this.nextTicket++;
+    this.queue.push({ ticket, name, update, queuedAt: performance.now() });
+    const pending = this.pendingByName.get(name);
+    if (pending) {
+      pending.count += 1;
+      pending.lastTicket = ticket;
+    } else {
+      this.pendingByName.set(name, { count: 1, lastTicket: ticket });
+    }
+    this.kick();
+    return ticket;
+  }
+
+  /** Every ticket up to this one is durable. */
+  get durableThrough(): number {
+    return this.durable;
+  }
+
+  /** The last ticket of `name` not yet durable, or 0 when all of its updates are durable. */
+  lastPendingTicket(name: string): number {
+    return this.pendingByName.get(name)?.lastTicket ?? 0;
+  }
+
+  /** Updates of `name` not yet durable. */
+  pending(name: string): number {
+    return this.pendingByName.get(name)?.count ?? 0;
   }
 
   /** Updates queued or being written. */
@@ -81,34 +102,40 @@ export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
     return this.queue.length + this.inFlight;
   }
 
-  /** Updates of `name` not yet durable. */
-  pending(name: string): number {
-    return this.pendingByName.get(name) ?? 0;
+  /** Calls back once, after the next successful write (or at once when nothing is pending). */
+  onceDurable(callback: () => void): void {
+    if (this.backlog === 0) queueMicrotask(callback);
+    else this.afterWrite.push(callback);
   }
 
-  /** Resolves once everything appended so far is durable (waits through retries). */
+  /** Resolves once `ticket` is durable; rejects if the committer closes first. */
+  whenDurable(ticket: number): Promise<void> {
+    if (ticket <= this.durable) return Promise.resolve();
+    if (this.closed) return Promise.reject(new StoreClosedError(this.store.kind));
+    return new Promise((resolve, reject) => this.waiters.push({ ticket, resolve, reject }));
+  }
+
+  /** Resolves once every update queued so far is durable (waits through retries). */
   drain(): Promise<void> {
-    if (this.backlog === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.whenDurable(this.nextTicket - 1);
   }
 
-  /** Stops retrying and rejects whatever is still queued. */
+  /** Stops retrying and drops whatever is still queued (it was never acknowledged). */
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    const error = new StoreClosedError(this.store.kind);
-    for (const queued of this.queue.splice(0)) queued.reject(error);
+    this.queue = [];
     this.pendingByName.clear();
-    this.latestByName.clear();
-    for (const wake of this.idleWaiters.splice(0)) wake();
+    const error = new StoreClosedError(this.store.kind);
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
   }
 
   private kick(): void {
     if (this.writing || this.retryTimer || this.closed || this.queue.length === 0) return;
-    this.writing = this.writeNext().finally(() => {
-      this.writing = null;
+    this.writing = true;
+    void this.writeNext().finally(() => {
+      this.writing = false;
       this.kick();
-      if (this.backlog === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     });
   }
 
@@ -132,39 +159,54 @@ export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
       if (updates) updates.push(update);
       else byName.set(name, [update]);
     }
-    const entries: AppendEntry[] = [...byName].map(([name, updates]) => ({ name, updates }));
+    const entries: AppendEntry[] = [];
+    for (const [name, updates] of byName) entries.push({ name, updates });
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'append' });
     try {
       await this.store.append(entries);
     } catch (error) {
-      endTimer();
       this.metrics.storeErrors.inc({ operation: 'append' });
-      this.queue = [...batch, ...this.queue];
+      if (!this.closed) this.queue = [...batch, ...this.queue];
       this.failed(error as Error, batch.length);
       return;
     } finally {
+      endTimer();
       this.inFlight = 0;
     }
-    endTimer();
+    if (this.closed) return;
+    this.succeeded(batch, byName);
+  }
+
+  private succeeded(batch: readonly Queued[], byName: ReadonlyMap<string, readonly Uint8Array[]>): void {
+    const last = batch[batch.length - 1]!;
+    this.durable = last.ticket;
     this.metrics.storeBatchUpdates.observe(batch.length);
-    for (const { name, resolve } of batch) {
-      const left = (this.pendingByName.get(name) ?? 1) - 1;
-      if (left > 0) {
-        this.pendingByName.set(name, left);
-      } else {
-        this.pendingByName.delete(name);
-        this.latestByName.delete(name);
-      }
-      resolve();
+    this.metrics.durableDelay.observe((performance.now() - batch[0]!.queuedAt) / 1000);
+    const counts = new Map<string, { entries: number; bytes: number }>();
+    for (const [name, updates] of byName) {
+      let bytes = 0;
+      for (const update of updates) bytes += update.byteLength;
+      counts.set(name, { entries: updates.length, bytes });
+      const pending = this.pendingByName.get(name);
+      if (pending && pending.lastTicket <= this.durable) this.pendingByName.delete(name);
+      else if (pending) pending.count -= updates.length;
     }
     this.retryDelayMs = RETRY_INITIAL_DELAY_MS;
     if (!this.healthy) {
       this.healthy = true;
       this.lastError = null;
       this.log.info('storage is writable again; stored what waited');
-      this.emit('health', [true]);
+      for (const listener of this.listeners) listener.health?.(true);
     }
-    this.emit('stored', [new Set(byName.keys())]);
+    if (this.waiters.length > 0) {
+      const due = this.waiters.filter((waiter) => waiter.ticket <= this.durable);
+      this.waiters = this.waiters.filter((waiter) => waiter.ticket > this.durable);
+      for (const waiter of due) waiter.resolve();
+    }
+    const callbacks = this.afterWrite;
+    this.afterWrite = [];
+    for (const callback of callbacks) callback();
+    for (const listener of this.listeners) listener.stored?.(counts);
   }
 
   private failed(error: Error, updates: number): void {
@@ -172,8 +214,9 @@ export class GroupCommitter extends ObservableV2<GroupCommitterEvents> {
     this.log.error({ err: error, updates, retryInMs: this.retryDelayMs, backlog: this.queue.length }, 'store write failed; keeping the updates and retrying');
     if (this.healthy) {
       this.healthy = false;
-      this.emit('health', [false]);
+      for (const listener of this.listeners) listener.health?.(false);
     }
+    if (this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();
