@@ -5,6 +5,27 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Protocol = 'hocuspocus' | 'y-websocket';
+const PROTOCOLS: readonly Protocol[] = ['hocuspocus', 'y-websocket'];
+
+/** Messages and bytes of one protocol, counted as plain numbers on the hot path and reported when scraped. */
+export class Traffic {
+  messagesIn = 0;
+  bytesIn = 0;
+  messagesOut = 0;
+  bytesOut = 0;
+}
+
+/** A `collect` for a counter of per-protocol totals: adds what was counted since the last scrape. */
+function reportTraffic(traffic: Readonly<Record<Protocol, Traffic>>, read: (t: Traffic) => number) {
+  const reported: Record<Protocol, number> = { hocuspocus: 0, 'y-websocket': 0 };
+  return function collect(this: Counter<'protocol'>) {
+    for (const protocol of PROTOCOLS) {
+      const total = read(traffic[protocol]);
+      if (total > reported[protocol]) this.inc({ protocol }, total - reported[protocol]);
+      reported[protocol] = total;
+    }
+  };
+}
 
 export interface MetricSources {
   documents(): number;
@@ -16,9 +37,11 @@ export function createMetrics(sources: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const protocol = ['protocol'] as const;
+  const traffic: Record<Protocol, Traffic> = { hocuspocus: new Traffic(), 'y-websocket': new Traffic() };
 
   return {
     registry,
+    traffic,
     connections: new Gauge({
       name: 'concord_connections',
       help: 'Open WebSocket connections',
@@ -67,24 +90,28 @@ export function createMetrics(sources: MetricSources) {
       help: 'WebSocket messages received from clients',
       labelNames: protocol,
       registers: [registry],
+      collect: reportTraffic(traffic, (t) => t.messagesIn),
     }),
     messagesSent: new Counter({
       name: 'concord_messages_sent_total',
       help: 'WebSocket messages sent to clients',
       labelNames: protocol,
       registers: [registry],
+      collect: reportTraffic(traffic, (t) => t.messagesOut),
     }),
     bytesReceived: new Counter({
       name: 'concord_received_bytes_total',
       help: 'Bytes of WebSocket messages received from clients',
       labelNames: protocol,
       registers: [registry],
+      collect: reportTraffic(traffic, (t) => t.bytesIn),
     }),
     bytesSent: new Counter({
       name: 'concord_sent_bytes_total',
       help: 'Bytes of WebSocket messages sent to clients',
       labelNames: protocol,
       registers: [registry],
+      collect: reportTraffic(traffic, (t) => t.bytesOut),
     }),
     authFailures: new Counter({
       name: 'concord_auth_failures_total',

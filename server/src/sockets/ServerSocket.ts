@@ -10,13 +10,13 @@
  * every ticket registered for its document before it is durable. Held acknowledgements keep their order.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
 import { CloseCode } from '@concord/engine';
-import type { Counter } from 'prom-client';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
-import type { Metrics, Protocol } from '../metrics.js';
-import { MalformedFrameError, readServerFrameHead } from './frames.js';
+import type { Metrics, Protocol, Traffic } from '../metrics.js';
+import { frameType, MalformedFrameError, readServerFrameHead } from './frames.js';
 
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
 
@@ -76,13 +76,8 @@ export abstract class ServerSocket implements WebSocketLike {
   protected readonly context: SocketContext;
   protected readonly log: Logger;
   private readonly protocol: Protocol;
-  /** Metric children bound to this socket's protocol once, not looked up by label on every message. */
-  private readonly count: {
-    readonly received: Counter.Internal;
-    readonly receivedBytes: Counter.Internal;
-    readonly sent: Counter.Internal;
-    readonly sentBytes: Counter.Internal;
-  };
+  /** This protocol's message and byte totals (plain numbers; reported to Prometheus when scraped). */
+  private readonly traffic: Traffic;
   private readonly openedAt = performance.now();
   private connection: ClientConnection | undefined;
   /** Per message address: the ticket its next acknowledgement must wait for. */
@@ -96,13 +91,7 @@ export abstract class ServerSocket implements WebSocketLike {
     this.context = context;
     this.protocol = protocol;
     this.log = log;
-    const { metrics } = context;
-    this.count = {
-      received: metrics.messagesReceived.labels(protocol),
-      receivedBytes: metrics.bytesReceived.labels(protocol),
-      sent: metrics.messagesSent.labels(protocol),
-      sentBytes: metrics.bytesSent.labels(protocol),
-    };
+    this.traffic = context.metrics.traffic[protocol];
   }
 
   /** Hands the socket to Hocuspocus and starts relaying frames. */
@@ -113,8 +102,8 @@ export abstract class ServerSocket implements WebSocketLike {
     this.connection = this.context.hocuspocus.handleConnection(this, toRequest(request));
     this.ws.on('message', (data, isBinary) => {
       const frame = rawToBytes(data);
-      this.count.received.inc();
-      this.count.receivedBytes.inc(frame.byteLength);
+      this.traffic.messagesIn += 1;
+      this.traffic.bytesIn += frame.byteLength;
       if (!isBinary) {
         this.reject(new MalformedFrameError('text frames are not part of the protocol'));
         return;
@@ -155,16 +144,15 @@ export abstract class ServerSocket implements WebSocketLike {
   send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     const frame = toBytes(data);
-    if (this.requiredTickets.size > 0 && frame.length > 1) {
-      const { address, type } = readServerFrameHead(frame);
-      if (type === MessageType.SyncStatus) {
-        const ticket = this.requiredTickets.get(address) ?? 0;
-        if (ticket <= this.context.durability.durableThrough) this.requiredTickets.delete(address);
-        if (ticket > this.context.durability.durableThrough || this.heldAcks.length > 0) {
-          this.heldAcks.push({ ticket, frame });
-          this.releaseAcks();
-          return;
-        }
+    if (this.requiredTickets.size > 0 && frame.length > 1 && frameType(frame) === MessageType.SyncStatus) {
+      const { address } = readServerFrameHead(frame);
+      const ticket = this.requiredTickets.get(address) ?? 0;
+      const durable = this.context.durability.durableThrough;
+      if (ticket <= durable) this.requiredTickets.delete(address);
+      if (ticket > durable || this.heldAcks.length > 0) {
+        this.heldAcks.push({ ticket, frame });
+        this.releaseAcks();
+        return;
       }
     }
     this.transmit(frame);
@@ -183,9 +171,17 @@ export abstract class ServerSocket implements WebSocketLike {
     this.releaseScheduled = false;
     const durable = this.context.durability.durableThrough;
     const waiting: typeof this.heldAcks = [];
-    for (const held of this.heldAcks) {
-      if (held.ticket <= durable) this.transmit(held.frame);
-      else waiting.push(held);
+    // One write for the whole burst instead of one per acknowledgement (`_socket` is ws' TCP socket; if a future ws
+    // hides it, acknowledgements simply go out one by one).
+    const tcp = (this.ws as unknown as { _socket?: Socket })._socket;
+    tcp?.cork();
+    try {
+      for (const held of this.heldAcks) {
+        if (held.ticket <= durable) this.transmit(held.frame);
+        else waiting.push(held);
+      }
+    } finally {
+      tcp?.uncork();
     }
     this.heldAcks = waiting;
     if (waiting.length > 0 && !this.releaseScheduled && this.ws.readyState === WebSocket.OPEN) {
@@ -199,8 +195,8 @@ export abstract class ServerSocket implements WebSocketLike {
     const translated = this.outbound(frame);
     if (translated === null) return;
     this.ws.send(translated);
-    this.count.sent.inc();
-    this.count.sentBytes.inc(translated.byteLength);
+    this.traffic.messagesOut += 1;
+    this.traffic.bytesOut += translated.byteLength;
   }
 
   close(code?: number, reason?: string): void {

@@ -15,7 +15,7 @@ import {
   MalformedFrameError,
   parseClientFrame,
   PONG_FRAME_BYTE,
-  readServerFrameHead,
+  stripAddressPrefix,
   withPrefix,
   type ClientFrame,
 } from './frames.js';
@@ -36,7 +36,8 @@ export class SyncSocket extends ServerSocket {
   private heldBytes = 0;
   /** Encoded addresses: tenant-qualified (to the server) and tenant-local (to the client). */
   private readonly toServer = new AddressPrefixes();
-  private readonly toClient = new AddressPrefixes();
+  /** `<tenant>/` as UTF-8, stripped from outgoing addresses byte by byte. */
+  private tenantPrefix: Uint8Array | undefined;
 
   protected inbound(frame: Uint8Array): void {
     if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) return;
@@ -47,6 +48,7 @@ export class SyncSocket extends ServerSocket {
         return;
       }
       this.tenant = claimedTenant(parsed.token);
+      this.tenantPrefix = new TextEncoder().encode(`${this.tenant}${TENANT_SEPARATOR}`);
       this.relay(frame, parsed);
       for (const held of this.held) this.relay(held.frame, held.parsed);
       this.held = [];
@@ -57,12 +59,10 @@ export class SyncSocket extends ServerSocket {
   }
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
-    if (frame.length === 1) return frame; // connection-level ping
+    if (frame.length === 1 || this.tenantPrefix === undefined) return frame; // connection-level ping
     const cached = outboundCache.get(frame);
     if (cached) return cached;
-    const { address, bodyOffset } = readServerFrameHead(frame);
-    const at = address.indexOf(TENANT_SEPARATOR);
-    const translated = at < 0 ? frame : withPrefix(this.toClient.of(address.slice(at + 1)), frame, bodyOffset);
+    const translated = stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
     outboundCache.set(frame, translated);
     return translated;
   }

@@ -169,3 +169,34 @@ export function authFrame(address: string, token: string): Uint8Array {
   encoding.writeVarString(encoder, token);
   return encoding.toUint8Array(encoder);
 }
+
+/** The message type of a frame, read without decoding its address. */
+export function frameType(frame: Uint8Array): number {
+  const decoder = decoding.createDecoder(frame);
+  const length = decoding.readVarUint(decoder);
+  decoder.pos += length;
+  return decoding.readVarUint(decoder);
+}
+
+/**
+ * `frame` with `prefix` (bytes) removed from the start of its address, or null when the address does not start with
+ * it. Works on bytes: no string is decoded or encoded, one allocation.
+ */
+export function stripAddressPrefix(frame: Uint8Array, prefix: Uint8Array): Uint8Array | null {
+  const decoder = decoding.createDecoder(frame);
+  const length = decoding.readVarUint(decoder);
+  const start = decoder.pos;
+  if (length < prefix.length) return null;
+  for (let i = 0; i < prefix.length; i++) if (frame[start + i] !== prefix[i]) return null;
+  let shorter = length - prefix.length;
+  let headLength = 1;
+  for (let rest = shorter >>> 7; rest > 0; rest >>>= 7) headLength += 1;
+  const tail = frame.subarray(start + prefix.length);
+  const out = new Uint8Array(headLength + tail.length);
+  for (let i = 0; i < headLength; i++) {
+    out[i] = (shorter & 0x7f) | (i < headLength - 1 ? 0x80 : 0);
+    shorter >>>= 7;
+  }
+  out.set(tail, headLength);
+  return out;
+}
