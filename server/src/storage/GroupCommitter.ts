@@ -130,12 +130,18 @@ export class GroupCommitter {
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
   }
 
+  /**
+   * Starts the next write, at the end of the current I/O phase: every update read from every socket in this turn of
+   * the event loop goes into it (starting at the first update would make a write of one whenever the store is idle).
+   */
   private kick(): void {
     if (this.writing || this.retryTimer || this.closed || this.queue.length === 0) return;
     this.writing = true;
-    void this.writeNext().finally(() => {
-      this.writing = false;
-      this.kick();
+    setImmediate(() => {
+      void this.writeNext().finally(() => {
+        this.writing = false;
+        this.kick();
+      });
     });
   }
 
@@ -151,6 +157,7 @@ export class GroupCommitter {
   }
 
   private async writeNext(): Promise<void> {
+    if (this.closed || this.queue.length === 0) return;
     const batch = this.takeBatch();
     this.inFlight = batch.length;
     const byName = new Map<string, Uint8Array[]>();

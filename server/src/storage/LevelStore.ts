@@ -1,18 +1,23 @@
 /**
  * DocumentStore on LevelDB (the `level` package): Concord's embedded default.
  *
- * Layout: one key per log entry, `d:<encodeURIComponent(name)>:<seq as 13 hex digits>`, so a document's entries
- * are one contiguous, ordered key range (`:` never occurs in the encoded name). Every write is one LevelDB batch
- * with `sync: true`: it resolves after LevelDB has fsynced its log, and a crash keeps all of it or none. Sequence
- * numbers are kept in memory per document (LevelDB admits one process at a time, so nobody else appends); the
- * first use of a document reads its last key.
+ * Layout: a document's log is a contiguous, ordered key range of records, `r:<encodeURIComponent(name)>:<seq>`
+ * (`:` never occurs in the encoded name; seq as 13 hex digits). One append writes one record per document holding
+ * all of that document's updates of the write, so a group commit of hundreds of keystrokes is a handful of puts,
+ * not hundreds. A record is keyed by the highest sequence number it holds and stores, per update, how far below the
+ * key its number is; so the last key of a document is always its highest number, even after a compaction kept part
+ * of a record. Every write is one LevelDB batch with `sync: true`: it resolves after LevelDB has fsynced its log,
+ * and a crash keeps all of it or none. Sequence numbers are kept in memory per document (LevelDB admits one process
+ * at a time, so nobody else appends); the first use of a document reads its last key.
  */
 import { Level } from 'level';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 
 const SEQ_DIGITS = 13;
 
-/** Key prefixes of recently used documents (`d:<encoded name>`), so writing a key does not re-encode the name. */
+/** Key prefixes of recently used documents, so writing a key does not re-encode the name. */
 const MAX_CACHED_PREFIXES = 1024;
 const prefixes = new Map<string, string>();
 
@@ -20,7 +25,7 @@ function prefixOf(name: string): string {
   let prefix = prefixes.get(name);
   if (prefix === undefined) {
     if (prefixes.size >= MAX_CACHED_PREFIXES) prefixes.clear();
-    prefix = `d:${encodeURIComponent(name)}`;
+    prefix = `r:${encodeURIComponent(name)}`;
     prefixes.set(name, prefix);
   }
   return prefix;
@@ -37,6 +42,28 @@ function keyOf(name: string, seq: number): string {
 
 function seqOf(key: string): number {
   return Number.parseInt(key.slice(key.lastIndexOf(':') + 1), 16);
+}
+
+/** A record: `[count]` then, per entry in ascending order, `[key seq − entry seq][update]`. */
+function pack(entries: readonly StoredEntry[], keySeq: number): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, entries.length);
+  for (const { seq, update } of entries) {
+    encoding.writeVarUint(encoder, keySeq - seq);
+    encoding.writeVarUint8Array(encoder, update);
+  }
+  return encoding.toUint8Array(encoder);
+}
+
+function unpack(keySeq: number, record: Uint8Array): StoredEntry[] {
+  const decoder = decoding.createDecoder(record);
+  const count = decoding.readVarUint(decoder);
+  const entries: StoredEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const below = decoding.readVarUint(decoder);
+    entries.push({ seq: keySeq - below, update: decoding.readVarUint8Array(decoder) });
+  }
+  return entries;
 }
 
 export class LevelStore implements DocumentStore {
@@ -66,9 +93,15 @@ export class LevelStore implements DocumentStore {
 
   async load(name: string): Promise<readonly StoredEntry[]> {
     const entries: StoredEntry[] = [];
-    for await (const [key, update] of this.db.iterator(rangeOf(name))) entries.push({ seq: seqOf(key), update });
-    if (!this.heads.has(name)) this.heads.set(name, entries.at(-1)?.seq ?? 0);
-    return entries;
+    let head = 0;
+    for await (const [key, record] of this.db.iterator(rangeOf(name))) {
+      const keySeq = seqOf(key);
+      for (const entry of unpack(keySeq, record)) entries.push(entry);
+      head = keySeq;
+    }
+    if (!this.heads.has(name)) this.heads.set(name, head);
+    // A record kept in part by a compaction may hold numbers below a later record's: order by number.
+    return entries.sort((a, b) => a.seq - b.seq);
   }
 
   async append(batch: readonly AppendEntry[]): Promise<void> {
@@ -77,9 +110,11 @@ export class LevelStore implements DocumentStore {
     // Numbers are handed out in one synchronous pass, so concurrent appends never share a key.
     const operations: Array<{ type: 'put'; key: string; value: Uint8Array }> = [];
     for (const { name, updates } of batch) {
-      let head = this.heads.get(name) ?? 0;
-      for (const value of updates) operations.push({ type: 'put', key: keyOf(name, ++head), value });
-      this.heads.set(name, head);
+      if (updates.length === 0) continue;
+      const first = (this.heads.get(name) ?? 0) + 1;
+      const last = first + updates.length - 1;
+      operations.push({ type: 'put', key: keyOf(name, last), value: pack(updates.map((update, i) => ({ seq: first + i, update })), last) });
+      this.heads.set(name, last);
     }
     // A failed write leaves a gap in the numbering, never a reused number.
     if (operations.length > 0) await this.db.batch(operations, { sync: true });
@@ -87,13 +122,20 @@ export class LevelStore implements DocumentStore {
 
   async compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void> {
     const seq = snapshotSeq(name, replaced);
-    await this.db.batch(
-      [
-        ...replaced.map((old) => ({ type: 'del' as const, key: keyOf(name, old) })),
-        { type: 'put' as const, key: keyOf(name, seq), value: snapshot },
-      ],
-      { sync: true },
-    );
+    const gone = new Set(replaced);
+    const operations: Array<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }> = [];
+    for await (const [key, record] of this.db.iterator(rangeOf(name))) {
+      const entries = unpack(seqOf(key), record);
+      const kept = entries.filter((entry) => !gone.has(entry.seq));
+      if (kept.length === entries.length) continue;
+      operations.push({ type: 'del', key });
+      if (kept.length > 0) {
+        const keySeq = kept[kept.length - 1]!.seq;
+        operations.push({ type: 'put', key: keyOf(name, keySeq), value: pack(kept, keySeq) });
+      }
+    }
+    operations.push({ type: 'put', key: keyOf(name, seq), value: pack([{ seq, update: snapshot }], seq) });
+    await this.db.batch(operations, { sync: true });
   }
 
   async close(): Promise<void> {
