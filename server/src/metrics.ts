@@ -27,6 +27,22 @@ function reportTraffic(traffic: Readonly<Record<Protocol, Traffic>>, read: (t: T
   };
 }
 
+/** Updates applied to loaded documents, counted like Traffic. */
+export class UpdateCounts {
+  fromClients = 0;
+  fromServer = 0;
+}
+
+/** A `collect` that adds to a counter what a plain total grew by since the last scrape. */
+function reportTotal(labels: { source: string }, read: () => number) {
+  let reported = 0;
+  return function collect(this: Counter<'source'>) {
+    const total = read();
+    if (total > reported) this.inc(labels, total - reported);
+    reported = total;
+  };
+}
+
 export interface MetricSources {
   documents(): number;
   storeHealthy(): boolean;
@@ -38,10 +54,14 @@ export function createMetrics(sources: MetricSources) {
   collectDefaultMetrics({ register: registry });
   const protocol = ['protocol'] as const;
   const traffic: Record<Protocol, Traffic> = { hocuspocus: new Traffic(), 'y-websocket': new Traffic() };
+  const updates = new UpdateCounts();
+  const reportClientUpdates = reportTotal({ source: 'client' }, () => updates.fromClients);
+  const reportServerUpdates = reportTotal({ source: 'server' }, () => updates.fromServer);
 
   return {
     registry,
     traffic,
+    updates,
     connections: new Gauge({
       name: 'concord_connections',
       help: 'Open WebSocket connections',
@@ -84,6 +104,10 @@ export function createMetrics(sources: MetricSources) {
       help: 'Updates applied to loaded documents, by source (client or server)',
       labelNames: ['source'] as const,
       registers: [registry],
+      collect() {
+        reportClientUpdates.call(this);
+        reportServerUpdates.call(this);
+      },
     }),
     messagesReceived: new Counter({
       name: 'concord_messages_received_total',

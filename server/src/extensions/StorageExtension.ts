@@ -58,8 +58,6 @@ export class StorageExtension implements Extension {
   private readonly loaded = new Map<Document, LoadedDocument>();
   /** The loaded document of each name (a name is loaded at most once at a time). */
   private readonly byName = new Map<string, LoadedDocument>();
-  private readonly clientUpdates;
-  private readonly serverUpdates;
   /** Documents whose unload was refused while their changes waited for storage. */
   private readonly keptLoaded = new Set<Document>();
   private readonly compactions = new Set<Promise<void>>();
@@ -71,8 +69,6 @@ export class StorageExtension implements Extension {
     this.committer = committer;
     this.log = log.child({ component: 'storage', store: store.kind });
     this.metrics = metrics;
-    this.clientUpdates = metrics.documentUpdates.labels('client');
-    this.serverUpdates = metrics.documentUpdates.labels('server');
     committer.listen({ health: this.onHealth, stored: this.onStored });
   }
 
@@ -148,7 +144,8 @@ export class StorageExtension implements Extension {
   private persist(state: LoadedDocument, update: Uint8Array, origin: unknown): void {
     if (isConcordOrigin(origin, OriginTag.Storage)) return;
     const fromClient = isTransactionOrigin(origin) && origin.source === 'connection';
-    (fromClient ? this.clientUpdates : this.serverUpdates).inc();
+    if (fromClient) this.metrics.updates.fromClients += 1;
+    else this.metrics.updates.fromServer += 1;
     let ticket: number;
     try {
       ticket = this.committer.append(state.name, update);

@@ -16,7 +16,7 @@ import { CloseCode } from '@concord/engine';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol, Traffic } from '../metrics.js';
-import { frameType, MalformedFrameError, readServerFrameHead } from './frames.js';
+import { AddressReader, frameType, MalformedFrameError } from './frames.js';
 
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
 
@@ -85,6 +85,7 @@ export abstract class ServerSocket implements WebSocketLike {
   /** Acknowledgements waiting for their ticket, in the order Hocuspocus sent them. */
   private heldAcks: Array<{ readonly ticket: number; readonly frame: Uint8Array }> = [];
   private releaseScheduled = false;
+  private readonly ackAddresses = new AddressReader();
 
   constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, log: Logger) {
     this.ws = ws;
@@ -145,7 +146,7 @@ export abstract class ServerSocket implements WebSocketLike {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     const frame = toBytes(data);
     if (this.requiredTickets.size > 0 && frame.length > 1 && frameType(frame) === MessageType.SyncStatus) {
-      const { address } = readServerFrameHead(frame);
+      const address = this.ackAddresses.read(frame);
       const ticket = this.requiredTickets.get(address) ?? 0;
       const durable = this.context.durability.durableThrough;
       if (ticket <= durable) this.requiredTickets.delete(address);

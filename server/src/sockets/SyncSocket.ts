@@ -12,6 +12,7 @@ import { TENANT_SEPARATOR } from '@concord/engine';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import {
   AddressPrefixes,
+  AddressReader,
   MalformedFrameError,
   parseClientFrame,
   PONG_FRAME_BYTE,
@@ -24,24 +25,19 @@ import { ServerSocket } from './ServerSocket.js';
 /** Frames a client may send before its first token; a provider sends its token first, so a few is plenty. */
 const MAX_FRAMES_BEFORE_AUTH = 100;
 
-/**
- * Hocuspocus encodes a broadcast once and sends the same buffer to every connection of a document, so the
- * translated copy is cached per buffer: one rewrite per broadcast, not one per recipient.
- */
-const outboundCache = new WeakMap<Uint8Array, Uint8Array>();
-
 export class SyncSocket extends ServerSocket {
   private tenant: string | undefined;
   private held: Array<{ frame: Uint8Array; parsed: ClientFrame }> = [];
   private heldBytes = 0;
   /** Encoded addresses: tenant-qualified (to the server) and tenant-local (to the client). */
   private readonly toServer = new AddressPrefixes();
+  private readonly addresses = new AddressReader();
   /** `<tenant>/` as UTF-8, stripped from outgoing addresses byte by byte. */
   private tenantPrefix: Uint8Array | undefined;
 
   protected inbound(frame: Uint8Array): void {
     if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) return;
-    const parsed = parseClientFrame(frame);
+    const parsed = parseClientFrame(frame, this.addresses);
     if (this.tenant === undefined) {
       if (parsed.type !== MessageType.Auth || parsed.token === undefined) {
         this.hold(frame, parsed);
@@ -60,11 +56,7 @@ export class SyncSocket extends ServerSocket {
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
     if (frame.length === 1 || this.tenantPrefix === undefined) return frame; // connection-level ping
-    const cached = outboundCache.get(frame);
-    if (cached) return cached;
-    const translated = stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
-    outboundCache.set(frame, translated);
-    return translated;
+    return stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
   }
 
   private relay(frame: Uint8Array, parsed: ClientFrame): void {
