@@ -60,7 +60,10 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     const { rows } = await client.query(`SELECT version, name FROM ${schema}.concord_migrations`);
-    expect(rows).toEqual([{ version: 1, name: 'update log' }]);
+    expect(rows).toEqual([
+      { version: 1, name: 'update log' },
+      { version: 2, name: 'append in one statement' },
+    ]);
     const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
     expect(tables.rows.map((r) => r.table_name)).toEqual(['concord_entries', 'concord_migrations']);
   });
@@ -72,7 +75,7 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     await client.query(`INSERT INTO ${schema}.concord_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(1\); upgrade Concord/);
+    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(2\); upgrade Concord/);
   });
 
   test('start-up failures say where and why, never the password', async () => {

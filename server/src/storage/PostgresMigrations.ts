@@ -27,6 +27,26 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (document, seq)
       );`,
   },
+  {
+    version: 2,
+    name: 'append in one statement',
+    // The append of PostgresStore as one function: the shared per-document log locks (sorted, so appends of several
+    // documents never deadlock) and the insert run in the statement's own transaction, one round trip per write.
+    // The lock key must stay the one PostgresStore's load takes: hashtextextended(<schema>/<document>, 0).
+    sql: `
+      CREATE FUNCTION concord_append(documents text[], updates bytea[]) RETURNS void
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_advisory_xact_lock_shared(key)
+        FROM (SELECT DISTINCT hashtextextended(current_schema() || '/' || name, 0) AS key FROM unnest(documents) AS name) AS keys
+        ORDER BY key;
+        INSERT INTO concord_entries (document, seq, update)
+        SELECT document, nextval('concord_entry_seq'), update
+        FROM unnest(documents, updates) WITH ORDINALITY AS entry(document, update, position)
+        ORDER BY position;
+      END
+      $$;`,
+  },
 ];
 
 /** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */

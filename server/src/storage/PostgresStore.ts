@@ -1,8 +1,9 @@
 /**
  * DocumentStore on PostgreSQL (`pg`): the store several server instances share.
  *
- * Schema: `concord_entries (document, seq, update)`, keyed by (document, seq), numbered from one sequence, created
- * by versioned migrations (PostgresMigrations.ts) applied on open. Table names are unqualified, so the connection's
+ * Schema: `concord_entries (document, seq, update)`, keyed by (document, seq), numbered from one sequence, and the
+ * `concord_append` function (one round trip per write), created by versioned migrations (PostgresMigrations.ts)
+ * applied on open. Table names are unqualified, so the connection's
  * `search_path` picks the schema (e.g. `?options=-c%20search_path%3Dconcord` in the URL). Needs PostgreSQL 11+.
  *
  * The rule that keeps several instances safe: a load sees every entry of the document numbered below the highest it
@@ -37,15 +38,8 @@ const COMPACT_LOCK = 1;
 /** The advisory lock key of document `$1` in the current schema (schemas sharing a database never block each other). */
 const lockKey = (param: string, family: number) => `hashtextextended(current_schema() || '/' || ${param}, ${family})`;
 
-const LOCK_FOR_APPEND = `
-  SELECT pg_advisory_xact_lock_shared(key)
-  FROM (SELECT DISTINCT ${lockKey('name', LOG_LOCK)} AS key FROM unnest($1::text[]) AS name) AS keys
-  ORDER BY key`; // one order for everyone, so appends of several documents never deadlock
-const INSERT_ENTRIES = `
-  INSERT INTO concord_entries (document, seq, update)
-  SELECT document, nextval('concord_entry_seq'), update
-  FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS entry(document, update, position)
-  ORDER BY position`;
+/** One round trip: the function (migration 2) takes the shared log locks and inserts, in the statement's transaction. */
+const APPEND = 'SELECT concord_append($1::text[], $2::bytea[])';
 const LOCK_FOR_LOAD = `SELECT pg_advisory_xact_lock(${lockKey('$1', LOG_LOCK)})`;
 const SELECT_ENTRIES = 'SELECT seq, update FROM concord_entries WHERE document = $1 ORDER BY seq';
 const LOCK_FOR_COMPACT = `SELECT pg_advisory_xact_lock(${lockKey('$1', COMPACT_LOCK)})`;
@@ -140,10 +134,11 @@ export class PostgresStore implements DocumentStore {
       }
     }
     if (updates.length === 0) return;
-    await this.transaction('append', async (client) => {
-      await client.query(LOCK_FOR_APPEND, [[...new Set(documents)]]);
-      await client.query(INSERT_ENTRIES, [documents, updates]);
-    });
+    try {
+      await this.pool.query(APPEND, [documents, updates]);
+    } catch (error) {
+      throw new Error(`PostgreSQL append failed: ${reasonOf(error)}`, { cause: error });
+    }
   }
 
   async compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void> {
