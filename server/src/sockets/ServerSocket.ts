@@ -60,7 +60,12 @@ function rawToBytes(data: RawData): Uint8Array {
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
 }
 
-/** The request as Hocuspocus wants it (a Web Request), without the token a y-websocket URL carries. */
+/**
+ * The request as Hocuspocus reads it: headers, and a path-only URL without the token a y-websocket URL carries.
+ * Hocuspocus takes a Web Request but reads only `headers` and `url`, and parses a path-only URL (the Node
+ * IncomingMessage shape it also accepts) without building a URL object, which it does for hook payloads of every
+ * message.
+ */
 function toRequest(request: IncomingMessage): Request {
   const url = new URL(request.url ?? '/', 'http://localhost');
   url.searchParams.delete('token');
@@ -68,7 +73,7 @@ function toRequest(request: IncomingMessage): Request {
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
-  return new Request(url, { headers });
+  return { url: `${url.pathname}${url.search}`, headers } as unknown as Request;
 }
 
 export abstract class ServerSocket implements WebSocketLike {
