@@ -7,5 +7,6 @@ export { StoreClosedError } from './storage/DocumentStore.js';
 export { MemoryStore } from './storage/MemoryStore.js';
 export { LevelStore } from './storage/LevelStore.js';
 export { PostgresStore } from './storage/PostgresStore.js';
+export { UpdateMerger } from './storage/UpdateMerger.js';
 export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';

@@ -26,6 +26,7 @@ import type { Metrics } from '../metrics.js';
 import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
 import type { GroupCommitter, StoredCounts } from '../storage/GroupCommitter.js';
+import { UpdateMerger } from '../storage/UpdateMerger.js';
 
 /**
  * Compact once the entries after the snapshot weigh half the snapshot, and at least this much (so a small document
@@ -61,6 +62,7 @@ export class StorageExtension implements Extension {
   /** Documents whose unload was refused while their changes waited for storage. */
   private readonly keptLoaded = new Set<Document>();
   private readonly compactions = new Set<Promise<void>>();
+  private readonly merger = new UpdateMerger();
   private instance: Hocuspocus | undefined;
   private closing = false;
 
@@ -139,6 +141,7 @@ export class StorageExtension implements Extension {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.compactions]);
+    await this.merger.close();
   }
 
   private persist(state: LoadedDocument, update: Uint8Array, origin: unknown): void {
@@ -201,20 +204,18 @@ export class StorageExtension implements Extension {
     this.compactions.add(job);
   }
 
-  /** Rebuilds the stored log (not the live document: only what is stored may be compacted) into one snapshot. */
+  /**
+   * Rebuilds the stored log (not the live document: only what is stored may be compacted, and with several instances
+   * on one database the log holds edits this one never saw) into one snapshot, merged on the compaction thread.
+   */
   private async compact(state: LoadedDocument): Promise<void> {
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'compact' });
-    const counted = { entries: state.tailEntries, bytes: state.tailBytes };
-    this.log.debug({ document: state.name, tailEntries: counted.entries }, 'compacting');
-    const entries = await this.store.load(state.name);
-    if (entries.length < 2) {
-      endTimer();
-      return;
-    }
-    const doc = new Y.Doc();
     try {
-      for (const { update } of entries) Y.applyUpdate(doc, update);
-      const snapshot = Y.encodeStateAsUpdate(doc);
+      const counted = { entries: state.tailEntries, bytes: state.tailBytes };
+      this.log.debug({ document: state.name, tailEntries: counted.entries }, 'compacting');
+      const entries = await this.store.load(state.name);
+      if (entries.length < 2) return;
+      const snapshot = await this.merger.merge(entries.map((entry) => entry.update));
       await this.store.compact(
         state.name,
         snapshot,
@@ -225,7 +226,6 @@ export class StorageExtension implements Extension {
       state.tailBytes = Math.max(0, state.tailBytes - counted.bytes);
       this.log.debug({ document: state.name, entries: entries.length, snapshotBytes: snapshot.byteLength }, 'compacted');
     } finally {
-      doc.destroy();
       endTimer();
     }
   }
