@@ -7,7 +7,7 @@
  * The acknowledgement rule: Hocuspocus sends `SyncStatus` right after it applied a client's update in memory.
  * Storage registers the ticket of that update's durable write first (`holdAcknowledgements`, called from the
  * document's update event, which fires before the acknowledgement is sent), so a `SyncStatus` goes out only once
- * every ticket registered for its document before it is durable. Held acknowledgements keep their order.
+ * every ticket registered for its document before it is durable. A document's acknowledgements keep their order.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -153,13 +153,14 @@ export abstract class ServerSocket implements WebSocketLike {
     if (this.requiredTickets.size > 0 && frame.length > 1 && frameType(frame) === MessageType.SyncStatus) {
       const address = this.ackAddresses.read(frame);
       const ticket = this.requiredTickets.get(address) ?? 0;
-      const durable = this.context.durability.durableThrough;
-      if (ticket <= durable) this.requiredTickets.delete(address);
-      if (ticket > durable || this.heldAcks.length > 0) {
+      if (ticket > this.context.durability.durableThrough) {
+        // Acknowledgements still held are for other documents (an address's tickets never decrease, and every
+        // durable one is released as its write completes), so one that is durable already need not wait for them.
         this.heldAcks.push({ ticket, frame });
-        this.releaseAcks();
+        this.releaseAfterNextWrite();
         return;
       }
+      this.requiredTickets.delete(address);
     }
     this.transmit(frame);
   }
@@ -190,11 +191,14 @@ export abstract class ServerSocket implements WebSocketLike {
       tcp?.uncork();
     }
     this.heldAcks = waiting;
-    if (waiting.length > 0 && !this.releaseScheduled && this.ws.readyState === WebSocket.OPEN) {
-      this.releaseScheduled = true;
-      this.context.durability.onceDurable(this.releaseAcks);
-    }
+    if (waiting.length > 0) this.releaseAfterNextWrite();
   };
+
+  private releaseAfterNextWrite(): void {
+    if (this.releaseScheduled || this.ws.readyState !== WebSocket.OPEN) return;
+    this.releaseScheduled = true;
+    this.context.durability.onceDurable(this.releaseAcks);
+  }
 
   private transmit(frame: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
