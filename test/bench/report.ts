@@ -2,6 +2,7 @@
  * The benchmark's output: one summary table (systems × measurements, each with its ratio to stock Hocuspocus),
  * the detail behind it (every point, with CPU use), the cold-load table, the machine, and the issue's bar.
  */
+import type { DiskProbe } from './disk.ts';
 import type { System } from './systems.ts';
 import type { PointResult } from './workload.ts';
 
@@ -44,6 +45,7 @@ export interface Machine {
   readonly postgres: string;
   readonly date: string;
   readonly versions: string;
+  readonly disk: DiskProbe;
 }
 
 /** A point measured while other programs used this much CPU is marked noisy. */
@@ -190,6 +192,8 @@ export function renderReport(results: readonly SystemResult[], settings: RunSett
     '# Concord storage benchmark',
     '',
     `Run ${machine.date} by \`npm run bench\` in ${Math.round(runSeconds)} s. Node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.os}, ${machine.postgres}. ${machine.versions}.`,
+    '',
+    `Disk: a 200-byte write made durable (\`fdatasync\`, ${machine.disk.syncs} probes before the run) takes ${ms(machine.disk.p50Ms)} ms at p50, ${ms(machine.disk.p99Ms)} ms at p99, ${ms(machine.disk.maxMs)} ms at most. Every durable acknowledgement waits for one (shared by a whole group commit), so Concord's p99 under light load follows the disk's tail; stock Hocuspocus acknowledges from memory and does not see it.`,
     '',
     summary(results, settings),
     '',

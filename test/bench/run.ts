@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { buildDocument, coldLoad } from './coldLoad.ts';
 import { databaseUrl } from './postgres.ts';
+import { probeDisk } from './disk.ts';
 import { renderReport, type ColdResult, type Machine, type RunSettings, type SystemResult } from './report.ts';
 import { QUIET_CORES, waitForQuiet, type ServerProcess } from './processes.ts';
 import { mintToken, SYSTEMS, type Storage, type System } from './systems.ts';
@@ -211,7 +212,9 @@ async function main(): Promise<void> {
     postgres: await postgresVersion(),
     date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     versions: versions(),
+    disk: await probeDisk(),
   };
+  log(`disk: fdatasync p50 ${machine.disk.p50Ms.toFixed(2)} ms, p99 ${machine.disk.p99Ms.toFixed(1)} ms, max ${machine.disk.maxMs.toFixed(0)} ms`);
   log(`Node ${machine.node}, ${machine.cpus} CPUs; systems: ${systems.map((s) => s.key).join(', ')}`);
   const started = await Promise.all(systems.map(startSystem));
   const running = started.filter((entry): entry is Running => 'server' in entry);
