@@ -61,7 +61,7 @@ async function inspectStore(backend: CrashBackend, storage: CrashStorage): Promi
 
 function killDuringCompaction(backend: CrashBackend) {
   return () => {
-    test(`${KILL_DELAY_RANGES_MS.length} kills at the start of or during a compaction lose no acknowledged edit`, { timeout: 90_000 }, async () => {
+    test(`${KILL_DELAY_RANGES_MS.length} kills at the start of or during a compaction lose no acknowledged edit`, { timeout: 180_000 }, async () => {
       const { gen } = seededRandom(`crash-compaction-${backend.name}`);
       const storage = await backend.storage();
       let survived = 0;

@@ -79,6 +79,7 @@ export class StorageExtension implements Extension {
   }
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
+    this.merger.warm(); // the first document is loaded: compactions will follow
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'load' });
     let entries;
     try {
