@@ -6,7 +6,8 @@
  * `LOCAL_LOAD_TIMEOUT_MS` at worst. A document the server refuses or closes is taken off the socket (nothing more
  * is sent for it). A refused token (or a token function that failed) is replaced: the document tries again with a
  * fresh token after a backoff that doubles up to `REFUSED_RETRY_MAX_DELAY_MS`; a Forbidden document, whose token is
- * fine but does not grant it, waits for the socket's next connection.
+ * fine but does not grant it, waits for the socket's next connection. Other tabs of the same user with the document
+ * open get its edits over a BroadcastChannel (tabs.ts), without the server.
  */
 import { CloseReason, parseServerNotice, StorageStatus, type DocumentSpec, type DocumentType, type TypedDocument } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
@@ -20,6 +21,7 @@ import { PendingChanges } from './pending.js';
 import { AwarenessPresence } from './presence.js';
 import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
+import { crossTabAvailable, TabChannel } from './tabs.js';
 import type { TokenProvider } from './token.js';
 import type { DocumentEvents, DocumentHandle, DocumentStatus } from './types.js';
 
@@ -69,6 +71,10 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   private finished: Promise<void> | null = null;
   private provider: HocuspocusProvider | null = null;
   private local: IndexeddbPersistence | null = null;
+  /** Other tabs with this document open (same user); null without a namespace or BroadcastChannel. */
+  private tabs: TabChannel | null = null;
+  /** Origins of updates that came from elsewhere (provider, IndexedDB), which other tabs get themselves. */
+  private readonly foreignOrigins = new Set<unknown>();
   private references = 1;
   private isClosed = false;
   private loadedLocally = false;
@@ -142,6 +148,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.firstSync.reject(error);
     this.context.closed(this);
     clearTimeout(this.retryTimer);
+    this.tabs?.close();
     if (this.provider) this.provider.destroy();
     else this.awareness.destroy();
     this.finished = this.started.then(() => this.release());
@@ -169,6 +176,10 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
       this.localProblem = identity.problem;
     }
     if (this.isClosed) return;
+    if (identity.namespace !== null && crossTabAvailable()) {
+      this.tabs = new TabChannel(localDatabaseName(identity.namespace, this.name), this.doc, this.foreignOrigins);
+      this.pending.ignoreOrigin(this.tabs);
+    }
     this.loadedLocally = true;
     this.loaded.resolve();
     this.attach();
@@ -177,6 +188,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
 
   private readonly onBound = (persistence: IndexeddbPersistence) => {
     this.pending.ignoreOrigin(persistence);
+    this.foreignOrigins.add(persistence);
     if (this.isClosed) void closeLocalCopy(persistence);
     else this.local = persistence;
   };
@@ -191,6 +203,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
       token: async () => (this.lastToken = await tokens.forConnection(socket.connection)),
     });
     this.pending.ignoreOrigin(provider);
+    this.foreignOrigins.add(provider);
     provider.on('authenticated', this.onAuthenticated);
     provider.on('authenticationFailed', this.onRefused);
     provider.on('synced', this.onProviderProgress);
