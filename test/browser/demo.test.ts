@@ -7,7 +7,10 @@
  * - the server stops: both indicators turn red; Bob edits a field and the description offline and sees his
  *   pending count; a new server starts on the same port and data dir: both reconnect (green), Alice sees Bob's
  *   offline edits;
- * - after a reload everything is still there, and a newcomer with an empty browser loads it all from the server.
+ * - after a reload everything is still there, and a newcomer with an empty browser loads it all from the server;
+ * - a refused token is replaced without signing in again;
+ * - two tabs of Bob's browser share a field and description edits while the server is down (C10), and Alice gets
+ *   them once it is back.
  *
  * Screenshots go to test/artifacts/. Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts).
  */
@@ -204,6 +207,35 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
     await bob.waitForFields(taskId, { title: 'Write the launch plan for June', status: 'done' });
     await bob.typeInDescription(' Back after the reset.');
     await alice.waitForDescription('Written offline by Bob.', 'Back after the reset.');
+  });
+
+  it("two tabs of Bob's browser share edits while the server is down", { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const bobTab = await bob.openTab();
+    pages.push(bobTab);
+    await bobTab.waitForLight('green', { pending: 'none' });
+    await bobTab.openDescription(taskId);
+    await server?.stop();
+    server = null;
+    await bob.waitForLight('red');
+    await bobTab.waitForLight('red');
+
+    await bob.field(taskId, 'assignee').fill('Bob and Carol');
+    await bobTab.waitForFields(taskId, { assignee: 'Bob and Carol' });
+    await bobTab.typeInDescription(' Typed in the second tab.');
+    await bob.waitForDescription('Back after the reset.', 'Typed in the second tab.');
+    await saveSideBySide(
+      browser(),
+      [
+        { caption: "Bob's first tab, offline", png: await bob.page.screenshot() },
+        { caption: "Bob's second tab, offline", png: await bobTab.page.screenshot() },
+      ],
+      join(ARTIFACTS, 'two-tabs-offline.png'),
+    );
+
+    await start();
+    await alice.waitForFields(taskId, { assignee: 'Bob and Carol' });
+    await alice.waitForDescription('Back after the reset.', 'Typed in the second tab.');
+    for (const tab of [bob, bobTab]) await tab.waitForLight('green', { pending: 'none' });
   });
 
   it('no page had an error', () => {

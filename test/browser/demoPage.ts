@@ -17,10 +17,14 @@ export class DemoPage {
   /** Uncaught errors and console errors of the page, for the final check that none happened. */
   readonly errors: string[] = [];
 
-  private constructor(name: string, context: BrowserContext, page: Page) {
+  /** A second tab shares its person's context: closing it closes only the tab. */
+  private readonly isExtraTab: boolean;
+
+  private constructor(name: string, context: BrowserContext, page: Page, isExtraTab = false) {
     this.name = name;
     this.context = context;
     this.page = page;
+    this.isExtraTab = isExtraTab;
     page.on('pageerror', (error) => this.errors.push(`pageerror: ${error.message}`));
     page.on('console', (message) => {
       const text = message.text();
@@ -40,6 +44,14 @@ export class DemoPage {
     const demo = new DemoPage(name, context, page);
     await page.goto(url);
     return demo;
+  }
+
+  /** Another tab of this person's browser (same localStorage and IndexedDB, so already signed in). */
+  async openTab(): Promise<DemoPage> {
+    const tab = new DemoPage(this.name, this.context, await this.context.newPage(), true);
+    await tab.page.goto(this.page.url());
+    await tab.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor();
+    return tab;
   }
 
   async signIn(): Promise<void> {
@@ -167,6 +179,7 @@ export class DemoPage {
   }
 
   async close(): Promise<void> {
-    await this.context.close().catch(() => {});
+    if (this.isExtraTab) await this.page.close().catch(() => {});
+    else await this.context.close().catch(() => {});
   }
 }
