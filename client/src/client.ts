@@ -3,17 +3,23 @@
  *
  * The rule: a document name is open at most once per client. `open` of an open name hands back the same handle
  * with one more reference, so two views of one document share its Y.Doc, its awareness and its provider (a
- * second provider for the same name on the same socket would be refused by the multiplexer anyway).
+ * second provider for the same name on the same socket would be refused by the multiplexer anyway). Documents
+ * record their outboxes in the namespace's registry, and every new connection sends what closed documents still
+ * hold (background.ts).
  */
 import { assertDocumentName } from '@concord/engine';
+import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
+import { BackgroundSender } from './background.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
 import { resolveIdentity, type Identity } from './identity.js';
 import { deleteNamespace, indexedDBAvailable } from './local.js';
 import { resolveUser } from './presence.js';
+import { assertUpdateFrequency, UpdateClock, type UpdateFrequency } from './frequency.js';
+import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './registry.js';
 import { Socket } from './socket.js';
 import { TokenProvider } from './token.js';
-import type { ConnectionState, DocumentHandle, SyncClient, SyncClientEvents, SyncClientOptions } from './types.js';
+import type { ConnectionState, DocumentHandle, OutboxEntry, SyncClient, SyncClientEvents, SyncClientOptions } from './types.js';
 
 class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient {
   private readonly options: SyncClientOptions;
@@ -22,6 +28,9 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private readonly handles = new Map<string, SyncedDocument>();
   private readonly databases = new Set<string>();
   private readonly context: DocumentContext;
+  private readonly clock: UpdateClock;
+  private readonly background: BackgroundSender;
+  private registryOf: Promise<OutboxRegistry | null> | null = null;
   private identity: Promise<Identity> | null = null;
   private destroyed = false;
 
@@ -31,20 +40,62 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     this.tokens = new TokenProvider(options.token);
     this.socket = new Socket(options);
     this.socket.on('state', (state) => this.emit('state', [state]));
+    this.socket.on('retry', (at) => this.emit('retry', [at]));
+    this.clock = new UpdateClock(options.updateFrequency ?? 'live');
+    this.clock.on('change', (frequency) => this.emit('frequency', [frequency]));
     this.context = {
       socket: this.socket,
       tokens: this.tokens,
       identity: () => this.whoAmI(),
       persistence: (options.persistence ?? true) && indexedDBAvailable(),
+      clock: this.clock,
       rememberDatabase: (name) => this.databases.add(name),
       closed: (handle) => {
         if (this.handles.get(handle.name) === handle) this.handles.delete(handle.name);
       },
+      outboxChanged: (name, entries) => void this.recordOutbox(name, entries),
     };
+    this.background = new BackgroundSender({
+      open: (name) => this.open(name),
+      isOpen: (name) => this.handles.has(name),
+      registry: () => this.registry(),
+      changed: () => this.emit('outbox', []),
+    });
+    this.socket.on('open', () => void this.background.sendAll().catch(() => {
+      // The registry could not be read: the listed documents are sent on the next connection, or when opened.
+    }));
   }
 
   get state(): ConnectionState {
     return this.socket.state;
+  }
+
+  get nextRetryAt(): number | null {
+    return this.socket.nextRetryAt;
+  }
+
+  get updateFrequency(): UpdateFrequency {
+    return this.clock.frequency;
+  }
+
+  setUpdateFrequency(frequency: UpdateFrequency): void {
+    assertUpdateFrequency(frequency);
+    this.clock.set(frequency);
+  }
+
+  syncNow(): void {
+    if (this.destroyed) return;
+    this.clock.tick();
+    this.socket.syncNow();
+  }
+
+  hasUnsavedChanges(): boolean {
+    return [...this.handles.values()].some((handle) => handle.hasUnsavedChanges());
+  }
+
+  async pendingDocuments(): Promise<PendingDocument[]> {
+    const registry = await this.registry();
+    return registry ? registry.pending() : [];
   }
 
   open(name: string): DocumentHandle {
@@ -66,7 +117,12 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     const target = namespace ?? own;
     if (target === null) return;
     if (target === own) await Promise.all([...this.handles.values()].map((handle) => handle.forgetLocalCopy()));
+    if (target === own) {
+      await (await this.registry())?.close();
+      this.registryOf = Promise.resolve(null); // nothing of this namespace is recorded on the device any more
+    }
     await deleteNamespace(target, this.databases);
+    if (indexedDBAvailable()) await idb.deleteDB(registryDatabaseName(target));
   }
 
   override async destroy(): Promise<void> {
@@ -74,7 +130,26 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     this.destroyed = true;
     await Promise.all([...this.handles.values()].map((handle) => handle.shutdown()));
     this.socket.destroy();
+    this.clock.destroy();
+    await (await this.registry())?.close();
     super.destroy();
+  }
+
+  /** The namespace's outbox registry; null without persistence or a namespace. */
+  private registry(): Promise<OutboxRegistry | null> {
+    this.registryOf ??= this.whoAmI().then(({ namespace }) =>
+      this.context.persistence && namespace !== null ? new OutboxRegistry(namespace) : null,
+    );
+    return this.registryOf;
+  }
+
+  private async recordOutbox(name: string, entries: readonly OutboxEntry[]): Promise<void> {
+    try {
+      await (await this.registry())?.record(name, entries);
+      this.emit('outbox', []);
+    } catch {
+      // The document's changes are safe in its own database; the list is written again with its next change.
+    }
   }
 
   private whoAmI(): Promise<Identity> {

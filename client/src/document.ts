@@ -11,19 +11,21 @@
  */
 import { CloseReason, parseServerNotice, StorageStatus, type DocumentSpec, type DocumentType, type TypedDocument } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
-import type { IndexeddbPersistence } from 'y-indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
+import { HeldUpdates, type UpdateClock } from './frequency.js';
 import type { Identity } from './identity.js';
 import { closeLocalCopy, loadLocalCopy, localDatabaseName } from './local.js';
-import { PendingChanges } from './pending.js';
+import type { LocalCopy } from './localCopy.js';
+import { sameEntries } from './changes.js';
+import { Outbox } from './outbox.js';
 import { AwarenessPresence } from './presence.js';
 import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
 import { crossTabAvailable, TabChannel } from './tabs.js';
 import type { TokenProvider } from './token.js';
-import type { DocumentEvents, DocumentHandle, DocumentStatus } from './types.js';
+import type { DocumentEvents, DocumentHandle, DocumentStatus, OutboxEntry } from './types.js';
 
 /** First retry of a document refused for its token; doubles per refusal (with jitter) up to the cap. */
 export const REFUSED_RETRY_MIN_DELAY_MS = 1_000;
@@ -35,8 +37,12 @@ export interface DocumentContext {
   readonly tokens: TokenProvider;
   identity(): Promise<Identity>;
   readonly persistence: boolean;
+  /** When held remote updates are applied (the update-frequency preference). */
+  readonly clock: UpdateClock;
   /** Called with each IndexedDB database the document opens, so the client can wipe it later. */
   rememberDatabase(name: string): void;
+  /** The document's outbox changed (recorded in the namespace's registry, for documents no screen has open). */
+  outboxChanged(name: string, entries: readonly OutboxEntry[]): void;
   /** Called once, when the last reference is released. */
   closed(handle: SyncedDocument): void;
 }
@@ -64,13 +70,16 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   readonly awareness = new Awareness(this.doc);
   readonly presence: AwarenessPresence;
   private readonly context: DocumentContext;
-  private readonly pending: PendingChanges;
+  private readonly changes: Outbox;
+  /** The outbox entries last announced with an `outbox` event. */
+  private announcedOutbox: readonly OutboxEntry[] = [];
   private readonly loaded = deferred();
   private readonly firstSync = deferred();
   private readonly started: Promise<void>;
   private finished: Promise<void> | null = null;
   private provider: HocuspocusProvider | null = null;
-  private local: IndexeddbPersistence | null = null;
+  private held: HeldUpdates | null = null;
+  private local: LocalCopy | null = null;
   /** Other tabs with this document open (same user); null without a namespace or BroadcastChannel. */
   private tabs: TabChannel | null = null;
   /** Origins of updates that came from elsewhere (provider, IndexedDB), which other tabs get themselves. */
@@ -88,6 +97,8 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private closedByServer: string | null = null;
   private localProblem: string | null = null;
+  /** Why the outbox's state could not be stored; cleared by the next write that succeeds. */
+  private outboxProblem: string | null = null;
   /** The server's last storage notice said it cannot store; cleared by an `ok` notice or a new connection. */
   private serverDegraded = false;
   private current: DocumentStatus;
@@ -97,7 +108,11 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.name = name;
     this.context = context;
     this.presence = new AwarenessPresence(this.awareness, placeholderUser);
-    this.pending = new PendingChanges(this.doc, this.refresh);
+    this.changes = new Outbox(this.doc, {
+      onChange: this.refresh,
+      onStoreError: this.onOutboxStoreError,
+      onStored: this.onOutboxStored,
+    });
     this.current = this.derive();
     context.socket.on('state', this.refresh);
     context.socket.on('open', this.onSocketOpen);
@@ -114,6 +129,10 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
 
   whenSynced(): Promise<void> {
     return this.firstSync.promise;
+  }
+
+  outbox(): readonly OutboxEntry[] {
+    return this.changes.entries();
   }
 
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S> {
@@ -149,8 +168,14 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.context.closed(this);
     clearTimeout(this.retryTimer);
     this.tabs?.close();
-    if (this.provider) this.provider.destroy();
-    else this.awareness.destroy();
+    if (this.provider) {
+      // A Close queued on a closed socket would reach the server after the next connection's authentications and
+      // close the same document opened again by then; without a connection the server holds no session to close.
+      if (!this.context.socket.isOpen && !this.offSocket) this.context.socket.detachSilently(this.provider);
+      this.provider.destroy();
+    } else {
+      this.awareness.destroy();
+    }
     this.finished = this.started.then(() => this.release());
     return this.finished;
   }
@@ -159,7 +184,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   async forgetLocalCopy(): Promise<void> {
     const local = this.local;
     this.local = null;
-    this.pending.forgetStore();
+    this.changes.forgetStore();
     if (local) await closeLocalCopy(local);
   }
 
@@ -170,15 +195,14 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     if (this.context.persistence && identity.namespace !== null) {
       const database = localDatabaseName(identity.namespace, this.name);
       this.context.rememberDatabase(database);
-      this.localProblem = await loadLocalCopy(database, this.doc, this.onBound);
-      if (this.local && this.localProblem === null) await this.pending.restore(this.local);
+      this.localProblem = await loadLocalCopy(database, this.doc, this.onBound, this.refresh);
+      if (this.local && this.localProblem === null) await this.changes.restore(this.local);
     } else if (this.context.persistence) {
       this.localProblem = identity.problem;
     }
     if (this.isClosed) return;
     if (identity.namespace !== null && crossTabAvailable()) {
       this.tabs = new TabChannel(localDatabaseName(identity.namespace, this.name), this.doc, this.foreignOrigins);
-      this.pending.ignoreOrigin(this.tabs);
     }
     this.loadedLocally = true;
     this.loaded.resolve();
@@ -186,8 +210,19 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.refresh();
   }
 
-  private readonly onBound = (persistence: IndexeddbPersistence) => {
-    this.pending.ignoreOrigin(persistence);
+  private readonly onOutboxStoreError = (error: unknown) => {
+    this.outboxProblem = `not saved on this device: the outbox could not be stored (${error instanceof Error ? error.message : String(error)})`;
+    this.refresh();
+  };
+
+  private readonly onOutboxStored = () => {
+    if (this.outboxProblem === null) return;
+    this.outboxProblem = null;
+    this.refresh();
+  };
+
+  private readonly onBound = (persistence: LocalCopy) => {
+    this.changes.storedOrigin(persistence);
     this.foreignOrigins.add(persistence);
     if (this.isClosed) void closeLocalCopy(persistence);
     else this.local = persistence;
@@ -202,7 +237,9 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
       websocketProvider: socket.provider,
       token: async () => (this.lastToken = await tokens.forConnection(socket.connection)),
     });
-    this.pending.ignoreOrigin(provider);
+    this.changes.serverOrigin(provider);
+    this.held = new HeldUpdates(this.doc, this.context.clock, this.refresh);
+    this.held.intercept(provider);
     this.foreignOrigins.add(provider);
     provider.on('authenticated', this.onAuthenticated);
     provider.on('authenticationFailed', this.onRefused);
@@ -292,17 +329,35 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
       refusal: this.refusal,
       authenticated: !this.offSocket && (provider?.isAuthenticated ?? false),
       providerSynced: provider?.isSynced ?? false,
-      pendingChanges: this.pending.count,
+      pendingChanges: this.changes.count,
       loadedLocally: this.loadedLocally,
+      localCopy: this.localCopyState(),
       readOnly: provider?.authorizedScope === 'readonly',
-      problem: this.closedByServer ?? this.localProblem,
+      heldUpdates: this.held?.count ?? 0,
+      problem: this.closedByServer ?? this.local?.problem ?? this.outboxProblem ?? this.localProblem,
       serverDegraded: this.serverDegraded,
     });
   }
 
+  private localCopyState(): DocumentStatus['localCopy'] {
+    if (!this.context.persistence || (this.loadedLocally && !this.local)) return 'none';
+    return this.local && this.loadedLocally ? this.local.state : 'loading';
+  }
+
+  /** Some local change is neither acknowledged by the server nor stored on this device. */
+  hasUnsavedChanges(): boolean {
+    return this.changes.count > 0 && (this.local === null || this.local.unsaved);
+  }
+
   private readonly refresh = () => {
     if (this.isClosed) return;
-    if (this.provider && !this.offSocket) this.pending.check(this.provider, this.context.socket.isOpen);
+    if (this.provider && !this.offSocket) this.changes.check(this.provider, this.context.socket.isOpen);
+    const entries = this.changes.entries();
+    if (!sameEntries(entries, this.announcedOutbox)) {
+      this.announcedOutbox = entries;
+      this.context.outboxChanged(this.name, entries);
+      this.emit('outbox', [entries]);
+    }
     const next = this.derive();
     if (sameStatus(next, this.current)) return;
     this.current = next;
@@ -311,7 +366,8 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
 
   private async release(): Promise<void> {
     this.presence.destroy();
-    this.pending.destroy();
+    this.changes.destroy();
+    this.held?.destroy();
     await this.forgetLocalCopy();
     this.doc.destroy();
     super.destroy();

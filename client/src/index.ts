@@ -1,4 +1,7 @@
 export { createSyncClient } from './client.js';
+export { UPDATE_FREQUENCIES, UPDATE_INTERVAL_MS } from './frequency.js';
+export type { UpdateFrequency } from './frequency.js';
+export type { PendingDocument } from './registry.js';
 export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
 export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
 export type {
@@ -6,6 +9,7 @@ export type {
   DocumentEvents,
   DocumentHandle,
   DocumentStatus,
+  OutboxEntry,
   Presence,
   PresenceEvents,
   SyncClient,

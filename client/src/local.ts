@@ -7,8 +7,8 @@
  * the network and the problem is reported; a copy that loads late still merges in (CRDT updates commute).
  */
 import * as idb from 'lib0/indexeddb';
-import { IndexeddbPersistence } from 'y-indexeddb';
 import type * as Y from 'yjs';
+import { LocalCopy } from './localCopy.js';
 
 /** Longest wait for the local copy before the document connects anyway. */
 export const LOCAL_LOAD_TIMEOUT_MS = 5_000;
@@ -49,7 +49,8 @@ async function probe(name: string): Promise<void> {
 export async function loadLocalCopy(
   name: string,
   doc: Y.Doc,
-  bound: (persistence: IndexeddbPersistence) => void,
+  bound: (persistence: LocalCopy) => void,
+  onState: () => void,
 ): Promise<string | null> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<string>((resolve) => {
@@ -60,7 +61,7 @@ export async function loadLocalCopy(
   });
   const load = async (): Promise<null> => {
     await probe(name);
-    const persistence = new IndexeddbPersistence(name, doc);
+    const persistence = new LocalCopy(name, doc, onState);
     bound(persistence);
     await persistence.whenSynced;
     return null;
@@ -75,7 +76,7 @@ export async function loadLocalCopy(
 }
 
 /** Closes the binding; writes already queued still complete, and the stored data stays. */
-export async function closeLocalCopy(persistence: IndexeddbPersistence): Promise<void> {
+export async function closeLocalCopy(persistence: LocalCopy): Promise<void> {
   try {
     await persistence.destroy();
   } catch {

@@ -1,20 +1,24 @@
 /**
- * The one socket of a client: a `HocuspocusProviderWebsocket` that every document multiplexes over, and its state.
+ * The one socket of a client: a `HocuspocusProviderWebsocket` that every document multiplexes over, its state, and
+ * when it tries the server again.
  *
  * The rule: the socket's state is what the provider reports (connecting, connected, disconnected → offline), except
- * that a browser that says it has no network is `offline` whatever the socket thinks, and a socket the server
- * closed for a bad token is `unauthorized` until it connects again. Each opened socket gets a new connection
- * number, so tokens can be fetched once per connection. When the browser comes back online, the socket retries
- * at once instead of waiting out its backoff.
+ * that a browser that says it has no network is `offline` whatever the socket thinks, a socket the server closed for
+ * a bad token is `unauthorized` until it connects again, and a socket whose connections keep dropping soon after
+ * they open (`UNSTABLE_CONNECTIONS_IN_A_ROW` in a row) is `degraded` until one stays up. Reconnection is ours, not the
+ * provider's (it makes one attempt per `connect()`): at once after losing a good connection, when the browser comes
+ * back online, when the tab is focused or shown again, and on `syncNow()`; otherwise after the backoff of
+ * backoff.ts, whose next attempt time is published (`retry`). Each opened socket gets a new connection number, so
+ * tokens can be fetched once per connection.
  */
 import { CloseCode } from '@concord/engine';
 import { HocuspocusProviderWebsocket, WebSocketStatus, type HocuspocusProvider } from '@hocuspocus/provider';
 import { ObservableV2 } from 'lib0/observable';
+import { DEFAULT_MAX_RECONNECT_DELAY_MS, reconnectDelayMs, STABLE_CONNECTION_MS } from './backoff.js';
 import type { ConnectionState } from './types.js';
 
-/** Delay of the first retry after a failed connection; it doubles on each further failure (with jitter). */
-export const RECONNECT_MIN_DELAY_MS = 1_000;
-export const DEFAULT_MAX_RECONNECT_DELAY_MS = 30_000;
+/** Connections in a row that closed before `STABLE_CONNECTION_MS` that make the socket `degraded`. */
+export const UNSTABLE_CONNECTIONS_IN_A_ROW = 3;
 
 export interface SocketOptions {
   url: string;
@@ -26,11 +30,13 @@ export type SocketEvents = {
   state: (state: ConnectionState) => void;
   /** A new connection is open; fires before the documents attached to the socket authenticate on it. */
   open: (connection: number) => void;
+  /** The next connection attempt is due at this time (ms since the epoch), or none is scheduled (null). */
+  retry: (at: number | null) => void;
 };
 
-interface NetworkEvents {
-  addEventListener(type: 'online' | 'offline', listener: () => void): void;
-  removeEventListener(type: 'online' | 'offline', listener: () => void): void;
+interface EventSource {
+  addEventListener(type: string, listener: () => void): void;
+  removeEventListener(type: string, listener: () => void): void;
 }
 
 function browserSaysOffline(): boolean {
@@ -38,42 +44,67 @@ function browserSaysOffline(): boolean {
   return nav?.onLine === false;
 }
 
-function networkEvents(): NetworkEvents | null {
-  const target = globalThis as Partial<NetworkEvents>;
-  return typeof target.addEventListener === 'function' && typeof target.removeEventListener === 'function'
-    ? (target as NetworkEvents)
+function eventSource(target: unknown): EventSource | null {
+  const candidate = target as Partial<EventSource> | undefined;
+  return typeof candidate?.addEventListener === 'function' && typeof candidate.removeEventListener === 'function'
+    ? (candidate as EventSource)
     : null;
+}
+
+function pageIsVisible(): boolean {
+  return (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState !== 'hidden';
 }
 
 export class Socket extends ObservableV2<SocketEvents> {
   readonly provider: HocuspocusProviderWebsocket;
+  private readonly maxDelayMs: number;
   private socketStatus: WebSocketStatus;
   private refused = false;
   private connections = 0;
   private current: ConnectionState;
-  private readonly network = networkEvents();
+  /** Failed attempts and lost connections in a row; 0 after a connection that stayed up `STABLE_CONNECTION_MS`. */
+  private failures = 0;
+  /** Connections in a row that opened but dropped before `STABLE_CONNECTION_MS`, after an earlier failure. */
+  private unstable = 0;
+  private openedAt: number | null = null;
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryAt: number | null = null;
+  /** The next close is one we asked for (`syncNow`): reconnect at once. */
+  private reconnectAtOnce = false;
+  private destroyed = false;
+  private readonly window = eventSource(globalThis);
+  private readonly document = eventSource((globalThis as { document?: unknown }).document);
 
   constructor(options: SocketOptions) {
     super();
-    const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
+    this.maxDelayMs = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
     this.provider = new HocuspocusProviderWebsocket({
       url: options.url,
       ...(options.WebSocketPolyfill ? { WebSocketPolyfill: options.WebSocketPolyfill } : {}),
-      delay: Math.min(RECONNECT_MIN_DELAY_MS, maxDelay),
-      minDelay: Math.min(RECONNECT_MIN_DELAY_MS, maxDelay),
-      maxDelay,
+      // One attempt per connect(); the retries are scheduled here, so their time is known.
+      maxAttempts: 1,
+      delay: 0,
+      minDelay: 0,
     });
     this.socketStatus = this.provider.status;
     this.current = this.derive();
     this.provider.on('status', this.onStatus);
     this.provider.on('open', this.onOpen);
     this.provider.on('close', this.onClose);
-    this.network?.addEventListener('online', this.onNetworkChange);
-    this.network?.addEventListener('offline', this.onNetworkChange);
+    this.window?.addEventListener('online', this.onNetworkChange);
+    this.window?.addEventListener('offline', this.onNetworkChange);
+    this.window?.addEventListener('focus', this.onAttention);
+    this.document?.addEventListener('visibilitychange', this.onAttention);
   }
 
   get state(): ConnectionState {
     return this.current;
+  }
+
+  /** When the next connection attempt is due (ms since the epoch), or null when none is scheduled. */
+  get nextRetryAt(): number | null {
+    return this.retryAt;
   }
 
   /** The number of the connection now open (or last opened). */
@@ -83,6 +114,21 @@ export class Socket extends ObservableV2<SocketEvents> {
 
   get isOpen(): boolean {
     return this.socketStatus === WebSocketStatus.Connected;
+  }
+
+  /**
+   * Reconnects now and resyncs every document: a closed socket tries at once (the backoff starts over); an open one
+   * is closed and opened again, so every document runs its sync handshake anew.
+   */
+  syncNow(): void {
+    if (this.destroyed) return;
+    this.failures = 0;
+    if (this.socketStatus === WebSocketStatus.Connected && this.provider.webSocket) {
+      this.reconnectAtOnce = true;
+      this.provider.webSocket.close();
+    } else {
+      this.connectNow();
+    }
   }
 
   /**
@@ -96,8 +142,13 @@ export class Socket extends ObservableV2<SocketEvents> {
   }
 
   override destroy(): void {
-    this.network?.removeEventListener('online', this.onNetworkChange);
-    this.network?.removeEventListener('offline', this.onNetworkChange);
+    this.destroyed = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.stableTimer);
+    this.window?.removeEventListener('online', this.onNetworkChange);
+    this.window?.removeEventListener('offline', this.onNetworkChange);
+    this.window?.removeEventListener('focus', this.onAttention);
+    this.document?.removeEventListener('visibilitychange', this.onAttention);
     this.provider.destroy();
     super.destroy();
   }
@@ -105,6 +156,7 @@ export class Socket extends ObservableV2<SocketEvents> {
   private derive(): ConnectionState {
     if (browserSaysOffline()) return 'offline';
     if (this.refused) return 'unauthorized';
+    if (this.unstable >= UNSTABLE_CONNECTIONS_IN_A_ROW) return 'degraded';
     switch (this.socketStatus) {
       case WebSocketStatus.Connected:
         return 'connected';
@@ -122,6 +174,31 @@ export class Socket extends ObservableV2<SocketEvents> {
     this.emit('state', [next]);
   }
 
+  private setRetryAt(at: number | null): void {
+    if (at === this.retryAt) return;
+    this.retryAt = at;
+    this.emit('retry', [at]);
+  }
+
+  /** Tries now, unless a connection is open or an attempt is under way. */
+  private connectNow(): void {
+    clearTimeout(this.retryTimer);
+    this.setRetryAt(null);
+    if (this.destroyed || this.socketStatus !== WebSocketStatus.Disconnected) return;
+    void this.provider.connect();
+  }
+
+  /** Schedules the next attempt; none while the browser says it has no network (its `online` event reconnects). */
+  private scheduleRetry(delayMs: number): void {
+    clearTimeout(this.retryTimer);
+    if (this.destroyed || browserSaysOffline()) {
+      this.setRetryAt(null);
+      return;
+    }
+    this.setRetryAt(Date.now() + delayMs);
+    this.retryTimer = setTimeout(() => this.connectNow(), delayMs);
+  }
+
   private readonly onStatus = ({ status }: { status: WebSocketStatus }) => {
     this.socketStatus = status;
     if (status === WebSocketStatus.Connected) this.refused = false;
@@ -130,16 +207,45 @@ export class Socket extends ObservableV2<SocketEvents> {
 
   private readonly onOpen = () => {
     this.connections += 1;
+    this.openedAt = Date.now();
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => {
+      this.failures = 0;
+      this.unstable = 0;
+      this.update();
+    }, STABLE_CONNECTION_MS);
     this.emit('open', [this.connections]);
   };
 
   private readonly onClose = ({ event }: { event?: { code?: number } }) => {
+    // The provider scheduled its own reconnect; the schedule is ours.
+    this.provider.clearReconnectTimeout();
+    clearTimeout(this.stableTimer);
     if (event?.code === CloseCode.Unauthorized) this.refused = true;
+    const openedAt = this.openedAt;
+    this.openedAt = null;
+    if (openedAt !== null && Date.now() - openedAt >= STABLE_CONNECTION_MS) {
+      this.failures = 0;
+      this.unstable = 0;
+    }
+    const atOnce = this.reconnectAtOnce;
+    this.reconnectAtOnce = false;
+    if (!atOnce) {
+      this.failures += 1;
+      if (openedAt !== null && this.failures > 1) this.unstable += 1;
+    }
     this.update();
+    // The first failure in a row (losing a good connection) retries at once; the backoff starts with the second.
+    this.scheduleRetry(atOnce ? 0 : reconnectDelayMs(this.failures - 1, this.maxDelayMs));
   };
 
   private readonly onNetworkChange = () => {
     this.update();
-    if (!browserSaysOffline() && this.socketStatus === WebSocketStatus.Disconnected) void this.provider.connect();
+    if (!browserSaysOffline()) this.connectNow();
+  };
+
+  /** The tab was focused or shown: someone is looking, so do not make them wait out the backoff. */
+  private readonly onAttention = () => {
+    if (pageIsVisible()) this.connectNow();
   };
 }

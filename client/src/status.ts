@@ -19,7 +19,9 @@ export interface StatusInputs {
   readonly providerSynced: boolean;
   readonly pendingChanges: number;
   readonly loadedLocally: boolean;
+  readonly localCopy: DocumentStatus['localCopy'];
   readonly readOnly: boolean;
+  readonly heldUpdates: number;
   /** A problem that does not stop syncing (the local copy failed, the server closed the document). */
   readonly problem: string | null;
   /** The server said it cannot store changes right now. */
@@ -44,7 +46,9 @@ export function deriveStatus(inputs: StatusInputs): DocumentStatus {
     synced: connected && inputs.providerSynced && inputs.pendingChanges === 0,
     pendingChanges: inputs.pendingChanges,
     loadedLocally: inputs.loadedLocally,
+    localCopy: inputs.localCopy,
     readOnly: inputs.readOnly,
+    heldUpdates: inputs.heldUpdates,
     error:
       inputs.refusal ??
       (inputs.socket === 'unauthorized' ? SOCKET_REFUSED : state === 'degraded' ? SERVER_CANNOT_STORE : inputs.problem),
@@ -57,7 +61,9 @@ export function sameStatus(a: DocumentStatus, b: DocumentStatus): boolean {
     a.synced === b.synced &&
     a.pendingChanges === b.pendingChanges &&
     a.loadedLocally === b.loadedLocally &&
+    a.localCopy === b.localCopy &&
     a.readOnly === b.readOnly &&
+    a.heldUpdates === b.heldUpdates &&
     a.error === b.error
   );
 }

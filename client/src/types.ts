@@ -8,6 +8,8 @@
 import type { DocumentSpec, DocumentType, Peer, PresenceState, PresenceUser, TypedDocument } from '@concord/engine';
 import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
+import type { UpdateFrequency } from './frequency.js';
+import type { PendingDocument } from './registry.js';
 import type * as Y from 'yjs';
 
 /** What the client tells a token function when it asks for a token. */
@@ -46,10 +48,17 @@ export interface SyncClientOptions {
   /** WebSocket implementation, for runtimes without a global one (Node 22+ and browsers have it). */
   WebSocketPolyfill?: unknown;
   /**
-   * Upper bound of the reconnect backoff. The first retry is immediate, then the delay doubles, with jitter.
+   * Upper bound of the reconnect backoff. Losing a connection retries at once; after each further failure in a row the
+   * wait doubles from 1 s (between half and all of it, for jitter). `SyncClient.nextRetryAt` tells when.
    * @default 30_000 — long enough to spare a recovering server, short enough that people notice no stall.
    */
   maxReconnectDelayMs?: number;
+  /**
+   * How often remote changes are applied: `live`, or gathered and applied `every-30s` / `every-minute` (local
+   * changes always go out at once). Change it later with `setUpdateFrequency`.
+   * @default 'live'
+   */
+  updateFrequency?: UpdateFrequency;
 }
 
 /**
@@ -65,22 +74,64 @@ export interface DocumentStatus {
   readonly state: ConnectionState;
   /** The first sync with the server is done and no local change is pending. */
   readonly synced: boolean;
-  /** Local changes (transactions) the server has not acknowledged yet. */
+  /** Entries in the outbox: local changes the server has not acknowledged yet (see `DocumentHandle.outbox()`). */
   readonly pendingChanges: number;
   /** The IndexedDB copy is applied (or persistence is off, or it failed: see `error`). */
   readonly loadedLocally: boolean;
+  /**
+   * The IndexedDB copy: `loading`, `saved` (every local change is on the device), `saving` (a write is in flight),
+   * `failed` (a write failed — quota, disk — and is retried; `error` starts with "not saved on this device"), or
+   * `none` (persistence is off or there is no local copy).
+   */
+  readonly localCopy: 'none' | 'loading' | 'saved' | 'saving' | 'failed';
   /** The server granted read access only: local changes are never accepted. */
   readonly readOnly: boolean;
+  /** Remote updates received and held by the update-frequency preference, applied at its next tick or `syncNow()`. */
+  readonly heldUpdates: number;
   /** Why the server refused the document, or why the local copy could not be used; null when all is well. */
   readonly error: string | null;
 }
 
 export type SyncClientEvents = {
   state: (state: ConnectionState) => void;
+  /** The next connection attempt is due at this time (ms since the epoch), or none is scheduled (null). */
+  retry: (at: number | null) => void;
+  frequency: (frequency: UpdateFrequency) => void;
+  /** The device's outbox across documents changed: read `pendingDocuments()`. */
+  outbox: () => void;
 };
+
+/**
+ * One change in a document's outbox: a local change the server has not acknowledged yet, as a person would name it.
+ * Entries are derived from the document against what the server is known to have, so they survive reloads.
+ */
+export interface OutboxEntry {
+  /** `field`: a record's (or the document's) field was set or cleared; `record`: a record was added or removed. */
+  readonly kind: 'field' | 'record' | 'text' | 'list';
+  /** The root type: a collection (`tasks`), `fields`, a text (`description`) or a list. */
+  readonly root: string;
+  /** The record's id, for `field` and `record` entries of a collection. */
+  readonly record: string | null;
+  /** The field, for `field` entries. */
+  readonly field: string | null;
+  /** The field's new value, for `field` entries (undefined when it is no longer known). */
+  readonly value: unknown;
+  /** A field cleared, or a record removed. */
+  readonly removed: boolean;
+  /** Characters typed (texts) or items added (lists). */
+  readonly inserted: number;
+  /** Characters (texts) or items (lists) deleted that the server had. */
+  readonly deleted: number;
+  /** The record's `title`, `name` or `label` field, else its id; null for texts and lists. */
+  readonly label: string | null;
+  /** A one-line summary: "status of 'Pay invoice' → done", "12 characters typed in description". */
+  readonly summary: string;
+}
 
 export type DocumentEvents = {
   status: (status: DocumentStatus) => void;
+  /** The outbox's entries changed (they are also counted in `status.pendingChanges`). */
+  outbox: (entries: readonly OutboxEntry[]) => void;
 };
 
 export type PresenceEvents = {
@@ -92,6 +143,16 @@ type Observable<E extends { [K in keyof E]: (...args: any[]) => void }> = Pick<O
 export interface SyncClient extends Observable<SyncClientEvents> {
   /** The socket's state. */
   readonly state: ConnectionState;
+  /** When the next connection attempt is due (ms since the epoch); null while connected or waiting for the network. */
+  readonly nextRetryAt: number | null;
+  readonly updateFrequency: UpdateFrequency;
+  /** Changes how often remote changes are applied; switching to `live` applies what is held at once. */
+  setUpdateFrequency(frequency: UpdateFrequency): void;
+  /**
+   * "Sync now": reconnects at once (an open socket is reopened, so every document runs its sync handshake again, a
+   * closed one skips the rest of its backoff) and applies every held remote update.
+   */
+  syncNow(): void;
   /**
    * Opens a document by name (validated: throws a ConcordError for a bad name). Opening a name that is already open
    * returns the same handle; each `open` needs its own `close`.
@@ -100,10 +161,20 @@ export interface SyncClient extends Observable<SyncClientEvents> {
   /** The documents currently open. */
   documents(): DocumentHandle[];
   /**
+   * Every document of this device (this namespace) with changes the server has not acknowledged, open or not, with
+   * their summaries. Closed ones are opened and sent in the background whenever a connection opens.
+   */
+  pendingDocuments(): Promise<PendingDocument[]>;
+  /**
    * Deletes the IndexedDB copies of a namespace's documents (this client's own by default). Open documents of that
    * namespace stop caching and keep working from memory and the server.
    */
   clearLocalData(namespace?: string): Promise<void>;
+  /**
+   * Whether some open document has changes that are neither on the server nor on this device (a write in flight or
+   * failed, or no local copy): what an app checks on `beforeunload` before letting the page go.
+   */
+  hasUnsavedChanges(): boolean;
   /** Closes every document (letting IndexedDB finish its writes) and the socket. */
   destroy(): Promise<void>;
 }
@@ -119,6 +190,8 @@ export interface DocumentHandle extends Observable<DocumentEvents> {
   whenLoaded(): Promise<void>;
   /** Resolves at the first completed sync with the server. */
   whenSynced(): Promise<void>;
+  /** The local changes the server has not acknowledged yet; `outbox` events say when they change. */
+  outbox(): readonly OutboxEntry[];
   /** Typed access to the document through an engine document type. */
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S>;
   /** Releases one reference; the last one detaches from the server, closes IndexedDB (keeping the data) and the doc. */

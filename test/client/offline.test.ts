@@ -67,7 +67,8 @@ describe('client offline', () => {
     handle.doc.getText('t').insert(0, 'a');
     handle.doc.getText('t').insert(1, 'b');
     handle.doc.getText('t').insert(2, 'c');
-    expect(handle.status.pendingChanges).toBe(3);
+    expect(handle.status.pendingChanges).toBe(1);
+    expect(handle.outbox().map((entry) => entry.summary)).toEqual(['3 characters typed in t']);
     await server.start();
     await waitFor(() => handle.status.synced, { timeoutMs: 15_000 });
     expect(handle.status.pendingChanges).toBe(0);
@@ -102,10 +103,13 @@ describe('client offline', () => {
       handle.doc.getText('t').insert(0, 'cached');
     }
     const names = async () => (await idb.databases()).map((info) => info.name).sort();
-    expect(await names()).toEqual(['concord/t1.alice/doc-a', 'concord/t1.alice/doc-b', 'concord/t1.bob/doc-a']);
+    const copies = async () => (await names()).filter((name) => name?.startsWith('concord/'));
+    expect(await copies()).toEqual(['concord/t1.alice/doc-a', 'concord/t1.alice/doc-b', 'concord/t1.bob/doc-a']);
+    await waitFor(async () => (await names()).includes('concord-outbox/t1.alice')); // the list of its pending documents
 
     await alice.clearLocalData();
-    expect(await names()).toEqual(['concord/t1.bob/doc-a']);
+    expect(await copies()).toEqual(['concord/t1.bob/doc-a']);
+    expect((await names()).filter((name) => name?.includes('t1.alice'))).toEqual([]);
     const stillOpen = alice.documents()[0];
     stillOpen?.doc.getText('t').insert(0, 'more ');
     await waitFor(() => stillOpen?.status.synced);

@@ -70,7 +70,9 @@ describe('client sync', () => {
       synced: true,
       pendingChanges: 0,
       loadedLocally: true,
+      localCopy: 'saved',
       readOnly: false,
+      heldUpdates: 0,
       error: null,
     });
     expect(socketStates[0]).toBe('connecting');

@@ -37,8 +37,11 @@ describe('C10 cross-tab', () => {
     tabB.typed(Task).fields.set('done', true);
     await waitFor(() => tabA.typed(Task).fields.get('done') === true);
     expect(tabA.status.state).toBe('offline');
-    expect(tabA.status.pendingChanges).toBe(2); // its own edits, not B's
-    expect(tabB.status.pendingChanges).toBe(1);
+    // Both tabs show the device's outbox: every change not yet on the server, made in whichever tab.
+    const outbox = ['done → true', 'title → Pay invoice', '16 characters typed in notes'];
+    await waitFor(() => tabA.outbox().length === 3 && tabB.outbox().length === 3);
+    expect(tabA.outbox().map((entry) => entry.summary)).toEqual(outbox);
+    expect(tabB.outbox().map((entry) => entry.summary)).toEqual(outbox);
   });
 
   it('a tab opened later gets what the open tabs have, without IndexedDB or the server', async () => {

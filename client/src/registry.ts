@@ -1,0 +1,87 @@
+/**
+ * The device's outbox across documents: which documents of a namespace have changes the server has not
+ * acknowledged, including documents no screen has open, so they can be listed and sent in the background.
+ *
+ * The rule: every open document records its outbox here when it changes (its entries, or its removal once empty);
+ * the record lives in its own small IndexedDB database, `concord-outbox/<namespace>`, beside the documents' own
+ * databases and deleted with them. A record only says where to look: the changes themselves are in the document's
+ * database, and opening the document rebuilds its outbox from there (C2). A record that failed to be written is
+ * written again with the next change of that document.
+ */
+import * as idb from 'lib0/indexeddb';
+import type { OutboxEntry } from './types.js';
+
+const DATABASE_PREFIX = 'concord-outbox';
+const STORE = 'documents';
+
+export interface PendingDocument {
+  /** The document's name. */
+  readonly name: string;
+  /** Its outbox entries when last recorded. */
+  readonly entries: readonly OutboxEntry[];
+  /** When they were recorded (ms since the epoch). */
+  readonly updatedAt: number;
+}
+
+export function registryDatabaseName(namespace: string): string {
+  return `${DATABASE_PREFIX}/${encodeURIComponent(namespace)}`;
+}
+
+function isPendingDocument(value: unknown): value is PendingDocument {
+  const record = value as Partial<PendingDocument> | null;
+  return (
+    typeof record?.name === 'string' &&
+    Array.isArray(record.entries) &&
+    record.entries.every((entry) => typeof (entry as Partial<OutboxEntry> | null)?.summary === 'string') &&
+    typeof record.updatedAt === 'number'
+  );
+}
+
+export class OutboxRegistry {
+  private readonly name: string;
+  private db: Promise<IDBDatabase> | null = null;
+  /** What is recorded, as written last by this client (so unchanged outboxes are not written again). */
+  private readonly written = new Map<string, string>();
+
+  constructor(namespace: string) {
+    this.name = registryDatabaseName(namespace);
+  }
+
+  /** Records `document`'s outbox; an empty outbox removes its record. Rejects when IndexedDB fails. */
+  async record(document: string, entries: readonly OutboxEntry[]): Promise<void> {
+    const signature = entries.map((entry) => entry.summary).join('\n');
+    if (this.written.get(document) === (entries.length === 0 ? undefined : signature)) return;
+    const [store] = idb.transact(await this.open(), [STORE]);
+    if (entries.length === 0) {
+      await idb.del(store!, document);
+      this.written.delete(document);
+    } else {
+      const record: PendingDocument = { name: document, entries: entries.map((entry) => ({ ...entry })), updatedAt: Date.now() };
+      await idb.put(store!, record as never, document);
+      this.written.set(document, signature);
+    }
+  }
+
+  /** Every document with a recorded outbox, oldest change first. */
+  async pending(): Promise<PendingDocument[]> {
+    const [store] = idb.transact(await this.open(), [STORE], 'readonly');
+    const records = (await idb.getAll(store!)).filter(isPendingDocument);
+    for (const record of records) this.written.set(record.name, record.entries.map((entry) => entry.summary).join('\n'));
+    return records.sort((a, b) => a.updatedAt - b.updatedAt);
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    this.db = null;
+    if (db) (await db.catch(() => null))?.close();
+  }
+
+  private open(): Promise<IDBDatabase> {
+    this.db ??= idb.openDB(this.name, (db) => idb.createStores(db, [[STORE]]));
+    const db = this.db;
+    db.catch(() => {
+      if (this.db === db) this.db = null; // try opening again next time
+    });
+    return db;
+  }
+}
