@@ -93,6 +93,24 @@ describe('the app at /', () => {
     expect((await fetch(`${server.url}/missing.js`)).status).toBe(404);
     expect((await fetch(`${server.url}/api/unknown`)).status).toBe(404);
   });
+
+  test('entry points are revalidated on every load, hashed assets are cached for good', async () => {
+    const dir = await makeTempDir();
+    await mkdir(join(dir, 'assets'));
+    await writeFile(join(dir, 'index.html'), '<!doctype html><title>app</title>');
+    await writeFile(join(dir, 'sw.js'), 'self.skipWaiting()');
+    await writeFile(join(dir, 'registerSW.js'), 'navigator.serviceWorker.register("/sw.js")');
+    await writeFile(join(dir, 'manifest.webmanifest'), '{"name":"app"}');
+    await writeFile(join(dir, 'assets', 'index-abc123.js'), 'console.log(1)');
+    const server = await startTestServer({ staticDir: dir });
+    const cacheControl = async (path: string) => (await fetch(`${server.url}${path}`)).headers.get('cache-control');
+    for (const path of ['/', '/index.html', '/sw.js', '/registerSW.js', '/manifest.webmanifest', '/projects/42']) {
+      expect(await cacheControl(path), path).toBe('no-cache');
+    }
+    expect(await cacheControl('/assets/index-abc123.js')).toBe('public, max-age=31536000, immutable');
+    const manifest = await fetch(`${server.url}/manifest.webmanifest`);
+    expect(manifest.headers.get('content-type')).toMatch(/^application\/manifest\+json/);
+  });
 });
 
 describe('WebSocket upgrades', () => {

@@ -1,11 +1,13 @@
 /**
  * The HTTP side of the one port (Hono): health, Prometheus metrics, dev-mode tokens, and the demo app as static
- * files with a single-page fallback. Errors are JSON `{ "error": ... }` with a fitting status; nothing here throws
+ * files with a single-page fallback. The app's entry points (the page, its service worker and manifest) are sent
+ * with `no-cache`, so a new deploy is picked up at the next load; its content-hashed `/assets/*` are immutable.
+ * Errors are JSON `{ "error": ... }` with a fitting status; nothing here throws
  * past the framework.
  */
 import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -33,6 +35,16 @@ const devTokenQuery = z.object({
   name: z.string().trim().min(1).max(100, 'name must be at most 100 characters').optional(),
 });
 
+/** Files whose name never changes between builds: browsers must ask the server before reusing them. */
+const ENTRY_POINTS = /(?:^\/$|\.html$|^\/sw\.js$|^\/registerSW\.js$|\.webmanifest$)/;
+
+const cachingHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  if (c.res.status !== 200) return;
+  if (c.req.path.startsWith('/assets/')) c.res.headers.set('Cache-Control', 'public, max-age=31536000, immutable');
+  else if (ENTRY_POINTS.test(c.req.path) || !/\.[a-z0-9]+$/i.test(c.req.path)) c.res.headers.set('Cache-Control', 'no-cache');
+};
+
 export function createHttpApp(options: HttpAppOptions): Hono {
   const { metrics, log, health, issueDevToken, staticDir } = options;
   const app = new Hono();
@@ -58,6 +70,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   }
 
   if (staticDir) {
+    app.use('/*', cachingHeaders);
     app.use('/*', serveStatic({ root: staticDir }));
     // Single-page app: routes without a file extension get index.html.
     app.get('*', async (c, next) => {
