@@ -2,7 +2,7 @@
  * Preact hooks over the Concord client: each subscribes to one source (client state, a document's status, a
  * collection, presence) and unsubscribes on unmount, so components only ever read current values.
  */
-import type { DocumentHandle, DocumentStatus, SyncClient, ConnectionState } from '@concord/client';
+import type { ConnectionState, DocumentHandle, DocumentStatus, OutboxEntry, PendingDocument, SyncClient, UpdateFrequency } from '@concord/client';
 import type { FieldSchemas, Peer, RecordCollection, LwwRecord } from '@concord/engine';
 import { useEffect, useMemo, useReducer, useState } from 'preact/hooks';
 
@@ -95,4 +95,70 @@ export function useSelectedTask(): [string | null, (id: string | null) => void] 
     [],
   );
   return [selected, select];
+}
+
+/** The document's outbox entries, live. */
+export function useOutbox(handle: DocumentHandle | null): readonly OutboxEntry[] {
+  const [entries, setEntries] = useState<readonly OutboxEntry[]>(() => handle?.outbox() ?? []);
+  useEffect(() => {
+    setEntries(handle?.outbox() ?? []);
+    if (!handle) return;
+    const onOutbox = (next: readonly OutboxEntry[]) => setEntries(next);
+    handle.on('outbox', onOutbox);
+    return () => handle.off('outbox', onOutbox);
+  }, [handle]);
+  return entries;
+}
+
+/** When the client tries the server next (ms since the epoch), or null. */
+export function useNextRetry(client: SyncClient): number | null {
+  const [at, setAt] = useState(client.nextRetryAt);
+  useEffect(() => {
+    setAt(client.nextRetryAt);
+    const onRetry = (next: number | null) => setAt(next);
+    client.on('retry', onRetry);
+    return () => client.off('retry', onRetry);
+  }, [client]);
+  return at;
+}
+
+/** Seconds until `at`, re-rendered every second while it lies ahead; null without a time. */
+export function useSecondsUntil(at: number | null): number | null {
+  const rerender = useRerender();
+  useEffect(() => {
+    if (at === null) return;
+    const timer = setInterval(rerender, 1_000);
+    return () => clearInterval(timer);
+  }, [at]);
+  return at === null ? null : Math.max(0, Math.ceil((at - Date.now()) / 1_000));
+}
+
+export function useUpdateFrequency(client: SyncClient): UpdateFrequency {
+  const [frequency, setFrequency] = useState(client.updateFrequency);
+  useEffect(() => {
+    setFrequency(client.updateFrequency);
+    client.on('frequency', setFrequency);
+    return () => client.off('frequency', setFrequency);
+  }, [client]);
+  return frequency;
+}
+
+/** Every document of this device with changes not on the server yet, open or not; re-read when the list changes. */
+export function usePendingDocuments(client: SyncClient): PendingDocument[] {
+  const [documents, setDocuments] = useState<PendingDocument[]>([]);
+  useEffect(() => {
+    let current = true;
+    const read = () =>
+      void client.pendingDocuments().then(
+        (next) => current && setDocuments(next),
+        () => current && setDocuments([]), // no local copy to list from; open documents still show their own
+      );
+    read();
+    client.on('outbox', read);
+    return () => {
+      current = false;
+      client.off('outbox', read);
+    };
+  }, [client]);
+  return documents;
 }

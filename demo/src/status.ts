@@ -1,9 +1,10 @@
 /**
  * What the connection indicator shows, derived from the client's connection state and the status of every open
  * document. Green: connected and every document synced with nothing pending. Yellow: connecting, connected with
- * changes the server has not acknowledged yet, or connected while the server cannot store (degraded). Red: offline or unauthorized (edits are kept locally and
- * counted as pending; a refused token is renewed by the client on its own). A reconnect attempt after the connection was lost stays red until it succeeds, so the
- * light does not flicker with every retry of the backoff.
+ * changes the server has not acknowledged yet, connected while the server cannot store (degraded), or an unstable
+ * connection. Red: offline, unauthorized (edits are kept locally and counted as pending; a refused token is renewed
+ * by the client on its own), or a local copy that cannot be written ("Not saved on this device"). A reconnect attempt
+ * after the connection was lost stays red until it succeeds, so the light does not flicker with every retry.
  */
 import type { ConnectionState, DocumentStatus } from '@concord/client';
 
@@ -35,11 +36,14 @@ export function indicatorFor(
   if (state === 'unauthorized' || open.some((status) => status.state === 'unauthorized')) {
     return { light: 'red', label: 'Not authorized', pending };
   }
+  // Changes that are neither on the server nor on this device: the one state where closing the tab loses work.
+  if (open.some((status) => status.localCopy === 'failed')) return { light: 'red', label: 'Not saved on this device', pending };
   if (state === 'offline') return { light: 'red', label: 'Offline', pending };
   if (state === 'connecting' && (lastSettled === 'offline' || lastSettled === 'unauthorized')) {
     return { light: 'red', label: 'Offline · reconnecting…', pending };
   }
   if (state === 'connecting') return { light: 'yellow', label: 'Connecting…', pending };
+  if (state === 'degraded') return { light: 'yellow', label: 'Connection unstable · retrying', pending };
   if (open.some((status) => status.state === 'degraded')) {
     return { light: 'yellow', label: 'Server cannot save · changes kept here', pending };
   }

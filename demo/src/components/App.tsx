@@ -6,6 +6,7 @@ import { createSyncClient, type SyncClient } from '@concord/client';
 import { useEffect, useState } from 'preact/hooks';
 import { clearSession, loadSession, tokenFor, type Session } from '../session';
 import { Board } from './Board';
+import { storedUpdateFrequency } from './FrequencySelect';
 import { SignIn } from './SignIn';
 
 function syncUrl(): string {
@@ -32,9 +33,24 @@ export function App() {
 function Workspace({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
   const [client, setClient] = useState<SyncClient | null>(null);
   useEffect(() => {
-    const created = createSyncClient({ url: syncUrl(), token: tokenFor(session), user: session.user });
+    const created = createSyncClient({
+      url: syncUrl(),
+      token: tokenFor(session),
+      user: session.user,
+      updateFrequency: storedUpdateFrequency(),
+    });
     setClient(created);
-    return () => void created.destroy();
+    // Closing the tab while a change is neither on the server nor on this device would lose it: the browser asks.
+    const warnBeforeLosing = (event: BeforeUnloadEvent) => {
+      if (!created.hasUnsavedChanges()) return;
+      event.preventDefault();
+      event.returnValue = '';
+    };
+    addEventListener('beforeunload', warnBeforeLosing);
+    return () => {
+      removeEventListener('beforeunload', warnBeforeLosing);
+      void created.destroy();
+    };
   }, [session]);
   if (!client) return null;
   return <Board client={client} session={session} onSignOut={onSignOut} />;

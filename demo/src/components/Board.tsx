@@ -5,9 +5,11 @@
  */
 import type { SyncClient } from '@concord/client';
 import { useEffect } from 'preact/hooks';
-import { useDocument, useDocumentStatus, useSelectedTask } from '../hooks';
+import { useDocument, useDocumentStatus, usePendingDocuments, useSelectedTask } from '../hooks';
 import { PROJECT_DOCUMENT, taskDocumentName } from '../model';
 import type { Session } from '../session';
+import { FrequencySelect } from './FrequencySelect';
+import { OutboxPanel } from './OutboxPanel';
 import { PresenceAvatars } from './PresenceAvatars';
 import { StatusIndicator } from './StatusIndicator';
 import { TaskDetail } from './TaskDetail';
@@ -25,6 +27,15 @@ export function Board({ client, session, onSignOut }: BoardProps) {
   const taskHandle = useDocument(client, selected ? taskDocumentName(selected) : null);
   const projectStatus = useDocumentStatus(project);
   const taskStatus = useDocumentStatus(taskHandle);
+  const pendingElsewhere = usePendingDocuments(client).filter(({ name }) => name !== project?.name && name !== taskHandle?.name);
+  // Signing out deletes this person's copy on the device; changes not on the server yet would go with it.
+  const signOut = async () => {
+    const pending = (projectStatus?.pendingChanges ?? 0) + (taskStatus?.pendingChanges ?? 0);
+    const lose = `${pending} of your changes are not on the server yet and will be lost. Sign out anyway?`;
+    if (pending > 0 && !confirm(lose)) return;
+    await client.clearLocalData();
+    onSignOut();
+  };
   useEffect(() => {
     project?.presence.set({ page: selected ? taskDocumentName(selected) : PROJECT_DOCUMENT });
   }, [project, selected]);
@@ -42,12 +53,21 @@ export function Board({ client, session, onSignOut }: BoardProps) {
             [project, projectStatus],
             [taskHandle, taskStatus],
           ]}
+          elsewhere={pendingElsewhere.reduce((sum, { entries }) => sum + entries.length, 0)}
         />
+        <OutboxPanel
+          client={client}
+          project={project}
+          task={taskHandle}
+          statuses={[projectStatus, taskStatus]}
+          elsewhere={pendingElsewhere}
+        />
+        <FrequencySelect client={client} />
         <div class="board__me">
           <span data-testid="signed-in-as" style={{ color: session.user.color }}>
             {session.user.name}
           </span>
-          <button type="button" class="link" data-testid="sign-out" onClick={onSignOut}>
+          <button type="button" class="link" data-testid="sign-out" onClick={() => void signOut()}>
             Sign out
           </button>
         </div>
