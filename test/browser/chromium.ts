@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -66,6 +66,21 @@ export async function saveSideBySide(browser: Browser, images: ReadonlyArray<{ c
   } finally {
     await context.close();
   }
+}
+
+/**
+ * Chromium on a persistent profile in `userDataDir` (a person's browser: closing the context closes the browser, and
+ * launching again on the same directory brings back its IndexedDB, localStorage and service workers).
+ */
+export async function launchProfile(userDataDir: string): Promise<BrowserContext> {
+  const missing = chromiumMissing();
+  if (missing) throw new Error(`browser tests need Chromium: ${missing}`);
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM_PATH,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 600 },
+    env: { ...process.env, HOME: userDataDir, XDG_CONFIG_HOME: join(userDataDir, 'config'), XDG_CACHE_HOME: join(userDataDir, 'cache') },
+  });
 }
 
 export async function launchChromium(): Promise<LaunchedChromium> {

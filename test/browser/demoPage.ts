@@ -182,4 +182,21 @@ export class DemoPage {
     if (this.isExtraTab) await this.page.close().catch(() => {});
     else await this.context.close().catch(() => {});
   }
+
+  /** The demo in a context opened elsewhere (a persistent profile): its first page, or a new one. */
+  static async inContext(context: BrowserContext, name: string, url: string): Promise<DemoPage> {
+    context.setDefaultTimeout(UI_TIMEOUT_MS);
+    const page = context.pages()[0] ?? (await context.newPage());
+    const demo = new DemoPage(name, context, page);
+    await page.goto(url);
+    return demo;
+  }
+
+  /** Waits until the demo's service worker controls this page: from then on the app shell is served from its cache. */
+  async waitForServiceWorker(): Promise<void> {
+    await waitFor(() => this.page.evaluate(() => navigator.serviceWorker.controller !== null), {
+      timeoutMs: UI_TIMEOUT_MS,
+      message: `${this.name}'s page to be controlled by the demo's service worker`,
+    });
+  }
 }
