@@ -7,10 +7,11 @@
  * record their outboxes in the namespace's registry, and every new connection sends what closed documents still
  * hold (background.ts).
  */
-import { assertDocumentName } from '@concord/engine';
+import { assertDocumentName, channelAddress, type ChannelPosition } from '@concord/engine';
 import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { BackgroundSender } from './background.js';
+import { ChannelSubscription } from './channel.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
 import { resolveIdentity, type Identity } from './identity.js';
 import { deleteNamespace, indexedDBAvailable } from './local.js';
@@ -19,13 +20,22 @@ import { assertUpdateFrequency, UpdateClock, type UpdateFrequency } from './freq
 import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './registry.js';
 import { Socket } from './socket.js';
 import { TokenProvider } from './token.js';
-import type { ConnectionState, DocumentHandle, OutboxEntry, SyncClient, SyncClientEvents, SyncClientOptions } from './types.js';
+import type {
+  Channel,
+  ConnectionState,
+  DocumentHandle,
+  OutboxEntry,
+  SyncClient,
+  SyncClientEvents,
+  SyncClientOptions,
+} from './types.js';
 
 class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient {
   private readonly options: SyncClientOptions;
   private readonly socket: Socket;
   private readonly tokens: TokenProvider;
   private readonly handles = new Map<string, SyncedDocument>();
+  private readonly channels = new Map<string, ChannelSubscription>();
   private readonly databases = new Set<string>();
   private readonly context: DocumentContext;
   private readonly clock: UpdateClock;
@@ -108,6 +118,19 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     return handle;
   }
 
+  subscribe(channel: string, options: { since?: ChannelPosition | null } = {}): Channel {
+    if (this.destroyed) throw new Error('this sync client was destroyed');
+    const address = channelAddress(channel);
+    const existing = this.channels.get(channel);
+    if (existing) return existing.retain();
+    const handle = new SyncedDocument(address, { ...this.context, closed: () => {} }, resolveUser(this.options.user, null), { room: true });
+    const subscription = new ChannelSubscription(channel, handle, options.since ?? null, () => {
+      if (this.channels.get(channel) === subscription) this.channels.delete(channel);
+    });
+    this.channels.set(channel, subscription);
+    return subscription;
+  }
+
   documents(): DocumentHandle[] {
     return [...this.handles.values()];
   }
@@ -128,7 +151,10 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   override async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
-    await Promise.all([...this.handles.values()].map((handle) => handle.shutdown()));
+    await Promise.all([
+      ...[...this.channels.values()].map((channel) => channel.close()),
+      ...[...this.handles.values()].map((handle) => handle.shutdown()),
+    ]);
     this.socket.destroy();
     this.clock.destroy();
     await (await this.registry())?.close();

@@ -64,8 +64,17 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-export class SyncedDocument extends ObservableV2<DocumentEvents> implements DocumentHandle {
+/** Events for the client's own use (channels), beside the public DocumentEvents. */
+export type InternalDocumentEvents = DocumentEvents & {
+  /** The server authenticated the document on a connection. */
+  authenticated: () => void;
+  /** A stateless message from the server that is not a storage notice. */
+  stateless: (payload: string) => void;
+};
+
+export class SyncedDocument extends ObservableV2<InternalDocumentEvents> implements DocumentHandle {
   readonly name: string;
+  private readonly room: boolean;
   readonly doc = new Y.Doc();
   readonly awareness = new Awareness(this.doc);
   readonly presence: AwarenessPresence;
@@ -103,9 +112,14 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   private serverDegraded = false;
   private current: DocumentStatus;
 
-  constructor(name: string, context: DocumentContext, placeholderUser: Identity['user']) {
+  /**
+   * `room: true` for a name that carries no stored data (a channel): no IndexedDB copy and no tab channel; it still
+   * authenticates, reconnects and is refused like a document.
+   */
+  constructor(name: string, context: DocumentContext, placeholderUser: Identity['user'], options: { room?: boolean } = {}) {
     super();
     this.name = name;
+    this.room = options.room ?? false;
     this.context = context;
     this.presence = new AwarenessPresence(this.awareness, placeholderUser);
     this.changes = new Outbox(this.doc, {
@@ -180,6 +194,11 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     return this.finished;
   }
 
+  /** Sends a stateless message to the server for this document (dropped while it is not on a connection). */
+  sendStateless(payload: string): void {
+    if (this.provider && !this.offSocket) this.provider.sendStateless(payload);
+  }
+
   /** Stops caching this document locally (its database is about to be deleted); it keeps syncing. */
   async forgetLocalCopy(): Promise<void> {
     const local = this.local;
@@ -192,7 +211,9 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     const identity = await this.context.identity();
     if (this.isClosed) return;
     this.presence.identify(identity.user);
-    if (this.context.persistence && identity.namespace !== null) {
+    if (this.room) {
+      // No local copy: nothing of a room is kept on the device.
+    } else if (this.context.persistence && identity.namespace !== null) {
       const database = localDatabaseName(identity.namespace, this.name);
       this.context.rememberDatabase(database);
       this.localProblem = await loadLocalCopy(database, this.doc, this.onBound, this.refresh);
@@ -201,7 +222,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
       this.localProblem = identity.problem;
     }
     if (this.isClosed) return;
-    if (identity.namespace !== null && crossTabAvailable()) {
+    if (!this.room && identity.namespace !== null && crossTabAvailable()) {
       this.tabs = new TabChannel(localDatabaseName(identity.namespace, this.name), this.doc, this.foreignOrigins);
     }
     this.loadedLocally = true;
@@ -258,11 +279,15 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
     this.refusal = null;
     this.closedByServer = null;
     this.refresh();
+    this.emit('authenticated', []);
   };
 
   private readonly onStateless = ({ payload }: { payload: string }) => {
     const notice = parseServerNotice(payload);
-    if (!notice) return;
+    if (!notice) {
+      this.emit('stateless', [payload]);
+      return;
+    }
     this.serverDegraded = notice.status === StorageStatus.Degraded;
     this.refresh();
   };
@@ -340,7 +365,7 @@ export class SyncedDocument extends ObservableV2<DocumentEvents> implements Docu
   }
 
   private localCopyState(): DocumentStatus['localCopy'] {
-    if (!this.context.persistence || (this.loadedLocally && !this.local)) return 'none';
+    if (this.room || !this.context.persistence || (this.loadedLocally && !this.local)) return 'none';
     return this.local && this.loadedLocally ? this.local.state : 'loading';
   }
 

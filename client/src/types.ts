@@ -5,7 +5,7 @@
  * (providers, IndexedDB bindings, counters) can change without breaking an app. Every observable here is a lib0
  * `ObservableV2` with a typed event map.
  */
-import type { DocumentSpec, DocumentType, Peer, PresenceState, PresenceUser, TypedDocument } from '@concord/engine';
+import type { ChannelPosition, DocumentSpec, DocumentType, Peer, PresenceState, PresenceUser, TypedDocument } from '@concord/engine';
 import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
 import type { UpdateFrequency } from './frequency.js';
@@ -175,8 +175,59 @@ export interface SyncClient extends Observable<SyncClientEvents> {
    * failed, or no local copy): what an app checks on `beforeunload` before letting the page go.
    */
   hasUnsavedChanges(): boolean;
+  /**
+   * Listens to a channel the app backend publishes events to (`account-123`), over the client's one socket. The token's
+   * `docs` globs must grant the channel's name (a read grant is enough). Subscribing to a subscribed channel returns
+   * the same subscription; each `subscribe` needs its own `unsubscribe`. Pass `since` (a `lastPosition` saved
+   * earlier, e.g. before a reload) to receive what was published after it.
+   */
+  subscribe(channel: string, options?: { since?: ChannelPosition | null }): Channel;
   /** Closes every document (letting IndexedDB finish its writes) and the socket. */
   destroy(): Promise<void>;
+}
+
+/** `subscribing` until the server has authorized the channel and answered what was missed; `refused` when not granted. */
+export type ChannelState = 'subscribing' | 'subscribed' | 'refused' | 'closed';
+
+/** What a listener learns beside the payload. */
+export interface ChannelEventMeta {
+  readonly channel: string;
+  readonly event: string;
+  /** The event's number in the channel (within the server log's epoch). */
+  readonly seq: number;
+  /** When the server published it (ms since the epoch). */
+  readonly at: number;
+  /** Published while this client was not connected, and delivered on reconnect. */
+  readonly replayed: boolean;
+}
+
+/** Events were missed that the server no longer holds (older than its retention, or it restarted). */
+export interface ChannelGap {
+  readonly channel: string;
+  /** Where the subscription continues from. */
+  readonly position: ChannelPosition | null;
+}
+
+export type ChannelListener = (payload: unknown, meta: ChannelEventMeta) => void;
+
+/** A subscription to one channel. Event names are the app's; `*`, `$gap` and `$state` are reserved. */
+export interface Channel {
+  readonly name: string;
+  readonly state: ChannelState;
+  /** Why the server refused the channel, or null. */
+  readonly error: string | null;
+  /** The last event delivered (or the server's position when subscribed): save it to resume after a reload. */
+  readonly lastPosition: ChannelPosition | null;
+  /** Calls back for each `event` published to the channel, once, in order; `*` for every event. */
+  on(event: string, listener: ChannelListener): this;
+  /** Missed events could not all be replayed: refetch what depends on them. */
+  on(event: '$gap', listener: (gap: ChannelGap) => void): this;
+  on(event: '$state', listener: (state: ChannelState) => void): this;
+  off(event: string, listener: ChannelListener): this;
+  off(event: '$gap', listener: (gap: ChannelGap) => void): this;
+  off(event: '$state', listener: (state: ChannelState) => void): this;
+  /** Releases one `subscribe`; the last one stops listening. */
+  unsubscribe(): Promise<void>;
 }
 
 export interface DocumentHandle extends Observable<DocumentEvents> {

@@ -2,7 +2,7 @@
  * Token claims: the contract between the app backend that mints JWTs and the server that checks them (SPEC §3).
  *
  * `sub` is the user, `tenant` scopes every document name, `docs` maps document-name globs to "write" or "read".
- * A token that grants nothing opens nothing.
+ * `publish` lists the channel globs a backend's token may publish events to. A token that grants nothing opens nothing.
  */
 import { z } from 'zod';
 import { DEFAULT_TENANT, tenantProblem } from './names.js';
@@ -24,6 +24,8 @@ export const tokenClaimsSchema = z.object({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
   docs: z.record(z.string().min(1), z.enum([Access.Read, Access.Write])).default({}),
+  /** Channel-name globs this token may publish events to over the HTTP API (an app backend's token). */
+  publish: z.array(z.string().min(1)).max(100).default([]),
   exp: z.number().optional(),
 });
 

@@ -48,6 +48,8 @@ export const ErrorKind = {
   InvalidField: 'invalid-field',
   UnknownField: 'unknown-field',
   InvalidSchema: 'invalid-schema',
+  InvalidChannel: 'invalid-channel',
+  InvalidEvent: 'invalid-event',
 } as const;
 export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 

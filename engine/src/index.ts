@@ -31,3 +31,19 @@ export { colorForUser, parsePresence, PRESENCE_COLORS } from './presence.js';
 export type { Peer, PresenceCursor, PresenceState, PresenceUser } from './presence.js';
 export { parseServerNotice, StorageStatus, storageNotice } from './notices.js';
 export type { ServerNotice } from './notices.js';
+export {
+  assertChannelName,
+  CHANNEL_PREFIX,
+  channelAddress,
+  channelNameProblem,
+  channelOf,
+  eventNameProblem,
+  isChannelDocument,
+  MAX_EVENT_NAME_LENGTH,
+  parseChannelMessage,
+  parseSinceRequest,
+  sinceRequestPayload,
+} from './channels.js';
+export type { ChannelEvent, ChannelPosition, EventMessage, ReplayMessage, SinceRequest } from './channels.js';
+export { applyDocumentChanges, documentChangesSchema } from './documentChanges.js';
+export type { DocumentChanges } from './documentChanges.js';

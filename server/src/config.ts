@@ -136,6 +136,47 @@ export const SETTINGS = {
         message: 'must be * or a comma-separated list of origins like https://app.example.com',
       }),
   },
+  apiKey: {
+    env: 'CONCORD_API_KEY',
+    flag: '--api-key <key>',
+    description: 'key the app backend sends as `Authorization: Bearer <key>` to publish events and change documents over HTTP',
+    schema: optionalString.refine((value) => value === undefined || value.length >= MIN_SECRET_LENGTH, {
+      message: `must be at least ${MIN_SECRET_LENGTH} characters`,
+    }),
+  },
+  eventRetentionCount: {
+    env: 'CONCORD_EVENT_RETENTION_COUNT',
+    flag: '--event-retention-count <events>',
+    description: 'newest events kept per channel for subscribers that reconnect (older ones: the client is told of a gap)',
+    schema: z.coerce
+      .number({ message: 'must be a number of events' })
+      .int('must be a whole number of events')
+      .min(0, 'must be 0 or more')
+      .max(100_000, 'must be at most 100000')
+      .default(1000),
+  },
+  eventRetentionSeconds: {
+    env: 'CONCORD_EVENT_RETENTION_SECONDS',
+    flag: '--event-retention-seconds <seconds>',
+    description: 'how long events are kept for subscribers that reconnect',
+    schema: z.coerce
+      .number({ message: 'must be a number of seconds' })
+      .int('must be a whole number of seconds')
+      .min(0, 'must be 0 or more')
+      .max(7 * 24 * 3600, 'must be at most a week')
+      .default(24 * 3600),
+  },
+  maxEventBytes: {
+    env: 'CONCORD_MAX_EVENT_BYTES',
+    flag: '--max-event-bytes <bytes>',
+    description: 'largest event payload accepted, as JSON',
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(64, 'must be at least 64 bytes')
+      .max(MIB, 'must be at most 1 MiB')
+      .default(64 * 1024),
+  },
   logLevel: {
     env: 'CONCORD_LOG_LEVEL',
     flag: '--log-level <level>',
@@ -186,7 +227,7 @@ const URLS_WITH_CREDENTIALS: ReadonlySet<SettingName> = new Set(['databaseUrl', 
 
 /** A given value as an error message may show it: never a secret, nor a password inside a URL. */
 function shown(name: SettingName, raw: unknown): unknown {
-  if (name === 'authSecret') return '<hidden>';
+  if (name === 'authSecret' || name === 'apiKey') return '<hidden>';
   if (URLS_WITH_CREDENTIALS.has(name) && typeof raw === 'string') return raw.replace(/(\/\/[^/?#@]*?:)[^/?#]*@/, '$1<hidden>@');
   return raw;
 }

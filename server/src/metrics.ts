@@ -190,6 +190,16 @@ export function createMetrics(sources: MetricSources) {
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
+    eventsPublished: new Counter({
+      name: 'concord_events_published_total',
+      help: 'Events published to channels (HTTP and Node API, lifecycle hooks)',
+      registers: [registry],
+    }),
+    eventsReplayed: new Counter({
+      name: 'concord_events_replayed_total',
+      help: 'Events sent again to subscribers that had missed them (reconnects)',
+      registers: [registry],
+    }),
   };
 }
 

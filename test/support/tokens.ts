@@ -10,6 +10,8 @@ export interface TestClaims {
   name?: string;
   tenant?: string;
   docs?: Record<string, 'read' | 'write'>;
+  /** Channel globs the token may publish to over the HTTP API. */
+  publish?: string[];
   /** Seconds from now until expiry; negative for an already expired token. Default one hour. */
   expiresInSeconds?: number;
 }

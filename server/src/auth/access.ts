@@ -31,3 +31,8 @@ export function accessFor(grants: Readonly<Record<string, Access>>, documentName
   }
   return granted;
 }
+
+/** Whether any of a token's `publish` globs matches `channel`. */
+export function mayPublish(globs: readonly string[], channel: string): boolean {
+  return globs.some((pattern) => matcherFor(pattern)(channel));
+}

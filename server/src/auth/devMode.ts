@@ -33,9 +33,12 @@ export interface DevUser {
   name?: string | undefined;
 }
 
-/** A token for `user` granting write on every document of the demo tenant. */
+/**
+ * A token for `user` granting write on every document and channel of the demo tenant, and publishing to every
+ * channel (so the demo and the README's curl examples can act as the app backend).
+ */
 export function issueDevToken(secret: string, user: DevUser): Promise<string> {
-  return new SignJWT({ name: user.name ?? user.id, tenant: DEV_TENANT, docs: { '*': Access.Write } })
+  return new SignJWT({ name: user.name ?? user.id, tenant: DEV_TENANT, docs: { '*': Access.Write }, publish: ['*'] })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(user.id)
     .setIssuedAt()

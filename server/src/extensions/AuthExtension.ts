@@ -3,11 +3,25 @@
  *
  * Order of checks: the token (missing, forged, expired or with bad claims → Unauthorized, 4401), then the document
  * (not in the token's tenant, not a valid name, or not granted by `docs` → Forbidden, 4403). A "read" grant makes
- * the connection read-only: Hocuspocus then applies none of its updates. The verified user lands in the
- * connection context for the hooks after this one.
+ * the connection read-only: Hocuspocus then applies none of its updates. Channels (`#<channel>`) are granted by the
+ * same globs on the channel's name, and always read-only. The verified user lands in the connection context for the
+ * hooks after this one.
  */
 import type { Extension, onAuthenticatePayload } from '@hocuspocus/server';
-import { Access, CloseCode, CloseReason, ConcordError, ErrorKind, parseQualifiedName } from '@concord/engine';
+import {
+  Access,
+  assertTenant,
+  channelNameProblem,
+  channelOf,
+  CloseCode,
+  CloseReason,
+  ConcordError,
+  ErrorKind,
+  isChannelDocument,
+  parseQualifiedName,
+  TENANT_SEPARATOR,
+  type QualifiedName,
+} from '@concord/engine';
 import { accessFor } from '../auth/access.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { Logger } from '../logger.js';
@@ -38,6 +52,18 @@ export interface Refusal {
   readonly reason: string;
 }
 
+/** Splits a server-side name: a document (`acme/notes`) or a channel (`acme/#account-123`, granted like a document). */
+function parseAddress(qualified: string): QualifiedName & { channel: string | null } {
+  if (!isChannelDocument(qualified)) return { ...parseQualifiedName(qualified), channel: null };
+  const at = qualified.indexOf(TENANT_SEPARATOR);
+  const channel = channelOf(qualified.slice(at + 1)) as string;
+  const problem = channelNameProblem(channel);
+  if (problem) throw new ConcordError(ErrorKind.InvalidChannel, problem);
+  const tenant = qualified.slice(0, at);
+  assertTenant(tenant);
+  return { tenant, name: qualified.slice(at + 1), channel };
+}
+
 export class AuthExtension implements Extension {
   readonly extensionName = 'concord-auth';
   private readonly verifier: TokenVerifier;
@@ -55,13 +81,14 @@ export class AuthExtension implements Extension {
     try {
       const claims = await this.verifier.verify(token);
       userId = claims.sub;
-      const { tenant, name } = parseQualifiedName(documentName);
+      const { tenant, name, channel } = parseAddress(documentName);
       if (claims.tenant !== tenant) {
         throw new ConcordError(ErrorKind.TenantMismatch, `the token is for tenant ${claims.tenant}, not ${tenant}`);
       }
-      const access = accessFor(claims.docs, name);
-      if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${name}`);
-      connectionConfig.readOnly = access === Access.Read;
+      const access = accessFor(claims.docs, channel ?? name);
+      if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${channel ?? name}`);
+      // A channel carries events from the server only: its subscribers, whatever their grant, never write to it.
+      connectionConfig.readOnly = access === Access.Read || channel !== null;
       this.log.debug({ user: claims.sub, document: documentName, access }, 'authenticated');
       return { user: { id: claims.sub, name: claims.name ?? claims.sub }, tenant, documentName: name, access };
     } catch (error) {

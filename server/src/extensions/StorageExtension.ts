@@ -7,7 +7,7 @@
  * once everything the document has queued is durable. While writes fail, a document with changes not yet stored stays loaded (unloading it
  * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
  * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
- * the document and loads never replay a long history.
+ * the document and loads never replay a long history. Channel documents (`<tenant>/#<channel>`) are not stored.
  */
 import {
   isTransactionOrigin,
@@ -19,7 +19,7 @@ import {
   type onLoadDocumentPayload,
   type beforeUnloadDocumentPayload,
 } from '@hocuspocus/server';
-import { isConcordOrigin, OriginTag, STORAGE_ORIGIN, StorageStatus, storageNotice } from '@concord/engine';
+import { isChannelDocument, isConcordOrigin, OriginTag, STORAGE_ORIGIN, StorageStatus, storageNotice } from '@concord/engine';
 import * as Y from 'yjs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -79,6 +79,7 @@ export class StorageExtension implements Extension {
   }
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
+    if (isChannelDocument(documentName)) return; // a channel holds no data (its connections are read-only)
     this.merger.warm(); // the first document is loaded: compactions will follow
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'load' });
     let entries;
@@ -124,8 +125,8 @@ export class StorageExtension implements Extension {
   }
 
   /** A client joining while storage is degraded learns it at once. */
-  async connected({ connection }: connectedPayload): Promise<void> {
-    if (!this.committer.healthy) connection.sendStateless(storageNotice(StorageStatus.Degraded));
+  async connected({ connection, documentName }: connectedPayload): Promise<void> {
+    if (!this.committer.healthy && !isChannelDocument(documentName)) connection.sendStateless(storageNotice(StorageStatus.Degraded));
   }
 
   /** Keeps a document loaded while it has changes storage has not taken yet; otherwise waits for them. */
