@@ -10,3 +10,5 @@ export { PostgresStore } from './storage/PostgresStore.js';
 export { UpdateMerger } from './storage/UpdateMerger.js';
 export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';
+export type { PublishedEvent } from './channels/ChannelHub.js';
+export type { BackendActor, DocumentChangeResult } from './backend/DocumentWriter.js';

@@ -1,6 +1,6 @@
 /**
  * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: auth, storage, metrics, logging), the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * they run: auth, storage, channels, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -9,10 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { Hocuspocus } from '@hocuspocus/server';
+import { DEFAULT_TENANT, type DocumentChanges } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, type ConcordConfig, type ConfigInput } from './config.js';
+import { DocumentWriter, type BackendActor, type DocumentChangeResult } from './backend/DocumentWriter.js';
+import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
+import { ChannelExtension } from './extensions/ChannelExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
 import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StorageExtension } from './extensions/StorageExtension.js';
@@ -24,6 +28,11 @@ import type { DocumentStore } from './storage/DocumentStore.js';
 import { GroupCommitter } from './storage/GroupCommitter.js';
 import { LevelStore } from './storage/LevelStore.js';
 import { PostgresStore } from './storage/PostgresStore.js';
+
+/** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
+const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
+/** Author of changes made through `changeDocument` without an actor. */
+const SERVER_ACTOR: BackendActor = { id: 'server', name: 'Server' };
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -47,6 +56,17 @@ export interface ConcordServer {
   readonly syncUrl: string;
   readonly port: number;
   readonly hocuspocus: Hocuspocus;
+  /**
+   * Publishes `event` with `payload` (JSON, at most `maxEventBytes`) to `channel` of `tenant` (default `default`):
+   * every subscriber gets it at once, and subscribers that are offline get it when they reconnect, within the
+   * retention. Throws a ConcordError for a bad channel, event name or payload.
+   */
+  publish(channel: string, event: string, payload?: unknown, options?: { tenant?: string }): PublishedEvent;
+  /**
+   * Applies field changes to a document as the app backend (see engine `documentChangesSchema`): every viewer sees
+   * them at once; resolves once they are durable (or with `durable: false` after a while when storage is failing).
+   */
+  changeDocument(name: string, changes: DocumentChanges, options?: { tenant?: string; actor?: BackendActor }): Promise<DocumentChangeResult>;
   /** Closes every socket (clients reconnect later), stores every document, closes storage. */
   stop(): Promise<void>;
 }
@@ -89,8 +109,26 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     });
     committer = new GroupCommitter(store, metrics, log);
     const storage = new StorageExtension(store, committer, log, metrics);
+    const channels = new ChannelHub({
+      hocuspocus,
+      retention: {
+        maxEvents: config.eventRetentionCount,
+        maxAgeMs: config.eventRetentionSeconds * 1000,
+        maxBytes: Math.max(CHANNEL_LOG_MAX_BYTES, config.maxEventBytes),
+      },
+      maxEventBytes: config.maxEventBytes,
+      metrics,
+      log: log.child({ component: 'channels' }),
+    });
+    const writer = new DocumentWriter(hocuspocus, committer);
     hocuspocus.configure({
-      extensions: [new AuthExtension(verifier, log, metrics), storage, new MetricsExtension(metrics), new LoggingExtension(log)],
+      extensions: [
+        new AuthExtension(verifier, log, metrics),
+        storage,
+        new ChannelExtension(channels),
+        new MetricsExtension(metrics),
+        new LoggingExtension(log),
+      ],
     });
 
     const sockets = new SocketServer({
@@ -109,6 +147,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       metrics,
       log,
       staticDir: config.staticDir,
+      backend: {
+        apiKey: config.apiKey,
+        verifier,
+        maxEventBytes: config.maxEventBytes,
+        maxChangeBytes: config.maxMessageBytes,
+        publish: (tenant, channel, event, payload) => channels.publish(tenant, channel, event, payload),
+        changeDocument: (tenant, name, changes, actor) => writer.change(tenant, name, changes, actor),
+      },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
         status: stopping ? 'stopping' : committer.healthy ? 'ok' : 'degraded',
@@ -144,6 +190,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         log.error({ backlog: committer.backlog, lastError: committer.lastError }, 'storage did not take every change before shutdown; they were never acknowledged, so clients still hold them');
       }
       committer.close();
+      channels.close();
       await storage.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();
@@ -156,6 +203,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       syncUrl: `ws://${host}:${address.port}${SYNC_PATH}`,
       port: address.port,
       hocuspocus,
+      publish: (channel, event, payload, options = {}) => channels.publish(options.tenant ?? DEFAULT_TENANT, channel, event, payload),
+      changeDocument: (name, changes, options = {}) =>
+        writer.change(options.tenant ?? DEFAULT_TENANT, name, changes, options.actor ?? SERVER_ACTOR),
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {

@@ -1,5 +1,6 @@
 /**
- * The HTTP side of the one port (Hono): health, Prometheus metrics, dev-mode tokens, and the demo app as static
+ * The HTTP side of the one port (Hono): health, Prometheus metrics, the app backend's API (backendApi.ts), dev-mode
+ * tokens, and the demo app as static
  * files with a single-page fallback. The app's entry points (the page, its service worker and manifest) are sent
  * with `no-cache`, so a new deploy is picked up at the next load; its content-hashed `/assets/*` are immutable.
  * Errors are JSON `{ "error": ... }` with a fitting status; nothing here throws
@@ -10,6 +11,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
+import { mountBackendApi, type BackendApiOptions } from './backendApi.js';
 import type { Metrics } from '../metrics.js';
 
 export interface HealthReport {
@@ -26,6 +28,8 @@ export interface HttpAppOptions {
   readonly issueDevToken?: (user: { id: string; name?: string | undefined }) => Promise<string>;
   /** Directory served at `/` (the built demo). */
   readonly staticDir?: string | undefined;
+  /** The app backend's API: publishing events, changing documents. */
+  readonly backend: BackendApiOptions;
 }
 
 const devTokenQuery = z.object({
@@ -46,7 +50,7 @@ const cachingHeaders: MiddlewareHandler = async (c, next) => {
 };
 
 export function createHttpApp(options: HttpAppOptions): Hono {
-  const { metrics, log, health, issueDevToken, staticDir } = options;
+  const { metrics, log, health, issueDevToken, staticDir, backend } = options;
   const app = new Hono();
 
   app.get('/healthz', (c) => {
@@ -58,6 +62,8 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     c.header('Content-Type', metrics.registry.contentType);
     return c.body(await metrics.registry.metrics());
   });
+
+  mountBackendApi(app, backend);
 
   if (issueDevToken) {
     app.get('/api/dev/token', async (c) => {
@@ -78,7 +84,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
       return serveStatic({ path: join(staticDir, 'index.html') })(c, next);
     });
   } else {
-    app.get('/', (c) => c.json({ name: 'concord', endpoints: ['/sync', '/y/<document>', '/healthz', '/metrics'] }));
+    app.get('/', (c) => c.json({ name: 'concord', endpoints: ['/sync', '/y/<document>', '/healthz', '/metrics', 'POST /api/channels/<channel>/events', 'POST /api/documents/<name>/changes'] }));
   }
 
   app.notFound((c) => c.json({ error: `nothing at ${c.req.method} ${c.req.path}` }, 404));

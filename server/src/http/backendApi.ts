@@ -1,0 +1,141 @@
+/**
+ * The app backend's HTTP API: publish an event to a channel, apply field changes to a document.
+ *
+ *   POST /api/channels/<channel>/events    {"event": "payment-recorded", "payload": {...}}
+ *   POST /api/documents/<name>/changes     {"fields": {...}, "records": {"<collection>": {"<id>": {...}}}}
+ *
+ * Callers authenticate with `Authorization: Bearer <credential>`: the server's API key (`CONCORD_API_KEY`; the tenant
+ * is the `tenant` query parameter, default `default`), or a JWT of the tenant whose `publish` globs grant the channel
+ * or whose `docs` globs grant write on the document. Every answer is JSON; errors are `{"error": ...}` with 400 (bad
+ * input), 401 (no or bad credential), 403 (not granted), 413 (too large) or 415 (not JSON).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Access, ConcordError, DEFAULT_TENANT, type TokenClaims } from '@concord/engine';
+import type { Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { accessFor, mayPublish } from '../auth/access.js';
+import type { TokenVerifier } from '../auth/TokenVerifier.js';
+import type { BackendActor, DocumentChangeResult } from '../backend/DocumentWriter.js';
+import type { PublishedEvent } from '../channels/ChannelHub.js';
+
+/** Room for the JSON around an event's payload. */
+const ENVELOPE_BYTES = 1024;
+
+export interface BackendApiOptions {
+  readonly apiKey: string | undefined;
+  readonly verifier: TokenVerifier;
+  readonly maxEventBytes: number;
+  /** Largest body of a document change. */
+  readonly maxChangeBytes: number;
+  publish(tenant: string, channel: string, event: string, payload: unknown): PublishedEvent;
+  changeDocument(tenant: string, name: string, changes: unknown, actor: BackendActor): Promise<DocumentChangeResult>;
+}
+
+type Caller =
+  | { readonly kind: 'key'; readonly tenant: string; readonly actor: BackendActor }
+  | { readonly kind: 'token'; readonly tenant: string; readonly actor: BackendActor; readonly claims: TokenClaims };
+
+class ApiError extends Error {
+  readonly status: 400 | 401 | 403 | 413 | 415;
+
+  constructor(status: ApiError['status'], message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+const KEY_ACTOR: BackendActor = { id: 'api', name: 'App backend' };
+
+const publishBody = z.object({
+  event: z.string({ message: 'event (the event name) is required' }),
+  payload: z.json().optional(),
+});
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+async function jsonBody(c: Context): Promise<unknown> {
+  if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
+    throw new ApiError(415, 'send the body as JSON with Content-Type: application/json');
+  }
+  try {
+    return await c.req.json();
+  } catch {
+    throw new ApiError(400, 'the body is not valid JSON');
+  }
+}
+
+export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
+  const apiKey = options.apiKey === undefined ? undefined : digest(options.apiKey);
+
+  async function authenticate(c: Context): Promise<Caller> {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match) throw new ApiError(401, 'send the API key or a token as Authorization: Bearer <credential>');
+    const credential = match[1] as string;
+    const tenantParam = c.req.query('tenant');
+    if (apiKey !== undefined && timingSafeEqual(digest(credential), apiKey)) {
+      return { kind: 'key', tenant: tenantParam ?? DEFAULT_TENANT, actor: KEY_ACTOR };
+    }
+    let claims: TokenClaims;
+    try {
+      claims = await options.verifier.verify(credential);
+    } catch (error) {
+      throw new ApiError(401, `the credential is neither the API key nor a valid token: ${(error as Error).message}`);
+    }
+    if (tenantParam !== undefined && tenantParam !== claims.tenant) {
+      throw new ApiError(403, `the token is for tenant ${claims.tenant}, not ${tenantParam}`);
+    }
+    return { kind: 'token', tenant: claims.tenant, actor: { id: claims.sub, name: claims.name ?? claims.sub }, claims };
+  }
+
+  const errors = (handler: (c: Context) => Promise<Response>) => async (c: Context) => {
+    try {
+      return await handler(c);
+    } catch (error) {
+      if (error instanceof ApiError) return c.json({ error: error.message }, error.status);
+      if (error instanceof ConcordError) return c.json({ error: error.message, kind: error.kind }, 400);
+      throw error;
+    }
+  };
+  const tooLarge = (limit: number) =>
+    bodyLimit({ maxSize: limit, onError: (c) => c.json({ error: `the body is larger than ${limit} bytes` }, 413) });
+
+  app.post(
+    '/api/channels/:channel/events',
+    tooLarge(options.maxEventBytes + ENVELOPE_BYTES),
+    errors(async (c) => {
+      const caller = await authenticate(c);
+      const channel = c.req.param('channel') as string;
+      if (caller.kind === 'token' && !mayPublish(caller.claims.publish, channel)) {
+        throw new ApiError(403, `the token does not grant publishing to ${channel} (its "publish" claim)`);
+      }
+      const body = publishBody.safeParse(await jsonBody(c));
+      if (!body.success) throw new ApiError(400, body.error.issues.map((issue) => issue.message).join('; '));
+      const bytes = Buffer.byteLength(JSON.stringify(body.data.payload ?? null));
+      if (bytes > options.maxEventBytes) {
+        throw new ApiError(413, `the payload is ${bytes} bytes of JSON; at most ${options.maxEventBytes} are accepted`);
+      }
+      const published = options.publish(caller.tenant, channel, body.data.event, body.data.payload ?? null);
+      const { payload: _payload, ...receipt } = published;
+      return c.json(receipt, 200);
+    }),
+  );
+
+  app.post(
+    '/api/documents/:name/changes',
+    tooLarge(options.maxChangeBytes),
+    errors(async (c) => {
+      const caller = await authenticate(c);
+      const name = c.req.param('name') as string;
+      if (caller.kind === 'token' && accessFor(caller.claims.docs, name) !== Access.Write) {
+        throw new ApiError(403, `the token does not grant write on ${name}`);
+      }
+      const changes = await jsonBody(c);
+      const result = await options.changeDocument(caller.tenant, name, changes, caller.actor);
+      return c.json(result, result.durable ? 200 : 202);
+    }),
+  );
+}
