@@ -7,11 +7,12 @@
  * record their outboxes in the namespace's registry, and every new connection sends what closed documents still
  * hold (background.ts).
  */
-import { assertDocumentName, channelAddress, type ChannelPosition } from '@concord/engine';
+import { assertDocumentName, channelAddress, inboxDocumentName, type ChannelPosition } from '@concord/engine';
 import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { BackgroundSender } from './background.js';
 import { ChannelSubscription } from './channel.js';
+import { InboxView } from './inbox.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
 import { resolveIdentity, type Identity } from './identity.js';
 import { deleteNamespace, indexedDBAvailable } from './local.js';
@@ -24,6 +25,7 @@ import type {
   Channel,
   ConnectionState,
   DocumentHandle,
+  Inbox,
   OutboxEntry,
   SyncClient,
   SyncClientEvents,
@@ -36,6 +38,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private readonly tokens: TokenProvider;
   private readonly handles = new Map<string, SyncedDocument>();
   private readonly channels = new Map<string, ChannelSubscription>();
+  private inbox: Promise<InboxView> | null = null;
   private readonly databases = new Set<string>();
   private readonly context: DocumentContext;
   private readonly clock: UpdateClock;
@@ -129,6 +132,17 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     });
     this.channels.set(channel, subscription);
     return subscription;
+  }
+
+  openInbox(): Promise<Inbox> {
+    if (this.destroyed) return Promise.reject(new Error('this sync client was destroyed'));
+    this.inbox ??= this.whoAmI().then((identity) => {
+      const view = new InboxView(this.open(inboxDocumentName(identity.user.id)), () => {
+        this.inbox = null;
+      });
+      return view;
+    });
+    return this.inbox;
   }
 
   documents(): DocumentHandle[] {

@@ -4,13 +4,17 @@ export type { UpdateFrequency } from './frequency.js';
 export type { PendingDocument } from './registry.js';
 export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
 export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
-export type { ChannelPosition } from '@concord/engine';
+export type { ChannelPosition, NotificationPreference } from '@concord/engine';
 export type {
   Channel,
   ChannelEventMeta,
   ChannelGap,
   ChannelListener,
   ChannelState,
+  Inbox,
+  InboxEvents,
+  InboxNotification,
+  ViewedTarget,
   ConnectionState,
   DocumentEvents,
   DocumentHandle,

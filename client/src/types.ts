@@ -5,7 +5,16 @@
  * (providers, IndexedDB bindings, counters) can change without breaking an app. Every observable here is a lib0
  * `ObservableV2` with a typed event map.
  */
-import type { ChannelPosition, DocumentSpec, DocumentType, Peer, PresenceState, PresenceUser, TypedDocument } from '@concord/engine';
+import type {
+  ChannelPosition,
+  DocumentSpec,
+  DocumentType,
+  NotificationPreference,
+  Peer,
+  PresenceState,
+  PresenceUser,
+  TypedDocument,
+} from '@concord/engine';
 import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
 import type { UpdateFrequency } from './frequency.js';
@@ -182,6 +191,11 @@ export interface SyncClient extends Observable<SyncClientEvents> {
    * earlier, e.g. before a reload) to receive what was published after it.
    */
   subscribe(channel: string, options?: { since?: ChannelPosition | null }): Channel;
+  /**
+   * Opens this user's notifications inbox (the document `inbox:<sub>` of the token's user), once per client: later
+   * calls return the same inbox.
+   */
+  openInbox(): Promise<Inbox>;
   /** Closes every document (letting IndexedDB finish its writes) and the socket. */
   destroy(): Promise<void>;
 }
@@ -256,4 +270,52 @@ export interface Presence extends Observable<PresenceEvents> {
   set(state: Partial<Omit<PresenceState, 'user'>>): void;
   /** Other clients with a valid presence state, not this one. */
   peers(): Peer[];
+}
+
+/** A notification in the user's inbox. */
+export interface InboxNotification {
+  readonly id: string;
+  /** `mention`, `assignment`, `reply`, `deadline`, `custom`, or an app's own kind. */
+  readonly kind: string;
+  readonly title: string;
+  readonly body?: string;
+  /** What it is about: viewing it marks the notification read. */
+  readonly target?: { readonly document: string; readonly record?: string; readonly field?: string };
+  readonly actor?: string;
+  readonly createdAt: number;
+  readonly readAt?: number;
+  readonly read: boolean;
+  readonly data?: unknown;
+}
+
+/** What the user is looking at: a document, or one record of it. */
+export interface ViewedTarget {
+  readonly document: string;
+  readonly record?: string;
+}
+
+export type InboxEvents = {
+  /** The list, a read state or a preference changed. */
+  change: (notifications: InboxNotification[]) => void;
+  /** A notification of a kind switched on arrived while the app runs (for a toast; `preference.sound` says whether to ring). */
+  notification: (notification: InboxNotification, preference: NotificationPreference) => void;
+};
+
+export interface Inbox extends Observable<InboxEvents> {
+  /** The inbox document's name, `inbox:<user id>`. */
+  readonly name: string;
+  /** The document behind it, for its status (pending changes, local copy). */
+  readonly handle: DocumentHandle;
+  /** Newest first. */
+  notifications(): InboxNotification[];
+  /** Unread notifications of kinds switched on. */
+  readonly unreadCount: number;
+  markRead(id: string): void;
+  markAllRead(): void;
+  /** What the user is viewing now (null: nothing): its notifications are read at once, and those that arrive meanwhile. */
+  setViewing(target: ViewedTarget | null): void;
+  preference(kind: string): NotificationPreference;
+  /** Switches a kind on or off (off: the server stops delivering it) and its sound. */
+  setPreference(kind: string, preference: Partial<NotificationPreference>): void;
+  close(): Promise<void>;
 }

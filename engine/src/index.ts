@@ -47,3 +47,16 @@ export {
 export type { ChannelEvent, ChannelPosition, EventMessage, ReplayMessage, SinceRequest } from './channels.js';
 export { applyDocumentChanges, documentChangesSchema } from './documentChanges.js';
 export type { DocumentChanges } from './documentChanges.js';
+export {
+  DEFAULT_NOTIFICATION_PREFERENCE,
+  INBOX_PREFIX,
+  InboxDocument,
+  inboxDocumentName,
+  inboxOwner,
+  Notification,
+  notificationInput,
+  NotificationKind,
+  notificationPreference,
+  preferenceField,
+} from './inbox.js';
+export type { NotificationInput, NotificationPreference } from './inbox.js';

@@ -11,4 +11,4 @@ export { UpdateMerger } from './storage/UpdateMerger.js';
 export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';
 export type { PublishedEvent } from './channels/ChannelHub.js';
-export type { BackendActor, DocumentChangeResult } from './backend/DocumentWriter.js';
+export type { BackendActor, DocumentChangeResult, NotificationResult } from './backend/DocumentWriter.js';

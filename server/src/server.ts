@@ -9,11 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { Hocuspocus } from '@hocuspocus/server';
-import { DEFAULT_TENANT, type DocumentChanges } from '@concord/engine';
+import { DEFAULT_TENANT, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, type ConcordConfig, type ConfigInput } from './config.js';
-import { DocumentWriter, type BackendActor, type DocumentChangeResult } from './backend/DocumentWriter.js';
+import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
 import { ChannelExtension } from './extensions/ChannelExtension.js';
@@ -67,6 +67,11 @@ export interface ConcordServer {
    * them at once; resolves once they are durable (or with `durable: false` after a while when storage is failing).
    */
   changeDocument(name: string, changes: DocumentChanges, options?: { tenant?: string; actor?: BackendActor }): Promise<DocumentChangeResult>;
+  /**
+   * Adds a notification to a user's inbox (the document `inbox:<user>`), unless the user switched its kind off; every
+   * device of the user gets it, now or when it reconnects.
+   */
+  notify(user: string, notification: NotificationInput, options?: { tenant?: string; actor?: BackendActor }): Promise<NotificationResult>;
   /** Closes every socket (clients reconnect later), stores every document, closes storage. */
   stop(): Promise<void>;
 }
@@ -154,6 +159,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         maxChangeBytes: config.maxMessageBytes,
         publish: (tenant, channel, event, payload) => channels.publish(tenant, channel, event, payload),
         changeDocument: (tenant, name, changes, actor) => writer.change(tenant, name, changes, actor),
+        notify: (tenant, user, notification, actor) => writer.notify(tenant, user, notification, actor),
       },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
@@ -206,6 +212,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       publish: (channel, event, payload, options = {}) => channels.publish(options.tenant ?? DEFAULT_TENANT, channel, event, payload),
       changeDocument: (name, changes, options = {}) =>
         writer.change(options.tenant ?? DEFAULT_TENANT, name, changes, options.actor ?? SERVER_ACTOR),
+      notify: (user, notification, options = {}) =>
+        writer.notify(options.tenant ?? DEFAULT_TENANT, user, notification, options.actor ?? SERVER_ACTOR),
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {

@@ -1,12 +1,14 @@
 /**
- * Writes from the app backend (HTTP `POST /api/documents/<name>/changes` and `server.changeDocument`) into a
- * document, through Hocuspocus like any client: the document is loaded if it is not (a direct connection keeps it
+ * Writes from the app backend into documents — field changes (HTTP `POST /api/documents/<name>/changes`,
+ * `server.changeDocument`) and notifications into a user's inbox (`POST /api/users/<id>/notifications`,
+ * `server.notify`) — through Hocuspocus like any client: the document is loaded if it is not (a direct connection keeps it
  * loaded meanwhile), the changes are applied in one transaction (engine `applyDocumentChanges`), broadcast to every
  * viewer at once and appended to storage. The call resolves once the write is durable, or after
  * `DURABLE_WAIT_MS` with `durable: false` while storage is failing (the change is kept and stored when it recovers,
  * as for clients).
  */
-import type { DirectConnection, Hocuspocus } from '@hocuspocus/server';
+import { randomUUID } from 'node:crypto';
+import type { DirectConnection, Document, Hocuspocus } from '@hocuspocus/server';
 import {
   Access,
   applyDocumentChanges,
@@ -15,6 +17,12 @@ import {
   documentChangesSchema,
   ConcordError,
   ErrorKind,
+  FIELDS_ROOT,
+  InboxDocument,
+  inboxDocumentName,
+  notificationInput,
+  notificationPreference,
+  preferenceField,
   qualifyDocumentName,
   SERVER_API_ORIGIN,
   type DocumentChanges,
@@ -33,6 +41,19 @@ export interface DocumentChangeResult {
   readonly durable: boolean;
 }
 
+export interface NotificationResult {
+  readonly user: string;
+  /** The notification's id in the inbox; null when not delivered. */
+  readonly id: string | null;
+  /** False when the user switched this kind of notification off. */
+  readonly delivered: boolean;
+  readonly durable: boolean;
+}
+
+function describeIssues(error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string {
+  return error.issues.map((issue) => `${issue.path.map(String).join('.') || 'body'}: ${issue.message}`).join('; ');
+}
+
 /** Who makes a change from the backend: shown to lifecycle hooks as the change's author. */
 export interface BackendActor {
   readonly id: string;
@@ -48,27 +69,57 @@ export class DocumentWriter {
     this.committer = committer;
   }
 
-  /** Validates `changes` (throws a ConcordError or a zod error message as ConcordError) and applies them. */
+  /** Validates `changes` (a ConcordError says what is wrong; nothing is written) and applies them. */
   async change(tenant: string, name: string, changes: unknown, actor: BackendActor): Promise<DocumentChangeResult> {
+    const parsed = documentChangesSchema.safeParse(changes);
+    if (!parsed.success) throw new ConcordError(ErrorKind.InvalidField, describeIssues(parsed.error));
+    const { result: applied, durable } = await this.write(tenant, name, actor, (document, origin) =>
+      applyDocumentChanges(document, parsed.data as DocumentChanges, origin),
+    );
+    return { document: name, applied, durable };
+  }
+
+  /**
+   * Adds a notification to `userId`'s inbox, unless the user switched its kind off (then `delivered` is false and
+   * nothing is written).
+   */
+  async notify(tenant: string, userId: string, notification: unknown, actor: BackendActor): Promise<NotificationResult> {
+    const parsed = notificationInput.safeParse(notification);
+    if (!parsed.success) throw new ConcordError(ErrorKind.InvalidField, describeIssues(parsed.error));
+    const input = parsed.data;
+    const name = inboxDocumentName(userId);
+    const id = randomUUID();
+    const { result: delivered, durable } = await this.write(tenant, name, actor, (document, origin) => {
+      const preference = notificationPreference.safeParse(document.getMap(FIELDS_ROOT).get(preferenceField(input.kind)));
+      if (preference.success && !preference.data.enabled) return false;
+      InboxDocument.open(document).collection('notifications').create({ ...input, createdAt: Date.now() }, id, origin);
+      return true;
+    });
+    return { user: userId, id: delivered ? id : null, delivered, durable };
+  }
+
+  /** Runs `write` on the loaded document in one transaction tagged as the server API's, on behalf of `actor`. */
+  private async write<T>(
+    tenant: string,
+    name: string,
+    actor: BackendActor,
+    write: (document: Document, origin: unknown) => T,
+  ): Promise<{ result: T; durable: boolean }> {
     assertTenant(tenant);
     assertDocumentName(name);
-    const parsed = documentChangesSchema.safeParse(changes);
-    if (!parsed.success) {
-      const detail = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'changes'}: ${issue.message}`).join('; ');
-      throw new ConcordError(ErrorKind.InvalidField, detail);
-    }
     const qualified = qualifyDocumentName(tenant, name);
     const context: ConnectionContext = { user: actor, tenant, documentName: name, access: Access.Write };
     const connection = await this.hocuspocus.openDirectConnection(qualified, context);
-    let applied: number;
+    let result: T;
     try {
       const document = connection.document;
       if (!document) throw new Error(`document ${name} closed before the change`);
-      applied = applyDocumentChanges(document, parsed.data as DocumentChanges, { ...SERVER_API_ORIGIN, context });
+      const origin = { ...SERVER_API_ORIGIN, context };
+      result = document.transact(() => write(document, origin), origin);
     } finally {
       await this.release(connection);
     }
-    return { document: name, applied, durable: await this.durable(qualified) };
+    return { result, durable: await this.durable(qualified) };
   }
 
   /**

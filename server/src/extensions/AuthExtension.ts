@@ -4,7 +4,7 @@
  * Order of checks: the token (missing, forged, expired or with bad claims → Unauthorized, 4401), then the document
  * (not in the token's tenant, not a valid name, or not granted by `docs` → Forbidden, 4403). A "read" grant makes
  * the connection read-only: Hocuspocus then applies none of its updates. Channels (`#<channel>`) are granted by the
- * same globs on the channel's name, and always read-only. The verified user lands in the connection context for the
+ * same globs on the channel's name, and always read-only. A user's inbox (`inbox:<sub>`) is granted to that user only. The verified user lands in the connection context for the
  * hooks after this one.
  */
 import type { Extension, onAuthenticatePayload } from '@hocuspocus/server';
@@ -17,6 +17,7 @@ import {
   CloseReason,
   ConcordError,
   ErrorKind,
+  inboxOwner,
   isChannelDocument,
   parseQualifiedName,
   TENANT_SEPARATOR,
@@ -85,7 +86,9 @@ export class AuthExtension implements Extension {
       if (claims.tenant !== tenant) {
         throw new ConcordError(ErrorKind.TenantMismatch, `the token is for tenant ${claims.tenant}, not ${tenant}`);
       }
-      const access = accessFor(claims.docs, channel ?? name);
+      // An inbox is its owner's alone, whatever the globs say.
+      const owner = inboxOwner(name);
+      const access = owner !== null ? (owner === claims.sub ? Access.Write : null) : accessFor(claims.docs, channel ?? name);
       if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${channel ?? name}`);
       // A channel carries events from the server only: its subscribers, whatever their grant, never write to it.
       connectionConfig.readOnly = access === Access.Read || channel !== null;

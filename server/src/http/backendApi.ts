@@ -3,20 +3,21 @@
  *
  *   POST /api/channels/<channel>/events    {"event": "payment-recorded", "payload": {...}}
  *   POST /api/documents/<name>/changes     {"fields": {...}, "records": {"<collection>": {"<id>": {...}}}}
+ *   POST /api/users/<id>/notifications     {"kind": "assignment", "title": "...", "target": {"document": "task-7"}}
  *
  * Callers authenticate with `Authorization: Bearer <credential>`: the server's API key (`CONCORD_API_KEY`; the tenant
  * is the `tenant` query parameter, default `default`), or a JWT of the tenant whose `publish` globs grant the channel
- * or whose `docs` globs grant write on the document. Every answer is JSON; errors are `{"error": ...}` with 400 (bad
+ * or whose `docs` globs grant write on the document, or whose `publish` globs match the user's inbox (`inbox:<id>`). Every answer is JSON; errors are `{"error": ...}` with 400 (bad
  * input), 401 (no or bad credential), 403 (not granted), 413 (too large) or 415 (not JSON).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Access, ConcordError, DEFAULT_TENANT, type TokenClaims } from '@concord/engine';
+import { Access, ConcordError, DEFAULT_TENANT, INBOX_PREFIX, type TokenClaims } from '@concord/engine';
 import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { accessFor, mayPublish } from '../auth/access.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
-import type { BackendActor, DocumentChangeResult } from '../backend/DocumentWriter.js';
+import type { BackendActor, DocumentChangeResult, NotificationResult } from '../backend/DocumentWriter.js';
 import type { PublishedEvent } from '../channels/ChannelHub.js';
 
 /** Room for the JSON around an event's payload. */
@@ -30,6 +31,7 @@ export interface BackendApiOptions {
   readonly maxChangeBytes: number;
   publish(tenant: string, channel: string, event: string, payload: unknown): PublishedEvent;
   changeDocument(tenant: string, name: string, changes: unknown, actor: BackendActor): Promise<DocumentChangeResult>;
+  notify(tenant: string, user: string, notification: unknown, actor: BackendActor): Promise<NotificationResult>;
 }
 
 type Caller =
@@ -135,6 +137,21 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       }
       const changes = await jsonBody(c);
       const result = await options.changeDocument(caller.tenant, name, changes, caller.actor);
+      return c.json(result, result.durable ? 200 : 202);
+    }),
+  );
+
+  app.post(
+    '/api/users/:user/notifications',
+    tooLarge(options.maxEventBytes + ENVELOPE_BYTES),
+    errors(async (c) => {
+      const caller = await authenticate(c);
+      const user = c.req.param('user') as string;
+      if (caller.kind === 'token' && !mayPublish(caller.claims.publish, `${INBOX_PREFIX}${user}`)) {
+        throw new ApiError(403, `the token does not grant notifying ${user} (its "publish" claim must match ${INBOX_PREFIX}${user})`);
+      }
+      const notification = await jsonBody(c);
+      const result = await options.notify(caller.tenant, user, notification, caller.actor);
       return c.json(result, result.durable ? 200 : 202);
     }),
   );
