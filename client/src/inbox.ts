@@ -7,7 +7,7 @@
  * same read state. `unreadCount` counts unread notifications of kinds that are switched on. A notification counts as
  * arriving (`notification` event) when a record is added by the server after the first sync, not when the stored
  * copy loads. What the user is viewing (`setViewing`) is marked read at once, and so is every notification about it
- * that arrives while it is viewed.
+ * that arrives while it is viewed (it is still announced).
  */
 import {
   DEFAULT_NOTIFICATION_PREFERENCE,
@@ -123,10 +123,8 @@ export class InboxView extends ObservableV2<InboxEvents> implements Inbox {
         (entry) => ids.has(entry.id) && !entry.read && added.has(entry.id),
       );
       for (const entry of arrived) {
-        if (this.matchesViewed(entry)) {
-          queueMicrotask(() => this.markRead(entry.id));
-          continue;
-        }
+        // Seen as it arrives: read at once, still announced (the toast tells what happened to what is on screen).
+        if (this.matchesViewed(entry)) queueMicrotask(() => this.markRead(entry.id));
         const preference = this.preference(entry.kind);
         if (preference.enabled) this.emit('notification', [entry, preference]);
       }

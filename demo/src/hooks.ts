@@ -2,9 +2,21 @@
  * Preact hooks over the Concord client: each subscribes to one source (client state, a document's status, a
  * collection, presence) and unsubscribes on unmount, so components only ever read current values.
  */
-import type { ConnectionState, DocumentHandle, DocumentStatus, OutboxEntry, PendingDocument, SyncClient, UpdateFrequency } from '@concord/client';
+import type {
+  ChannelEventMeta,
+  ConnectionState,
+  DocumentHandle,
+  DocumentStatus,
+  Inbox,
+  InboxNotification,
+  NotificationPreference,
+  OutboxEntry,
+  PendingDocument,
+  SyncClient,
+  UpdateFrequency,
+} from '@concord/client';
 import type { FieldSchemas, Peer, RecordCollection, LwwRecord } from '@concord/engine';
-import { useEffect, useMemo, useReducer, useState } from 'preact/hooks';
+import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
 
 /** Re-renders the calling component; for sources that tell "something changed" but hand over no value. */
 function useRerender(): () => void {
@@ -161,4 +173,50 @@ export function usePendingDocuments(client: SyncClient): PendingDocument[] {
     };
   }, [client]);
   return documents;
+}
+
+/** Calls `onEvent` for every event published to `channel` while mounted (the latest callback, without resubscribing). */
+export function useChannel(client: SyncClient, channel: string, onEvent: (payload: unknown, meta: ChannelEventMeta) => void): void {
+  const latest = useRef(onEvent);
+  latest.current = onEvent;
+  useEffect(() => {
+    const subscription = client.subscribe(channel);
+    subscription.on('*', (payload, meta) => latest.current(payload, meta));
+    return () => void subscription.unsubscribe();
+  }, [client, channel]);
+}
+
+export interface InboxState {
+  readonly inbox: Inbox | null;
+  readonly notifications: InboxNotification[];
+  readonly unread: number;
+}
+
+/** The user's inbox, live; `onArrival` is called for each notification that arrives while mounted. */
+export function useInbox(
+  client: SyncClient,
+  onArrival: (notification: InboxNotification, preference: NotificationPreference) => void,
+): InboxState {
+  const [inbox, setInbox] = useState<Inbox | null>(null);
+  const rerender = useRerender();
+  const latest = useRef(onArrival);
+  latest.current = onArrival;
+  useEffect(() => {
+    let current: Inbox | null = null;
+    let unmounted = false;
+    const onNotification = (notification: InboxNotification, preference: NotificationPreference) => latest.current(notification, preference);
+    void client.openInbox().then((opened) => {
+      if (unmounted) return;
+      current = opened;
+      opened.on('change', rerender);
+      opened.on('notification', onNotification);
+      setInbox(opened);
+    });
+    return () => {
+      unmounted = true;
+      current?.off('change', rerender);
+      current?.off('notification', onNotification);
+    };
+  }, [client]);
+  return { inbox, notifications: inbox?.notifications() ?? [], unread: inbox?.unreadCount ?? 0 };
 }

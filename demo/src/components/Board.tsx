@@ -4,16 +4,30 @@
  * selected task's document while that task is selected.
  */
 import type { SyncClient } from '@concord/client';
-import { useEffect } from 'preact/hooks';
-import { useDocument, useDocumentStatus, usePendingDocuments, useSelectedTask } from '../hooks';
-import { PROJECT_DOCUMENT, taskDocumentName } from '../model';
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useChannel, useDocument, useDocumentStatus, useInbox, usePendingDocuments, useRecords, useSelectedTask } from '../hooks';
+import { PROJECT_DOCUMENT, ProjectDocument, taskDocumentName } from '../model';
 import type { Session } from '../session';
+import { BackendActions } from './BackendActions';
+import { Bell } from './Bell';
 import { FrequencySelect } from './FrequencySelect';
 import { OutboxPanel } from './OutboxPanel';
 import { PresenceAvatars } from './PresenceAvatars';
 import { StatusIndicator } from './StatusIndicator';
 import { TaskDetail } from './TaskDetail';
 import { TaskList } from './TaskList';
+import { ring, Toasts, useToasts } from './Toasts';
+
+/** How long a task changed by someone else stays highlighted. */
+const HIGHLIGHT_MS = 3_000;
+
+interface TaskUpdated {
+  task?: string;
+  title?: string;
+  field?: string;
+  value?: string;
+  by?: string;
+}
 
 interface BoardProps {
   client: SyncClient;
@@ -40,6 +54,35 @@ export function Board({ client, session, onSignOut }: BoardProps) {
     project?.presence.set({ page: selected ? taskDocumentName(selected) : PROJECT_DOCUMENT });
   }, [project, selected]);
 
+  // What the backend publishes about the project: a toast, and the task lights up for a moment.
+  const [toasts, toast] = useToasts();
+  const [highlighted, setHighlighted] = useState<ReadonlySet<string>>(new Set());
+  const highlight = useCallback((id: string) => {
+    setHighlighted((current) => new Set([...current, id]));
+    setTimeout(() => setHighlighted((current) => new Set([...current].filter((other) => other !== id))), HIGHLIGHT_MS);
+  }, []);
+  useChannel(client, PROJECT_DOCUMENT, (payload, meta) => {
+    const update = (payload ?? {}) as TaskUpdated;
+    if (meta.event === 'task-updated' && update.task) {
+      toast(`${update.by ?? 'Someone'} set the ${update.field ?? 'task'} of "${update.title ?? update.task}" to ${update.value ?? '…'}`, 'event');
+      highlight(update.task);
+    } else {
+      toast(`${meta.event} on ${meta.channel}`, 'event');
+    }
+  });
+
+  // The inbox: arrivals make a toast (and a tone when that kind has sound on); the task on screen is read.
+  const inboxState = useInbox(client, (notification, preference) => {
+    toast(notification.title, 'notification');
+    if (preference.sound) ring();
+  });
+  useEffect(() => {
+    inboxState.inbox?.setViewing(selected ? { document: PROJECT_DOCUMENT, record: selected } : null);
+  }, [inboxState.inbox, selected]);
+
+  const tasks = useMemo(() => project?.typed(ProjectDocument).collection('tasks') ?? null, [project]);
+  const selectedRecord = useRecords(tasks, () => 0).find(([id]) => id === selected)?.[1];
+
   return (
     <div class="board">
       <header class="board__header">
@@ -63,6 +106,13 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           elsewhere={pendingElsewhere}
         />
         <FrequencySelect client={client} />
+        <Bell
+          state={inboxState}
+          onOpen={(notification) => {
+            if (notification.target?.document === PROJECT_DOCUMENT && notification.target.record) select(notification.target.record);
+            else inboxState.inbox?.markRead(notification.id);
+          }}
+        />
         <div class="board__me">
           <span data-testid="signed-in-as" style={{ color: session.user.color }}>
             {session.user.name}
@@ -74,14 +124,21 @@ export function Board({ client, session, onSignOut }: BoardProps) {
       </header>
       <main class="board__main">
         {project ? (
-          <TaskList handle={project} selected={selected} onSelect={select} />
+          <TaskList handle={project} selected={selected} highlighted={highlighted} onSelect={select} />
         ) : (
           <p class="muted">Opening the project…</p>
+        )}
+        {selected && selectedRecord && (
+          <BackendActions
+            session={session}
+            task={{ id: selected, title: selectedRecord.get('title') ?? '', status: selectedRecord.get('status') ?? 'todo' }}
+          />
         )}
         {project && selected && taskHandle && (
           <TaskDetail project={project} taskId={selected} handle={taskHandle} user={session.user} onClose={() => select(null)} />
         )}
       </main>
+      <Toasts toasts={toasts} />
     </div>
   );
 }

@@ -12,10 +12,12 @@ import { TaskRow } from './TaskRow';
 interface TaskListProps {
   handle: DocumentHandle;
   selected: string | null;
+  /** Tasks someone else just changed, shown lit up. */
+  highlighted: ReadonlySet<string>;
   onSelect: (id: string | null) => void;
 }
 
-export function TaskList({ handle, selected, onSelect }: TaskListProps) {
+export function TaskList({ handle, selected, highlighted, onSelect }: TaskListProps) {
   const tasks = useMemo(() => handle.typed(ProjectDocument).collection('tasks'), [handle]);
   const records = useRecords(tasks, (a, b) => (a.get('createdAt') ?? 0) - (b.get('createdAt') ?? 0));
   const peers = usePeers(handle);
@@ -77,6 +79,7 @@ export function TaskList({ handle, selected, onSelect }: TaskListProps) {
                 handle={handle}
                 peers={peers}
                 selected={id === selected}
+                highlighted={highlighted.has(id)}
                 onOpen={() => onSelect(id)}
                 onDelete={() => {
                   tasks.delete(id);

@@ -16,6 +16,7 @@ interface TaskRowProps {
   handle: DocumentHandle;
   peers: readonly Peer[];
   selected: boolean;
+  highlighted: boolean;
   onOpen: () => void;
   onDelete: () => void;
 }
@@ -25,7 +26,7 @@ export function fieldKey(taskId: string, field: EditableField): string {
   return `${taskId}.${field}`;
 }
 
-export function TaskRow({ id, record, handle, peers, selected, onOpen, onDelete }: TaskRowProps) {
+export function TaskRow({ id, record, handle, peers, selected, highlighted, onOpen, onDelete }: TaskRowProps) {
   const cell = (field: EditableField, children: ComponentChildren) => (
     <EditedBy
       editors={peers.filter((peer) => peer.field === fieldKey(id, field))}
@@ -37,7 +38,12 @@ export function TaskRow({ id, record, handle, peers, selected, onOpen, onDelete 
   );
 
   return (
-    <tr class={selected ? 'task task--selected' : 'task'} data-testid="task-row" data-task-id={id}>
+    <tr
+      class={['task', selected && 'task--selected', highlighted && 'task--highlighted'].filter(Boolean).join(' ')}
+      data-testid="task-row"
+      data-task-id={id}
+      data-highlighted={highlighted ? 'true' : undefined}
+    >
       <td class="task__title">
         {cell(
           'title',

@@ -1,0 +1,48 @@
+/**
+ * What the app's own backend would do, done from the browser so the demo can show it: change a document through
+ * Concord's HTTP API, publish an event to a channel, notify a user. The dev-mode token of the signed-in person
+ * grants all three (`docs` write and `publish: ["*"]`); a real backend sends its API key instead, as the README's
+ * curl examples do.
+ */
+import { PROJECT_DOCUMENT, STATUS_LABELS, TASK_STATUSES, type TaskStatus } from './model';
+import type { Session } from './session';
+
+/** Who the demo's simulated backend says it is, in events and notifications. */
+export const BACKEND_NAME = 'Workflow bot';
+
+async function post(session: Session, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${session.token}` },
+    body: JSON.stringify(body),
+  });
+  const answer = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok) throw new Error(typeof answer.error === 'string' ? answer.error : `the server answered ${response.status}`);
+  return answer;
+}
+
+/** The status after `status` in the board's order, wrapping around. */
+export function nextStatus(status: TaskStatus): TaskStatus {
+  return TASK_STATUSES[(TASK_STATUSES.indexOf(status) + 1) % TASK_STATUSES.length] as TaskStatus;
+}
+
+/** The backend moves a task to its next status, then tells everyone on the project's channel. */
+export async function advanceTask(session: Session, task: { id: string; title: string; status: TaskStatus }): Promise<void> {
+  const status = nextStatus(task.status);
+  await post(session, `/api/documents/${PROJECT_DOCUMENT}/changes`, { records: { tasks: { [task.id]: { status } } } });
+  await post(session, `/api/channels/${PROJECT_DOCUMENT}/events`, {
+    event: 'task-updated',
+    payload: { task: task.id, title: task.title, field: 'status', value: STATUS_LABELS[status], by: BACKEND_NAME },
+  });
+}
+
+/** The backend assigns a task to the signed-in person and notifies them. */
+export async function assignToMe(session: Session, task: { id: string; title: string }): Promise<void> {
+  await post(session, `/api/documents/${PROJECT_DOCUMENT}/changes`, { records: { tasks: { [task.id]: { assignee: session.user.name } } } });
+  await post(session, `/api/users/${encodeURIComponent(session.user.id)}/notifications`, {
+    kind: 'assignment',
+    title: `${BACKEND_NAME} assigned you "${task.title}"`,
+    target: { document: PROJECT_DOCUMENT, record: task.id },
+    actor: 'workflow-bot',
+  });
+}
