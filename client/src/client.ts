@@ -7,12 +7,14 @@
  * record their outboxes in the namespace's registry, and every new connection sends what closed documents still
  * hold (background.ts).
  */
-import { assertDocumentName, channelAddress, inboxDocumentName, type ChannelPosition } from '@concord/engine';
+import { assertDocumentName, channelAddress, inboxDocumentName, WORKSPACE_ROOM, type ChannelPosition } from '@concord/engine';
 import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { BackgroundSender } from './background.js';
 import { ChannelSubscription } from './channel.js';
+import { systemClock } from './clock.js';
 import { InboxView } from './inbox.js';
+import { WorkspacePresence } from './workspace.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
 import { resolveIdentity, type Identity } from './identity.js';
 import { deleteNamespace, indexedDBAvailable } from './local.js';
@@ -30,6 +32,7 @@ import type {
   SyncClient,
   SyncClientEvents,
   SyncClientOptions,
+  Workspace,
 } from './types.js';
 
 class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient {
@@ -39,6 +42,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private readonly handles = new Map<string, SyncedDocument>();
   private readonly channels = new Map<string, ChannelSubscription>();
   private inbox: Promise<InboxView> | null = null;
+  private joined: WorkspacePresence | null = null;
   private readonly databases = new Set<string>();
   private readonly context: DocumentContext;
   private readonly clock: UpdateClock;
@@ -62,6 +66,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       identity: () => this.whoAmI(),
       persistence: (options.persistence ?? true) && indexedDBAvailable(),
       clock: this.clock,
+      time: options.clock ?? systemClock,
       rememberDatabase: (name) => this.databases.add(name),
       closed: (handle) => {
         if (this.handles.get(handle.name) === handle) this.handles.delete(handle.name);
@@ -145,6 +150,17 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     return this.inbox;
   }
 
+  workspace(): Workspace {
+    if (this.destroyed) throw new Error('this sync client was destroyed');
+    if (this.joined) return this.joined;
+    const handle = new SyncedDocument(WORKSPACE_ROOM, { ...this.context, closed: () => {} }, resolveUser(this.options.user, null), { room: true });
+    const joined = new WorkspacePresence(handle, this.context.time, () => {
+      if (this.joined === joined) this.joined = null;
+    });
+    this.joined = joined;
+    return joined;
+  }
+
   documents(): DocumentHandle[] {
     return [...this.handles.values()];
   }
@@ -166,6 +182,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     if (this.destroyed) return;
     this.destroyed = true;
     await Promise.all([
+      this.joined?.leave(),
       ...[...this.channels.values()].map((channel) => channel.close()),
       ...[...this.handles.values()].map((handle) => handle.shutdown()),
     ]);

@@ -14,6 +14,7 @@ import { HocuspocusProvider } from '@hocuspocus/provider';
 import { ObservableV2 } from 'lib0/observable';
 import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
+import type { Clock } from './clock.js';
 import { HeldUpdates, type UpdateClock } from './frequency.js';
 import type { Identity } from './identity.js';
 import { closeLocalCopy, loadLocalCopy, localDatabaseName } from './local.js';
@@ -39,6 +40,8 @@ export interface DocumentContext {
   readonly persistence: boolean;
   /** When held remote updates are applied (the update-frequency preference). */
   readonly clock: UpdateClock;
+  /** Time for presence (typing stops, idle). */
+  readonly time: Clock;
   /** Called with each IndexedDB database the document opens, so the client can wipe it later. */
   rememberDatabase(name: string): void;
   /** The document's outbox changed (recorded in the namespace's registry, for documents no screen has open). */
@@ -121,7 +124,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     this.name = name;
     this.room = options.room ?? false;
     this.context = context;
-    this.presence = new AwarenessPresence(this.awareness, placeholderUser);
+    this.presence = new AwarenessPresence(this.awareness, placeholderUser, context.time);
     this.changes = new Outbox(this.doc, {
       onChange: this.refresh,
       onStoreError: this.onOutboxStoreError,
@@ -278,6 +281,9 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
     this.refusal = null;
     this.closedByServer = null;
+    // The server dropped our presence when the last connection closed and ignores a resent state with the clock it
+    // already saw; republishing gives it a newer clock, so others see us again at once (not at the 15 s renewal).
+    this.presence.republish();
     this.refresh();
     this.emit('authenticated', []);
   };

@@ -5,6 +5,8 @@ export type { PendingDocument } from './registry.js';
 export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
 export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
 export type { ChannelPosition, NotificationPreference } from '@concord/engine';
+export type { Clock } from './clock.js';
+export { TYPING_TIMEOUT_MS } from './presence.js';
 export type {
   Channel,
   ChannelEventMeta,
@@ -14,7 +16,10 @@ export type {
   Inbox,
   InboxEvents,
   InboxNotification,
+  Member,
   ViewedTarget,
+  Workspace,
+  WorkspaceEvents,
   ConnectionState,
   DocumentEvents,
   DocumentHandle,

@@ -16,6 +16,7 @@ import {
 } from '@concord/engine';
 import { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
+import { systemClock, type Clock } from './clock.js';
 import type { Presence, PresenceEvents } from './types.js';
 
 /** Used when neither the options nor the token name the user. */
@@ -37,14 +38,20 @@ interface AwarenessChange {
   removed: number[];
 }
 
+/** Typing shows this long after the last keystroke reported with `typing()`. */
+export const TYPING_TIMEOUT_MS = 3_000;
+
 export class AwarenessPresence extends ObservableV2<PresenceEvents> implements Presence {
   private readonly awareness: Awareness;
+  private readonly clock: Clock;
   private user: PresenceUser;
+  private typingTimer: unknown = null;
 
-  constructor(awareness: Awareness, user: PresenceUser) {
+  constructor(awareness: Awareness, user: PresenceUser, clock: Clock = systemClock) {
     super();
     this.awareness = awareness;
     this.user = user;
+    this.clock = clock;
     awareness.on('change', this.onChange);
   }
 
@@ -56,6 +63,32 @@ export class AwarenessPresence extends ObservableV2<PresenceEvents> implements P
   set(state: Partial<Omit<PresenceState, 'user'>>): void {
     const { user: _ignored, ...rest } = state as Partial<PresenceState>;
     this.publish(rest);
+  }
+
+  editing(field: string, record: string | null = null): void {
+    this.publish({ field, record });
+  }
+
+  stopEditing(): void {
+    this.publish({ field: null, record: null });
+  }
+
+  /** Call on each keystroke: shows "typing" in `where` until `TYPING_TIMEOUT_MS` pass without another call. */
+  typing(where: string): void {
+    if (this.typingTimer !== null) this.clock.clearTimeout(this.typingTimer);
+    this.typingTimer = this.clock.setTimeout(() => this.stopTyping(), TYPING_TIMEOUT_MS);
+    if (this.awareness.getLocalState()?.typing !== where) this.publish({ typing: where });
+  }
+
+  stopTyping(): void {
+    if (this.typingTimer !== null) this.clock.clearTimeout(this.typingTimer);
+    this.typingTimer = null;
+    if ((this.awareness.getLocalState()?.typing ?? null) !== null) this.publish({ typing: null });
+  }
+
+  /** Sends our state again with a newer awareness clock (after a reconnect). */
+  republish(): void {
+    if (this.awareness.getLocalState() !== null) this.publish({});
   }
 
   /** Sets the identity once it is known (the token may arrive after the handle was created) and publishes it. */
@@ -75,6 +108,7 @@ export class AwarenessPresence extends ObservableV2<PresenceEvents> implements P
   }
 
   override destroy(): void {
+    if (this.typingTimer !== null) this.clock.clearTimeout(this.typingTimer);
     this.awareness.off('change', this.onChange);
     super.destroy();
   }

@@ -17,6 +17,7 @@ import type {
 } from '@concord/engine';
 import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
+import type { Clock } from './clock.js';
 import type { UpdateFrequency } from './frequency.js';
 import type { PendingDocument } from './registry.js';
 import type * as Y from 'yjs';
@@ -68,6 +69,11 @@ export interface SyncClientOptions {
    * @default 'live'
    */
   updateFrequency?: UpdateFrequency;
+  /**
+   * Time for presence decisions (idle after `IDLE_AFTER_MS`, typing that stops), for tests that move time forward.
+   * @default the system clock
+   */
+  clock?: Clock;
 }
 
 /**
@@ -196,6 +202,8 @@ export interface SyncClient extends Observable<SyncClientEvents> {
    * calls return the same inbox.
    */
   openInbox(): Promise<Inbox>;
+  /** Joins the tenant's workspace presence (once per client: later calls return the same). */
+  workspace(): Workspace;
   /** Closes every document (letting IndexedDB finish its writes) and the socket. */
   destroy(): Promise<void>;
 }
@@ -268,6 +276,12 @@ export interface Presence extends Observable<PresenceEvents> {
   readonly self: PresenceState;
   /** Changes this client's cursor, page or field; the user part comes from the client's identity. */
   set(state: Partial<Omit<PresenceState, 'user'>>): void;
+  /** Shows others that this user is editing `field` (of `record`): "Sarah is editing status". */
+  editing(field: string, record?: string | null): void;
+  stopEditing(): void;
+  /** Call on each keystroke in `where` (`comments`): others see "typing" until a few quiet seconds pass. */
+  typing(where: string): void;
+  stopTyping(): void;
   /** Other clients with a valid presence state, not this one. */
   peers(): Peer[];
 }
@@ -318,4 +332,35 @@ export interface Inbox extends Observable<InboxEvents> {
   /** Switches a kind on or off (off: the server stops delivering it) and its sound. */
   setPreference(kind: string, preference: Partial<NotificationPreference>): void;
   close(): Promise<void>;
+}
+
+/** Someone of the workspace, as the workspace presence shows them. */
+export interface Member {
+  readonly user: PresenceUser;
+  /** This client's own user. */
+  readonly self: boolean;
+  /** `online` if any of their clients had input within `IDLE_AFTER_MS`, `idle` if none, `offline` once all left. */
+  readonly status: 'online' | 'idle' | 'offline';
+  /** Their last input (ms since the epoch), while online or idle. */
+  readonly lastActiveAt: number | null;
+  /** When their last client left, for `offline` members. */
+  readonly lastSeenAt: number | null;
+  readonly page: string | null;
+  readonly document: string | null;
+}
+
+export type WorkspaceEvents = {
+  change: (members: Member[]) => void;
+};
+
+export interface Workspace extends Observable<WorkspaceEvents> {
+  /** This client's own status. */
+  readonly status: 'online' | 'idle';
+  /** Online first, then idle, then offline; by name. */
+  members(): Member[];
+  /** Input happened (the browser's own input is counted already): back to `online`, idle timer restarted. */
+  activity(): void;
+  setPage(page: string): void;
+  setDocument(name: string | null): void;
+  leave(): Promise<void>;
 }

@@ -27,8 +27,16 @@ export type { FieldName, FieldSchemas, FieldValues, RecordInput, RecordType } fr
 export { RecordCollection } from './collection.js';
 export { defineDocument, FIELDS_ROOT } from './schema.js';
 export type { DocumentSpec, DocumentType, TypedDocument } from './schema.js';
-export { colorForUser, parsePresence, PRESENCE_COLORS } from './presence.js';
-export type { Peer, PresenceCursor, PresenceState, PresenceUser } from './presence.js';
+export {
+  colorForUser,
+  IDLE_AFTER_MS,
+  isWorkspaceDocument,
+  parseLastSeen,
+  parsePresence,
+  PRESENCE_COLORS,
+  WORKSPACE_ROOM,
+} from './presence.js';
+export type { LastSeen, Peer, PresenceCursor, PresenceState, PresenceStatus, PresenceUser } from './presence.js';
 export { parseServerNotice, StorageStatus, storageNotice } from './notices.js';
 export type { ServerNotice } from './notices.js';
 export {

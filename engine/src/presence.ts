@@ -27,8 +27,54 @@ export interface PresenceState {
   readonly cursor?: PresenceCursor | null;
   /** What the user is looking at: a page, route or document name. */
   readonly page?: string;
+  /** The document the user has on screen, or null. */
+  readonly document?: string | null;
   /** The field the user is editing (`status`, `title`), or null. */
   readonly field?: string | null;
+  /** The record whose field is being edited, for fields of records in collections. */
+  readonly record?: string | null;
+  /** Where the user is typing (`comments`), or null; cleared by the client after a few quiet seconds. */
+  readonly typing?: string | null;
+  /** `idle` after `IDLE_AFTER_MS` without input. */
+  readonly status?: PresenceStatus;
+  /** When the user last gave input (ms since the epoch). */
+  readonly lastActiveAt?: number;
+}
+
+export type PresenceStatus = 'online' | 'idle';
+
+/** No input for this long makes a user idle (SPEC §4: "idle after 5 minutes without input"). */
+export const IDLE_AFTER_MS = 5 * 60_000;
+
+/**
+ * The workspace room: one per tenant, joined by every client that wants workspace-wide presence. `@` never starts a
+ * document name, so no document collides with it; any token of the tenant may join it (read-only, presence only),
+ * and it is never stored.
+ */
+export const WORKSPACE_ROOM = '@workspace';
+
+/** Whether a server-side `<tenant>/<name>` is a tenant's workspace room. */
+export function isWorkspaceDocument(qualified: string): boolean {
+  const at = qualified.indexOf('/');
+  return at >= 0 && qualified.slice(at + 1) === WORKSPACE_ROOM;
+}
+
+/** Someone who left the workspace room, as the server remembers them. */
+export interface LastSeen {
+  readonly name: string;
+  readonly color: string;
+  /** When their last connection left (ms since the epoch). */
+  readonly at: number;
+}
+
+const lastSeenSchema = z.object({
+  lastSeen: z.record(z.string(), z.object({ name: z.string().max(200), color: z.string().max(20), at: z.number() })),
+});
+
+/** The server's own awareness state in a workspace room: who left, and when; null for any other state. */
+export function parseLastSeen(state: unknown): Record<string, LastSeen> | null {
+  const result = lastSeenSchema.safeParse(state);
+  return result.success ? result.data.lastSeen : null;
 }
 
 /** A presence state with the awareness client id it came from. */
@@ -44,7 +90,12 @@ const presenceSchema = z.object({
   }),
   cursor: z.object({ anchor: z.unknown(), head: z.unknown() }).nullable().optional(),
   page: z.string().max(500).optional(),
+  document: z.string().max(200).nullable().optional(),
   field: z.string().max(200).nullable().optional(),
+  record: z.string().max(200).nullable().optional(),
+  typing: z.string().max(200).nullable().optional(),
+  status: z.enum(['online', 'idle']).optional(),
+  lastActiveAt: z.number().optional(),
 });
 
 export function parsePresence(state: unknown): PresenceState | null {

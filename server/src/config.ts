@@ -177,6 +177,17 @@ export const SETTINGS = {
       .max(MIB, 'must be at most 1 MiB')
       .default(64 * 1024),
   },
+  presenceWindowMs: {
+    env: 'CONCORD_PRESENCE_WINDOW_MS',
+    flag: '--presence-window-ms <ms>',
+    description: 'send presence (awareness) changes of a document at most once per window, all changes in one message; 0 sends each at once',
+    schema: z.coerce
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(0, 'must be 0 or more')
+      .max(5_000, 'must be at most 5000 ms (presence would lag)')
+      .default(100),
+  },
   logLevel: {
     env: 'CONCORD_LOG_LEVEL',
     flag: '--log-level <level>',

@@ -1,6 +1,6 @@
 /**
  * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: auth, storage, channels, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * they run: auth, storage, channels, presence, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -17,6 +17,7 @@ import { DocumentWriter, type BackendActor, type DocumentChangeResult, type Noti
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
 import { ChannelExtension } from './extensions/ChannelExtension.js';
+import { PresenceExtension } from './extensions/PresenceExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
 import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StorageExtension } from './extensions/StorageExtension.js';
@@ -131,6 +132,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new AuthExtension(verifier, log, metrics),
         storage,
         new ChannelExtension(channels),
+        new PresenceExtension({ windowMs: config.presenceWindowMs }),
         new MetricsExtension(metrics),
         new LoggingExtension(log),
       ],

@@ -4,7 +4,8 @@
  * Order of checks: the token (missing, forged, expired or with bad claims → Unauthorized, 4401), then the document
  * (not in the token's tenant, not a valid name, or not granted by `docs` → Forbidden, 4403). A "read" grant makes
  * the connection read-only: Hocuspocus then applies none of its updates. Channels (`#<channel>`) are granted by the
- * same globs on the channel's name, and always read-only. A user's inbox (`inbox:<sub>`) is granted to that user only. The verified user lands in the connection context for the
+ * same globs on the channel's name, and always read-only. A user's inbox (`inbox:<sub>`) is granted to that user only;
+ * the tenant's workspace room (`@workspace`, presence only) to every token of the tenant, read-only. The verified user lands in the connection context for the
  * hooks after this one.
  */
 import type { Extension, onAuthenticatePayload } from '@hocuspocus/server';
@@ -19,8 +20,10 @@ import {
   ErrorKind,
   inboxOwner,
   isChannelDocument,
+  isWorkspaceDocument,
   parseQualifiedName,
   TENANT_SEPARATOR,
+  WORKSPACE_ROOM,
   type QualifiedName,
 } from '@concord/engine';
 import { accessFor } from '../auth/access.js';
@@ -54,15 +57,20 @@ export interface Refusal {
 }
 
 /** Splits a server-side name: a document (`acme/notes`) or a channel (`acme/#account-123`, granted like a document). */
-function parseAddress(qualified: string): QualifiedName & { channel: string | null } {
-  if (!isChannelDocument(qualified)) return { ...parseQualifiedName(qualified), channel: null };
+function parseAddress(qualified: string): QualifiedName & { channel: string | null; workspace: boolean } {
+  if (isWorkspaceDocument(qualified)) {
+    const tenant = qualified.slice(0, qualified.indexOf(TENANT_SEPARATOR));
+    assertTenant(tenant);
+    return { tenant, name: WORKSPACE_ROOM, channel: null, workspace: true };
+  }
+  if (!isChannelDocument(qualified)) return { ...parseQualifiedName(qualified), channel: null, workspace: false };
   const at = qualified.indexOf(TENANT_SEPARATOR);
   const channel = channelOf(qualified.slice(at + 1)) as string;
   const problem = channelNameProblem(channel);
   if (problem) throw new ConcordError(ErrorKind.InvalidChannel, problem);
   const tenant = qualified.slice(0, at);
   assertTenant(tenant);
-  return { tenant, name: qualified.slice(at + 1), channel };
+  return { tenant, name: qualified.slice(at + 1), channel, workspace: false };
 }
 
 export class AuthExtension implements Extension {
@@ -82,13 +90,20 @@ export class AuthExtension implements Extension {
     try {
       const claims = await this.verifier.verify(token);
       userId = claims.sub;
-      const { tenant, name, channel } = parseAddress(documentName);
+      const { tenant, name, channel, workspace } = parseAddress(documentName);
       if (claims.tenant !== tenant) {
         throw new ConcordError(ErrorKind.TenantMismatch, `the token is for tenant ${claims.tenant}, not ${tenant}`);
       }
       // An inbox is its owner's alone, whatever the globs say.
       const owner = inboxOwner(name);
-      const access = owner !== null ? (owner === claims.sub ? Access.Write : null) : accessFor(claims.docs, channel ?? name);
+      // The workspace room is every member's (presence only); an inbox is its owner's alone, whatever the globs say.
+      const access = workspace
+        ? Access.Read
+        : owner !== null
+          ? owner === claims.sub
+            ? Access.Write
+            : null
+          : accessFor(claims.docs, channel ?? name);
       if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${channel ?? name}`);
       // A channel carries events from the server only: its subscribers, whatever their grant, never write to it.
       connectionConfig.readOnly = access === Access.Read || channel !== null;

@@ -7,7 +7,7 @@
  * once everything the document has queued is durable. While writes fail, a document with changes not yet stored stays loaded (unloading it
  * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
  * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
- * the document and loads never replay a long history. Channel documents (`<tenant>/#<channel>`) are not stored.
+ * the document and loads never replay a long history. Channels (`<tenant>/#<channel>`) and workspace rooms (`<tenant>/@workspace`) are not stored.
  */
 import {
   isTransactionOrigin,
@@ -19,7 +19,7 @@ import {
   type onLoadDocumentPayload,
   type beforeUnloadDocumentPayload,
 } from '@hocuspocus/server';
-import { isChannelDocument, isConcordOrigin, OriginTag, STORAGE_ORIGIN, StorageStatus, storageNotice } from '@concord/engine';
+import { isChannelDocument, isConcordOrigin, isWorkspaceDocument, OriginTag, STORAGE_ORIGIN, StorageStatus, storageNotice } from '@concord/engine';
 import * as Y from 'yjs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -45,6 +45,11 @@ interface LoadedDocument {
   tailEntries: number;
   tailBytes: number;
   compacting: boolean;
+}
+
+/** Channels and the workspace room: names that carry events or presence, never stored data. */
+function isRoom(documentName: string): boolean {
+  return isChannelDocument(documentName) || isWorkspaceDocument(documentName);
 }
 
 /** Thrown from beforeUnloadDocument to keep a document loaded; not an Error, which Hocuspocus would print. */
@@ -79,7 +84,7 @@ export class StorageExtension implements Extension {
   }
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
-    if (isChannelDocument(documentName)) return; // a channel holds no data (its connections are read-only)
+    if (isRoom(documentName)) return; // a channel or the workspace room holds no data (its connections are read-only)
     this.merger.warm(); // the first document is loaded: compactions will follow
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'load' });
     let entries;
@@ -126,7 +131,7 @@ export class StorageExtension implements Extension {
 
   /** A client joining while storage is degraded learns it at once. */
   async connected({ connection, documentName }: connectedPayload): Promise<void> {
-    if (!this.committer.healthy && !isChannelDocument(documentName)) connection.sendStateless(storageNotice(StorageStatus.Degraded));
+    if (!this.committer.healthy && !isRoom(documentName)) connection.sendStateless(storageNotice(StorageStatus.Degraded));
   }
 
   /** Keeps a document loaded while it has changes storage has not taken yet; otherwise waits for them. */

@@ -1,0 +1,63 @@
+/**
+ * Presence coalescing over real sockets: 100 stock HocuspocusProviders on one document change their awareness in a
+ * stream of moves (20 rounds, 20 ms apart); an observer receives them in one message per `CONCORD_PRESENCE_WINDOW_MS`
+ * window with every client's final state, where without the window it receives a message per server event-loop turn
+ * that saw a move (Hocuspocus' own batching), so at least one per round.
+ * Document updates are not held by the window.
+ */
+import { describe, expect, it } from 'vitest';
+import { hocuspocusClient, type HocuspocusClient } from '../support/clients.js';
+import { startTestServer } from '../support/server.js';
+import { mintToken } from '../support/tokens.js';
+import { waitFor } from '../support/wait.js';
+
+const CLIENTS = 100;
+/** Rounds of cursor moves, every client once per round, a round every `ROUND_MS` (people move cursors continuously). */
+const CHANGES_EACH = 20;
+const ROUND_MS = 20;
+
+async function burst(presenceWindowMs: number) {
+  const server = await startTestServer({ presenceWindowMs });
+  const token = await mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } });
+  const clients: HocuspocusClient[] = [];
+  for (let i = 0; i < CLIENTS; i++) clients.push(hocuspocusClient(server, 'busy-room', token));
+  const observer = hocuspocusClient(server, 'busy-room', token);
+  await Promise.all([...clients, observer].map((client) => client.whenSynced()));
+  clients.forEach((client, i) => client.provider.setAwarenessField('cursor', { i, n: 0 }));
+  const states = () => observer.provider.awareness?.getStates() ?? new Map();
+  const allAt = (n: number) =>
+    clients.every((client, i) => {
+      const state = states().get(client.doc.clientID) as { cursor?: { i: number; n: number } } | undefined;
+      return state?.cursor?.i === i && state.cursor.n === n;
+    });
+  await waitFor(() => allAt(0), { timeoutMs: 20_000 });
+
+  let messages = 0;
+  observer.provider.awareness?.on('update', () => (messages += 1));
+  const started = Date.now();
+  for (let n = 1; n <= CHANGES_EACH; n++) {
+    clients.forEach((client, i) => client.provider.setAwarenessField('cursor', { i, n }));
+    // Pacing the load generator (not waiting for a result): moves arrive spread over time, as they do from people.
+    await new Promise((resolve) => setTimeout(resolve, ROUND_MS));
+  }
+  await waitFor(() => allAt(CHANGES_EACH), { timeoutMs: 20_000 });
+  const elapsedMs = Date.now() - started;
+
+  // A document edit during a window is not held back by it.
+  const edited = Date.now();
+  clients[0]?.doc.getText('t').insert(0, 'x');
+  await waitFor(() => observer.doc.getText('t').toString() === 'x');
+  return { messages, elapsedMs, editMs: Date.now() - edited };
+}
+
+describe('presence coalescing', () => {
+  it('bounds awareness messages to one per window with 100 clients, and loses no final state', { timeout: 90_000 }, async () => {
+    const windowed = await burst(100);
+    const unbatched = await burst(0);
+    console.log(`[presence] ${CLIENTS} clients × ${CHANGES_EACH} changes: window 100 ms → ${windowed.messages} messages in ${windowed.elapsedMs} ms; no window → ${unbatched.messages} messages in ${unbatched.elapsedMs} ms`);
+    expect(windowed.messages).toBeLessThanOrEqual(Math.ceil(windowed.elapsedMs / 100) + 2);
+    // Without the window the same stream takes a message per round that reached the server apart (it breaks the bound).
+    expect(unbatched.messages).toBeGreaterThan(windowed.messages);
+    expect(windowed.editMs).toBeLessThan(100);
+  });
+});
