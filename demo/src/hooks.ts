@@ -9,6 +9,7 @@ import type {
   DocumentStatus,
   Inbox,
   InboxNotification,
+  Member,
   NotificationPreference,
   OutboxEntry,
   PendingDocument,
@@ -219,4 +220,16 @@ export function useInbox(
     };
   }, [client]);
   return { inbox, notifications: inbox?.notifications() ?? [], unread: inbox?.unreadCount ?? 0 };
+}
+
+/** Everyone of the workspace (online, idle, offline), live. */
+export function useWorkspace(client: SyncClient): Member[] {
+  const [members, setMembers] = useState<Member[]>(() => client.workspace().members());
+  useEffect(() => {
+    const workspace = client.workspace();
+    setMembers(workspace.members());
+    workspace.on('change', setMembers);
+    return () => workspace.off('change', setMembers);
+  }, [client]);
+  return members;
 }

@@ -3,8 +3,8 @@
  *
  * One project document (`project-demo`) holds the tasks as last-writer-wins records, so two people changing
  * different fields of a task both win, and the same field resolves the same way everywhere. Each task's rich-text
- * description lives in its own document (`task-<id>`), loaded only when someone opens that task: a long
- * description never weighs on the board.
+ * description and its comments live in its own document (`task-<id>`), loaded only when someone opens that task:
+ * a long description never weighs on the board.
  */
 import { defineDocument, defineRecord } from '@concord/engine';
 import { z } from 'zod';
@@ -33,6 +33,8 @@ export const ProjectDocument = defineDocument('project', {
 
 export const TaskDocument = defineDocument('task', {
   richTexts: ['description'],
+  /** Comments, oldest first: `{ id, author, text, at }`. */
+  lists: ['comments'],
 });
 
 export function taskDocumentName(taskId: string): string {

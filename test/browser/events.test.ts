@@ -7,7 +7,9 @@
  *   both see the new status, a toast naming the change and the row lit up;
  * - the backend notifies Bob (`POST /api/users/bob/notifications`): his bell shows 1 unread, the inbox lists it,
  *   opening it selects the task and the badge clears; Alice's bell stays at 0;
- * - Bob's "Assign to me and notify" button does the same through the demo's own backend calls.
+ * - Alice's "Set status" and "Assign to me and notify" buttons do the same through the demo's own backend calls;
+ * - presence: the team panel shows who is online and, once Bob closes his browser, Bob offline with when he was last
+ *   seen; Alice typing a comment shows "Alice is typing…" to Bob, her comment reaches him, and the indicator clears.
  *
  * Screenshots go to test/artifacts/. Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts).
  */
@@ -131,6 +133,46 @@ describe.skipIf(skipWithoutChromium())(`backend events and notifications in Chro
       // Alice views the task while the notification arrives: it is read at once, but the toast still shows it.
       await alice.page.getByTestId('toast').filter({ hasText: 'Workflow bot assigned you "Pay invoice"' }).waitFor();
 
+      for (const page of pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+
+  it(
+    'shows who is online, typing in comments, and who left with when they were last seen',
+    async () => {
+      onTestFailed(async () => {
+        for (const page of pages) await page.page.screenshot({ path: join(ARTIFACTS, `presence-failed-${page.name}.png`) });
+      });
+      const carol = await open('Carol');
+      const dave = await open('Dave');
+      const taskId = await carol.addTask('Call the customer');
+      await carol.row(taskId).getByTestId('open-description').click();
+      await dave.waitForFields(taskId, { title: 'Call the customer' });
+      await dave.row(taskId).getByTestId('open-description').click();
+
+      await carol.page.getByTestId('online-users').click();
+      const daveInCarolsPanel = carol.page.locator('[data-testid="member"][data-user-id="dave"]');
+      await daveInCarolsPanel.and(carol.page.locator('[data-status="online"]')).waitFor();
+      await expect.poll(() => daveInCarolsPanel.getAttribute('data-document')).toBe(`task-${taskId}`);
+      await expect.poll(() => daveInCarolsPanel.textContent()).toContain('online · viewing a task');
+
+      await carol.page.getByTestId('comment-input').pressSequentially('Calling them at', { delay: 20 });
+      await dave.page.getByTestId('typing').filter({ hasText: 'Carol is typing…' }).waitFor();
+      await dave.page.screenshot({ path: join(ARTIFACTS, 'presence-typing.png') });
+      await carol.page.getByTestId('comment-input').pressSequentially(' 3', { delay: 20 });
+      await carol.page.getByTestId('comment-send').click();
+      await dave.page.getByTestId('comment').filter({ hasText: 'Calling them at 3' }).waitFor();
+      await waitFor(async () => (await dave.page.getByTestId('typing').textContent()) === '', {
+        timeoutMs: UI_TIMEOUT_MS,
+        message: "Carol's typing indicator to clear once she sent the comment",
+      });
+
+      await dave.close();
+      pages.splice(pages.indexOf(dave), 1);
+      await daveInCarolsPanel.and(carol.page.locator('[data-status="offline"]')).waitFor();
+      await expect.poll(() => daveInCarolsPanel.textContent()).toMatch(/offline · last seen just now/);
+      await carol.page.screenshot({ path: join(ARTIFACTS, 'presence-team.png') });
       for (const page of pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);
     },
     SCENARIO_TIMEOUT_MS,

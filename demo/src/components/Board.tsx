@@ -11,6 +11,7 @@ import type { Session } from '../session';
 import { BackendActions } from './BackendActions';
 import { Bell } from './Bell';
 import { FrequencySelect } from './FrequencySelect';
+import { OnlineUsers } from './OnlineUsers';
 import { OutboxPanel } from './OutboxPanel';
 import { PresenceAvatars } from './PresenceAvatars';
 import { StatusIndicator } from './StatusIndicator';
@@ -52,7 +53,10 @@ export function Board({ client, session, onSignOut }: BoardProps) {
   };
   useEffect(() => {
     project?.presence.set({ page: selected ? taskDocumentName(selected) : PROJECT_DOCUMENT });
-  }, [project, selected]);
+    const workspace = client.workspace();
+    workspace.setPage(location.pathname);
+    workspace.setDocument(selected ? taskDocumentName(selected) : PROJECT_DOCUMENT);
+  }, [client, project, selected]);
 
   // What the backend publishes about the project: a toast, and the task lights up for a moment.
   const [toasts, toast] = useToasts();
@@ -90,6 +94,7 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           Concord <span class="muted">· Demo project</span>
         </h1>
         <PresenceAvatars handle={project} self={session.user} />
+        <OnlineUsers client={client} />
         <StatusIndicator
           client={client}
           documents={[

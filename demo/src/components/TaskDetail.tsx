@@ -1,6 +1,6 @@
 /**
- * The selected task: its title (from the project document) and its rich-text description (its own document),
- * with the avatars of whoever else has the task open.
+ * The selected task: its title (from the project document), its rich-text description and comments (its own
+ * document), with the avatars of whoever else has the task open.
  */
 import type { DocumentHandle } from '@concord/client';
 import type { PresenceUser } from '@concord/engine';
@@ -8,6 +8,7 @@ import { useMemo } from 'preact/hooks';
 import { usePeers, useRecords } from '../hooks';
 import { ProjectDocument, STATUS_LABELS } from '../model';
 import { Avatar } from './Avatar';
+import { Comments } from './Comments';
 import { DescriptionEditor } from './DescriptionEditor';
 
 interface TaskDetailProps {
@@ -43,6 +44,7 @@ export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetai
         </div>
       </header>
       <DescriptionEditor key={handle.name} handle={handle} user={user} />
+      <Comments key={`comments-${handle.name}`} handle={handle} user={user} />
     </aside>
   );
 }
