@@ -177,6 +177,26 @@ export const SETTINGS = {
       .max(MIB, 'must be at most 1 MiB')
       .default(64 * 1024),
   },
+  webhookUrl: {
+    env: 'CONCORD_WEBHOOK_URL',
+    flag: '--webhook-url <url>',
+    description: 'send a signed webhook to this URL when a document changes (needs CONCORD_WEBHOOK_SECRET)',
+    schema: url(['http:', 'https:']),
+  },
+  webhookSecret: {
+    env: 'CONCORD_WEBHOOK_SECRET',
+    flag: '--webhook-secret <secret>',
+    description: 'HMAC-SHA256 key that signs webhooks (Concord-Signature header)',
+    schema: optionalString.refine((value) => value === undefined || value.length >= MIN_SECRET_LENGTH, {
+      message: `must be at least ${MIN_SECRET_LENGTH} characters`,
+    }),
+  },
+  hooksFile: {
+    env: 'CONCORD_HOOKS_FILE',
+    flag: '--hooks-file <path>',
+    description: 'JSON file of lifecycle hooks: field changes that publish events or notify users, and webhook targets',
+    schema: optionalString,
+  },
   presenceWindowMs: {
     env: 'CONCORD_PRESENCE_WINDOW_MS',
     flag: '--presence-window-ms <ms>',
@@ -238,7 +258,7 @@ const URLS_WITH_CREDENTIALS: ReadonlySet<SettingName> = new Set(['databaseUrl', 
 
 /** A given value as an error message may show it: never a secret, nor a password inside a URL. */
 function shown(name: SettingName, raw: unknown): unknown {
-  if (name === 'authSecret' || name === 'apiKey') return '<hidden>';
+  if (name === 'authSecret' || name === 'apiKey' || name === 'webhookSecret') return '<hidden>';
   if (URLS_WITH_CREDENTIALS.has(name) && typeof raw === 'string') return raw.replace(/(\/\/[^/?#@]*?:)[^/?#]*@/, '$1<hidden>@');
   return raw;
 }
@@ -264,6 +284,9 @@ export function resolveConfig(input: ConfigInput): ConcordConfig {
       problems.push(
         `${describe('host')} is ${JSON.stringify(resolved.host)}, not a loopback address: dev mode (no ${SETTINGS.authSecret.env} or ${SETTINGS.authJwksUrl.env}) hands out tokens to anyone and only serves 127.0.0.1, ::1 or localhost`,
       );
+    }
+    if (resolved.webhookUrl !== undefined && resolved.webhookSecret === undefined) {
+      problems.push(`${describe('webhookUrl')} is set but ${describe('webhookSecret')} is not: webhooks are always signed`);
     }
     if (resolved.redisUrl !== undefined) {
       problems.push(`${describe('redisUrl')}: Redis scale-out is not available in this version yet; unset it to run one instance`);

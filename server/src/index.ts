@@ -12,3 +12,7 @@ export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';
 export type { PublishedEvent } from './channels/ChannelHub.js';
 export type { BackendActor, DocumentChangeResult, NotificationResult } from './backend/DocumentWriter.js';
+export { LifecycleConfigError } from './lifecycle/rules.js';
+export type { FieldHookRule, LifecycleConfig, LifecycleInput, WebhookTarget } from './lifecycle/rules.js';
+export { SIGNATURE_HEADER, signWebhook, verifyWebhookSignature, WEBHOOK_ID_HEADER } from './lifecycle/webhooks.js';
+export type { RetryPolicy } from './lifecycle/webhooks.js';

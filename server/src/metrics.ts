@@ -195,6 +195,12 @@ export function createMetrics(sources: MetricSources) {
       help: 'Events published to channels (HTTP and Node API, lifecycle hooks)',
       registers: [registry],
     }),
+    webhookDeliveries: new Counter({
+      name: 'concord_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered, retried, refused (4xx), gave-up, dropped (queue full)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     eventsReplayed: new Counter({
       name: 'concord_events_replayed_total',
       help: 'Events sent again to subscribers that had missed them (reconnects)',

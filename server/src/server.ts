@@ -1,6 +1,6 @@
 /**
  * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: auth, storage, channels, presence, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * they run: auth, storage, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -12,7 +12,7 @@ import { Hocuspocus } from '@hocuspocus/server';
 import { DEFAULT_TENANT, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
-import { isDevMode, resolveConfig, type ConcordConfig, type ConfigInput } from './config.js';
+import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInput } from './config.js';
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
@@ -22,6 +22,9 @@ import { LoggingExtension } from './extensions/LoggingExtension.js';
 import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StorageExtension } from './extensions/StorageExtension.js';
 import { createHttpApp } from './http/app.js';
+import { LifecycleExtension } from './lifecycle/LifecycleExtension.js';
+import { LifecycleConfigError, loadLifecycleFile, parseLifecycle, type LifecycleConfig, type LifecycleInput } from './lifecycle/rules.js';
+import { WebhookSender, type RetryPolicy } from './lifecycle/webhooks.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
@@ -32,6 +35,8 @@ import { PostgresStore } from './storage/PostgresStore.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
+/** Author of notifications sent by lifecycle hooks. */
+const LIFECYCLE_ACTOR: BackendActor = { id: 'lifecycle', name: 'Lifecycle hooks' };
 /** Author of changes made through `changeDocument` without an actor. */
 const SERVER_ACTOR: BackendActor = { id: 'server', name: 'Server' };
 
@@ -47,6 +52,10 @@ export interface ServerOptions extends ConfigInput {
   store?: DocumentStore;
   /** Logger to use instead of a new pino logger at `logLevel`. */
   logger?: Logger;
+  /** Lifecycle hooks and webhook targets, added to those of `hooksFile` (see lifecycle/rules.ts). */
+  lifecycle?: LifecycleInput;
+  /** How webhooks are retried (tests shorten the waits). */
+  webhookRetry?: Partial<RetryPolicy>;
 }
 
 export interface ConcordServer {
@@ -91,9 +100,22 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
   });
 }
 
+/** The hooks file and the `lifecycle` option together; webhooks need the signing secret. */
+async function resolveLifecycle(config: ConcordConfig, option: LifecycleInput | undefined): Promise<LifecycleConfig> {
+  const fromFile = config.hooksFile === undefined ? parseLifecycle({}, 'defaults') : await loadLifecycleFile(resolve(config.hooksFile));
+  const fromOption = parseLifecycle(option ?? {}, 'the lifecycle option');
+  const webhooks = [...fromFile.webhooks, ...fromOption.webhooks];
+  if (config.webhookUrl !== undefined) webhooks.push({ url: config.webhookUrl, documents: '*' });
+  if (webhooks.length > 0 && config.webhookSecret === undefined) {
+    throw new LifecycleConfigError(`webhooks are configured but ${SETTINGS.webhookSecret.env} is not set: webhooks are always signed`);
+  }
+  return { events: [...fromFile.events, ...fromOption.events], webhooks };
+}
+
 export async function startServer(options: ServerOptions = {}): Promise<ConcordServer> {
-  const { store: givenStore, logger, ...input } = options;
+  const { store: givenStore, logger, lifecycle: lifecycleInput, webhookRetry, ...input } = options;
   const config = resolveConfig(input);
+  const lifecycle = await resolveLifecycle(config, lifecycleInput);
   const log = logger ?? createLogger(config.logLevel);
   const devMode = isDevMode(config);
   const store =
@@ -127,12 +149,26 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       log: log.child({ component: 'channels' }),
     });
     const writer = new DocumentWriter(hocuspocus, committer);
+    const webhooks =
+      lifecycle.webhooks.length > 0 && config.webhookSecret !== undefined
+        ? new WebhookSender({ secret: config.webhookSecret, retry: webhookRetry, log: log.child({ component: 'webhooks' }), metrics })
+        : null;
+    const lifecycleHooks = new LifecycleExtension({
+      config: lifecycle,
+      webhooks,
+      log,
+      actions: {
+        publish: (tenant, channel, event, payload) => channels.publish(tenant, channel, event, payload),
+        notify: (tenant, user, notification) => writer.notify(tenant, user, notification, LIFECYCLE_ACTOR),
+      },
+    });
     hocuspocus.configure({
       extensions: [
         new AuthExtension(verifier, log, metrics),
         storage,
         new ChannelExtension(channels),
         new PresenceExtension({ windowMs: config.presenceWindowMs }),
+        lifecycleHooks,
         new MetricsExtension(metrics),
         new LoggingExtension(log),
       ],
@@ -197,6 +233,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       if (!drained) {
         log.error({ backlog: committer.backlog, lastError: committer.lastError }, 'storage did not take every change before shutdown; they were never acknowledged, so clients still hold them');
       }
+      await lifecycleHooks.close();
       committer.close();
       channels.close();
       await storage.close();
