@@ -21,6 +21,20 @@ function record(channel: Channel): Received[] {
   return received;
 }
 
+/** Bob subscribed to `account-123` through a TCP proxy the test cuts, with what he receives and the gaps he is told of. */
+async function subscriberBehindProxy(options: Parameters<typeof startTestServer>[0] = {}) {
+  freshIndexedDB();
+  const server = await startTestServer(options);
+  const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
+  const client = makeClient({ syncUrl: `ws://127.0.0.1:${proxy.port}/sync` }, { token: await token('bob') });
+  const channel = client.subscribe('account-123');
+  const received = record(channel);
+  const gaps: ChannelGap[] = [];
+  channel.on('$gap', (gap) => gaps.push(gap));
+  await waitFor(() => channel.state === 'subscribed');
+  return { server, proxy, client, channel, received, gaps };
+}
+
 describe('C15 channels', () => {
   it('delivers every published event to every subscriber exactly once, in order, and only to listeners of its name', async () => {
     freshIndexedDB();
@@ -78,15 +92,7 @@ describe('C15 channels', () => {
   });
 
   it('replays what was published while the subscriber was offline, in order, once, then continues live', async () => {
-    freshIndexedDB();
-    const server = await startTestServer();
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-    const client = makeClient({ syncUrl: `ws://127.0.0.1:${proxy.port}/sync` }, { token: await token('bob') });
-    const channel = client.subscribe('account-123');
-    const received = record(channel);
-    const gaps: ChannelGap[] = [];
-    channel.on('$gap', (gap) => gaps.push(gap));
-    await waitFor(() => channel.state === 'subscribed');
+    const { server, proxy, client, channel, received, gaps } = await subscriberBehindProxy();
     server.current.publish('account-123', 'payment-recorded', { n: 1 }, { tenant: 't1' });
     await waitFor(() => received.length === 1);
 
@@ -107,15 +113,7 @@ describe('C15 channels', () => {
   });
 
   it('flags a gap when more was missed than the server keeps, and delivers what it still has', async () => {
-    freshIndexedDB();
-    const server = await startTestServer({ eventRetentionCount: 5 });
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-    const client = makeClient({ syncUrl: `ws://127.0.0.1:${proxy.port}/sync` }, { token: await token('bob') });
-    const channel = client.subscribe('account-123');
-    const received = record(channel);
-    const gaps: ChannelGap[] = [];
-    channel.on('$gap', (gap) => gaps.push(gap));
-    await waitFor(() => channel.state === 'subscribed');
+    const { server, proxy, client, received, gaps } = await subscriberBehindProxy({ eventRetentionCount: 5 });
 
     proxy.cut();
     await waitFor(() => client.state === 'offline');
