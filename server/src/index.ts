@@ -7,6 +7,7 @@ export { StoreClosedError } from './storage/DocumentStore.js';
 export { MemoryStore } from './storage/MemoryStore.js';
 export { LevelStore } from './storage/LevelStore.js';
 export { PostgresStore } from './storage/PostgresStore.js';
+export { migrate, MIGRATIONS } from './storage/PostgresMigrations.js';
 export { UpdateMerger } from './storage/UpdateMerger.js';
 export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';

@@ -2,7 +2,7 @@
  * PostgresStore: the DocumentStore contract on a real PostgreSQL, each test in a schema of its own; migrations;
  * clear start-up failures; and several instances (several servers) appending to and compacting one document at once.
  */
-import { PostgresStore, type DocumentStore, type StoredEntry } from '@concord/server';
+import { migrate, MIGRATIONS, PostgresStore, type DocumentStore, type StoredEntry } from '@concord/server';
 import * as prng from 'lib0/prng';
 import pg from 'pg';
 import { expect, test } from 'vitest';
@@ -27,6 +27,8 @@ function rebuild(entries: readonly StoredEntry[]): Y.Doc {
   for (const { update } of entries) Y.applyUpdate(doc, update);
   return doc;
 }
+
+const seqsOf = (entries: readonly StoredEntry[]) => entries.map((entry) => entry.seq);
 
 /** Loads `name` and replaces everything loaded by one snapshot, as the server's compaction does. */
 async function compactAll(store: DocumentStore, name: string): Promise<void> {
@@ -63,9 +65,52 @@ describePostgres('PostgreSQL storage', () => {
     expect(rows).toEqual([
       { version: 1, name: 'update log' },
       { version: 2, name: 'append in one statement' },
+      { version: 3, name: 'records of several updates' },
     ]);
     const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
     expect(tables.rows.map((r) => r.table_name)).toEqual(['concord_entries', 'concord_migrations']);
+  });
+
+  test('an upgrade keeps the rows written before it, and instances still on the old version keep appending safely', async () => {
+    const { url } = await freshSchema();
+    const old = new pg.Client({ connectionString: url });
+    await old.connect();
+    onCleanup(() => old.end());
+    await migrate(old, MIGRATIONS.filter((m) => m.version <= 2));
+    const writer = new Y.Doc();
+    const typed = (text: string) =>
+      [...text].map((char) => {
+        let update!: Uint8Array;
+        writer.once('update', (u: Uint8Array) => (update = u));
+        writer.getText('t').insert(writer.getText('t').length, char);
+        return update;
+      });
+    const oldAppend = (updates: Uint8Array[]) =>
+      old.query('SELECT concord_append($1::text[], $2::bytea[])', [updates.map(() => 'acme/doc'), updates.map((u) => Buffer.from(u))]);
+    await oldAppend(typed('abcde')); // one row per update, numbered 1..5
+
+    const store = await open(url); // applies migration 3
+    await store.append([{ name: 'acme/doc', updates: typed('fghij') }]); // one record of five
+    await oldAppend(typed('kl')); // an instance not yet upgraded
+    await store.append([{ name: 'acme/doc', updates: typed('mn') }]);
+
+    const loaded = await store.load('acme/doc');
+    expect(loaded).toHaveLength(14);
+    expect(seqsOf(loaded)).toEqual([...seqsOf(loaded)].sort((a, b) => a - b));
+    expect(new Set(seqsOf(loaded)).size).toBe(14);
+    expect(rebuild(loaded).getText('t').toString()).toBe('abcdefghijklmn');
+
+    // A compaction that saw all but one entry of the first record keeps that one, and everything else still loads.
+    const hidden = loaded[6]!;
+    const visible = loaded.filter((entry) => entry !== hidden);
+    await store.compact('acme/doc', Y.encodeStateAsUpdate(rebuild(visible)), seqsOf(visible));
+    const after = await store.load('acme/doc');
+    expect(after.map((e) => e.seq)).toEqual([hidden.seq, Math.max(...seqsOf(visible))].sort((a, b) => a - b));
+    expect(rebuild(after).getText('t').toString()).toBe('abcdefghijklmn');
+    await oldAppend(typed('o'));
+    await store.append([{ name: 'acme/doc', updates: typed('p') }]);
+    await compactAll(store, 'acme/doc');
+    expect(rebuild(await store.load('acme/doc')).getText('t').toString()).toBe('abcdefghijklmnop');
   });
 
   test('a schema migrated by a newer Concord is refused', async () => {
@@ -75,7 +120,7 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     await client.query(`INSERT INTO ${schema}.concord_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(2\); upgrade Concord/);
+    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(3\); upgrade Concord/);
   });
 
   test('start-up failures say where and why, never the password', async () => {

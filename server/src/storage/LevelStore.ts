@@ -1,12 +1,11 @@
 /**
  * DocumentStore on LevelDB (`classic-level`, the N-API binding the `level` package uses on Node): the embedded default.
  *
- * Layout: a document's log is a contiguous, ordered key range of records, `r:<encodeURIComponent(name)>:<seq>`
- * (`:` never occurs in the encoded name; seq as 13 hex digits). One append writes one record per document holding
- * all of that document's updates of the write, so a group commit of hundreds of keystrokes is a handful of puts,
- * not hundreds. A record is keyed by the highest sequence number it holds and stores, per update, how far below the
- * key its number is; so the last key of a document is always its highest number, even after a compaction kept part
- * of a record. Every write is one LevelDB batch with `sync: true`: it resolves after LevelDB has fsynced its log,
+ * Layout: a document's log is a contiguous, ordered key range of records (records.ts),
+ * `r:<encodeURIComponent(name)>:<seq>` (`:` never occurs in the encoded name; seq as 13 hex digits). One append
+ * writes one record per document holding all of that document's updates of the write; a record is keyed by its
+ * highest sequence number, so the last key of a document is always its highest number, even after a compaction kept
+ * part of a record. Every write is one LevelDB batch with `sync: true`: it resolves after LevelDB has fsynced its log,
  * and a crash keeps all of it or none. LevelDB keeps what a compaction deleted in its files until its own compaction
  * gets there; so once writes pause (or on close) it compacts the key ranges of the documents compacted since, and
  * the files shrink with the logs. Not at once: LevelDB's `CompactRange` flushes its memtable and holds back writes
@@ -14,9 +13,8 @@
  * nobody else appends); the first use of a document reads its last key.
  */
 import { ClassicLevel } from 'classic-level';
-import * as decoding from 'lib0/decoding';
-import * as encoding from 'lib0/encoding';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
+import { packConsecutive, packRecord, unpackRecord } from './records.js';
 
 const SEQ_DIGITS = 13;
 
@@ -48,28 +46,6 @@ function keyOf(name: string, seq: number): string {
 
 function seqOf(key: string): number {
   return Number.parseInt(key.slice(key.lastIndexOf(':') + 1), 16);
-}
-
-/** A record: `[count]` then, per entry in ascending order, `[key seq − entry seq][update]`. */
-function pack(entries: readonly StoredEntry[], keySeq: number): Uint8Array {
-  const encoder = encoding.createEncoder();
-  encoding.writeVarUint(encoder, entries.length);
-  for (const { seq, update } of entries) {
-    encoding.writeVarUint(encoder, keySeq - seq);
-    encoding.writeVarUint8Array(encoder, update);
-  }
-  return encoding.toUint8Array(encoder);
-}
-
-function unpack(keySeq: number, record: Uint8Array): StoredEntry[] {
-  const decoder = decoding.createDecoder(record);
-  const count = decoding.readVarUint(decoder);
-  const entries: StoredEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const below = decoding.readVarUint(decoder);
-    entries.push({ seq: keySeq - below, update: decoding.readVarUint8Array(decoder) });
-  }
-  return entries;
 }
 
 export class LevelStore implements DocumentStore {
@@ -107,7 +83,7 @@ export class LevelStore implements DocumentStore {
     let head = 0;
     for await (const [key, record] of this.db.iterator(rangeOf(name))) {
       const keySeq = seqOf(key);
-      for (const entry of unpack(keySeq, record)) entries.push(entry);
+      for (const entry of unpackRecord(keySeq, record)) entries.push(entry);
       head = keySeq;
     }
     if (!this.heads.has(name)) this.heads.set(name, head);
@@ -124,7 +100,7 @@ export class LevelStore implements DocumentStore {
       if (updates.length === 0) continue;
       const first = (this.heads.get(name) ?? 0) + 1;
       const last = first + updates.length - 1;
-      operations.push({ type: 'put', key: keyOf(name, last), value: pack(updates.map((update, i) => ({ seq: first + i, update })), last) });
+      operations.push({ type: 'put', key: keyOf(name, last), value: packConsecutive(updates) });
       this.heads.set(name, last);
     }
     // A failed write leaves a gap in the numbering, never a reused number.
@@ -138,16 +114,16 @@ export class LevelStore implements DocumentStore {
     const gone = new Set(replaced);
     const operations: Array<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }> = [];
     for await (const [key, record] of this.db.iterator(rangeOf(name))) {
-      const entries = unpack(seqOf(key), record);
+      const entries = unpackRecord(seqOf(key), record);
       const kept = entries.filter((entry) => !gone.has(entry.seq));
       if (kept.length === entries.length) continue;
       operations.push({ type: 'del', key });
       if (kept.length > 0) {
         const keySeq = kept[kept.length - 1]!.seq;
-        operations.push({ type: 'put', key: keyOf(name, keySeq), value: pack(kept, keySeq) });
+        operations.push({ type: 'put', key: keyOf(name, keySeq), value: packRecord(kept, keySeq) });
       }
     }
-    operations.push({ type: 'put', key: keyOf(name, seq), value: pack([{ seq, update: snapshot }], seq) });
+    operations.push({ type: 'put', key: keyOf(name, seq), value: packRecord([{ seq, update: snapshot }], seq) });
     this.lastWriteAt = performance.now();
     await this.db.batch(operations, { sync: true });
     this.untidy.add(name);

@@ -47,6 +47,43 @@ export const MIGRATIONS: readonly Migration[] = [
       END
       $$;`,
   },
+  {
+    version: 3,
+    name: 'records of several updates',
+    // A row may hold a record (records.ts) of several updates of one document, `packed`. Its entries are numbered
+    // from a slot of 8192 numbers per drawn sequence value (nextval × 8192 + i), and the row is keyed by the highest;
+    // rows written before (seq ≤ the sequence's value now) never share a slot with them. concord_append (for
+    // instances still on the previous version) numbers its rows in the same space.
+    sql: `
+      ALTER TABLE concord_entries ADD COLUMN packed boolean NOT NULL DEFAULT false;
+      CREATE FUNCTION concord_append_records(documents text[], counts integer[], lengths integer[], records bytea) RETURNS void
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_advisory_xact_lock_shared(key)
+        FROM (SELECT DISTINCT hashtextextended(current_schema() || '/' || name, 0) AS key FROM unnest(documents) AS name) AS keys
+        ORDER BY key;
+        INSERT INTO concord_entries (document, seq, update, packed)
+        SELECT document, nextval('concord_entry_seq') * 8192 + count - 1, substring(records FROM start FOR length), true
+        FROM (
+          SELECT document, count, length, position, (sum(length) OVER (ORDER BY position) - length + 1)::integer AS start
+          FROM unnest(documents, counts, lengths) WITH ORDINALITY AS record(document, count, length, position)
+        ) AS record
+        ORDER BY position;
+      END
+      $$;
+      CREATE OR REPLACE FUNCTION concord_append(documents text[], updates bytea[]) RETURNS void
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_advisory_xact_lock_shared(key)
+        FROM (SELECT DISTINCT hashtextextended(current_schema() || '/' || name, 0) AS key FROM unnest(documents) AS name) AS keys
+        ORDER BY key;
+        INSERT INTO concord_entries (document, seq, update)
+        SELECT document, nextval('concord_entry_seq') * 8192, update
+        FROM unnest(documents, updates) WITH ORDINALITY AS entry(document, update, position)
+        ORDER BY position;
+      END
+      $$;`,
+  },
 ];
 
 /** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */

@@ -1,9 +1,12 @@
 /**
  * DocumentStore on PostgreSQL (`pg`): the store several server instances share.
  *
- * Schema: `concord_entries (document, seq, update)`, keyed by (document, seq), numbered from one sequence, and the
- * `concord_append` function (one round trip per write), created by versioned migrations (PostgresMigrations.ts)
- * applied on open. Table names are unqualified, so the connection's
+ * Schema: `concord_entries (document, seq, update, packed)`, keyed by (document, seq), numbered from one sequence,
+ * and the `concord_append_records` function (one round trip per write), created by versioned migrations
+ * (PostgresMigrations.ts) applied on open. A write stores one row per document: a record (records.ts) of all of its
+ * updates in the write, numbered from a slot of RECORD_SLOT numbers drawn from the sequence, and sent as one binary
+ * parameter (an array of byteas would go as hex text, twice the bytes, parsed element by element). Snapshots and
+ * rows written before migration 3 hold one update each (`packed` false). Table names are unqualified, so the connection's
  * `search_path` picks the schema (e.g. `?options=-c%20search_path%3Dconcord` in the URL). Needs PostgreSQL 11+.
  *
  * The rule that keeps several instances safe: a load sees every entry of the document numbered below the highest it
@@ -21,6 +24,7 @@ import pg from 'pg';
 import { createLogger, type Logger } from '../logger.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { migrate } from './PostgresMigrations.js';
+import { packConsecutive, packRecord, unpackRecord } from './records.js';
 
 /** Connections per instance: one group-commit write at a time, plus loads and compactions. */
 export const DEFAULT_MAX_CONNECTIONS = 10;
@@ -38,13 +42,24 @@ const COMPACT_LOCK = 1;
 /** The advisory lock key of document `$1` in the current schema (schemas sharing a database never block each other). */
 const lockKey = (param: string, family: number) => `hashtextextended(current_schema() || '/' || ${param}, ${family})`;
 
-/** One round trip: the function (migration 2) takes the shared log locks and inserts, in the statement's transaction. */
-const APPEND = 'SELECT concord_append($1::text[], $2::bytea[])';
+/** Numbers per drawn sequence value: a record's entries are numbered nextval × RECORD_SLOT + i (fixed by migration 3). */
+export const RECORD_SLOT = 8192;
+
+/** One round trip: the function (migration 3) takes the shared log locks and inserts, in the statement's transaction. */
+const APPEND = 'SELECT concord_append_records($1::text[], $2::integer[], $3::integer[], $4::bytea)';
 const LOCK_FOR_LOAD = `SELECT pg_advisory_xact_lock(${lockKey('$1', LOG_LOCK)})`;
-const SELECT_ENTRIES = 'SELECT seq, update FROM concord_entries WHERE document = $1 ORDER BY seq';
+const SELECT_ENTRIES = 'SELECT seq, update, packed FROM concord_entries WHERE document = $1 ORDER BY seq';
 const LOCK_FOR_COMPACT = `SELECT pg_advisory_xact_lock(${lockKey('$1', COMPACT_LOCK)})`;
-const DELETE_ENTRIES = 'DELETE FROM concord_entries WHERE document = $1 AND seq = ANY($2::bigint[])';
-const INSERT_SNAPSHOT = 'INSERT INTO concord_entries (document, seq, update) VALUES ($1, $2, $3)';
+const DELETE_SINGLES = 'DELETE FROM concord_entries WHERE document = $1 AND NOT packed AND seq = ANY($2::bigint[])';
+const SELECT_RECORDS_IN = 'SELECT seq, update FROM concord_entries WHERE document = $1 AND packed AND seq BETWEEN $2 AND $3';
+const DELETE_ROW = 'DELETE FROM concord_entries WHERE document = $1 AND seq = $2';
+const INSERT_ROW = 'INSERT INTO concord_entries (document, seq, update, packed) VALUES ($1, $2, $3, $4)';
+
+/** The entries of a row. */
+function entriesOf(row: { seq: string; update: Buffer; packed: boolean }): StoredEntry[] {
+  const seq = Number(row.seq);
+  return row.packed ? unpackRecord(seq, row.update) : [{ seq, update: row.update }];
+}
 
 export interface PostgresStoreOptions {
   /** Where pool trouble is logged; default silent. */
@@ -118,24 +133,28 @@ export class PostgresStore implements DocumentStore {
   async load(name: string): Promise<readonly StoredEntry[]> {
     return this.transaction('load', async (client) => {
       await client.query(LOCK_FOR_LOAD, [name]);
-      const { rows } = await client.query<{ seq: string; update: Buffer }>(SELECT_ENTRIES, [name]);
-      return rows.map((row) => ({ seq: Number(row.seq), update: row.update }));
+      const { rows } = await client.query<{ seq: string; update: Buffer; packed: boolean }>(SELECT_ENTRIES, [name]);
+      // A snapshot may be numbered inside the span of a record that a compaction kept part of.
+      return rows.flatMap(entriesOf).sort((a, b) => a.seq - b.seq);
     });
   }
 
   async append(batch: readonly AppendEntry[]): Promise<void> {
     this.assertOpen();
     const documents: string[] = [];
-    const updates: Uint8Array[] = [];
-    for (const { name, updates: ofDocument } of batch) {
-      for (const update of ofDocument) {
+    const counts: number[] = [];
+    const records: Uint8Array[] = [];
+    for (const { name, updates } of batch) {
+      for (let start = 0; start < updates.length; start += RECORD_SLOT) {
+        const chunk = updates.slice(start, start + RECORD_SLOT);
         documents.push(name);
-        updates.push(update);
+        counts.push(chunk.length);
+        records.push(packConsecutive(chunk));
       }
     }
-    if (updates.length === 0) return;
+    if (records.length === 0) return;
     try {
-      await this.pool.query(APPEND, [documents, updates]);
+      await this.pool.query(APPEND, [documents, counts, records.map((record) => record.byteLength), Buffer.concat(records)]);
     } catch (error) {
       throw new Error(`PostgreSQL append failed: ${reasonOf(error)}`, { cause: error });
     }
@@ -143,10 +162,26 @@ export class PostgresStore implements DocumentStore {
 
   async compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void> {
     const seq = snapshotSeq(name, replaced);
+    const gone = new Set(replaced);
+    const slotStart = (n: number) => Math.floor(n / RECORD_SLOT) * RECORD_SLOT;
     await this.transaction('compact', async (client) => {
       await client.query(LOCK_FOR_COMPACT, [name]);
-      await client.query(DELETE_ENTRIES, [name, replaced]);
-      await client.query(INSERT_SNAPSHOT, [name, seq, snapshot]);
+      await client.query(DELETE_SINGLES, [name, replaced]);
+      // A record's entries share its key's slot; records holding listed entries lose them, and keep the rest.
+      const { rows } = await client.query<{ seq: string; update: Buffer }>(SELECT_RECORDS_IN, [
+        name,
+        slotStart(replaced.reduce((low, n) => Math.min(low, n))),
+        slotStart(seq) + RECORD_SLOT - 1,
+      ]);
+      for (const row of rows) {
+        const entries = unpackRecord(Number(row.seq), row.update);
+        const kept = entries.filter((entry) => !gone.has(entry.seq));
+        if (kept.length === entries.length) continue;
+        await client.query(DELETE_ROW, [name, row.seq]);
+        const keySeq = kept.at(-1)?.seq;
+        if (keySeq !== undefined) await client.query(INSERT_ROW, [name, keySeq, packRecord(kept, keySeq), true]);
+      }
+      await client.query(INSERT_ROW, [name, seq, snapshot, false]);
     });
   }
 
