@@ -8,9 +8,10 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import { Hocuspocus } from '@hocuspocus/server';
+import type { Hocuspocus } from '@hocuspocus/server';
 import { DEFAULT_TENANT, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
+import { ConcordHocuspocus } from './ConcordHocuspocus.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInput } from './config.js';
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
@@ -128,7 +129,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
   try {
     const devSecret = devMode ? await loadDevSecret(resolve(config.dataDir)) : undefined;
     const verifier = new TokenVerifier({ secret: config.authSecret ?? devSecret, jwksUrl: config.authJwksUrl });
-    const hocuspocus = new Hocuspocus({ name: 'concord', quiet: true, timeout: config.connectionTimeoutMs });
+    const hocuspocus = new ConcordHocuspocus({ name: 'concord', quiet: true, timeout: config.connectionTimeoutMs });
     let committer: GroupCommitter | undefined;
     const metrics = createMetrics({
       documents: () => hocuspocus.getDocumentsCount(),
