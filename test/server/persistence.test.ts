@@ -1,13 +1,14 @@
 /**
- * Persistence on LevelDB through the real server: a graceful stop stores what was still waiting in the store
- * debounce, documents come back after a restart for both protocols, and a long edit history is compacted on disk
- * without losing anything.
+ * Persistence on LevelDB through the real server: a graceful stop stores what was still being written, documents
+ * come back after a restart for both protocols, a long edit history is compacted on disk without losing anything,
+ * and a document its clients have left is compacted to one snapshot.
  */
-import { LevelStore } from '@concord/server';
-import { expect, test } from 'vitest';
+import { COMPACT_ON_UNLOAD_MIN_ENTRIES, LevelStore } from '@concord/server';
+import { describe, expect, test } from 'vitest';
 import * as Y from 'yjs';
-import { hocuspocusClient, serverDocument, yClient } from '../support/clients.js';
-import { startTestServer } from '../support/server.js';
+import { hocuspocusClient, serverDocument, yClient, type HocuspocusClient } from '../support/clients.js';
+import { onCleanup } from '../support/cleanup.js';
+import { makeTempDir, startTestServer, type TestServer } from '../support/server.js';
 import { mintToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
 
@@ -76,4 +77,43 @@ test('a long history is compacted on disk and loads whole', async () => {
   const fresh = hocuspocusClient(server, 'doc', await token());
   await fresh.whenSynced();
   expect(fresh.doc.getText('t').toString()).toBe(expected);
+});
+
+describe('a document at rest is one snapshot', () => {
+  async function typeInto(server: TestServer, name: string, keystrokes: number): Promise<HocuspocusClient> {
+    const client = hocuspocusClient(server, name, await token());
+    await client.whenSynced();
+    for (let i = 0; i < keystrokes; i++) client.doc.getText('t').insert(i, String(i % 10));
+    await waitFor(() => client.provider.unsyncedChanges === 0, { message: `${name}: edits not acknowledged` });
+    return client;
+  }
+
+  async function stored(store: LevelStore, name: string): Promise<{ text: string; entries: number }> {
+    const entries = await store.load(name);
+    const doc = new Y.Doc();
+    for (const { update } of entries) Y.applyUpdate(doc, update);
+    return { text: doc.getText('t').toString(), entries: entries.length };
+  }
+
+  test(`once its last client leaves, a document with ${COMPACT_ON_UNLOAD_MIN_ENTRIES}+ entries after its snapshot is compacted; fewer are kept as they are`, async () => {
+    const store = await LevelStore.open(await makeTempDir());
+    onCleanup(() => store.close());
+    const server = await startTestServer({ store });
+    const long = await typeInto(server, 'long', COMPACT_ON_UNLOAD_MIN_ENTRIES + 50);
+    const short = await typeInto(server, 'short', 20);
+    const texts = { long: long.doc.getText('t').toString(), short: short.doc.getText('t').toString() };
+    expect((await stored(store, 'acme/long')).entries).toBeGreaterThan(COMPACT_ON_UNLOAD_MIN_ENTRIES);
+
+    long.provider.destroy();
+    short.provider.destroy();
+    // The server is still running: the unload did it, not a stop.
+    await waitFor(async () => (await stored(store, 'acme/long')).entries === 1, { message: 'the long log was not compacted' });
+    expect((await stored(store, 'acme/long')).text).toBe(texts.long);
+
+    await waitFor(() => server.current.hocuspocus.getDocumentsCount() === 0, { message: 'the documents did not unload' });
+    await server.stop(); // waits for compactions in flight, so the short log's count is final
+    const rest = await stored(store, 'acme/short');
+    expect(rest.entries).toBeGreaterThan(1);
+    expect(rest.text).toBe(texts.short);
+  });
 });

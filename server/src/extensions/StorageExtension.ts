@@ -7,7 +7,8 @@
  * once everything the document has queued is durable. While writes fail, a document with changes not yet stored stays loaded (unloading it
  * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
  * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
- * the document and loads never replay a long history. Channels (`<tenant>/#<channel>`) and workspace rooms (`<tenant>/@workspace`) are not stored.
+ * the document and loads never replay a long history, and again when the document unloads with a tail worth
+ * replacing, so a document at rest loads from one snapshot. Channels (`<tenant>/#<channel>`) and workspace rooms (`<tenant>/@workspace`) are not stored.
  */
 import {
   isTransactionOrigin,
@@ -35,6 +36,13 @@ import { UpdateMerger } from '../storage/UpdateMerger.js';
 export const COMPACT_MIN_TAIL_BYTES = 128 * 1024;
 /** ...or once this many entries follow it, whatever they weigh: a load never replays more. */
 export const COMPACT_AFTER_ENTRIES = 10_000;
+/**
+ * A document that unloads (its last client left, every change stored) with at least this many entries after its
+ * snapshot is compacted then, so at rest it is one snapshot. The thresholds above let a small document's log grow
+ * well past it while people type: 5 000 keystrokes make a 12 KiB document and a 131 KiB log, which loads in ~45 ms
+ * against ~3 ms for the snapshot (measured here). A shorter tail is not worth rewriting the snapshot for.
+ */
+export const COMPACT_ON_UNLOAD_MIN_ENTRIES = 100;
 
 interface LoadedDocument {
   readonly name: string;
@@ -44,7 +52,6 @@ interface LoadedDocument {
   /** Entries and bytes stored after it. */
   tailEntries: number;
   tailBytes: number;
-  compacting: boolean;
 }
 
 /** Channels and the workspace room: names that carry events or presence, never stored data. */
@@ -67,6 +74,8 @@ export class StorageExtension implements Extension {
   /** Documents whose unload was refused while their changes waited for storage. */
   private readonly keptLoaded = new Set<Document>();
   private readonly compactions = new Set<Promise<void>>();
+  /** Names with a compaction in flight: one at a time per document, across its unloads and reloads. */
+  private readonly compacting = new Set<string>();
   private readonly merger = new UpdateMerger();
   private instance: Hocuspocus | undefined;
   private closing = false;
@@ -116,7 +125,6 @@ export class StorageExtension implements Extension {
       snapshotBytes: entries[0]?.update.byteLength ?? 0,
       tailEntries: Math.max(0, entries.length - 1),
       tailBytes: entries.slice(1).reduce((sum, entry) => sum + entry.update.byteLength, 0),
-      compacting: false,
     };
     this.loaded.set(document, state);
     this.byName.set(documentName, state);
@@ -125,6 +133,7 @@ export class StorageExtension implements Extension {
       this.loaded.delete(document);
       if (this.byName.get(documentName) === state) this.byName.delete(documentName);
       this.keptLoaded.delete(document);
+      this.maybeCompact(state, 'unloading');
     });
     this.maybeCompact(state);
   }
@@ -193,11 +202,16 @@ export class StorageExtension implements Extension {
     }
   };
 
-  private maybeCompact(state: LoadedDocument): void {
-    if (state.compacting || this.closing) return;
-    const tailLimit = Math.max(state.snapshotBytes / 2, COMPACT_MIN_TAIL_BYTES);
-    if (state.tailEntries < COMPACT_AFTER_ENTRIES && state.tailBytes < tailLimit) return;
-    state.compacting = true;
+  /** Compacts the log when its tail is due (see the thresholds above), in the background. */
+  private maybeCompact(state: LoadedDocument, moment: 'grown' | 'unloading' = 'grown'): void {
+    if (this.closing || this.compacting.has(state.name)) return;
+    if (moment === 'unloading') {
+      if (state.tailEntries < COMPACT_ON_UNLOAD_MIN_ENTRIES) return;
+    } else {
+      const tailLimit = Math.max(state.snapshotBytes / 2, COMPACT_MIN_TAIL_BYTES);
+      if (state.tailEntries < COMPACT_AFTER_ENTRIES && state.tailBytes < tailLimit) return;
+    }
+    this.compacting.add(state.name);
     const job = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.compact(state))
       .catch((error: unknown) => {
@@ -205,7 +219,7 @@ export class StorageExtension implements Extension {
         this.log.error({ err: error, document: state.name }, 'compaction failed; the log is intact');
       })
       .finally(() => {
-        state.compacting = false;
+        this.compacting.delete(state.name);
         this.compactions.delete(job);
       });
     this.compactions.add(job);
