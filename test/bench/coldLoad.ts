@@ -9,7 +9,7 @@
  */
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import * as Y from 'yjs';
-import { drain, socketOptions, Writer, type ClientSocket } from './writers.ts';
+import { drain, Writer } from './writers.ts';
 
 const SYNC_TIMEOUT_MS = 120_000;
 const LETTERS = 'etaoin shrdlu cmfwyp vbgkqjxz';
@@ -38,10 +38,10 @@ export async function buildDocument(
   url: string,
   token: string,
   name: string,
-  options: { edits: number; window: number; socket: ClientSocket },
+  options: { edits: number; window: number },
 ): Promise<BuiltDocument> {
   const { edits, window } = options;
-  const writer = new Writer(url, name, token, options.socket);
+  const writer = new Writer(url, name, token);
   try {
     await writer.ready();
     const next = random(0xc0ffee);
@@ -75,10 +75,10 @@ export async function buildDocument(
 }
 
 /** Milliseconds from a fresh client's creation to its first sync with `name`; throws when the text differs. */
-export async function coldLoad(url: string, token: string, name: string, expected: string, socket: ClientSocket): Promise<number> {
+export async function coldLoad(url: string, token: string, name: string, expected: string): Promise<number> {
   const doc = new Y.Doc();
   const startedAt = performance.now();
-  const provider = new HocuspocusProvider({ url, name, document: doc, token, ...socketOptions(socket) });
+  const provider = new HocuspocusProvider({ url, name, document: doc, token });
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name}: not synced after ${SYNC_TIMEOUT_MS} ms`)), SYNC_TIMEOUT_MS);

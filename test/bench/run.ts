@@ -4,10 +4,11 @@
  * then the cold load and bytes on disk of a document of 100 000 single-character edits. Prints the tables and
  * writes them to test/bench/RESULTS.md. Not part of `npm test`.
  *
- * Settings (environment): BENCH_SYSTEMS (keys, comma-separated: concord-leveldb, concord-postgres, stock,
- * concord-leveldb-no-deflate), BENCH_WRITERS (default 1,10,100), BENCH_WINDOW (edits in flight per saturating writer,
- * 64), BENCH_TYPING_RATE (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000), BENCH_MEASURE_MS (typing
- * points, 4000), BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3), BENCH_COLD_EDITS (100000),
+ * Settings (environment): BENCH_SYSTEMS (keys, comma-separated: concord-leveldb, concord-postgres, stock),
+ * BENCH_WRITERS (default 1,10,100), BENCH_WINDOW (edits in flight per saturating writer, 64), BENCH_TYPING_RATE
+ * (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000), BENCH_MEASURE_MS (typing points, 4000),
+ * BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3), BENCH_BAR_ROUNDS (saturation rounds at
+ * 10 writers, the issue's bar, 9), BENCH_COLD_EDITS (100000),
  * BENCH_COLD_RUNS (3), BENCH_QUIET_BUDGET_MS (90000: total wait for a quiet machine),
  * BENCH_OUT (results file), BENCH_CPU_PROF (directory for server CPU profiles), DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test).
@@ -22,7 +23,7 @@ import pg from 'pg';
 import { buildDocument, coldLoad } from './coldLoad.ts';
 import { databaseUrl } from './postgres.ts';
 import { probeDisk } from './disk.ts';
-import { renderReport, type ColdResult, type Machine, type RunSettings, type SystemResult } from './report.ts';
+import { BAR_WRITERS, renderReport, type ColdResult, type Machine, type RunSettings, type SystemResult } from './report.ts';
 import { QUIET_CORES, waitForQuiet, type ServerProcess } from './processes.ts';
 import { mintToken, SYSTEMS, type Storage, type System } from './systems.ts';
 import { measurePoint, type Drive, type PointResult, type Timing } from './workload.ts';
@@ -43,6 +44,7 @@ const settings: RunSettings = {
   measureMs: numberSetting('BENCH_MEASURE_MS', 4000),
   saturatedMeasureMs: numberSetting('BENCH_SATURATED_MEASURE_MS', 3000),
   rounds: numberSetting('BENCH_ROUNDS', 3),
+  barRounds: numberSetting('BENCH_BAR_ROUNDS', 9),
   coldEdits: numberSetting('BENCH_COLD_EDITS', 100_000),
   coldRuns: numberSetting('BENCH_COLD_RUNS', 3),
 };
@@ -68,16 +70,22 @@ interface Running {
 /**
  * Every system's server at once; the points alternate between systems, so background noise hits all alike. Typing
  * is measured once; saturation in several rounds spread over the run (capacity varies from minute to minute on a
- * shared two-core machine), on fresh documents each round.
+ * shared two-core machine), on fresh documents each round. Each round runs the systems back to back, starting with
+ * a different one each time, so a round's figures compare systems under the same conditions; the bar's point
+ * (10 writers) gets more rounds than the others.
  */
 async function throughputAndLatency(running: readonly Running[]): Promise<void> {
   const token = await mintToken();
-  for (let round = 1; round <= settings.rounds; round++) {
+  const roundsFor = (count: number) => (count === BAR_WRITERS ? Math.max(settings.rounds, settings.barRounds) : settings.rounds);
+  const lastRound = Math.max(...settings.writerCounts.map(roundsFor));
+  for (let round = 1; round <= lastRound; round++) {
+    const order = running.map((_, i) => running[(i + round - 1) % running.length]!);
     for (const count of settings.writerCounts) {
-      for (const { system, server, points, problems } of running) {
+      if (round > roundsFor(count)) continue;
+      for (const { system, server, points, problems } of order) {
         let writers;
         try {
-          writers = await connectWriters(server.syncUrl, token, `load-${count}w-r${round}`, count, system.clientSocket);
+          writers = await connectWriters(server.syncUrl, token, `load-${count}w-r${round}`, count);
         } catch (error) {
           problems.push(`${count} writers, round ${round}: ${(error as Error).message}`);
           continue;
@@ -111,7 +119,7 @@ async function coldLoadAndDisk(system: System): Promise<ColdResult> {
     const builder = await storage.start();
     let built;
     try {
-      built = await buildDocument(builder.syncUrl, token, name, { edits: settings.coldEdits, window: settings.window, socket: system.clientSocket });
+      built = await buildDocument(builder.syncUrl, token, name, { edits: settings.coldEdits, window: settings.window });
     } finally {
       await builder.stop();
     }
@@ -122,7 +130,7 @@ async function coldLoadAndDisk(system: System): Promise<ColdResult> {
       const server = await storage.start();
       try {
         await quietly([server]);
-        loadMs.push(await coldLoad(server.syncUrl, token, name, built.text, system.clientSocket));
+        loadMs.push(await coldLoad(server.syncUrl, token, name, built.text));
       } finally {
         await server.stop();
       }

@@ -17,7 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { createSchema, dropSchema, schemaBytes, unreachableReason, urlForSchema, vacuumFull } from './postgres.ts';
 import { spawnServer, type ServerProcess } from './processes.ts';
-import type { ClientSocket } from './writers.ts';
 
 export const CONCORD_CLI = fileURLToPath(new URL('./cli.js', import.meta.resolve('@concord/server')));
 const STOCK_SERVER = fileURLToPath(new URL('./stockServer.ts', import.meta.url));
@@ -52,10 +51,6 @@ export interface Storage {
 export interface System {
   readonly key: string;
   readonly label: string;
-  /** The WebSocket its clients use. */
-  readonly clientSocket: ClientSocket;
-  /** A variant run to explain the others, not a product configuration. */
-  readonly diagnostic?: boolean;
   /** Undefined when the system can run here, else why it cannot. */
   unavailable(): Promise<string | undefined>;
   createStorage(purpose: string): Promise<Storage>;
@@ -90,7 +85,6 @@ function concordListening(entry: Record<string, unknown>): string | undefined {
 export const concordLevel: System = {
   key: 'concord-leveldb',
   label: 'Concord, LevelDB',
-  clientSocket: 'native',
   unavailable: async () => undefined,
   async createStorage() {
     const dataDir = await mkdtemp(join(tmpdir(), 'concord-bench-'));
@@ -124,7 +118,6 @@ async function schemaStorage(purpose: string, system: string) {
 export const concordPostgres: System = {
   key: 'concord-postgres',
   label: 'Concord, PostgreSQL',
-  clientSocket: 'native',
   unavailable: postgresUnavailable,
   async createStorage(purpose) {
     const { url, bytesOnDisk, bytesAtRest, dispose } = await schemaStorage(purpose, 'concord');
@@ -145,7 +138,6 @@ export const concordPostgres: System = {
 export const stockHocuspocus: System = {
   key: 'stock',
   label: 'Stock Hocuspocus 4 + Database (PostgreSQL)',
-  clientSocket: 'native',
   unavailable: postgresUnavailable,
   async createStorage(purpose) {
     const { url, bytesOnDisk, bytesAtRest, dispose } = await schemaStorage(purpose, 'stock');
@@ -169,16 +161,4 @@ export const stockHocuspocus: System = {
   },
 };
 
-/**
- * Concord on LevelDB again, with clients that offer no permessage-deflate: Concord's server compresses every frame
- * when a client offers it (stock Hocuspocus never does), and this row shows what that costs.
- */
-export const concordLevelNoDeflate: System = {
-  ...concordLevel,
-  key: 'concord-leveldb-no-deflate',
-  label: 'Concord, LevelDB; clients without deflate (diagnostic)',
-  clientSocket: 'no-deflate',
-  diagnostic: true,
-};
-
-export const SYSTEMS: readonly System[] = [concordLevel, concordPostgres, stockHocuspocus, concordLevelNoDeflate];
+export const SYSTEMS: readonly System[] = [concordLevel, concordPostgres, stockHocuspocus];

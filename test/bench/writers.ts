@@ -8,28 +8,9 @@
  * acknowledges the oldest edit still waiting, and its latency is the time since that edit's send.
  */
 import { HocuspocusProvider } from '@hocuspocus/provider';
-import { WebSocket as WsClient } from 'ws';
 import * as Y from 'yjs';
 
 const CONNECT_TIMEOUT_MS = 60_000;
-
-/** A `ws` client that does not offer permessage-deflate (browsers and Node's own WebSocket do offer it). */
-class PlainWebSocket extends WsClient {
-  constructor(url: string, protocols?: string | string[]) {
-    super(url, protocols, { perMessageDeflate: false });
-  }
-}
-
-/**
- * Which WebSocket the providers use: Node's own, which offers permessage-deflate as browsers do (the default), or
- * a `ws` client that does not, so no frame is compressed whatever the server allows.
- */
-export type ClientSocket = 'native' | 'no-deflate';
-
-/** HocuspocusProvider options for `socket`. */
-export function socketOptions(socket: ClientSocket): { WebSocketPolyfill?: typeof PlainWebSocket } {
-  return socket === 'no-deflate' ? { WebSocketPolyfill: PlainWebSocket } : {};
-}
 
 /** Where a measurement is: samples are taken only for edits sent inside [start, end). */
 export interface Recorder {
@@ -54,8 +35,8 @@ export class Writer {
   private head = 0;
   private unsynced = 0;
 
-  constructor(url: string, name: string, token: string, socket: ClientSocket = 'native') {
-    this.provider = new HocuspocusProvider({ url, name, document: this.doc, token, ...socketOptions(socket) });
+  constructor(url: string, name: string, token: string) {
+    this.provider = new HocuspocusProvider({ url, name, document: this.doc, token });
     this.provider.on('unsyncedChanges', ({ number }: { number: number }) => {
       const acks = this.unsynced - number;
       this.unsynced = number;
@@ -118,8 +99,8 @@ export class Writer {
 }
 
 /** `count` writers on fresh documents `<prefix>-<i>`, connected and synced. */
-export async function connectWriters(url: string, token: string, prefix: string, count: number, socket: ClientSocket): Promise<Writer[]> {
-  const writers = Array.from({ length: count }, (_, i) => new Writer(url, `${prefix}-${i}`, token, socket));
+export async function connectWriters(url: string, token: string, prefix: string, count: number): Promise<Writer[]> {
+  const writers = Array.from({ length: count }, (_, i) => new Writer(url, `${prefix}-${i}`, token));
   try {
     await Promise.all(writers.map((writer) => writer.ready()));
   } catch (error) {
