@@ -35,6 +35,8 @@ export class ConcordHocuspocus extends Hocuspocus {
   private declare givenExtensions: readonly Partial<Extension>[] | undefined;
   /** Skippable hooks something configured implements. */
   private declare implemented: Set<HookName>;
+  /** Whether any store hook is configured, so the debounced store runs are needed. */
+  private declare storeHooksConfigured: boolean;
 
   override configure(configuration: Partial<Configuration>): Hocuspocus {
     const direct = (this.configurationHooks ??= new Set());
@@ -44,6 +46,7 @@ export class ConcordHocuspocus extends Hocuspocus {
     for (const extension of this.givenExtensions) {
       for (const name of SKIPPABLE_HOOKS) if (typeof (extension as HookSource)[name] === 'function') this.implemented.add(name);
     }
+    this.storeHooksConfigured = STORE_HOOKS.some((name) => this.implemented.has(name));
     return super.configure(configuration);
   }
 
@@ -53,7 +56,7 @@ export class ConcordHocuspocus extends Hocuspocus {
   }
 
   override storeDocumentHooks(document: Document, hookPayload: onStoreDocumentPayload, immediately?: boolean): Promise<unknown> {
-    if (!immediately && !STORE_HOOKS.some((name) => this.implemented.has(name))) return DONE;
+    if (!immediately && !this.storeHooksConfigured) return DONE;
     return super.storeDocumentHooks(document, hookPayload, immediately);
   }
 }

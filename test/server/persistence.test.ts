@@ -14,13 +14,19 @@ import { waitFor } from '../support/wait.js';
 
 const token = () => mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } });
 
+/** The text `t` of document `name` as `store` holds it, and how many entries hold it. */
+async function stored(store: LevelStore, name: string): Promise<{ text: string; entries: number }> {
+  const entries = await store.load(name);
+  const doc = new Y.Doc();
+  for (const { update } of entries) Y.applyUpdate(doc, update);
+  return { text: doc.getText('t').toString(), entries: entries.length };
+}
+
+/** The same, from the LevelDB directory of a stopped server. */
 async function storedText(dataDir: string, name: string): Promise<{ text: string; entries: number }> {
   const store = await LevelStore.open(dataDir);
   try {
-    const entries = await store.load(name);
-    const doc = new Y.Doc();
-    for (const { update } of entries) Y.applyUpdate(doc, update);
-    return { text: doc.getText('t').toString(), entries: entries.length };
+    return await stored(store, name);
   } finally {
     await store.close();
   }
@@ -86,13 +92,6 @@ describe('a document at rest is one snapshot', () => {
     for (let i = 0; i < keystrokes; i++) client.doc.getText('t').insert(i, String(i % 10));
     await waitFor(() => client.provider.unsyncedChanges === 0, { message: `${name}: edits not acknowledged` });
     return client;
-  }
-
-  async function stored(store: LevelStore, name: string): Promise<{ text: string; entries: number }> {
-    const entries = await store.load(name);
-    const doc = new Y.Doc();
-    for (const { update } of entries) Y.applyUpdate(doc, update);
-    return { text: doc.getText('t').toString(), entries: entries.length };
   }
 
   test(`once its last client leaves, a document with ${COMPACT_ON_UNLOAD_MIN_ENTRIES}+ entries after its snapshot is compacted; fewer are kept as they are`, async () => {
