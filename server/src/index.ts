@@ -1,6 +1,6 @@
 export { startServer } from './server.js';
 export type { ConcordServer, ServerOptions } from './server.js';
-export { ConcordHocuspocus } from './ConcordHocuspocus.js';
+export { ConcordHocuspocus } from './seams/hocuspocus.js';
 export { ConfigError, configFromEnv, DEFAULT_MAX_MESSAGE_BYTES, resolveConfig, SETTINGS } from './config.js';
 export type { ConcordConfig, ConfigInput, LogLevel } from './config.js';
 export type { AppendEntry, DocumentStore, StoredEntry } from './storage/DocumentStore.js';

@@ -27,6 +27,14 @@ function reportTraffic(traffic: Readonly<Record<Protocol, Traffic>>, read: (t: T
   };
 }
 
+/** Messages the server compressed (a broadcast once for all its recipients), and their bytes, counted like Traffic. */
+export class CompressionCounts {
+  broadcasts = 0;
+  single = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+}
+
 /** Updates applied to loaded documents, counted like Traffic. */
 export class UpdateCounts {
   fromClients = 0;
@@ -34,9 +42,9 @@ export class UpdateCounts {
 }
 
 /** A `collect` that adds to a counter what a plain total grew by since the last scrape. */
-function reportTotal(labels: { source: string }, read: () => number) {
+function reportTotal<L extends string>(labels: Partial<Record<L, string>>, read: () => number) {
   let reported = 0;
-  return function collect(this: Counter<'source'>) {
+  return function collect(this: Counter<L>) {
     const total = read();
     if (total > reported) this.inc(labels, total - reported);
     reported = total;
@@ -55,6 +63,9 @@ export function createMetrics(sources: MetricSources) {
   const protocol = ['protocol'] as const;
   const traffic: Record<Protocol, Traffic> = { hocuspocus: new Traffic(), 'y-websocket': new Traffic() };
   const updates = new UpdateCounts();
+  const compression = new CompressionCounts();
+  const reportBroadcastsCompressed = reportTotal({ kind: 'broadcast' }, () => compression.broadcasts);
+  const reportSingleCompressed = reportTotal({ kind: 'single' }, () => compression.single);
   const reportClientUpdates = reportTotal({ source: 'client' }, () => updates.fromClients);
   const reportServerUpdates = reportTotal({ source: 'server' }, () => updates.fromServer);
 
@@ -62,6 +73,7 @@ export function createMetrics(sources: MetricSources) {
     registry,
     traffic,
     updates,
+    compression,
     connections: new Gauge({
       name: 'concord_connections',
       help: 'Open WebSocket connections',
@@ -136,6 +148,28 @@ export function createMetrics(sources: MetricSources) {
       labelNames: protocol,
       registers: [registry],
       collect: reportTraffic(traffic, (t) => t.bytesOut),
+    }),
+    messagesCompressed: new Counter({
+      name: 'concord_compressed_messages_total',
+      help: 'Messages deflated for permessage-deflate: a broadcast counts once whatever its recipients (kind broadcast), a message for one socket once (kind single)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect() {
+        reportBroadcastsCompressed.call(this);
+        reportSingleCompressed.call(this);
+      },
+    }),
+    compressionInputBytes: new Counter({
+      name: 'concord_compression_input_bytes_total',
+      help: 'Bytes of the messages deflated, before compression',
+      registers: [registry],
+      collect: reportTotal({}, () => compression.bytesIn),
+    }),
+    compressionOutputBytes: new Counter({
+      name: 'concord_compression_output_bytes_total',
+      help: 'Bytes of the messages deflated, after compression',
+      registers: [registry],
+      collect: reportTotal({}, () => compression.bytesOut),
     }),
     authFailures: new Counter({
       name: 'concord_auth_failures_total',

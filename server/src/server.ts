@@ -1,6 +1,6 @@
 /**
  * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: auth, storage, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * they run: broadcast, auth, storage, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -11,12 +11,13 @@ import { getRequestListener } from '@hono/node-server';
 import type { Hocuspocus } from '@hocuspocus/server';
 import { DEFAULT_TENANT, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
-import { ConcordHocuspocus } from './ConcordHocuspocus.js';
+import { ConcordHocuspocus } from './seams/hocuspocus.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInput } from './config.js';
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
+import { BroadcastExtension } from './extensions/BroadcastExtension.js';
 import { ChannelExtension } from './extensions/ChannelExtension.js';
 import { PresenceExtension } from './extensions/PresenceExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
@@ -165,6 +166,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     });
     hocuspocus.configure({
       extensions: [
+        new BroadcastExtension(),
         new AuthExtension(verifier, log, metrics),
         storage,
         new ChannelExtension(channels),

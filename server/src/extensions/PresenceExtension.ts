@@ -2,9 +2,10 @@
  * Presence at scale, and who left when.
  *
  * Coalescing: Hocuspocus sends every awareness change to every connection of the document, so 100 people moving
- * their cursors make 100 × 100 messages. Here each loaded document sends awareness at most once per `windowMs`: the
- * first change opens the window, and when it closes one message carries the latest state of every client that
- * changed in it (an add and a removal in one window resolve to the end state). Document updates are not delayed.
+ * their cursors make 100 × 100 messages. Here each loaded document sends awareness at most once per `windowMs` (0:
+ * once per event-loop turn): the first change opens the window, and when it closes one message carries the latest
+ * state of every client that changed in it (an add and a removal in one window resolve to the end state). Document
+ * updates are not delayed.
  *
  * Last seen: in a tenant's workspace room (`@workspace`) the server remembers, for every user whose last client left
  * the room, their name, colour and when; it shares that table as its own awareness state (`{ lastSeen }`), which every
@@ -13,15 +14,13 @@
  */
 import type { afterLoadDocumentPayload, Document, Extension } from '@hocuspocus/server';
 import { isWorkspaceDocument, parsePresence, type LastSeen } from '@concord/engine';
+import { replaceAwarenessBroadcast, type AwarenessBroadcast } from '../seams/hocuspocus.js';
 
 interface AwarenessChange {
   added: number[];
   updated: number[];
   removed: number[];
 }
-
-/** The Hocuspocus Document method that sends awareness changes to every connection. */
-type Broadcast = (changedClients: number[]) => void;
 
 export class PresenceExtension implements Extension {
   readonly extensionName = 'concord-presence';
@@ -34,27 +33,35 @@ export class PresenceExtension implements Extension {
   }
 
   async afterLoadDocument({ document, documentName }: afterLoadDocumentPayload): Promise<void> {
-    if (this.windowMs > 0) this.coalesce(document);
+    this.coalesce(document);
     if (isWorkspaceDocument(documentName)) this.rememberWhoLeft(document);
   }
 
   private coalesce(document: Document): void {
-    const target = document as unknown as { broadcastAwarenessUpdate: Broadcast };
-    const send = target.broadcastAwarenessUpdate.bind(document);
     const pending = new Set<number>();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const flush = () => {
-      timer = undefined;
-      if (pending.size === 0 || document.isDestroyed) return;
-      const clients = [...pending];
-      pending.clear();
-      send(clients);
-    };
-    target.broadcastAwarenessUpdate = (clients: number[]) => {
-      for (const client of clients) pending.add(client);
-      timer ??= setTimeout(flush, this.windowMs);
-    };
-    document.once('destroy', () => clearTimeout(timer));
+    let cancel: (() => void) | undefined;
+    replaceAwarenessBroadcast(document, (send: AwarenessBroadcast) => {
+      const flush = () => {
+        cancel = undefined;
+        if (pending.size === 0 || document.isDestroyed) return;
+        const clients = [...pending];
+        pending.clear();
+        send(clients);
+      };
+      const schedule = (): (() => void) => {
+        if (this.windowMs > 0) {
+          const timer = setTimeout(flush, this.windowMs);
+          return () => clearTimeout(timer);
+        }
+        const immediate = setImmediate(flush);
+        return () => clearImmediate(immediate);
+      };
+      return (clients: number[]) => {
+        for (const client of clients) pending.add(client);
+        cancel ??= schedule();
+      };
+    });
+    document.once('destroy', () => cancel?.());
   }
 
   private rememberWhoLeft(document: Document): void {

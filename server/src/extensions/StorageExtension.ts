@@ -94,7 +94,6 @@ export class StorageExtension implements Extension {
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
     if (isRoom(documentName)) return; // a channel or the workspace room holds no data (its connections are read-only)
-    this.merger.warm(); // the first document is loaded: compactions will follow
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'load' });
     let entries;
     try {

@@ -4,21 +4,33 @@
  * socket to Hocuspocus, counting messages and bytes, closing with a code and a reason the client can show, and
  * holding back acknowledgements until what they acknowledge is durable.
  *
+ * What goes out is compressed by Concord, not by ws (see compression.ts): a broadcast frame is translated and deflated
+ * once for all its recipients; a large frame for this socket alone is deflated on zlib's thread pool while later
+ * frames wait behind it, so the client receives everything in the order Hocuspocus sent it.
+ *
  * The acknowledgement rule: Hocuspocus sends `SyncStatus` right after it applied a client's update in memory.
  * Storage registers the ticket of that update's durable write first (`holdAcknowledgements`, called from the
  * document's update event, which fires before the acknowledgement is sent), so a `SyncStatus` goes out only once
  * every ticket registered for its document before it is durable. A document's acknowledgements keep their order.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
 import { CloseCode } from '@concord/engine';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol, Traffic } from '../metrics.js';
+import { corked, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
+import { broadcastOf, deflateLater, worthDeflating, type BroadcastFrame } from './compression.js';
 import { AddressReader, frameType, MalformedFrameError } from './frames.js';
 
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
+
+/** A frame waiting behind a compression in flight: the message, and the whole frame once ready (null: send plain). */
+interface QueuedFrame {
+  readonly bytes: Uint8Array;
+  frame: Buffer[] | null;
+  ready: boolean;
+}
 
 /** Where acknowledgements learn what is durable (the group committer). */
 export interface DurableTickets {
@@ -91,6 +103,12 @@ export abstract class ServerSocket implements WebSocketLike {
   private heldAcks: Array<{ readonly ticket: number; readonly frame: Uint8Array }> = [];
   private releaseScheduled = false;
   private readonly ackAddresses = new AddressReader();
+  /** The deflate window the client allows the server; null when frames go plain. */
+  private readonly windowBits: number | null;
+  /** Frames waiting behind a compression in flight, in order; null while nothing waits. */
+  private queue: QueuedFrame[] | null = null;
+  /** A close asked for while frames were waiting: done once they are sent. */
+  private closeAfterQueue: { code?: number; reason?: string } | undefined;
 
   constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, log: Logger) {
     this.ws = ws;
@@ -98,6 +116,7 @@ export abstract class ServerSocket implements WebSocketLike {
     this.protocol = protocol;
     this.log = log;
     this.traffic = context.metrics.traffic[protocol];
+    this.windowBits = serverDeflateWindowBits(ws);
   }
 
   /** Hands the socket to Hocuspocus and starts relaying frames. */
@@ -150,6 +169,11 @@ export abstract class ServerSocket implements WebSocketLike {
   send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     const frame = toBytes(data);
+    const broadcast = broadcastOf(frame);
+    if (broadcast !== undefined) {
+      this.sendBroadcast(broadcast); // updates, presence, events: never an acknowledgement
+      return;
+    }
     if (this.requiredTickets.size > 0 && frame.length > 1 && frameType(frame) === MessageType.SyncStatus) {
       const address = this.ackAddresses.read(frame);
       const ticket = this.requiredTickets.get(address) ?? 0;
@@ -178,18 +202,13 @@ export abstract class ServerSocket implements WebSocketLike {
     this.releaseScheduled = false;
     const durable = this.context.durability.durableThrough;
     const waiting: typeof this.heldAcks = [];
-    // One write for the whole burst instead of one per acknowledgement (`_socket` is ws' TCP socket; if a future ws
-    // hides it, acknowledgements simply go out one by one).
-    const tcp = (this.ws as unknown as { _socket?: Socket })._socket;
-    tcp?.cork();
-    try {
+    // One write for the whole burst instead of one per acknowledgement.
+    corked(this.ws, () => {
       for (const held of this.heldAcks) {
         if (held.ticket <= durable) this.transmit(held.frame);
         else waiting.push(held);
       }
-    } finally {
-      tcp?.uncork();
-    }
+    });
     this.heldAcks = waiting;
     if (waiting.length > 0) this.releaseAfterNextWrite();
   };
@@ -200,17 +219,69 @@ export abstract class ServerSocket implements WebSocketLike {
     this.context.durability.onceDurable(this.releaseAcks);
   }
 
+  /** A frame for this socket alone: translated, and deflated on the thread pool when large. */
   private transmit(frame: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    const translated = this.outbound(frame);
-    if (translated === null) return;
-    this.ws.send(translated);
+    const bytes = this.outbound(frame);
+    if (bytes === null) return;
+    if (!worthDeflating(bytes, this.windowBits)) {
+      this.write(bytes, null);
+      return;
+    }
+    const queued: QueuedFrame = { bytes, frame: null, ready: false };
+    (this.queue ??= []).push(queued);
+    void deflateLater(bytes, this.windowBits, this.context.metrics.compression).then((deflated) => {
+      queued.frame = deflated;
+      queued.ready = true;
+      this.sendQueued();
+    });
+  }
+
+  /** A frame broadcast to many sockets: its translation and compression are shared with the other recipients. */
+  private sendBroadcast(broadcast: BroadcastFrame): void {
+    const translation = broadcast.translation(this.translationKey, (frame) => this.outbound(frame));
+    if (translation.bytes === null) return;
+    this.write(translation.bytes, translation.frameFor(this.windowBits, this.context.metrics.compression));
+  }
+
+  /** Sends `bytes` (as `frame` when built) now, or after the frames waiting before it. */
+  private write(bytes: Uint8Array, frame: Buffer[] | null): void {
+    if (this.queue !== null) this.queue.push({ bytes, frame, ready: true });
+    else this.writeNow(bytes, frame);
+  }
+
+  private writeNow(bytes: Uint8Array, frame: Buffer[] | null): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (frame !== null && sendFrame(this.ws, frame)) {
+      this.traffic.bytesOut += frame[frame.length - 1]!.byteLength;
+    } else {
+      this.ws.send(bytes, { compress: false });
+      this.traffic.bytesOut += bytes.byteLength;
+    }
     this.traffic.messagesOut += 1;
-    this.traffic.bytesOut += translated.byteLength;
+  }
+
+  /** Sends the waiting frames that are ready, in order, up to the first still being compressed. */
+  private sendQueued(): void {
+    const queue = this.queue;
+    if (queue === null) return;
+    corked(this.ws, () => {
+      while (queue.length > 0 && queue[0]!.ready) {
+        const next = queue.shift()!;
+        this.writeNow(next.bytes, next.frame);
+      }
+    });
+    if (queue.length > 0) return;
+    this.queue = null;
+    if (this.closeAfterQueue !== undefined) this.close(this.closeAfterQueue.code, this.closeAfterQueue.reason);
   }
 
   close(code?: number, reason?: string): void {
     if (this.ws.readyState === WebSocket.CLOSING || this.ws.readyState === WebSocket.CLOSED) return;
+    if (this.queue !== null) {
+      this.closeAfterQueue ??= { code, reason }; // what was sent before the close reaches the client first
+      return;
+    }
     this.ws.close(code, reason === undefined ? undefined : truncateReason(reason));
   }
 
@@ -243,4 +314,7 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Translates a Hocuspocus frame for the client, or null to drop it. */
   protected abstract outbound(frame: Uint8Array): Uint8Array | null;
+
+  /** Sockets with the same key translate a frame to the same bytes (protocol, and tenant where it matters). */
+  protected abstract get translationKey(): string;
 }

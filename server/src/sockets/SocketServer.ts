@@ -14,13 +14,23 @@ import { YWebsocketSocket } from './YWebsocketSocket.js';
 
 export const SYNC_PATH = '/sync';
 export const Y_WEBSOCKET_PATH_PREFIX = '/y/';
-/** Frames smaller than this are not worth compressing (keystrokes, acknowledgements, presence). */
-const DEFLATE_THRESHOLD_BYTES = 1024;
+
 /**
- * zlib's fastest level: a 1.8 MB first sync compresses in ~20 ms instead of ~150 ms at the default level (measured
- * here), for a little less compression.
+ * permessage-deflate as negotiated with every client that offers it:
+ * - no context takeover on the server's side: every message compresses on its own, so one deflated broadcast is
+ *   valid on every socket; the server compresses itself (compression.ts), and an infinite threshold keeps ws from it;
+ * - no context takeover on the client's side either: clients with a threshold (ws, 1 KiB) then send small frames
+ *   plain, so their sockets need no zlib stream at all (one is ~60 KiB: window, state and output buffer), and the
+ *   stream of a client that compresses everything (browsers) holds no history between messages;
+ * - a 4 KiB output chunk for that stream instead of zlib's 16 KiB (client frames are small; a large one takes a
+ *   few more chunks).
  */
-const DEFLATE_LEVEL = 1;
+const PERMESSAGE_DEFLATE = {
+  serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+  threshold: Number.POSITIVE_INFINITY,
+  zlibInflateOptions: { chunkSize: 4 * 1024 },
+};
 
 export interface SocketServerOptions extends SocketContext {
   /** Browser origins allowed to open sockets; `*` for any; undefined for same origin only. */
@@ -60,11 +70,7 @@ export class SocketServer {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxMessageBytes,
-      // ws honours the threshold only without server context takeover; without it every frame, however small, is
-      // compressed on the thread pool (measured: a third of the server's time at 10 busy writers).
-      perMessageDeflate: options.permessageDeflate
-        ? { threshold: DEFLATE_THRESHOLD_BYTES, serverNoContextTakeover: true, zlibDeflateOptions: { level: DEFLATE_LEVEL } }
-        : false,
+      perMessageDeflate: options.permessageDeflate ? PERMESSAGE_DEFLATE : false,
     });
   }
 

@@ -59,6 +59,10 @@ export class SyncSocket extends ServerSocket {
     return stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
   }
 
+  protected get translationKey(): string {
+    return `hocuspocus:${this.tenant ?? ''}`;
+  }
+
   private relay(frame: Uint8Array, parsed: ClientFrame): void {
     const address = `${this.tenant}${TENANT_SEPARATOR}${parsed.address}`;
     if (parsed.carriesUpdate) {

@@ -54,6 +54,10 @@ export class YWebsocketSocket extends ServerSocket {
     super.close(code === CloseCode.ConnectionTimeout ? CloseCode.GoingAway : code, reason);
   }
 
+  protected get translationKey(): string {
+    return 'y-websocket';
+  }
+
   /** y-websocket has no acknowledgements: nothing to hold. */
   override holdAcknowledgements(): void {}
 

@@ -2,8 +2,11 @@
  * Merges stored updates into one snapshot on a worker thread (mergeWorker), off the event loop: replaying a
  * 10 000-entry log takes tens of milliseconds, a large document's hundreds, and clients must not wait for it.
  *
- * One worker, started on first use and unreferenced (it never keeps the process alive); jobs run in order. If the
- * worker dies, the jobs in flight fail (the caller keeps its log) and the next job starts a new one.
+ * One worker, started on first use and unreferenced (it never keeps the process alive); jobs run in order. It stops
+ * once it has had nothing to do for `IDLE_STOP_MS`: a worker is a JavaScript engine of its own (~15 MiB resident here),
+ * and compactions come in bursts while people type, not at rest. Booting one takes a few hundred milliseconds on a busy
+ * machine, which only delays a compaction (nobody waits for one). If the worker dies, the jobs in flight fail (the
+ * caller keeps its log) and the next job starts a new one.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -23,6 +26,8 @@ interface Job {
 
 /** The worker's file next to this one: `.ts` when running from sources (Node strips the types), `.js` when built. */
 const WORKER_URL = new URL(`./mergeWorker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+/** An idle worker stops after this long. */
+export const IDLE_STOP_MS = 30_000;
 
 function pack(updates: readonly Uint8Array[]): { bytes: Uint8Array; ends: Uint32Array } {
   let length = 0;
@@ -43,11 +48,23 @@ export class UpdateMerger {
   private readonly jobs = new Map<number, Job>();
   private nextId = 1;
   private closed = false;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly idleStopMs: number;
+
+  constructor(options: { idleStopMs?: number } = {}) {
+    this.idleStopMs = options.idleStopMs ?? IDLE_STOP_MS;
+  }
+
+  /** Whether a worker is running (tests). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
 
   /** The state of every update applied to one document, encoded as one update. */
   merge(updates: readonly Uint8Array[]): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new Error('the update merger is closed'));
     const worker = (this.worker ??= this.start());
+    clearTimeout(this.idleTimer);
     const id = this.nextId++;
     return new Promise<Uint8Array>((resolve, reject) => {
       this.jobs.set(id, { resolve, reject });
@@ -57,17 +74,10 @@ export class UpdateMerger {
     });
   }
 
-  /**
-   * Starts the worker ahead of its first job (it takes a few hundred milliseconds to boot on a busy machine, which
-   * would otherwise delay the first compaction).
-   */
-  warm(): void {
-    if (!this.closed) this.worker ??= this.start();
-  }
-
   /** Fails the jobs in flight and stops the worker. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = undefined;
     this.failAll(new Error('the update merger is closed'));
@@ -81,7 +91,10 @@ export class UpdateMerger {
       const job = this.jobs.get(reply.id);
       if (!job) return;
       this.jobs.delete(reply.id);
-      if (this.jobs.size === 0) worker.unref();
+      if (this.jobs.size === 0) {
+        worker.unref();
+        this.stopWhenIdle(worker);
+      }
       if ('snapshot' in reply) job.resolve(reply.snapshot);
       else job.reject(new Error(`merging stored updates failed: ${reply.error}`));
     });
@@ -92,6 +105,16 @@ export class UpdateMerger {
     worker.on('error', (error) => lost(error));
     worker.on('exit', (code) => lost(new Error(`the merge worker exited (code ${code})`)));
     return worker;
+  }
+
+  private stopWhenIdle(worker: Worker): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.worker !== worker || this.jobs.size > 0) return;
+      this.worker = undefined;
+      void worker.terminate();
+    }, this.idleStopMs);
+    this.idleTimer.unref();
   }
 
   private failAll(error: Error): void {

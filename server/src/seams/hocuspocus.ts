@@ -1,0 +1,177 @@
+/**
+ * The one place where the server changes Hocuspocus' internals (@hocuspocus/server 4.7.0, pinned exactly in
+ * server/package.json; test/server/seams.test.ts fails loudly when an upgrade changes anything used here).
+ *
+ * ## ConcordHocuspocus: Hocuspocus, minus the per-update work that Concord's configuration never uses
+ *
+ * - The store timer. Stock Hocuspocus re-arms a debounce timer for a document on every update it applies
+ *   (`storeDocumentHooks`: 2 s, at most 10 s), to run the `onStoreDocument`/`afterStoreDocument` hooks of extensions
+ *   that save whole documents now and then. Concord stores every update as it is applied (StorageExtension, through
+ *   the group committer) and configures no such hook, so that timer only costs: clearing and re-arming it, with a
+ *   closure and a promise, took about 5 % of the server's CPU per acknowledged edit at 10 saturated writers
+ *   (test/bench). The debounced runs are skipped; immediate runs still go through as stock, because Hocuspocus unloads
+ *   a document after the one a direct connection's disconnect makes. Unloading after the last client leaves does not
+ *   depend on the timer (with none armed, Hocuspocus unloads at once, and StorageExtension's `beforeUnloadDocument`
+ *   waits for the document's writes).
+ * - Per-message hooks nobody implements. For every message and update Hocuspocus runs `beforeHandleMessage`,
+ *   `afterHandleMessage`, `beforeSync` and `onChange` through a promise chain over every extension, its own empty
+ *   defaults included; a hook no configured extension (nor the configuration itself) implements resolves at once.
+ *
+ * The rule: whatever a configuration gives, runs exactly as in stock Hocuspocus. Only hooks that nothing configured
+ * implements are skipped, so an extension that adds one of them gets it called as usual.
+ *
+ * ## A document's broadcasts
+ *
+ * `Document` sends every update, awareness change and stateless message to its connections through one private
+ * method, `broadcast(encode, filter)`, which encodes a frame once per message address and hands that same frame to
+ * each connection. Three changes hook in there, per document:
+ * - `broadcastChangesPerTurn`: what a document gained in an event-loop turn goes out as one update encoded from the
+ *   document itself (seams/yjs.ts) instead of `Y.mergeUpdates` of the turn's updates (Hocuspocus' `flush`).
+ * - `replaceAwarenessBroadcast`: presence coalescing (PresenceExtension) takes over `broadcastAwarenessUpdate`.
+ * - `observeBroadcasts`: the socket layer learns which frame is being broadcast, so it translates and compresses it
+ *   once for every recipient.
+ */
+import {
+  Hocuspocus,
+  OutgoingMessage,
+  type Configuration,
+  type Connection,
+  type Document,
+  type Extension,
+  type HookName,
+  type HookPayloadByName,
+  type onStoreDocumentPayload,
+} from '@hocuspocus/server';
+import * as Y from 'yjs';
+import { encodeChangesSince, isEmptyDeleteSet, type DeleteSet } from './yjs.js';
+
+const STORE_HOOKS = ['onStoreDocument', 'afterStoreDocument'] as const satisfies readonly HookName[];
+const PER_MESSAGE_HOOKS: ReadonlySet<HookName> = new Set<HookName>(['beforeHandleMessage', 'afterHandleMessage', 'beforeSync', 'onChange']);
+const SKIPPABLE_HOOKS: readonly HookName[] = [...STORE_HOOKS, ...PER_MESSAGE_HOOKS];
+
+const DONE = Promise.resolve();
+
+type HookSource = Partial<Record<HookName, unknown>>;
+
+export class ConcordHocuspocus extends Hocuspocus {
+  // Declared only: Hocuspocus' constructor calls `configure`, before initialisers of this class would run.
+  /** Hooks given directly in a configuration (they stay configured across calls, as Hocuspocus merges them). */
+  private declare configurationHooks: Set<HookName> | undefined;
+  /** The extensions last given (a configuration without `extensions` keeps them). */
+  private declare givenExtensions: readonly Partial<Extension>[] | undefined;
+  /** Skippable hooks something configured implements. */
+  private declare implemented: Set<HookName>;
+  /** Whether any store hook is configured, so the debounced store runs are needed. */
+  private declare storeHooksConfigured: boolean;
+
+  override configure(configuration: Partial<Configuration>): Hocuspocus {
+    const direct = (this.configurationHooks ??= new Set());
+    for (const name of SKIPPABLE_HOOKS) if (typeof (configuration as HookSource)[name] === 'function') direct.add(name);
+    this.givenExtensions = configuration.extensions ?? this.givenExtensions ?? [];
+    this.implemented = new Set(direct);
+    for (const extension of this.givenExtensions) {
+      for (const name of SKIPPABLE_HOOKS) if (typeof (extension as HookSource)[name] === 'function') this.implemented.add(name);
+    }
+    this.storeHooksConfigured = STORE_HOOKS.some((name) => this.implemented.has(name));
+    return super.configure(configuration);
+  }
+
+  override hooks<T extends HookName>(name: T, payload: HookPayloadByName[T], callback: ((...args: unknown[]) => unknown) | null = null): Promise<unknown> {
+    if (callback === null && PER_MESSAGE_HOOKS.has(name) && !this.implemented.has(name)) return DONE;
+    return super.hooks(name, payload, callback);
+  }
+
+  override storeDocumentHooks(document: Document, hookPayload: onStoreDocumentPayload, immediately?: boolean): Promise<unknown> {
+    if (!immediately && !this.storeHooksConfigured) return DONE;
+    return super.storeDocumentHooks(document, hookPayload, immediately);
+  }
+}
+
+/** The private members of a Hocuspocus `Document` used here. */
+interface DocumentInternals {
+  broadcast(encode: (messageAddress: string) => Uint8Array, filter?: (connection: Connection) => boolean): void;
+  broadcastUpdate(update: Uint8Array): void;
+  broadcastAwarenessUpdate(changedClients: number[]): void;
+}
+
+function internals(document: Document): DocumentInternals {
+  return document as unknown as DocumentInternals;
+}
+
+/** Sends awareness changes of these clients to every connection of the document. */
+export type AwarenessBroadcast = (changedClients: number[]) => void;
+
+/**
+ * `document`'s awareness changes go to `replacement(send)` instead of straight to its connections; `send` is the
+ * stock broadcast. (Called once per document, before `broadcastChangesPerTurn`, which stops Hocuspocus' own
+ * per-turn buffering of awareness.)
+ */
+export function replaceAwarenessBroadcast(document: Document, replacement: (send: AwarenessBroadcast) => AwarenessBroadcast): void {
+  const target = internals(document);
+  target.broadcastAwarenessUpdate = replacement(target.broadcastAwarenessUpdate.bind(document));
+}
+
+/**
+ * From now on `document` sends what changed in each event-loop turn as one update encoded from the document (every
+ * struct past the turn's starting state vector, and the turn's deletions), at the end of the turn, as Hocuspocus'
+ * default `flushDelay: 0` would, but without merging the turn's updates (see seams/yjs.ts for what that saves).
+ * Awareness is then sent as each change happens, so coalescing it is the caller's (PresenceExtension).
+ */
+export function broadcastChangesPerTurn(document: Document): void {
+  const target = internals(document);
+  let since: Map<number, number> | null = null;
+  let deletions: DeleteSet[] = [];
+  let scheduled: NodeJS.Immediate | null = null;
+
+  const flushChanges = () => {
+    if (scheduled !== null) {
+      clearImmediate(scheduled);
+      scheduled = null;
+    }
+    if (since === null) return;
+    const deleteSet = deletions.length === 0 ? Y.createDeleteSet() : deletions.length === 1 ? deletions[0]! : Y.mergeDeleteSets(deletions);
+    const update = encodeChangesSince(document, since, deleteSet);
+    since = null;
+    deletions = [];
+    if (update === null) return;
+    target.broadcast((address) => new OutgoingMessage(address).createSyncMessage().writeUpdate(update).toUint8Array());
+  };
+
+  // With `flushDelay` false, Hocuspocus hands each update to `broadcastUpdate` as it is applied, and buffers nothing.
+  document.flushDelay = false;
+  target.broadcastUpdate = () => {};
+  document.on('update', (_update: Uint8Array, _origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
+    since ??= transaction.beforeState;
+    if (!isEmptyDeleteSet(transaction.deleteSet)) deletions.push(transaction.deleteSet);
+    scheduled ??= setImmediate(flushChanges);
+  });
+  // Hocuspocus flushes before it destroys a document (and whoever calls `flush` wants everything out now).
+  const flushDocument = document.flush.bind(document);
+  document.flush = () => {
+    flushChanges();
+    return flushDocument();
+  };
+}
+
+/** Told about every frame a document broadcasts: `begin` before it goes to the first connection, `end` after the last. */
+export interface BroadcastObserver {
+  begin(frame: Uint8Array): void;
+  end(): void;
+}
+
+/** `observer` sees every frame `document` broadcasts (updates, awareness, stateless messages). */
+export function observeBroadcasts(document: Document, observer: BroadcastObserver): void {
+  const target = internals(document);
+  const broadcast = target.broadcast.bind(document);
+  target.broadcast = (encode, filter) => {
+    try {
+      broadcast((address) => {
+        const frame = encode(address);
+        observer.begin(frame);
+        return frame;
+      }, filter);
+    } finally {
+      observer.end();
+    }
+  };
+}

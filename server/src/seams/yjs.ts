@@ -1,0 +1,90 @@
+/**
+ * The one place where the server reads Yjs' internals (yjs 13.6.33, pinned exactly in server/package.json;
+ * test/server/seams.test.ts fails when an upgrade changes what is read here).
+ *
+ * `encodeChangesSince` writes everything a document gained since a state vector as one update, from the document's
+ * own struct store, the way Yjs writes a transaction's update (`writeStructsFromTransaction`: the structs of every
+ * client from its clock in the state vector on, then the deletions). Merging the updates of many transactions
+ * (`Y.mergeUpdates`) gives the same content, but keeps every transaction's items apart (2 000 keystrokes typed one
+ * by one: ~20 KB and 2 000 items for every receiver to integrate), costs ~25 µs per update, and forwards structs the
+ * server itself could not integrate yet; the store has already merged adjacent items (2 000 keystrokes: one item,
+ * ~2 KB) and holds only what is integrated.
+ *
+ * What is read: `doc.store.clients` (every client's structs, sorted by clock), and the structs' own `write(encoder,
+ * offset)`, with the exported `findIndexSS` and `UpdateEncoderV1`. The wire format is Yjs' update format v1, which
+ * every Yjs version reads.
+ */
+import * as encoding from 'lib0/encoding';
+import * as Y from 'yjs';
+
+/** A struct of the store, as Yjs writes it into an update. */
+interface StoredStruct {
+  readonly id: { readonly client: number; readonly clock: number };
+  readonly length: number;
+  write(encoder: Y.UpdateEncoderV1, offset: number): void;
+}
+
+/** Yjs' `DeleteSet` (not exported by name). */
+export type DeleteSet = Y.Transaction['deleteSet'];
+
+interface DeleteSetInternals {
+  readonly clients: Map<number, ReadonlyArray<{ readonly clock: number; readonly len: number }>>;
+}
+
+/** The structs of every client, sorted by clock (Yjs `StructStore.clients`). */
+export function storedStructs(doc: Y.Doc): Map<number, StoredStruct[]> {
+  return (doc.store as unknown as { clients: Map<number, StoredStruct[]> }).clients;
+}
+
+function stateOf(structs: readonly StoredStruct[]): number {
+  const last = structs[structs.length - 1];
+  return last === undefined ? 0 : last.id.clock + last.length;
+}
+
+/** `true` when `deleteSet` holds no deletion. */
+export function isEmptyDeleteSet(deleteSet: DeleteSet): boolean {
+  return (deleteSet as unknown as DeleteSetInternals).clients.size === 0;
+}
+
+/**
+ * One update (format v1) with every struct `doc` holds past `since` (client → clock; absent clients from 0) and the
+ * deletions of `deleteSet`; `null` when there is nothing.
+ */
+export function encodeChangesSince(doc: Y.Doc, since: ReadonlyMap<number, number>, deleteSet: DeleteSet): Uint8Array | null {
+  const clients = storedStructs(doc);
+  const changed: Array<[client: number, clock: number]> = [];
+  for (const [client, structs] of clients) {
+    const from = since.get(client) ?? 0;
+    if (stateOf(structs) > from) changed.push([client, from]);
+  }
+  const deletions = (deleteSet as unknown as DeleteSetInternals).clients;
+  if (changed.length === 0 && deletions.size === 0) return null;
+
+  const encoder = new Y.UpdateEncoderV1();
+  const rest = encoder.restEncoder;
+  encoding.writeVarUint(rest, changed.length);
+  // Higher client ids first, as Yjs writes them (it helps its conflict resolution).
+  changed.sort((a, b) => b[0] - a[0]);
+  for (const [client, since] of changed) {
+    const structs = clients.get(client)!;
+    const clock = Math.max(since, structs[0]!.id.clock);
+    const first = Y.findIndexSS(structs as unknown as Array<Y.Item | Y.GC>, clock);
+    encoding.writeVarUint(rest, structs.length - first);
+    encoder.writeClient(client);
+    encoding.writeVarUint(rest, clock);
+    structs[first]!.write(encoder, clock - structs[first]!.id.clock);
+    for (let i = first + 1; i < structs.length; i++) structs[i]!.write(encoder, 0);
+  }
+
+  encoding.writeVarUint(rest, deletions.size);
+  for (const [client, ranges] of [...deletions].sort((a, b) => b[0] - a[0])) {
+    encoder.resetDsCurVal();
+    encoding.writeVarUint(rest, client);
+    encoding.writeVarUint(rest, ranges.length);
+    for (const range of ranges) {
+      encoder.writeDsClock(range.clock);
+      encoder.writeDsLen(range.len);
+    }
+  }
+  return encoder.toUint8Array();
+}
