@@ -2,11 +2,15 @@
  * Persistence on LevelDB through the real server: a graceful stop stores what was still being written, documents
  * come back after a restart for both protocols, a long edit history is compacted on disk without losing anything,
  * and a document its clients have left is compacted to one snapshot.
+ *
+ * Long histories are typed over y-websocket, which sends and stores every keystroke as an update of its own; the
+ * Hocuspocus endpoint would apply keystrokes that arrive together as one update (see test/server/fanout.test.ts), and
+ * these tests need many entries.
  */
-import { COMPACT_ON_UNLOAD_MIN_ENTRIES, LevelStore } from '@concord/server';
+import { COMPACT_ON_UNLOAD_MIN_ENTRIES, LevelStore, type DocumentStore } from '@concord/server';
 import { describe, expect, test } from 'vitest';
 import * as Y from 'yjs';
-import { hocuspocusClient, serverDocument, yClient, type HocuspocusClient } from '../support/clients.js';
+import { hocuspocusClient, serverDocument, yClient, type YClient } from '../support/clients.js';
 import { onCleanup } from '../support/cleanup.js';
 import { makeTempDir, startTestServer, type TestServer } from '../support/server.js';
 import { mintToken } from '../support/tokens.js';
@@ -33,13 +37,36 @@ async function storedText(dataDir: string, name: string): Promise<{ text: string
 }
 
 test('stop() stores edits that were still waiting to be stored', async () => {
-  const server = await startTestServer();
+  const store = await LevelStore.open(await makeTempDir());
+  onCleanup(() => store.close());
+  // Writes wait at a gate the test opens once stop() has closed the sockets: stop() must wait for them.
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const events: string[] = [];
+  let held = 0;
+  const gated: DocumentStore = {
+    kind: store.kind,
+    load: (name) => store.load(name),
+    append: async (batch) => {
+      held += 1;
+      await gate;
+      await store.append(batch);
+      events.push('written');
+    },
+    compact: (name, snapshot, replaced) => store.compact(name, snapshot, replaced),
+    close: async () => {},
+  };
+  const server = await startTestServer({ store: gated });
   const client = hocuspocusClient(server, 'doc', await token());
   await client.whenSynced();
   client.doc.getText('t').insert(0, 'last words');
-  await waitFor(() => serverDocument(server, 'acme', 'doc')?.getText('t').toString() === 'last words');
-  await server.stop();
-  expect((await storedText(server.dataDir, 'acme/doc')).text).toBe('last words');
+  await waitFor(() => held > 0, { message: 'the edit never reached storage' });
+  const stopped = server.stop().then(() => events.push('stopped'));
+  await waitFor(() => client.provider.configuration.websocketProvider.status !== 'connected', { message: 'stop() did not close the socket' });
+  open();
+  await stopped;
+  expect(events).toEqual(['written', 'stopped']);
+  expect((await stored(store, 'acme/doc')).text).toBe('last words');
 });
 
 test('several documents from both protocols survive a restart', async () => {
@@ -64,7 +91,7 @@ test('several documents from both protocols survive a restart', async () => {
 
 test('a long history is compacted on disk and loads whole', async () => {
   const server = await startTestServer();
-  const client = hocuspocusClient(server, 'doc', await token());
+  const client = yClient(server, 'doc', await token());
   await client.whenSynced();
   // Enough typing to pass the compaction threshold (128 KiB after the snapshot).
   const keystrokes = 8000;
@@ -86,11 +113,12 @@ test('a long history is compacted on disk and loads whole', async () => {
 });
 
 describe('a document at rest is one snapshot', () => {
-  async function typeInto(server: TestServer, name: string, keystrokes: number): Promise<HocuspocusClient> {
-    const client = hocuspocusClient(server, name, await token());
+  async function typeInto(server: TestServer, store: LevelStore, name: string, keystrokes: number): Promise<YClient> {
+    const client = yClient(server, name, await token());
     await client.whenSynced();
     for (let i = 0; i < keystrokes; i++) client.doc.getText('t').insert(i, String(i % 10));
-    await waitFor(() => client.provider.unsyncedChanges === 0, { message: `${name}: edits not acknowledged` });
+    const expected = client.doc.getText('t').toString();
+    await waitFor(async () => (await stored(store, `acme/${name}`)).text === expected, { message: `${name}: edits not stored` });
     return client;
   }
 
@@ -98,8 +126,8 @@ describe('a document at rest is one snapshot', () => {
     const store = await LevelStore.open(await makeTempDir());
     onCleanup(() => store.close());
     const server = await startTestServer({ store });
-    const long = await typeInto(server, 'long', COMPACT_ON_UNLOAD_MIN_ENTRIES + 50);
-    const short = await typeInto(server, 'short', 20);
+    const long = await typeInto(server, store, 'long', COMPACT_ON_UNLOAD_MIN_ENTRIES + 50);
+    const short = await typeInto(server, store, 'short', 20);
     const texts = { long: long.doc.getText('t').toString(), short: short.doc.getText('t').toString() };
     expect((await stored(store, 'acme/long')).entries).toBeGreaterThan(COMPACT_ON_UNLOAD_MIN_ENTRIES);
 

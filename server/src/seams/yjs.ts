@@ -10,6 +10,9 @@
  * server itself could not integrate yet; the store has already merged adjacent items (2 000 keystrokes: one item,
  * ~2 KB) and holds only what is integrated.
  *
+ * `encodeRun` writes the structs of several updates one client sent in a row (as `Y.decodeUpdate` returns them) as
+ * one update, so the server applies a burst of keystrokes in one transaction (sockets/UpdateBatch.ts).
+ *
  * What is read: `doc.store.clients` (every client's structs, sorted by clock), and the structs' own `write(encoder,
  * offset)`, with the exported `findIndexSS` and `UpdateEncoderV1`. The wire format is Yjs' update format v1, which
  * every Yjs version reads.
@@ -17,8 +20,8 @@
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 
-/** A struct of the store, as Yjs writes it into an update. */
-interface StoredStruct {
+/** A struct of the store (or of a decoded update), as Yjs writes it into an update. */
+export interface StoredStruct {
   readonly id: { readonly client: number; readonly clock: number };
   readonly length: number;
   write(encoder: Y.UpdateEncoderV1, offset: number): void;
@@ -86,5 +89,21 @@ export function encodeChangesSince(doc: Y.Doc, since: ReadonlyMap<number, number
       encoder.writeDsLen(range.len);
     }
   }
+  return encoder.toUint8Array();
+}
+
+/**
+ * One update (format v1) of `structs`: structs of one client with consecutive clocks and no deletions, as
+ * `Y.decodeUpdate` returns them from updates that client sent one after another.
+ */
+export function encodeRun(client: number, structs: readonly StoredStruct[]): Uint8Array {
+  const encoder = new Y.UpdateEncoderV1();
+  const rest = encoder.restEncoder;
+  encoding.writeVarUint(rest, 1);
+  encoding.writeVarUint(rest, structs.length);
+  encoder.writeClient(client);
+  encoding.writeVarUint(rest, structs[0]!.id.clock);
+  for (const struct of structs) struct.write(encoder, 0);
+  encoding.writeVarUint(rest, 0); // no deletions
   return encoder.toUint8Array();
 }

@@ -100,7 +100,7 @@ export abstract class ServerSocket implements WebSocketLike {
   /** Per message address: the ticket its next acknowledgement must wait for. */
   private readonly requiredTickets = new Map<string, number>();
   /** Acknowledgements waiting for their ticket, in the order Hocuspocus sent them. */
-  private heldAcks: Array<{ readonly ticket: number; readonly frame: Uint8Array }> = [];
+  private heldAcks: Array<{ readonly ticket: number; readonly frame: Uint8Array; readonly copies: number }> = [];
   private releaseScheduled = false;
   private readonly ackAddresses = new AddressReader();
   /** The deflate window the client allows the server; null when frames go plain. */
@@ -146,6 +146,7 @@ export abstract class ServerSocket implements WebSocketLike {
       }
     });
     this.ws.on('close', (code, reason) => {
+      this.beforeClose();
       metrics.connections.dec({ protocol: this.protocol });
       metrics.connectionDuration.observe({ protocol: this.protocol }, (performance.now() - this.openedAt) / 1000);
       this.connection?.handleClose({ code, reason: reason.toString() });
@@ -174,19 +175,34 @@ export abstract class ServerSocket implements WebSocketLike {
       this.sendBroadcast(broadcast); // updates, presence, events: never an acknowledgement
       return;
     }
-    if (this.requiredTickets.size > 0 && frame.length > 1 && frameType(frame) === MessageType.SyncStatus) {
-      const address = this.ackAddresses.read(frame);
+    if (frame.length > 1 && frameType(frame) === MessageType.SyncStatus) {
+      this.acknowledge(frame);
+      return;
+    }
+    this.transmit(frame);
+  }
+
+  /** Sends an acknowledgement (as many times as client messages it stands for) once what it acknowledges is durable. */
+  private acknowledge(frame: Uint8Array): void {
+    const address = this.ackAddresses.read(frame);
+    const copies = this.acknowledgementCopies(address);
+    if (this.requiredTickets.size > 0) {
       const ticket = this.requiredTickets.get(address) ?? 0;
       if (ticket > this.context.durability.durableThrough) {
         // Acknowledgements still held are for other documents (an address's tickets never decrease, and every
         // durable one is released as its write completes), so one that is durable already need not wait for them.
-        this.heldAcks.push({ ticket, frame });
+        this.heldAcks.push({ ticket, frame, copies });
         this.releaseAfterNextWrite();
         return;
       }
       this.requiredTickets.delete(address);
     }
-    this.transmit(frame);
+    this.transmitCopies(frame, copies);
+  }
+
+  /** How many client messages the acknowledgement Hocuspocus sends for `address` now stands for. */
+  protected acknowledgementCopies(_address: string): number {
+    return 1;
   }
 
   /** Acknowledgements for `address` sent from now on wait until `ticket` is durable. */
@@ -205,7 +221,7 @@ export abstract class ServerSocket implements WebSocketLike {
     // One write for the whole burst instead of one per acknowledgement.
     corked(this.ws, () => {
       for (const held of this.heldAcks) {
-        if (held.ticket <= durable) this.transmit(held.frame);
+        if (held.ticket <= durable) this.transmitCopies(held.frame, held.copies);
         else waiting.push(held);
       }
     });
@@ -217,6 +233,19 @@ export abstract class ServerSocket implements WebSocketLike {
     if (this.releaseScheduled || this.ws.readyState !== WebSocket.OPEN) return;
     this.releaseScheduled = true;
     this.context.durability.onceDurable(this.releaseAcks);
+  }
+
+  /** An acknowledgement, `copies` times (translated once). */
+  private transmitCopies(frame: Uint8Array, copies: number): void {
+    if (copies === 1) {
+      this.transmit(frame);
+      return;
+    }
+    const bytes = this.outbound(frame);
+    if (bytes === null) return;
+    corked(this.ws, () => {
+      for (let i = 0; i < copies; i++) this.write(bytes, null);
+    });
   }
 
   /** A frame for this socket alone: translated, and deflated on the thread pool when large. */
@@ -308,6 +337,9 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Runs once Hocuspocus has the socket. */
   protected start(): void {}
+
+  /** Runs when the socket has closed, before Hocuspocus hears of it. */
+  protected beforeClose(): void {}
 
   /** Translates a client frame and forwards it; throws MalformedFrameError for bad bytes. */
   protected abstract inbound(frame: Uint8Array): void;

@@ -6,21 +6,30 @@
  * inbound address gets the tenant prefix, each outbound one loses it. Authentication then verifies the token and
  * refuses any document whose prefix is not the verified tenant, so a forged claim reaches nothing. Frames that
  * arrive before the first token wait, within a bound.
+ *
+ * Keystrokes that arrive together on a document this socket already edits go to Hocuspocus as one update
+ * (UpdateBatch); the client still gets one acknowledgement per message: the batch's acknowledgement is sent once for
+ * each message it stands for.
  */
+import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
 import { TENANT_SEPARATOR } from '@concord/engine';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import {
   AddressPrefixes,
   AddressReader,
+  frameType,
   MalformedFrameError,
   parseClientFrame,
   PONG_FRAME_BYTE,
+  readServerFrameHead,
   stripAddressPrefix,
   withPrefix,
   type ClientFrame,
+  type StructRun,
 } from './frames.js';
 import { ServerSocket } from './ServerSocket.js';
+import { UpdateBatch } from './UpdateBatch.js';
 
 /** Frames a client may send before its first token; a provider sends its token first, so a few is plenty. */
 const MAX_FRAMES_BEFORE_AUTH = 100;
@@ -34,10 +43,25 @@ export class SyncSocket extends ServerSocket {
   private readonly addresses = new AddressReader();
   /** `<tenant>/` as UTF-8, stripped from outgoing addresses byte by byte. */
   private tenantPrefix: Uint8Array | undefined;
+  /** Keystrokes read in this turn, waiting to go to Hocuspocus as one update. */
+  private batch: UpdateBatch | null = null;
+  /**
+   * Per address: for each frame of updates forwarded and not yet acknowledged, in order, how many client messages it
+   * stands for (Hocuspocus acknowledges each such frame once, in order). Created with the first update.
+   */
+  private owed: Map<string, number[]> | null = null;
+  /** Addresses this socket edits: an acknowledgement came back since the session was authorised. Only these batch. */
+  private editing: Set<string> | null = null;
 
   protected inbound(frame: Uint8Array): void {
     if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) return;
-    const parsed = parseClientFrame(frame, this.addresses);
+    let parsed: ClientFrame;
+    try {
+      parsed = parseClientFrame(frame, this.addresses);
+    } catch (error) {
+      this.flushBatch(); // what came before the bad frame goes through, as it would have without batching
+      throw error;
+    }
     if (this.tenant === undefined) {
       if (parsed.type !== MessageType.Auth || parsed.token === undefined) {
         this.hold(frame, parsed);
@@ -56,6 +80,7 @@ export class SyncSocket extends ServerSocket {
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
     if (frame.length === 1 || this.tenantPrefix === undefined) return frame; // connection-level ping
+    if (this.owed !== null) this.forgetOnEnd(frame);
     return stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
   }
 
@@ -63,16 +88,69 @@ export class SyncSocket extends ServerSocket {
     return `hocuspocus:${this.tenant ?? ''}`;
   }
 
+  protected override acknowledgementCopies(address: string): number {
+    (this.editing ??= new Set()).add(address);
+    return this.owed?.get(address)?.shift() ?? 1;
+  }
+
+  protected override beforeClose(): void {
+    this.flushBatch();
+  }
+
+  /**
+   * Hocuspocus ended the socket's session on a document (refused it, or closed it): updates forwarded and not yet
+   * acknowledged there never will be, and the next session starts unbatched.
+   */
+  private forgetOnEnd(frame: Uint8Array): void {
+    const type = frameType(frame);
+    if (type !== MessageType.Auth && type !== MessageType.CLOSE) return;
+    const { address, decoder } = readServerFrameHead(frame);
+    if (type === MessageType.Auth && decoder.arr[decoder.pos] !== AuthMessageType.PermissionDenied) return;
+    this.owed?.delete(address);
+    this.editing?.delete(address);
+  }
+
   private relay(frame: Uint8Array, parsed: ClientFrame): void {
     const address = `${this.tenant}${TENANT_SEPARATOR}${parsed.address}`;
-    if (parsed.carriesUpdate) {
+    const batch = this.batch;
+    if (batch !== null) {
+      if (batch.continuedBy(address, parsed)) {
+        batch.add(parsed.run!);
+        return;
+      }
+      this.flushBatch();
+    }
+    if (parsed.run !== undefined && this.editing?.has(address) === true) {
+      this.batch = new UpdateBatch(address, frame, parsed as ClientFrame & { run: StructRun });
+      queueMicrotask(this.flushBatch);
+      return;
+    }
+    this.forwardToServer(address, withPrefix(this.toServer.of(address), frame, parsed.bodyOffset), parsed.carriesUpdate ? 1 : 0);
+  }
+
+  private readonly flushBatch = (): void => {
+    const batch = this.batch;
+    if (batch === null) return;
+    this.batch = null;
+    const prefix = this.toServer.of(batch.address);
+    const frame = batch.count === 1 ? withPrefix(prefix, batch.first.frame, batch.first.bodyOffset) : batch.merged(prefix);
+    this.forwardToServer(batch.address, frame, batch.count);
+  };
+
+  /** Forwards a frame that carries `messages` update messages of the client (0: none). */
+  private forwardToServer(address: string, frame: Uint8Array, messages: number): void {
+    if (messages > 0) {
       // A resent update the document already holds makes no new write: its acknowledgement still waits for
       // everything the document has queued (see ServerSocket).
       const session = address.indexOf('\0');
       const ticket = this.context.durability.lastPendingTicket(session < 0 ? address : address.slice(0, session));
       if (ticket > 0) this.holdAcknowledgements(address, ticket);
+      const owed = (this.owed ??= new Map());
+      const frames = owed.get(address);
+      if (frames === undefined) owed.set(address, [messages]);
+      else frames.push(messages);
     }
-    this.forward(withPrefix(this.toServer.of(address), frame, parsed.bodyOffset));
+    this.forward(frame);
   }
 
   private hold(frame: Uint8Array, parsed: ClientFrame): void {

@@ -11,6 +11,7 @@ import { MessageType } from '@hocuspocus/server';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
+import type { StoredStruct } from '../seams/yjs.js';
 
 export class MalformedFrameError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -25,6 +26,15 @@ const SyncStep = { One: 0, Two: 1, Update: 2 } as const;
 /** Connection-level heartbeat reply of Hocuspocus providers: one byte, no address. */
 export const PONG_FRAME_BYTE = MessageType.Pong;
 
+/** The structs of an update that holds only new structs of one client, in clock order, and no deletions. */
+export interface StructRun {
+  readonly client: number;
+  readonly clock: number;
+  /** The clock after the last struct. */
+  readonly endClock: number;
+  readonly structs: readonly StoredStruct[];
+}
+
 export interface ClientFrame {
   readonly address: string;
   /** Offset of the message type, right after the address. */
@@ -34,6 +44,10 @@ export interface ClientFrame {
   readonly token?: string;
   /** Sync step 2 or an update: document content, which the server acknowledges. */
   readonly carriesUpdate: boolean;
+  /** The sync step of a Sync frame. */
+  readonly step?: number;
+  /** The update's structs, when it is a run one client typed (the common keystroke). */
+  readonly run?: StructRun;
 }
 
 function decodeAwarenessUpdate(update: Uint8Array): void {
@@ -49,10 +63,25 @@ function decodeAwarenessUpdate(update: Uint8Array): void {
 interface Body {
   readonly token?: string;
   readonly carriesUpdate: boolean;
+  readonly step?: number;
+  readonly run?: StructRun;
+}
+
+/** The update's structs as a run of one client (see StructRun), or undefined. */
+function structRun(update: ReturnType<typeof Y.decodeUpdate>): StructRun | undefined {
+  const { structs, ds } = update;
+  const first = structs[0];
+  if (first === undefined || (ds as unknown as { clients: Map<number, unknown> }).clients.size > 0) return undefined;
+  const client = first.id.client;
+  let clock = first.id.clock;
+  for (const struct of structs) {
+    if (struct instanceof Y.Skip || struct.id.client !== client || struct.id.clock !== clock) return undefined;
+    clock += struct.length;
+  }
+  return { client, clock: first.id.clock, endClock: clock, structs: structs as unknown as StoredStruct[] };
 }
 
 const NOTHING: Body = { carriesUpdate: false };
-const CONTENT: Body = { carriesUpdate: true };
 
 /** Decodes the body of a client message of `type` in full. */
 function checkBody(decoder: decoding.Decoder, type: number): Body {
@@ -66,8 +95,7 @@ function checkBody(decoder: decoding.Decoder, type: number): Body {
         return NOTHING;
       }
       if (step !== SyncStep.Two && step !== SyncStep.Update) throw new MalformedFrameError(`unknown sync step ${step}`);
-      Y.decodeUpdate(payload);
-      return CONTENT;
+      return { carriesUpdate: true, step, run: structRun(Y.decodeUpdate(payload)) };
     }
     case MessageType.Awareness:
       decodeAwarenessUpdate(decoding.readVarUint8Array(decoder));

@@ -1,0 +1,281 @@
+/**
+ * Seam tests that fail loudly on an upgrade. The server changes internals of three dependencies, each in one file
+ * (server/src/seams/), each dependency pinned to an exact version in server/package.json. This file proves the pins
+ * hold (the installed versions are the pinned ones, so an upgrade is a deliberate edit that names the seam to
+ * re-check), and that what each seam relies on is still there and still behaves as the seam assumes:
+ * - Hocuspocus: a Document's update, awareness and stateless messages all go out through its private `broadcast`,
+ *   which hands one frame object to every connection; `flushDelay: false` hands each update over synchronously;
+ * - Yjs: the store's structs re-encoded since a state vector (`encodeChangesSince`) carry exactly what a window of
+ *   random transactions changed, to a replica that had everything before it (seeded; CONCORD_TEST_SEED replays);
+ * - ws: the negotiated permessage-deflate window is read, a frame deflated elsewhere goes out through ws' sender and
+ *   arrives as the original bytes, and a burst is written to a corked TCP socket.
+ */
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { constants, deflateRawSync } from 'node:zlib';
+import { Document, Hocuspocus, type Connection } from '@hocuspocus/server';
+import * as prng from 'lib0/prng';
+import { describe, expect, test, vi } from 'vitest';
+import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
+import * as Y from 'yjs';
+// The seams are internals, not the package's API: imported from the server's sources.
+import { corked, frameOf, sendFrame, serverDeflateWindowBits } from '../../server/src/seams/ws.js';
+import { encodeChangesSince, type DeleteSet } from '../../server/src/seams/yjs.js';
+import { onCleanup } from '../support/cleanup.js';
+import { seededRandom } from '../support/random.js';
+import { waitFor } from '../support/wait.js';
+
+const SERVER_PACKAGE = new URL('../../server/package.json', import.meta.url);
+const SEAMS = [
+  { name: '@hocuspocus/server', file: 'server/src/seams/hocuspocus.ts' },
+  { name: 'yjs', file: 'server/src/seams/yjs.ts' },
+  { name: 'ws', file: 'server/src/seams/ws.ts' },
+] as const;
+
+/** The version of `name` the server package actually loads (its package.json, found above its entry point). */
+function installedVersion(name: string): string {
+  let dir = dirname(createRequire(SERVER_PACKAGE).resolve(name));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const found = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version: string };
+      if (found.name === name) return found.version;
+    }
+    if (dirname(dir) === dir) throw new Error(`no package.json found for ${name}`);
+    dir = dirname(dir);
+  }
+}
+
+test.each(SEAMS)('$name is pinned exactly, installed at its pin, and the pin is the version $file was written against', ({ name, file }) => {
+  const pinned = (JSON.parse(readFileSync(SERVER_PACKAGE, 'utf8')) as { dependencies: Record<string, string> }).dependencies[name];
+  expect(pinned, `server/package.json must pin ${name} exactly (no range): ${file} reaches into its internals`).toMatch(/^\d+\.\d+\.\d+$/);
+  const installed = installedVersion(name);
+  expect(installed, `${file} reaches into ${name} ${pinned}; ${name} is now ${installed}: re-check the seam, then update the pin`).toBe(pinned);
+  const source = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+  expect(source.includes(pinned!), `${file} must say which ${name} version it was checked against (${pinned})`).toBe(true);
+});
+
+describe('Hocuspocus: what server/src/seams/hocuspocus.ts replaces', () => {
+  interface Internals {
+    broadcast(encode: (address: string) => Uint8Array, filter?: (connection: Connection) => boolean): void;
+    broadcastUpdate(update: Uint8Array): void;
+    broadcastAwarenessUpdate(clients: number[]): void;
+  }
+  const SEAM = 'server/src/seams/hocuspocus.ts';
+
+  function documentWithConnections(names: string[]) {
+    const document = new Document('doc');
+    onCleanup(() => document.destroy());
+    const sent: Array<{ to: string; frame: Uint8Array }> = [];
+    const fakes = names.map((to) => ({ to, messageAddress: 'doc', send: (frame: Uint8Array) => void sent.push({ to, frame }) }));
+    for (const fake of fakes) document.addConnection(fake as unknown as Connection);
+    return { document, internals: document as unknown as Internals, sent, fakes };
+  }
+
+  test('Document keeps the private broadcast methods, a public flush and a flushDelay; Hocuspocus the methods ConcordHocuspocus overrides', () => {
+    const prototype = Document.prototype as unknown as Record<string, unknown>;
+    for (const name of ['broadcast', 'broadcastUpdate', 'broadcastAwarenessUpdate', 'relayStateless', 'flush']) {
+      expect(typeof prototype[name], `${SEAM} replaces or calls Document.${name}`).toBe('function');
+    }
+    const { document } = documentWithConnections([]);
+    expect(Object.hasOwn(document, 'flushDelay'), `${SEAM} sets Document.flushDelay`).toBe(true);
+    for (const name of ['hooks', 'storeDocumentHooks', 'configure']) {
+      expect(typeof (Hocuspocus.prototype as unknown as Record<string, unknown>)[name], `ConcordHocuspocus overrides Hocuspocus.${name}`).toBe('function');
+    }
+  });
+
+  test('with flushDelay false, each update is handed to broadcastUpdate as it is applied', () => {
+    const { document, internals } = documentWithConnections([]);
+    document.flushDelay = false;
+    const handed = vi.spyOn(internals, 'broadcastUpdate').mockImplementation(() => {});
+    const updates: Uint8Array[] = [];
+    document.on('update', (update: Uint8Array) => void updates.push(update));
+    document.getText('t').insert(0, 'a');
+    document.getText('t').insert(1, 'b');
+    expect(handed.mock.calls.map(([update]) => update), `${SEAM}: broadcastChangesPerTurn relies on flushDelay false`).toEqual(updates);
+    expect(updates).toHaveLength(2);
+  });
+
+  test('updates, awareness and stateless messages all go through broadcast, one frame object for every connection', () => {
+    const cases: Array<[string, (internals: Internals, document: Document) => void]> = [
+      ['broadcastUpdate', (internals, document) => internals.broadcastUpdate(Y.encodeStateAsUpdate(document))],
+      ['broadcastAwarenessUpdate', (internals, document) => internals.broadcastAwarenessUpdate([document.awareness.clientID])],
+      ['relayStateless', (_internals, document) => document.relayStateless('ping')],
+    ];
+    for (const [method, send] of cases) {
+      const { document, internals, sent } = documentWithConnections(['a', 'b']);
+      const broadcast = vi.spyOn(internals, 'broadcast');
+      send(internals, document);
+      expect(broadcast, `${SEAM} observes every frame in Document.broadcast; ${method} no longer calls it`).toHaveBeenCalledTimes(1);
+      expect(sent.map(({ to }) => to)).toEqual(['a', 'b']);
+      expect(sent[0]!.frame, `${method}: the connections no longer share one frame object`).toBe(sent[1]!.frame);
+    }
+    // The filter of a stateless broadcast still reaches broadcast.
+    const { document, sent, fakes } = documentWithConnections(['a', 'b']);
+    document.relayStateless('only a', (connection) => connection === (fakes[0] as unknown as Connection));
+    expect(sent.map(({ to }) => to)).toEqual(['a']);
+  });
+});
+
+describe('Yjs: what server/src/seams/yjs.ts reads', () => {
+  test('the internals it uses are there; nothing changed gives null', () => {
+    expect(typeof Y.findIndexSS).toBe('function');
+    const encoder = new Y.UpdateEncoderV1() as unknown as Record<string, unknown>;
+    for (const name of ['writeClient', 'writeDsClock', 'writeDsLen', 'resetDsCurVal']) expect(typeof encoder[name], `UpdateEncoderV1.${name}`).toBe('function');
+    expect(encoder.restEncoder).toBeDefined();
+    const doc = new Y.Doc();
+    doc.getText('t').insert(0, 'hello');
+    const clients = (doc.store as unknown as { clients: Map<number, Array<{ id: { clock: number }; length: number; write: unknown }>> }).clients;
+    expect(clients, 'server/src/seams/yjs.ts reads doc.store.clients').toBeInstanceOf(Map);
+    expect(clients.get(doc.clientID)).toEqual([expect.objectContaining({ id: expect.objectContaining({ clock: 0 }), length: 5, write: expect.any(Function) })]);
+    expect(encodeChangesSince(doc, Y.decodeStateVector(Y.encodeStateVector(doc)), Y.createDeleteSet()), 'nothing changed: null').toBeNull();
+  });
+
+  test('encodeChangesSince carries exactly what a window of transactions changed (seeded random windows)', () => {
+    const { gen } = seededRandom('seams/yjs');
+    const doc = new Y.Doc();
+    const replica = new Y.Doc();
+    const others = [new Y.Doc()];
+    const text = doc.getText('t');
+    const map = doc.getMap('m');
+    let since: Map<number, number> | null = null;
+    let deletions: DeleteSet[] = [];
+    doc.on('update', (_update: Uint8Array, _origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
+      since ??= transaction.beforeState;
+      deletions.push(transaction.deleteSet);
+    });
+    const word = () => prng.oneOf(gen, ['lorem ', 'ipsum ', 'dolor ', 'sit ', 'amet ', 'x', 'yz']);
+    let typedAt = 0; // where this client last stopped typing (typing on merges its items)
+    let typedThisWindow: Array<{ start: Y.RelativePosition; length: number }> = [];
+
+    const edit = () => {
+      const at = prng.int32(gen, 0, text.length);
+      switch (prng.int32(gen, 0, 6)) {
+        case 0: // inside (or next to) anything typed before: structs split
+        case 1: {
+          const typed = word();
+          text.insert(at, typed, prng.bool(gen) ? undefined : { bold: true });
+          typedThisWindow.push({ start: Y.createRelativePositionFromTypeIndex(text, at), length: typed.length });
+          typedAt = at + typed.length;
+          break;
+        }
+        case 2: { // keep typing where this client stopped
+          const from = Math.min(typedAt, text.length);
+          const typed = word();
+          text.insert(from, typed);
+          typedAt = from + typed.length;
+          break;
+        }
+        case 3: {
+          const from = Math.min(at, text.length - 1);
+          if (from >= 0) text.delete(from, Math.min(prng.int32(gen, 1, 8), text.length - from));
+          break;
+        }
+        case 4: { // take back something typed in this window
+          const typed = typedThisWindow.length > 0 ? prng.oneOf(gen, typedThisWindow) : undefined;
+          const start = typed && Y.createAbsolutePositionFromRelativePosition(typed.start, doc)?.index;
+          if (typed && start !== undefined && start < text.length) text.delete(start, Math.min(prng.int32(gen, 1, typed.length), text.length - start));
+          break;
+        }
+        case 5:
+          map.set(`k${prng.int32(gen, 0, 5)}`, prng.bool(gen) ? prng.int32(gen, 0, 99) : { list: [word()], nested: prng.bool(gen) });
+          break;
+        default:
+          map.delete(`k${prng.int32(gen, 0, 5)}`);
+      }
+    };
+    /** Another client's edit arrives, a transaction of its own (now and then from a client new to the document). */
+    const remoteEdit = () => {
+      if (prng.int32(gen, 0, 5) === 0) others.push(new Y.Doc());
+      const other = prng.oneOf(gen, others);
+      Y.applyUpdate(other, Y.encodeStateAsUpdate(doc, Y.encodeStateVector(other)));
+      const otherText = other.getText('t');
+      otherText.insert(prng.int32(gen, 0, otherText.length), word());
+      if (otherText.length > 3 && prng.bool(gen)) otherText.delete(prng.int32(gen, 0, otherText.length - 3), 2);
+      other.getMap('m').set(`o${prng.int32(gen, 0, 3)}`, word());
+      Y.applyUpdate(doc, Y.encodeStateAsUpdate(other, Y.encodeStateVector(doc)), 'remote');
+    };
+
+    const content = (d: Y.Doc) => ({ t: d.getText('t').toDelta(), m: d.getMap('m').toJSON() });
+    for (let window = 0; window < 300; window++) {
+      since = null;
+      deletions = [];
+      typedThisWindow = [];
+      const transactions = prng.int32(gen, 1, 6);
+      for (let i = 0; i < transactions; i++) {
+        if (prng.int32(gen, 0, 3) === 0) remoteEdit();
+        else doc.transact(() => Array.from({ length: prng.int32(gen, 1, 3) }, edit));
+      }
+      const update = encodeChangesSince(doc, since ?? Y.decodeStateVector(Y.encodeStateVector(doc)), Y.mergeDeleteSets(deletions));
+      if (since === null) {
+        expect(update, `window ${window}: nothing changed`).toBeNull();
+        continue;
+      }
+      expect(update, `window ${window}: something changed`).not.toBeNull();
+      Y.applyUpdate(replica, update!);
+      expect(content(replica), `window ${window}: content`).toEqual(content(doc));
+      expect(Y.encodeStateVector(replica), `window ${window}: state vector`).toEqual(Y.encodeStateVector(doc));
+    }
+    expect(text.length).toBeGreaterThan(0);
+  });
+});
+
+describe('ws: what server/src/seams/ws.ts reaches into', () => {
+  /** A ws 8 server and client on loopback; the server's end of the socket and its TCP socket. */
+  async function pair(serverDeflate: PerMessageDeflateOptions | false, clientDeflate: PerMessageDeflateOptions | boolean = true) {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: serverDeflate });
+    await once(wss, 'listening');
+    const accepted = once(wss, 'connection') as Promise<[WebSocket, IncomingMessage]>;
+    const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: clientDeflate });
+    onCleanup(async () => {
+      client.terminate();
+      for (const socket of wss.clients) socket.terminate();
+      await new Promise((resolve) => wss.close(resolve));
+    });
+    const [[server, request]] = await Promise.all([accepted, once(client, 'open')]);
+    const received: Buffer[] = [];
+    client.on('message', (data: Buffer) => received.push(data));
+    return { server, tcp: request.socket as Socket, received };
+  }
+
+  test('serverDeflateWindowBits reads the negotiated window; null when Concord must not compress', async () => {
+    expect(serverDeflateWindowBits((await pair({ serverNoContextTakeover: true })).server), 'the client offers defaults').toBe(15);
+    expect(serverDeflateWindowBits((await pair({ serverNoContextTakeover: true }, { serverMaxWindowBits: 10 })).server)).toBe(10);
+    expect(serverDeflateWindowBits((await pair({})).server), 'context takeover: a frame depends on the ones before').toBeNull();
+    expect(serverDeflateWindowBits((await pair(false)).server), 'no permessage-deflate').toBeNull();
+  });
+
+  test('a frame deflated outside ws, sent through its sender, arrives as the original bytes (twice: frames are reusable)', async () => {
+    const { server, received } = await pair({ serverNoContextTakeover: true });
+    const bytes = Buffer.from('a frame worth compressing, '.repeat(400));
+    const deflated = deflateRawSync(bytes, { level: 1, finishFlush: constants.Z_SYNC_FLUSH });
+    const frame = frameOf(deflated.subarray(0, deflated.length - 4), true);
+    expect(frame, 'ws.Sender.frame is gone').not.toBeNull();
+    expect(sendFrame(server, frame!), 'ws sender internals (_sender, _state, sendFrame) changed').toBe(true);
+    expect(sendFrame(server, frame!)).toBe(true);
+    await waitFor(() => received.length === 2);
+    expect(received[0]).toEqual(bytes);
+    expect(received[1]).toEqual(bytes);
+    // While ws deflates a message of its own, its queue is busy: sendFrame declines rather than overtake it.
+    server.send(Buffer.alloc(100_000, 7), { compress: true });
+    expect(sendFrame(server, frame!)).toBe(false);
+  });
+
+  test('corked writes a burst to a corked TCP socket, in order', async () => {
+    const { server, tcp, received } = await pair(false);
+    let corkedWhileWriting = 0;
+    corked(server, () => {
+      corkedWhileWriting = tcp.writableCorked;
+      expect(sendFrame(server, frameOf(Buffer.from('one'), false)!)).toBe(true);
+      server.send(Buffer.from('two'));
+    });
+    expect(corkedWhileWriting, 'ws._socket is no longer the TCP socket').toBe(1);
+    expect(tcp.writableCorked).toBe(0);
+    await waitFor(() => received.length === 2);
+    expect(received.map(String)).toEqual(['one', 'two']);
+  });
+});
