@@ -3,6 +3,11 @@
  * The token's header picks the key; an algorithm no configured key serves is refused. Claims are then checked
  * against the engine's schema (SPEC §3). Failures carry an ErrorKind so logs, metrics and clients can tell an
  * expired token from a forged one; messages never include the token.
+ *
+ * A token that verified is remembered for a short while (`VERIFIED_TTL_MS`, never past its `exp`): a client opens
+ * every document of a page with the same token, over one socket or several, and reconnects with it, and checking a
+ * signature through WebCrypto costs ~50 µs, most of a connection's set-up here. The cache is bounded
+ * (`VERIFIED_MAX_TOKENS`, oldest out first) and holds only tokens that passed every check.
  */
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ConcordError, DEFAULT_TENANT, ErrorKind, tokenClaimsSchema, type TokenClaims } from '@concord/engine';
@@ -10,6 +15,16 @@ import { ConcordError, DEFAULT_TENANT, ErrorKind, tokenClaimsSchema, type TokenC
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 /** Tolerated clock skew between the token issuer and this server. */
 const CLOCK_TOLERANCE_SECONDS = 5;
+/** How long a verified token is taken without checking its signature again (its `exp` still applies). */
+export const VERIFIED_TTL_MS = 60_000;
+/** Verified tokens remembered at most. */
+export const VERIFIED_MAX_TOKENS = 1_000;
+
+interface Verified {
+  readonly claims: TokenClaims;
+  /** Until when (ms since the epoch) the claims are taken as they are. */
+  readonly until: number;
+}
 
 export interface TokenVerifierOptions {
   /** HS256 shared secret. */
@@ -21,13 +36,35 @@ export interface TokenVerifierOptions {
 export class TokenVerifier {
   private readonly secret: Uint8Array | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
+  private readonly verified = new Map<string, Verified>();
+  private readonly now: () => number;
 
-  constructor(options: TokenVerifierOptions) {
+  constructor(options: TokenVerifierOptions & { now?: () => number }) {
+    this.now = options.now ?? Date.now;
     this.secret = options.secret === undefined ? undefined : new TextEncoder().encode(options.secret);
     this.jwks = options.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(options.jwksUrl));
   }
 
   async verify(token: string): Promise<TokenClaims> {
+    const known = this.verified.get(token);
+    if (known !== undefined) {
+      if (this.now() < known.until) return known.claims;
+      this.verified.delete(token);
+    }
+    const claims = await this.check(token);
+    this.remember(token, claims);
+    return claims;
+  }
+
+  private remember(token: string, claims: TokenClaims): void {
+    const now = this.now();
+    const until = Math.min(now + VERIFIED_TTL_MS, claims.exp === undefined ? Number.POSITIVE_INFINITY : claims.exp * 1000);
+    if (until <= now) return;
+    if (this.verified.size >= VERIFIED_MAX_TOKENS) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, { claims, until });
+  }
+
+  private async check(token: string): Promise<TokenClaims> {
     if (!token) throw new ConcordError(ErrorKind.MissingToken, 'no token was sent');
     let alg: string | undefined;
     try {
@@ -38,9 +75,9 @@ export class TokenVerifier {
     let payload: unknown;
     try {
       if (alg === 'HS256' && this.secret) {
-        payload = (await jwtVerify(token, this.secret, { algorithms: ['HS256'], clockTolerance: CLOCK_TOLERANCE_SECONDS })).payload;
+        payload = (await jwtVerify(token, this.secret, { algorithms: ['HS256'], clockTolerance: CLOCK_TOLERANCE_SECONDS, currentDate: new Date(this.now()) })).payload;
       } else if (alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg) && this.jwks) {
-        payload = (await jwtVerify(token, this.jwks, { algorithms: ASYMMETRIC_ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_SECONDS })).payload;
+        payload = (await jwtVerify(token, this.jwks, { algorithms: ASYMMETRIC_ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_SECONDS, currentDate: new Date(this.now()) })).payload;
       } else {
         throw new ConcordError(ErrorKind.InvalidToken, `tokens signed with ${alg ?? 'no algorithm'} are not accepted here`);
       }

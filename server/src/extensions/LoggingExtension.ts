@@ -1,6 +1,7 @@
 /**
- * Structured lifecycle logs: documents loaded, stored and unloaded, clients connected and gone. Per-message events
- * are left to metrics; logs stay readable under load.
+ * Structured lifecycle logs at `debug`: documents loaded and unloaded, clients joining and leaving them. Per-message
+ * events are left to metrics, and so are joins and leaves at the default level: thousands of people opening a
+ * dashboard would otherwise write two lines each (and cost the server more than authenticating them).
  */
 import type {
   afterLoadDocumentPayload,
@@ -21,11 +22,11 @@ export class LoggingExtension implements Extension {
   }
 
   async connected({ documentName, context, socketId }: connectedPayload<ConnectionContext>): Promise<void> {
-    this.log.info({ document: documentName, user: context.user?.id, access: context.access, socket: socketId }, 'client joined');
+    this.log.debug({ document: documentName, user: context.user?.id, access: context.access, socket: socketId }, 'client joined');
   }
 
   async onDisconnect({ documentName, context, socketId, clientsCount }: onDisconnectPayload<ConnectionContext>): Promise<void> {
-    this.log.info({ document: documentName, user: context.user?.id, socket: socketId, remaining: clientsCount }, 'client left');
+    this.log.debug({ document: documentName, user: context.user?.id, socket: socketId, remaining: clientsCount }, 'client left');
   }
 
   async afterLoadDocument({ documentName }: afterLoadDocumentPayload): Promise<void> {

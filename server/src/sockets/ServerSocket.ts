@@ -72,18 +72,21 @@ function rawToBytes(data: RawData): Uint8Array {
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
 }
 
+/** Headers of the WebSocket handshake itself: nothing after it needs them, and every open socket would keep them. */
+const HANDSHAKE_HEADERS = new Set(['connection', 'upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']);
+
 /**
  * The request as Hocuspocus reads it: headers, and a path-only URL without the token a y-websocket URL carries.
  * Hocuspocus takes a Web Request but reads only `headers` and `url`, and parses a path-only URL (the Node
  * IncomingMessage shape it also accepts) without building a URL object, which it does for hook payloads of every
- * message.
+ * message. Hocuspocus keeps it as long as the socket is open.
  */
 function toRequest(request: IncomingMessage): Request {
   const url = new URL(request.url ?? '/', 'http://localhost');
   url.searchParams.delete('token');
   const headers = new Headers();
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    if (value !== undefined && !HANDSHAKE_HEADERS.has(name)) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
   }
   return { url: `${url.pathname}${url.search}`, headers } as unknown as Request;
 }
@@ -91,7 +94,9 @@ function toRequest(request: IncomingMessage): Request {
 export abstract class ServerSocket implements WebSocketLike {
   protected readonly ws: WebSocket;
   protected readonly context: SocketContext;
-  protected readonly log: Logger;
+  /** What this socket's log records carry; the child logger is made on the first record (most sockets never log). */
+  private readonly logBindings: Record<string, unknown>;
+  private childLog: Logger | undefined;
   private readonly protocol: Protocol;
   /** This protocol's message and byte totals (plain numbers; reported to Prometheus when scraped). */
   private readonly traffic: Traffic;
@@ -102,7 +107,7 @@ export abstract class ServerSocket implements WebSocketLike {
   /** Acknowledgements waiting for their ticket, in the order Hocuspocus sent them. */
   private heldAcks: Array<{ readonly ticket: number; readonly frame: Uint8Array; readonly copies: number }> = [];
   private releaseScheduled = false;
-  private readonly ackAddresses = new AddressReader();
+  private ackAddressReader: AddressReader | undefined;
   /** The deflate window the client allows the server; null when frames go plain. */
   private readonly windowBits: number | null;
   /** Frames waiting behind a compression in flight, in order; null while nothing waits. */
@@ -110,13 +115,17 @@ export abstract class ServerSocket implements WebSocketLike {
   /** A close asked for while frames were waiting: done once they are sent. */
   private closeAfterQueue: { code?: number; reason?: string } | undefined;
 
-  constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, log: Logger) {
+  constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, logBindings: Record<string, unknown>) {
     this.ws = ws;
     this.context = context;
     this.protocol = protocol;
-    this.log = log;
+    this.logBindings = logBindings;
     this.traffic = context.metrics.traffic[protocol];
     this.windowBits = serverDeflateWindowBits(ws);
+  }
+
+  protected get log(): Logger {
+    return (this.childLog ??= this.context.log.child(this.logBindings));
   }
 
   /** Hands the socket to Hocuspocus and starts relaying frames. */
@@ -184,7 +193,7 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Sends an acknowledgement (as many times as client messages it stands for) once what it acknowledges is durable. */
   private acknowledge(frame: Uint8Array): void {
-    const address = this.ackAddresses.read(frame);
+    const address = (this.ackAddressReader ??= new AddressReader()).read(frame);
     const copies = this.acknowledgementCopies(address);
     if (this.requiredTickets.size > 0) {
       const ticket = this.requiredTickets.get(address) ?? 0;
@@ -214,7 +223,7 @@ export abstract class ServerSocket implements WebSocketLike {
    * Sends the held acknowledgements whose ticket is durable, in order (an address's tickets never decrease, so
    * none overtakes an earlier one of its document); waits for the next write for the rest.
    */
-  private readonly releaseAcks = (): void => {
+  private releaseAcks(): void {
     this.releaseScheduled = false;
     const durable = this.context.durability.durableThrough;
     const waiting: typeof this.heldAcks = [];
@@ -227,12 +236,12 @@ export abstract class ServerSocket implements WebSocketLike {
     });
     this.heldAcks = waiting;
     if (waiting.length > 0) this.releaseAfterNextWrite();
-  };
+  }
 
   private releaseAfterNextWrite(): void {
     if (this.releaseScheduled || this.ws.readyState !== WebSocket.OPEN) return;
     this.releaseScheduled = true;
-    this.context.durability.onceDurable(this.releaseAcks);
+    this.context.durability.onceDurable(() => this.releaseAcks());
   }
 
   /** An acknowledgement, `copies` times (translated once). */

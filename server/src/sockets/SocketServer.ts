@@ -95,14 +95,14 @@ export class SocketServer {
   };
 
   private accept(ws: WebSocket, request: IncomingMessage, path: string): void {
-    const log = this.options.log.child({ remote: request.socket.remoteAddress });
+    const remote = request.socket.remoteAddress;
     let socket: ServerSocket;
     if (path === SYNC_PATH) {
-      socket = new SyncSocket(ws, this.options, 'hocuspocus', log);
+      socket = new SyncSocket(ws, this.options, 'hocuspocus', { remote });
     } else {
       const name = YWebsocketSocket.documentNameOf(request);
       const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
-      socket = new YWebsocketSocket(ws, this.options, log.child({ document: name }), name, token);
+      socket = new YWebsocketSocket(ws, this.options, { remote, document: name }, name, token);
     }
     this.sockets.add(socket);
     ws.once('close', () => this.sockets.delete(socket));

@@ -16,8 +16,8 @@ import { MessageType } from '@hocuspocus/server';
 import { TENANT_SEPARATOR } from '@concord/engine';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import {
-  AddressPrefixes,
   AddressReader,
+  addressPrefixes,
   frameType,
   MalformedFrameError,
   parseClientFrame,
@@ -27,6 +27,7 @@ import {
   withPrefix,
   type ClientFrame,
   type StructRun,
+  utf8Strings,
 } from './frames.js';
 import { ServerSocket } from './ServerSocket.js';
 import { UpdateBatch } from './UpdateBatch.js';
@@ -36,10 +37,8 @@ const MAX_FRAMES_BEFORE_AUTH = 100;
 
 export class SyncSocket extends ServerSocket {
   private tenant: string | undefined;
-  private held: Array<{ frame: Uint8Array; parsed: ClientFrame }> = [];
+  private held: Array<{ frame: Uint8Array; parsed: ClientFrame }> | null = null;
   private heldBytes = 0;
-  /** Encoded addresses: tenant-qualified (to the server) and tenant-local (to the client). */
-  private readonly toServer = new AddressPrefixes();
   private readonly addresses = new AddressReader();
   /** `<tenant>/` as UTF-8, stripped from outgoing addresses byte by byte. */
   private tenantPrefix: Uint8Array | undefined;
@@ -68,10 +67,10 @@ export class SyncSocket extends ServerSocket {
         return;
       }
       this.tenant = claimedTenant(parsed.token);
-      this.tenantPrefix = new TextEncoder().encode(`${this.tenant}${TENANT_SEPARATOR}`);
+      this.tenantPrefix = utf8Strings.of(`${this.tenant}${TENANT_SEPARATOR}`);
       this.relay(frame, parsed);
-      for (const held of this.held) this.relay(held.frame, held.parsed);
-      this.held = [];
+      for (const held of this.held ?? []) this.relay(held.frame, held.parsed);
+      this.held = null;
       this.heldBytes = 0;
       return;
     }
@@ -122,20 +121,20 @@ export class SyncSocket extends ServerSocket {
     }
     if (parsed.run !== undefined && this.editing?.has(address) === true) {
       this.batch = new UpdateBatch(address, frame, parsed as ClientFrame & { run: StructRun });
-      queueMicrotask(this.flushBatch);
+      queueMicrotask(() => this.flushBatch());
       return;
     }
-    this.forwardToServer(address, withPrefix(this.toServer.of(address), frame, parsed.bodyOffset), parsed.carriesUpdate ? 1 : 0);
+    this.forwardToServer(address, withPrefix(addressPrefixes.of(address), frame, parsed.bodyOffset), parsed.carriesUpdate ? 1 : 0);
   }
 
-  private readonly flushBatch = (): void => {
+  private flushBatch(): void {
     const batch = this.batch;
     if (batch === null) return;
     this.batch = null;
-    const prefix = this.toServer.of(batch.address);
+    const prefix = addressPrefixes.of(batch.address);
     const frame = batch.count === 1 ? withPrefix(prefix, batch.first.frame, batch.first.bodyOffset) : batch.merged(prefix);
     this.forwardToServer(batch.address, frame, batch.count);
-  };
+  }
 
   /** Forwards a frame that carries `messages` update messages of the client (0: none). */
   private forwardToServer(address: string, frame: Uint8Array, messages: number): void {
@@ -155,9 +154,10 @@ export class SyncSocket extends ServerSocket {
 
   private hold(frame: Uint8Array, parsed: ClientFrame): void {
     this.heldBytes += frame.byteLength;
-    if (this.held.length >= MAX_FRAMES_BEFORE_AUTH || this.heldBytes > this.context.maxMessageBytes) {
+    const held = (this.held ??= []);
+    if (held.length >= MAX_FRAMES_BEFORE_AUTH || this.heldBytes > this.context.maxMessageBytes) {
       throw new MalformedFrameError(`too many messages before the first authentication`);
     }
-    this.held.push({ frame, parsed });
+    held.push({ frame, parsed });
   }
 }

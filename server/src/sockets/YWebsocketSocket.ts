@@ -15,8 +15,7 @@ import * as encoding from 'lib0/encoding';
 import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
 import type { WebSocket } from 'ws';
 import { claimedTenant } from '../auth/TokenVerifier.js';
-import type { Logger } from '../logger.js';
-import { AddressPrefixes, authFrame, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
+import { addressPrefixes, authFrame, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
 import { ServerSocket, type SocketContext } from './ServerSocket.js';
 
 function closeCodeFor(reason: string): number {
@@ -30,10 +29,10 @@ export class YWebsocketSocket extends ServerSocket {
   private readonly prefix: Uint8Array;
   private readonly token: string;
 
-  constructor(ws: WebSocket, context: SocketContext, log: Logger, documentName: string, token: string) {
-    super(ws, context, 'y-websocket', log);
+  constructor(ws: WebSocket, context: SocketContext, logBindings: Record<string, unknown>, documentName: string, token: string) {
+    super(ws, context, 'y-websocket', logBindings);
     this.address = `${claimedTenant(token)}${TENANT_SEPARATOR}${documentName}`;
-    this.prefix = new AddressPrefixes().of(this.address);
+    this.prefix = addressPrefixes.of(this.address);
     this.token = token;
   }
 

@@ -161,25 +161,41 @@ export function readServerFrameHead(frame: Uint8Array): { address: string; bodyO
   return { address, bodyOffset, type, decoder };
 }
 
-/** An address encoded as a frame starts (`varString`), cached: a socket uses the same few addresses all along. */
-export class AddressPrefixes {
+/**
+ * Encodings of the strings frames start with, shared by every socket of the server: an address as a frame starts
+ * (`varString`), and a tenant's `<tenant>/` as raw UTF-8. Sockets use the same few (one tenant, the documents people
+ * have open), so thousands of sockets share them instead of each keeping its own buffers. Bounded: past `MAX_CACHED`
+ * entries the cache starts over.
+ */
+export class SharedEncodings {
+  static readonly MAX_CACHED = 4096;
   private readonly encoded = new Map<string, Uint8Array>();
+  private readonly encode: (text: string) => Uint8Array;
 
-  /** Encodings kept per socket; a client cycling through more names just re-encodes. */
-  static readonly MAX_CACHED = 256;
+  constructor(encode: (text: string) => Uint8Array) {
+    this.encode = encode;
+  }
 
-  of(address: string): Uint8Array {
-    let prefix = this.encoded.get(address);
-    if (!prefix) {
-      const encoder = encoding.createEncoder();
-      encoding.writeVarString(encoder, address);
-      prefix = encoding.toUint8Array(encoder);
-      if (this.encoded.size >= AddressPrefixes.MAX_CACHED) this.encoded.clear();
-      this.encoded.set(address, prefix);
+  of(text: string): Uint8Array {
+    let bytes = this.encoded.get(text);
+    if (bytes === undefined) {
+      bytes = this.encode(text);
+      if (this.encoded.size >= SharedEncodings.MAX_CACHED) this.encoded.clear();
+      this.encoded.set(text, bytes);
     }
-    return prefix;
+    return bytes;
   }
 }
+
+/** Addresses as frames start with them (`varString`). */
+export const addressPrefixes = new SharedEncodings((address) => {
+  const encoder = encoding.createEncoder();
+  encoding.writeVarString(encoder, address);
+  return encoding.toUint8Array(encoder);
+});
+
+/** Strings as raw UTF-8 (a tenant's `<tenant>/`). */
+export const utf8Strings = new SharedEncodings((text) => new TextEncoder().encode(text));
 
 /** `frame` with its address replaced by the encoded `prefix`: `[prefix][frame from bodyOffset on]`, one copy. */
 export function withPrefix(prefix: Uint8Array, frame: Uint8Array, bodyOffset: number): Uint8Array {
@@ -249,8 +265,10 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
  * Reads the address a frame starts with, remembering the last one: a socket mostly talks about the same document,
  * so comparing a few bytes replaces decoding a string on most frames. Leaves `cursor.pos` after the address.
  */
+const NO_BYTES = new Uint8Array(0);
+
 export class AddressReader {
-  private lastBytes = new Uint8Array(0);
+  private lastBytes = NO_BYTES;
   private lastText = '';
 
   read(frame: Uint8Array): string {
@@ -270,7 +288,7 @@ export class AddressReader {
       }
       if (same) return this.lastText;
     }
-    this.lastBytes = frame.slice(start, end);
+    this.lastBytes = Buffer.from(frame.subarray(start, end)); // small: from Node's buffer pool, no buffer of its own
     this.lastText = utf8.decode(this.lastBytes);
     return this.lastText;
   }
