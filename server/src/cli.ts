@@ -12,7 +12,7 @@
  * command line or in NODE_OPTIONS: yours wins), or where Node has no `execve` (Windows), where it runs as it is.
  */
 const FLAG = '--max-semi-space-size';
-const SEMI_SPACE_MIB = 4;
+const SEMI_SPACE_MIB = 8;
 
 const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((arg) => arg.startsWith(FLAG));
 if (!given && typeof process.execve === 'function') {

@@ -7,7 +7,7 @@
  * Hocuspocus endpoint would apply keystrokes that arrive together as one update (see test/server/fanout.test.ts), and
  * these tests need many entries.
  */
-import { COMPACT_ON_UNLOAD_MIN_ENTRIES, LevelStore, type DocumentStore } from '@concord/server';
+import { COMPACT_ON_UNLOAD_MIN_BYTES, COMPACT_ON_UNLOAD_MIN_ENTRIES, LevelStore, type DocumentStore } from '@concord/server';
 import { describe, expect, test } from 'vitest';
 import * as Y from 'yjs';
 import { hocuspocusClient, serverDocument, yClient, type YClient } from '../support/clients.js';
@@ -142,5 +142,21 @@ describe('a document at rest is one snapshot', () => {
     const rest = await stored(store, 'acme/short');
     expect(rest.entries).toBeGreaterThan(1);
     expect(rest.text).toBe(texts.short);
+  });
+
+  test(`a few large entries (${COMPACT_ON_UNLOAD_MIN_BYTES / 1024} KiB or more after the snapshot) are compacted when the last client leaves`, async () => {
+    const store = await LevelStore.open(await makeTempDir());
+    onCleanup(() => store.close());
+    const server = await startTestServer({ store });
+    const client = yClient(server, 'pasted', await token());
+    await client.whenSynced();
+    const text = client.doc.getText('t');
+    for (let paste = 0; paste < 4; paste++) text.insert(text.length, `paste ${paste}: ${'lorem ipsum dolor sit amet '.repeat(250)}`);
+    const expected = text.toString();
+    await waitFor(async () => (await stored(store, 'acme/pasted')).text === expected, { message: 'the pastes were not stored' });
+    expect((await stored(store, 'acme/pasted')).entries).toBeLessThan(COMPACT_ON_UNLOAD_MIN_ENTRIES);
+    client.provider.destroy();
+    await waitFor(async () => (await stored(store, 'acme/pasted')).entries === 1, { message: 'the large entries were not compacted' });
+    expect((await stored(store, 'acme/pasted')).text).toBe(expected);
   });
 });

@@ -24,7 +24,8 @@ import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import * as Y from 'yjs';
 // The seams are internals, not the package's API: imported from the server's sources.
 import { corked, frameOf, sendFrame, serverDeflateWindowBits } from '../../server/src/seams/ws.js';
-import { encodeChangesSince, type DeleteSet } from '../../server/src/seams/yjs.js';
+import { encodeChangesSince, encodeRun, withoutUpdateEvents, type DeleteSet, type StoredStruct } from '../../server/src/seams/yjs.js';
+import { ConcordHocuspocus } from '@concord/server';
 import { onCleanup } from '../support/cleanup.js';
 import { seededRandom } from '../support/random.js';
 import { waitFor } from '../support/wait.js';
@@ -118,6 +119,43 @@ describe('Hocuspocus: what server/src/seams/hocuspocus.ts replaces', () => {
     const { document, sent, fakes } = documentWithConnections(['a', 'b']);
     document.relayStateless('only a', (connection) => connection === (fakes[0] as unknown as Connection));
     expect(sent.map(({ to }) => to)).toEqual(['a']);
+  });
+});
+
+describe('Hocuspocus: the awareness hooks ConcordHocuspocus leaves out when nothing implements them', () => {
+  const request = { url: '/sync', headers: new Headers() } as unknown as Request;
+  const load = (hocuspocus: Hocuspocus) => hocuspocus.loadDocument('doc', request, 'socket', { readOnly: false, isAuthenticated: true }, {});
+  const updateListeners = (document: Document) =>
+    [...((document.awareness as unknown as { _observers: Map<string, Set<(...args: unknown[]) => unknown>> })._observers.get('update') ?? [])];
+
+  test('a loaded document has two awareness listeners: its own broadcast, then the onAwarenessUpdate relay', async () => {
+    const hocuspocus = new Hocuspocus({ quiet: true });
+    const document = await load(hocuspocus);
+    const listeners = updateListeners(document);
+    expect(listeners, 'server/src/seams/hocuspocus.ts drops the last awareness listener loadDocument adds').toHaveLength(2);
+    expect(listeners[0]!.name, 'the first is the document\'s own broadcast handler').toContain('handleAwarenessUpdate');
+    const hooks = vi.spyOn(hocuspocus, 'hooks');
+    listeners[1]!({ added: [], updated: [], removed: [] }, null);
+    expect(hooks.mock.calls.map(([name]) => name), 'the last one runs onAwarenessUpdate').toEqual(['onAwarenessUpdate']);
+  });
+
+  test('ConcordHocuspocus keeps neither when nothing implements them, both when an extension does', async () => {
+    const concord = new ConcordHocuspocus({ quiet: true });
+    expect(updateListeners(await load(concord))).toHaveLength(1);
+
+    const seen: string[] = [];
+    const withHooks = new ConcordHocuspocus({
+      quiet: true,
+      extensions: [
+        { onAwarenessUpdate: async () => void seen.push('onAwarenessUpdate'), beforeHandleAwareness: async () => void seen.push('beforeHandleAwareness') },
+      ],
+    });
+    const document = await load(withHooks);
+    expect(updateListeners(document)).toHaveLength(2);
+    document.awareness.setLocalState({ cursor: 1 });
+    await document.callbacks.beforeHandleAwareness(document, new Map(), null);
+    await waitFor(() => seen.length === 2);
+    expect(seen.sort()).toEqual(['beforeHandleAwareness', 'onAwarenessUpdate']);
   });
 });
 
@@ -221,6 +259,95 @@ describe('Yjs: what server/src/seams/yjs.ts reads', () => {
       expect(Y.encodeStateVector(replica), `window ${window}: state vector`).toEqual(Y.encodeStateVector(doc));
     }
     expect(text.length).toBeGreaterThan(0);
+  });
+
+  test('encodeRun writes the updates one client sent in a row as one update, typed characters as one item (seeded random runs)', () => {
+    const { gen } = seededRandom('seams/encodeRun');
+    for (let run = 0; run < 200; run++) {
+      const writer = new Y.Doc();
+      const replica = new Y.Doc();
+      // Some history first, from the writer and from someone else, so origins point into older items.
+      writer.getText('t').insert(0, 'start of the document ');
+      const other = new Y.Doc();
+      Y.applyUpdate(other, Y.encodeStateAsUpdate(writer));
+      other.getText('t').insert(5, '[other]');
+      Y.applyUpdate(writer, Y.encodeStateAsUpdate(other));
+      Y.applyUpdate(replica, Y.encodeStateAsUpdate(writer));
+
+      const updates: Uint8Array[] = [];
+      writer.on('update', (update: Uint8Array) => void updates.push(update));
+      const text = writer.getText('t');
+      let cursor = prng.int32(gen, 0, text.length);
+      const keystrokes = prng.int32(gen, 1, 60);
+      for (let i = 0; i < keystrokes; i++) {
+        switch (prng.int32(gen, 0, 9)) {
+          case 0: // jump elsewhere
+            cursor = prng.int32(gen, 0, text.length);
+            break;
+          case 1: // a formatted character
+            text.insert(cursor++, 'B', { bold: true });
+            break;
+          case 2: // a field
+            writer.getMap('m').set(`k${prng.int32(gen, 0, 3)}`, i);
+            break;
+          case 3: // a character that takes two UTF-16 units
+            text.insert(cursor, '😀');
+            cursor += 2;
+            break;
+          default:
+            text.insert(cursor++, prng.oneOf(gen, ['a', 'b', 'c', ' ']));
+        }
+      }
+      // As the server batches: a run of updates without deletions goes as one update; one with deletions goes alone.
+      let structs: StoredStruct[] = [];
+      const flush = () => {
+        if (structs.length === 0) return;
+        const merged = encodeRun(writer.clientID, structs);
+        expect(Y.decodeUpdate(merged).structs.length, `run ${run}: never more items than were sent`).toBeLessThanOrEqual(structs.length);
+        Y.applyUpdate(replica, merged);
+        structs = [];
+      };
+      for (const update of updates) {
+        const decoded = Y.decodeUpdate(update);
+        if ((decoded.ds as unknown as { clients: Map<number, unknown> }).clients.size > 0) {
+          flush();
+          Y.applyUpdate(replica, update);
+        } else {
+          structs.push(...(decoded.structs as unknown as StoredStruct[]));
+        }
+      }
+      flush();
+      expect(replica.getText('t').toDelta(), `run ${run}`).toEqual(text.toDelta());
+      expect(replica.getMap('m').toJSON(), `run ${run}`).toEqual(writer.getMap('m').toJSON());
+      expect(Y.encodeStateVector(replica), `run ${run}`).toEqual(Y.encodeStateVector(writer));
+    }
+  });
+
+  test('withoutUpdateEvents: no update is encoded or emitted, type observers still run, the listeners come back', () => {
+    const doc = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    const observed: string[] = [];
+    doc.on('update', (update: Uint8Array) => void updates.push(update));
+    doc.getText('t').observe(() => void observed.push(doc.getText('t').toString()));
+    withoutUpdateEvents(doc, () => doc.getText('t').insert(0, 'stored'));
+    expect(updates, 'server/src/seams/yjs.ts sets doc._observers "update" aside').toHaveLength(0);
+    expect(observed).toEqual(['stored']);
+    doc.getText('t').insert(6, '!');
+    expect(updates).toHaveLength(1);
+  });
+
+  test('encodeRun merges a typed word into one item', () => {
+    const writer = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    writer.on('update', (update: Uint8Array) => void updates.push(update));
+    for (const char of 'hello world') writer.getText('t').insert(writer.getText('t').length, char);
+    const structs = updates.flatMap((update) => Y.decodeUpdate(update).structs as unknown as StoredStruct[]);
+    expect(structs).toHaveLength(11);
+    const merged = Y.decodeUpdate(encodeRun(writer.clientID, structs)).structs;
+    expect(merged).toHaveLength(1);
+    const replica = new Y.Doc();
+    Y.applyUpdate(replica, encodeRun(writer.clientID, updates.flatMap((update) => Y.decodeUpdate(update).structs as unknown as StoredStruct[])));
+    expect(replica.getText('t').toString()).toBe('hello world');
   });
 });
 

@@ -28,6 +28,7 @@ import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
 import type { GroupCommitter, StoredCounts } from '../storage/GroupCommitter.js';
 import { UpdateMerger } from '../storage/UpdateMerger.js';
+import { withoutUpdateEvents } from '../seams/yjs.js';
 
 /**
  * Compact once the entries after the snapshot weigh half the snapshot, and at least this much (so a small document
@@ -43,6 +44,11 @@ export const COMPACT_AFTER_ENTRIES = 10_000;
  * against ~3 ms for the snapshot (measured here). A shorter tail is not worth rewriting the snapshot for.
  */
 export const COMPACT_ON_UNLOAD_MIN_ENTRIES = 100;
+/**
+ * ...or with a tail of at least this many bytes, however few entries hold it (keystrokes that arrive together are
+ * stored as one entry, so a long session can leave few, large entries).
+ */
+export const COMPACT_ON_UNLOAD_MIN_BYTES = 16 * 1024;
 
 interface LoadedDocument {
   readonly name: string;
@@ -104,19 +110,22 @@ export class StorageExtension implements Extension {
     } finally {
       endTimer();
     }
-    Y.transact(
-      document,
-      () => {
-        for (const { seq, update } of entries) {
-          try {
-            Y.applyUpdate(document, update, STORAGE_ORIGIN);
-          } catch (error) {
-            this.metrics.storeErrors.inc({ operation: 'decode' });
-            this.log.error({ err: error, document: documentName, seq }, 'skipped a stored update that does not decode');
+    // Nobody is connected yet: no update of the whole stored state needs encoding (see seams/yjs.ts).
+    withoutUpdateEvents(document, () =>
+      Y.transact(
+        document,
+        () => {
+          for (const { seq, update } of entries) {
+            try {
+              Y.applyUpdate(document, update, STORAGE_ORIGIN);
+            } catch (error) {
+              this.metrics.storeErrors.inc({ operation: 'decode' });
+              this.log.error({ err: error, document: documentName, seq }, 'skipped a stored update that does not decode');
+            }
           }
-        }
-      },
-      STORAGE_ORIGIN,
+        },
+        STORAGE_ORIGIN,
+      ),
     );
     const state: LoadedDocument = {
       name: documentName,
@@ -205,7 +214,7 @@ export class StorageExtension implements Extension {
   private maybeCompact(state: LoadedDocument, moment: 'grown' | 'unloading' = 'grown'): void {
     if (this.closing || this.compacting.has(state.name)) return;
     if (moment === 'unloading') {
-      if (state.tailEntries < COMPACT_ON_UNLOAD_MIN_ENTRIES) return;
+      if (state.tailEntries < 2 || (state.tailEntries < COMPACT_ON_UNLOAD_MIN_ENTRIES && state.tailBytes < COMPACT_ON_UNLOAD_MIN_BYTES)) return;
     } else {
       const tailLimit = Math.max(state.snapshotBytes / 2, COMPACT_MIN_TAIL_BYTES);
       if (state.tailEntries < COMPACT_AFTER_ENTRIES && state.tailBytes < tailLimit) return;

@@ -16,6 +16,10 @@
  * - Per-message hooks nobody implements. For every message and update Hocuspocus runs `beforeHandleMessage`,
  *   `afterHandleMessage`, `beforeSync` and `onChange` through a promise chain over every extension, its own empty
  *   defaults included; a hook no configured extension (nor the configuration itself) implements resolves at once.
+ * - Awareness hooks nobody implements. On every awareness message a document calls `beforeHandleAwareness` (after
+ *   building its payload), and on every awareness change it copies every client's state into an array for
+ *   `onAwarenessUpdate`: with 300 people moving cursors, 900 000 state copies a second for no reader (13 % of the
+ *   server's time). When no extension implements them, a loaded document gets neither (`loadDocument`).
  *
  * The rule: whatever a configuration gives, runs exactly as in stock Hocuspocus. Only hooks that nothing configured
  * implements are skipped, so an extension that adds one of them gets it called as usual.
@@ -47,7 +51,8 @@ import { encodeChangesSince, isEmptyDeleteSet, type DeleteSet } from './yjs.js';
 
 const STORE_HOOKS = ['onStoreDocument', 'afterStoreDocument'] as const satisfies readonly HookName[];
 const PER_MESSAGE_HOOKS: ReadonlySet<HookName> = new Set<HookName>(['beforeHandleMessage', 'afterHandleMessage', 'beforeSync', 'onChange']);
-const SKIPPABLE_HOOKS: readonly HookName[] = [...STORE_HOOKS, ...PER_MESSAGE_HOOKS];
+const AWARENESS_HOOKS = ['beforeHandleAwareness', 'onAwarenessUpdate'] as const satisfies readonly HookName[];
+const SKIPPABLE_HOOKS: readonly HookName[] = [...STORE_HOOKS, ...PER_MESSAGE_HOOKS, ...AWARENESS_HOOKS];
 
 const DONE = Promise.resolve();
 
@@ -85,6 +90,24 @@ export class ConcordHocuspocus extends Hocuspocus {
     if (!immediately && !this.storeHooksConfigured) return DONE;
     return super.storeDocumentHooks(document, hookPayload, immediately);
   }
+
+  override async loadDocument(...args: Parameters<Hocuspocus['loadDocument']>): Promise<Document> {
+    const document = await super.loadDocument(...args);
+    if (!this.implemented.has('beforeHandleAwareness')) document.beforeHandleAwareness(() => DONE);
+    if (!this.implemented.has('onAwarenessUpdate')) dropAwarenessHookRelay(document);
+    return document;
+  }
+}
+
+/**
+ * Removes the awareness `update` listener through which `loadDocument` runs `onAwarenessUpdate` hooks: the last one
+ * registered (`loadDocument` adds it after `afterLoadDocument`), never the document's own broadcast handler.
+ */
+function dropAwarenessHookRelay(document: Document): void {
+  const observers = (document.awareness as unknown as { _observers: Map<string, Set<(...args: unknown[]) => void>> })._observers.get('update');
+  if (observers === undefined) return;
+  const relay = [...observers].at(-1);
+  if (relay !== undefined && !relay.name.includes('handleAwarenessUpdate')) observers.delete(relay);
 }
 
 /** The private members of a Hocuspocus `Document` used here. */
