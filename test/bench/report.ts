@@ -1,8 +1,10 @@
 /**
- * The benchmark's output: one summary table (systems × measurements, each with its ratio to stock Hocuspocus),
- * the detail behind it (every point, with CPU use), the cold-load table, the machine, and the issue's bar.
+ * The benchmark's output: one summary table of what users feel (a row per scenario and measure, Concord's figures
+ * with their ratio to stock Hocuspocus beside them, the goal and whether it is met), then the detail behind it (every
+ * round of every scenario, every throughput point with CPU use, the cold loads), the machine, and issue 3's bar.
  */
 import type { DiskProbe } from './disk.ts';
+import { medianValue, pairedRatios, type Metric, type ScenarioResult } from './scenario.ts';
 import type { System } from './systems.ts';
 import type { PointResult } from './workload.ts';
 
@@ -92,7 +94,7 @@ function point(result: SystemResult, kind: 'window' | 'rate', writers: number): 
  * under the same conditions, while the machine's speed drifts between rounds (±25 % here). Undefined without rounds
  * in common.
  */
-function pairedRatios(result: SystemResult, stock: SystemResult, writers: number): number[] {
+function pairedRatios0(result: SystemResult, stock: SystemResult, writers: number): number[] {
   const stockRounds = new Map(rounds(stock, 'window', writers).map((p) => [p.round, p.ackedPerSecond]));
   return rounds(result, 'window', writers)
     .filter((p) => stockRounds.has(p.round) && !p.error)
@@ -109,36 +111,131 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-function summary(results: readonly SystemResult[], settings: RunSettings): string {
-  const stock = results.find((r) => r.system.key === 'stock' && !r.skipped);
-  const header = [
-    'System',
-    ...settings.writerCounts.map((n) => `acked edits/s, ${n} writer${n === 1 ? '' : 's'} (saturated)`),
-    ...settings.writerCounts.map((n) => `ack p50 / p99 ms, ${n} typing`),
-    `cold load, ${integer.format(settings.coldEdits)} edits`,
-    'bytes on disk',
-  ];
-  const rows = results.map((result) => {
-    const name = result.system.label;
-    if (result.skipped) return [name, `skipped: ${result.skipped}`, ...header.slice(2).map(() => '')];
-    const isStock = result === stock;
-    const rel = (value: number, of: number | undefined) => (isStock ? '' : ratio(value, of));
-    const throughput = settings.writerCounts.map((n) => {
-      const p = point(result, 'window', n);
-      const paired = !isStock && stock ? median(pairedRatios(result, stock, n)) : Number.NaN;
-      return p ? `${integer.format(p.ackedPerSecond)}${Number.isNaN(paired) ? '' : ` (${times(paired)})`}` : 'failed';
-    });
-    const latency = settings.writerCounts.map((n) => {
-      const p = point(result, 'rate', n);
-      const s = stock && point(stock, 'rate', n);
-      return p ? `${ms(p.p50Ms)}${rel(p.p50Ms, s?.p50Ms)} / ${ms(p.p99Ms)}${rel(p.p99Ms, s?.p99Ms)}` : 'failed';
-    });
-    const cold = result.cold;
-    const load = cold ? `${ms(median(cold.loadMs))} ms${rel(median(cold.loadMs), stock?.cold && median(stock.cold.loadMs))}` : 'failed';
-    const disk = cold ? `${bytes(cold.bytesOnDisk)}${rel(cold.bytesOnDisk, stock?.cold?.bytesOnDisk)}` : 'failed';
-    return [name, ...throughput, ...latency, load, disk];
+const CONCORD = 'concord-leveldb';
+
+function figure(value: number, metric: Pick<Metric, 'unit' | 'digits'>): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  const digits = metric.digits ?? (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2);
+  const text = new Intl.NumberFormat('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
+  return metric.unit === '' ? text : metric.unit.startsWith('/') ? `${text}${metric.unit}` : `${text} ${metric.unit}`;
+}
+
+/** `met` / `**missed**` for a ratio against a goal (lower metrics: at most the goal; higher: at least). */
+function verdict(ratio: number, goal: number | undefined, better: 'lower' | 'higher'): string {
+  if (goal === undefined || !Number.isFinite(ratio)) return '';
+  const met = better === 'lower' ? ratio <= goal : ratio >= goal;
+  return met ? 'met' : '**missed**';
+}
+
+function goalText(goal: number | undefined, better: 'lower' | 'higher'): string {
+  if (goal === undefined) return '';
+  return `${better === 'lower' ? '≤' : '≥'} ${goal.toFixed(1)}×`;
+}
+
+interface SummaryRow {
+  readonly what: string;
+  readonly cells: readonly string[];
+  readonly goal: string;
+  readonly verdict: string;
+}
+
+function scenarioRows(result: ScenarioResult): SummaryRow[] {
+  return result.scenario.metrics.map((metric) => {
+    const ratios = pairedRatios(result, CONCORD, metric.key);
+    const ratio = median(ratios);
+    const concord = medianValue(result, CONCORD, metric.key);
+    const stock = medianValue(result, 'stock', metric.key);
+    const failed = result.rounds.filter((r) => r.error).map((r) => `${r.system} round ${r.round}`);
+    return {
+      what: `${result.scenario.label}: ${metric.label}`,
+      cells: [
+        `${figure(concord, metric)}${Number.isFinite(ratio) ? ` (${times(ratio)})` : ''}${failed.length ? ` — failed: ${failed.join(', ')}` : ''}`,
+        '',
+        figure(stock, metric),
+      ],
+      goal: goalText(metric.goal, metric.better),
+      verdict: verdict(ratio, metric.goal, metric.better),
+    };
   });
-  return table(header, rows);
+}
+
+function storageRows(results: readonly SystemResult[], settings: RunSettings): SummaryRow[] {
+  const stock = results.find((r) => r.system.key === 'stock' && !r.skipped);
+  const bySystem = (key: string) => results.find((r) => r.system.key === key && !r.skipped);
+  const keys = [CONCORD, 'concord-postgres', 'stock'];
+  const rows: SummaryRow[] = [];
+  for (const writers of settings.writerCounts) {
+    const cell = (key: string) => {
+      const result = bySystem(key);
+      const p = result && point(result, 'window', writers);
+      if (!p) return result ? 'failed' : '';
+      const paired = key !== 'stock' && stock ? median(pairedRatios0(result, stock, writers)) : Number.NaN;
+      return `${integer.format(p.ackedPerSecond)}/s${Number.isNaN(paired) ? '' : ` (${times(paired)})`}`;
+    };
+    const ratio = stock && bySystem(CONCORD) ? median(pairedRatios0(bySystem(CONCORD)!, stock, writers)) : Number.NaN;
+    rows.push({
+      what: `${writers === 1 ? 'One saturating writer' : `${writers} saturating writers`}: acknowledged edits (durable for Concord)`,
+      cells: keys.map(cell),
+      goal: goalText(1, 'higher'),
+      verdict: verdict(ratio, 1, 'higher'),
+    });
+  }
+  for (const writers of settings.writerCounts.filter((n) => n > 1)) {
+    const stockPoint = stock && point(stock, 'rate', writers);
+    rows.push({
+      what: `${writers} typists: acknowledgement p50 / p99`,
+      cells: keys.map((key) => {
+        const p = bySystem(key) && point(bySystem(key)!, 'rate', writers);
+        if (!p) return '';
+        const rel = (v: number, s: number | undefined) => (key === 'stock' ? '' : ratio(v, s));
+        return `${ms(p.p50Ms)}${rel(p.p50Ms, stockPoint?.p50Ms)} / ${ms(p.p99Ms)} ms${rel(p.p99Ms, stockPoint?.p99Ms)}`;
+      }),
+      goal: '',
+      verdict: '',
+    });
+  }
+  const stockCold = stock?.cold;
+  const coldCell = (key: string, read: (c: ColdResult) => number, format: (v: number) => string) => {
+    const cold = bySystem(key)?.cold;
+    if (!cold) return '';
+    return `${format(read(cold))}${key === 'stock' ? '' : ratio(read(cold), stockCold && read(stockCold))}`;
+  };
+  const loadOf = (c: ColdResult) => median(c.loadMs);
+  if (results.some((r) => r.cold)) {
+    const concordCold = bySystem(CONCORD)?.cold;
+    rows.push({
+      what: `Cold load of a ${integer.format(settings.coldEdits)}-edit document`,
+      cells: keys.map((key) => coldCell(key, loadOf, (v) => `${ms(v)} ms`)),
+      goal: goalText(1, 'lower'),
+      verdict: concordCold && stockCold ? verdict(loadOf(concordCold) / loadOf(stockCold), 1, 'lower') : '',
+    });
+    rows.push({ what: 'Bytes on disk for that document', cells: keys.map((key) => coldCell(key, (c) => c.bytesOnDisk, bytes)), goal: '', verdict: '' });
+  }
+  return rows;
+}
+
+function summary(results: readonly SystemResult[], scenarios: readonly ScenarioResult[], settings: RunSettings): string {
+  const rows = [...scenarios.flatMap(scenarioRows), ...storageRows(results, settings)];
+  const labels = ['Concord, LevelDB', 'Concord, PostgreSQL', 'Stock Hocuspocus 4'];
+  return table(['What users feel', ...labels, 'goal', ''], rows.map((row) => [row.what, ...row.cells, row.goal, row.verdict]));
+}
+
+function scenarioDetails(scenarios: readonly ScenarioResult[]): string {
+  const rows: string[][] = [];
+  for (const { scenario, rounds } of scenarios) {
+    for (const round of [...rounds].sort((a, b) => a.round - b.round || a.system.localeCompare(b.system))) {
+      const values = round.error
+        ? `failed: ${round.error}`
+        : Object.entries(round.values)
+            .map(([key, value]) => {
+              const metric = scenario.metrics.find((m) => m.key === key);
+              return `${metric?.label ?? key} ${metric ? figure(value, metric) : Number.isInteger(value) ? value : value.toFixed(2)}`;
+            })
+            .join('; ');
+      rows.push([scenario.label, String(round.round), round.system, values]);
+    }
+  }
+  return table(['Scenario', 'round', 'system', 'figures'], rows);
 }
 
 function details(results: readonly SystemResult[], settings: RunSettings): string {
@@ -199,7 +296,7 @@ function bar(results: readonly SystemResult[]): string {
   return results
     .filter((r) => r !== stock)
     .map((r) => {
-      const ratios = pairedRatios(r, stock, BAR_WRITERS);
+      const ratios = pairedRatios0(r, stock, BAR_WRITERS);
       if (r.skipped || ratios.length === 0) return `- ${r.system.label}: not measured${r.skipped ? ` (${r.skipped})` : ''}.`;
       const middle = median(ratios);
       const verdict = middle >= 1 ? 'meets the bar' : 'does NOT meet the bar';
@@ -209,55 +306,61 @@ function bar(results: readonly SystemResult[]): string {
     .join('\n');
 }
 
-export function renderReport(results: readonly SystemResult[], settings: RunSettings, machine: Machine, runSeconds: number): string {
+export function renderReport(
+  results: readonly SystemResult[],
+  scenarios: readonly ScenarioResult[],
+  settings: RunSettings,
+  machine: Machine,
+  runSeconds: number,
+): string {
   const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.system.label}: ${p}`));
+  const scenarioRounds = scenarios[0]?.scenario.rounds;
   return [
-    '# Concord storage benchmark',
+    '# Concord benchmark: what users feel, against stock Hocuspocus',
     '',
     `Run ${machine.date} by \`npm run bench\` in ${Math.round(runSeconds)} s. Node ${machine.node}, ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.os}, ${machine.postgres}. ${machine.versions}.`,
     '',
-    `Disk: a 200-byte write made durable (\`fdatasync\`, ${machine.disk.syncs} probes before the run) takes ${ms(machine.disk.p50Ms)} ms at p50, ${ms(machine.disk.p99Ms)} ms at p99, ${ms(machine.disk.maxMs)} ms at most. Every durable acknowledgement waits for one (shared by a whole group commit), so Concord's p99 under light load follows the disk's tail; stock Hocuspocus acknowledges from memory and does not see it.`,
+    `Disk: a 200-byte write made durable (\`fdatasync\`, ${machine.disk.syncs} probes before the run) takes ${ms(machine.disk.p50Ms)} ms at p50, ${ms(machine.disk.p99Ms)} ms at p99, ${ms(machine.disk.maxMs)} ms at most. Every durable acknowledgement waits for one (shared by a whole group commit); stock Hocuspocus acknowledges from memory and does not see it.`,
     '',
-    summary(results, settings),
+    summary(results, scenarios, settings),
     '',
-    'Ratios are to stock Hocuspocus in the same run (throughput: higher is better; latency, load time, bytes: lower is better).',
+    'Concord\'s ratio to stock Hocuspocus is in brackets. Scenario rows: the median round, and the median of the rounds\' own',
+    `ratios (${scenarioRounds ?? 'n'} rounds; each round starts a fresh server of each system back to back, a different one first each round).`,
+    'Throughput rows: the same, in paired saturation rounds. Goals are ratios to stock (issue 12; "≥ 1.0×" where the issue',
+    'asks for at least parity). Lower is better except for acknowledged edits.',
     '',
-    '**What is compared.** Concord acknowledges an edit only once it is durable (LevelDB batch written with `sync`, or a',
-    'committed PostgreSQL transaction; group commit). Stock Hocuspocus acknowledges once the edit is applied in memory and',
-    'stores the whole document 2–10 s later (Database extension, upsert of the full state), so its acknowledged edits',
-    'are not durable. Stock runs without an authentication hook; Concord verifies a JWT per connection. Clients use Node\'s',
-    'own WebSocket, which offers permessage-deflate as browsers do: Concord accepts it (frames under 1 KiB go uncompressed),',
-    'stock Hocuspocus does not.',
+    '**What each row means to a user.**',
+    ...scenarios.map(({ scenario }) => `- *${scenario.label}*: ${scenario.meaning}.`),
+    '- *Saturating writers*: a writer (a script, an import, a fast typist on a fast link) keeps 64 edits in flight; acknowledged edits a second is how fast its work is safe (Concord acknowledges once stored durably, stock once in memory).',
+    '- *Typists*: how long a typist waits for the server to confirm a keystroke (Concord: stored durably).',
+    `- *Cold load*: opening a document nobody has open (a ${integer.format(settings.coldEdits)}-keystroke document, after a server restart).`,
     '',
-    '**How.** Each system is its own server process; this process drives stock `HocuspocusProvider` clients, one socket',
-    'and one document per writer, every edit a single-character insert in its own update message, sent without waiting',
-    'for acknowledgements. Latency is from an edit\'s send to its `SyncStatus` acknowledgement (the provider\'s',
-    '`unsyncedChanges` count; servers acknowledge a connection\'s updates in order).',
-    `- *Saturated*: each writer keeps ${settings.window} edits unacknowledged and sends the next as one is acknowledged; acked edits/s is capacity.`,
-    `  Measured in ${settings.rounds} rounds spread over the run (${Math.max(settings.rounds, settings.barRounds)} at ${BAR_WRITERS} writers), ${settings.saturatedMeasureMs / 1000} s each; a round runs the systems back to back,`,
-    '  starting with a different one each round. Tables show the median round (all rounds in the detail); the ratio to stock is',
-    "  the median of the rounds' ratios, which cancels the machine's drift between rounds.",
-    `- *Typing*: each writer types ${settings.typingPerSecond} characters/s (open loop), writers evenly phased; p50/p99 are what a typist sees`,
-    `  (one typist gives only ${Math.round((settings.typingPerSecond * settings.measureMs) / 1000)} samples: its p99 is about its maximum).`,
-    `- Each point: ${settings.warmupMs / 1000} s warm-up, then the measured window (typing: ${settings.measureMs / 1000} s), then every edit is waited for.`,
-    `- Cold load: a document typed from ${integer.format(settings.coldEdits)} single-character edits (cursor jumps every 5–50 keys) through the`,
-    `  server, the server stopped (SIGTERM), then ${settings.coldRuns}× a fresh server process and a fresh client, timed from the client's creation to`,
-    '  `synced` (connect, authenticate, load, first sync); the text is checked. Bytes on disk (summary): as written, after the',
-    '  build and a graceful stop; "at rest" (cold-load table): after the cold loads, PostgreSQL schemas after `VACUUM FULL`.',
+    '**What is compared.** Each system is its own server process on this machine, driven from this process. Concord runs as',
+    'it ships (`concord serve`, defaults: LevelDB, permessage-deflate on, a JWT per connection); stock is Hocuspocus 4\'s',
+    '`Server` with its `Database` extension on PostgreSQL, defaults otherwise (no authentication, no compression). Clients',
+    'are stock `HocuspocusProvider`s (viewers over Node `ws`, which offers permessage-deflate as browsers do) or, where',
+    'thousands of people are simulated (idle sockets, cursors), minimal clients that send what a provider sends and count',
+    'what arrives without decoding it. Server CPU is the server process\'s threads, from the kernel\'s per-thread counters.',
     '',
     '## The bar (issue 3): durable acknowledged-edit throughput at 10 writers ≥ stock in memory',
     '',
     bar(results),
     '',
-    '## Every point',
+    '## Every scenario round',
+    '',
+    scenarioDetails(scenarios),
+    '',
+    '## Every throughput and latency point',
     '',
     details(results, settings),
     '',
-    `Server µs CPU / edit: the server process's CPU time (all its threads) per acknowledged edit. Saturated points: every column but the rounds is from the median round. Cores: CPU time in the measured window divided by its length (the machine has 2). PostgreSQL counts every backend on the machine. "Other" is everything else: programs outside the benchmark; at ${NOISY_CORES} cores or more the point is marked noisy (each point first waits, within a budget, for the machine to quiet down).`,
+    `Saturated points: each writer keeps ${settings.window} edits unacknowledged, ${settings.saturatedMeasureMs / 1000} s measured after ${settings.warmupMs / 1000} s of warm-up, in ${settings.rounds} rounds (${Math.max(settings.rounds, settings.barRounds)} at ${BAR_WRITERS} writers); every column but the rounds is from the median round. Typing points: ${settings.typingPerSecond} characters/s per writer, open loop, ${settings.measureMs / 1000} s. Server µs CPU / edit: the server process's CPU time per acknowledged edit. Cores: CPU time in the window divided by its length (the machine has 2). "Other" is everything else on the machine; at ${NOISY_CORES} cores or more the point is marked noisy (each point first waits, within a budget, for the machine to quiet down).`,
     '',
     '## Cold load and storage',
     '',
     coldTable(results),
+    '',
+    `Cold load: a document typed from ${integer.format(settings.coldEdits)} single-character edits (cursor jumps every 5–50 keys) through the server, the server stopped (SIGTERM), then ${settings.coldRuns}× a fresh server process and a fresh client, timed from the client's creation to \`synced\` (connect, authenticate, load, first sync); the text is checked. Bytes on disk: as written, after the build and a graceful stop; "at rest": after the cold loads (PostgreSQL schemas after \`VACUUM FULL\`).`,
     ...(problems.length ? ['', '## Problems', '', ...problems] : []),
     '',
   ].join('\n');

@@ -1,17 +1,18 @@
 /**
- * `npm run bench`: Concord's storage benchmark against stock Hocuspocus, in one run on one machine (issue 3,
- * point 7). For each system: acknowledged edits per second and acknowledgement latency at 1, 10 and 100 writers,
- * then the cold load and bytes on disk of a document of 100 000 single-character edits. Prints the tables and
- * writes them to test/bench/RESULTS.md. Not part of `npm test`.
+ * `npm run bench`: what users feel, Concord against stock Hocuspocus 4 in one run on one machine. Each row is a
+ * scenario (fan-out to many viewers, typing teams, idle sockets, cursors, many documents, one saturating writer, cold
+ * load), measured in paired rounds against the stock peer, and printed with Concord's ratio beside each figure; the
+ * tables go to test/bench/RESULTS.md. Not part of `npm test`.
  *
  * Settings (environment): BENCH_SYSTEMS (keys, comma-separated: concord-leveldb, concord-postgres, stock),
- * BENCH_WRITERS (default 1,10,100), BENCH_WINDOW (edits in flight per saturating writer, 64), BENCH_TYPING_RATE
- * (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000), BENCH_MEASURE_MS (typing points, 4000),
- * BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3), BENCH_BAR_ROUNDS (saturation rounds at
- * 10 writers, the issue's bar, 9), BENCH_COLD_EDITS (100000),
- * BENCH_COLD_RUNS (3), BENCH_QUIET_BUDGET_MS (90000: total wait for a quiet machine),
- * BENCH_OUT (results file), BENCH_CPU_PROF (directory for server CPU profiles), DATABASE_URL (default
- * postgres://postgres@127.0.0.1:5432/test).
+ * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many),
+ * BENCH_FANOUT (viewers, default 100,500,1000), BENCH_SCENARIO_ROUNDS (3), BENCH_IDLE_SOCKETS (5000),
+ * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
+ * saturating writer, 64), BENCH_TYPING_RATE (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000),
+ * BENCH_MEASURE_MS (typing points, 4000), BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3),
+ * BENCH_BAR_ROUNDS (saturation rounds at 10 writers, issue 3's bar, 9), BENCH_COLD_EDITS (100000), BENCH_COLD_RUNS (3),
+ * BENCH_QUIET_BUDGET_MS (120000: total wait for a quiet machine), BENCH_OUT (results file), BENCH_CPU_PROF (directory
+ * for server CPU profiles), DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,14 +21,18 @@ import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { buildDocument, coldLoad } from './coldLoad.ts';
-import { databaseUrl } from './postgres.ts';
+import { cursors } from './cursors.ts';
 import { probeDisk } from './disk.ts';
-import { BAR_WRITERS, renderReport, type ColdResult, type Machine, type RunSettings, type SystemResult } from './report.ts';
+import { fanOut } from './fanout.ts';
+import { idleConnections } from './idle.ts';
+import { manyDocuments } from './manyDocuments.ts';
+import { databaseUrl } from './postgres.ts';
 import { QUIET_CORES, waitForQuiet, type ServerProcess } from './processes.ts';
-import { mintToken, SYSTEMS, type Storage, type System } from './systems.ts';
-import { measurePoint, type Drive, type PointResult, type Timing } from './workload.ts';
-import { connectWriters } from './writers.ts';
+import { renderReport, type ColdResult, type Machine, type RunSettings, type SystemResult } from './report.ts';
+import { runScenario, type Scenario, type ScenarioResult } from './scenario.ts';
+import { coldLoadAndDisk, startSystem, stopSystem, throughputAndLatency, type Running, type StorageRowsContext } from './storageRows.ts';
+import { mintToken, SYSTEMS } from './systems.ts';
+import { typingTeams } from './typingTeams.ts';
 
 const env = process.env;
 const numberSetting = (name: string, fallback: number) => {
@@ -35,9 +40,10 @@ const numberSetting = (name: string, fallback: number) => {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number; got ${JSON.stringify(env[name])}`);
   return value;
 };
+const listSetting = (name: string, fallback: string) => (env[name] || fallback).split(',').map((item) => item.trim()).filter(Boolean);
 
 const settings: RunSettings = {
-  writerCounts: (env.BENCH_WRITERS ?? '1,10,100').split(',').map(Number),
+  writerCounts: listSetting('BENCH_WRITERS', '1,10').map(Number),
   window: numberSetting('BENCH_WINDOW', 64),
   typingPerSecond: numberSetting('BENCH_TYPING_RATE', 20),
   warmupMs: numberSetting('BENCH_WARMUP_MS', 1000),
@@ -48,123 +54,30 @@ const settings: RunSettings = {
   coldEdits: numberSetting('BENCH_COLD_EDITS', 100_000),
   coldRuns: numberSetting('BENCH_COLD_RUNS', 3),
 };
-const timing: Timing = { warmupMs: settings.warmupMs, measureMs: settings.measureMs, drainTimeoutMs: 60_000 };
+const sections = new Set(listSetting('BENCH_SECTIONS', 'scenarios,throughput,cold'));
+const scenarioRounds = numberSetting('BENCH_SCENARIO_ROUNDS', 3);
+const scenarioKinds = new Set(listSetting('BENCH_SCENARIOS', 'fanout,typing,idle,cursors,many'));
 const outFile = env.BENCH_OUT || fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const log = (line: string) => console.error(`[bench] ${line}`);
 /** How long, in all, the run may wait for other programs to quiet down before its points. */
-const quietBudget = { leftMs: numberSetting('BENCH_QUIET_BUDGET_MS', 90_000) };
+const quietBudget = { leftMs: numberSetting('BENCH_QUIET_BUDGET_MS', 120_000) };
 
 async function quietly(servers: readonly ServerProcess[]): Promise<void> {
   const cores = await waitForQuiet(servers, quietBudget);
   if (cores >= QUIET_CORES) log(`other programs are using ${cores.toFixed(2)} cores; measuring anyway (quiet budget left: ${Math.round(quietBudget.leftMs / 1000)} s)`);
 }
 
-interface Running {
-  readonly system: System;
-  readonly storage: Storage;
-  readonly server: ServerProcess;
-  readonly points: PointResult[];
-  readonly problems: string[];
-}
-
-/**
- * Every system's server at once; the points alternate between systems, so background noise hits all alike. Typing
- * is measured once; saturation in several rounds spread over the run (capacity varies from minute to minute on a
- * shared two-core machine), on fresh documents each round. Each round runs the systems back to back, starting with
- * a different one each time, so a round's figures compare systems under the same conditions; the bar's point
- * (10 writers) gets more rounds than the others.
- */
-async function throughputAndLatency(running: readonly Running[]): Promise<void> {
-  const token = await mintToken();
-  const roundsFor = (count: number) => (count === BAR_WRITERS ? Math.max(settings.rounds, settings.barRounds) : settings.rounds);
-  const lastRound = Math.max(...settings.writerCounts.map(roundsFor));
-  for (let round = 1; round <= lastRound; round++) {
-    const order = running.map((_, i) => running[(i + round - 1) % running.length]!);
-    for (const count of settings.writerCounts) {
-      if (round > roundsFor(count)) continue;
-      for (const { system, server, points, problems } of order) {
-        let writers;
-        try {
-          writers = await connectWriters(server.syncUrl, token, `load-${count}w-r${round}`, count);
-        } catch (error) {
-          problems.push(`${count} writers, round ${round}: ${(error as Error).message}`);
-          continue;
-        }
-        try {
-          const drives: Drive[] = [{ kind: 'window', window: settings.window }];
-          if (round === 1) drives.unshift({ kind: 'rate', perSecond: settings.typingPerSecond });
-          for (const drive of drives) {
-            await quietly(running.map((entry) => entry.server));
-            const measureMs = drive.kind === 'rate' ? settings.measureMs : settings.saturatedMeasureMs;
-            const result = await measurePoint(writers, drive, { ...timing, measureMs }, server, round);
-            if (result.error) problems.push(`${count} writers, ${drive.kind}, round ${round}: ${result.error}`);
-            points.push(result);
-            log(
-              `${system.key} ${count} writers ${drive.kind} (round ${round}): ${Math.round(result.ackedPerSecond)} acked/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms; cores: server ${result.serverCores.toFixed(2)}, client ${result.clientCores.toFixed(2)}, postgres ${result.postgresCores.toFixed(2)}, other ${result.otherCores.toFixed(2)}`,
-            );
-          }
-        } finally {
-          for (const writer of writers) writer.destroy();
-        }
-      }
-    }
+/** The scenarios of this run, in the order they run. */
+function scenarios(): Scenario[] {
+  const list: Scenario[] = [];
+  if (scenarioKinds.has('fanout')) for (const viewers of listSetting('BENCH_FANOUT', '100,500,1000').map(Number)) list.push(fanOut(viewers, scenarioRounds));
+  if (scenarioKinds.has('typing')) {
+    list.push(typingTeams({ documents: 10, typists: 10, viewers: 10, perSecond: 5, measureMs: numberSetting('BENCH_TYPING_MS', 10_000), rounds: scenarioRounds }));
   }
-}
-
-async function coldLoadAndDisk(system: System): Promise<ColdResult> {
-  const storage = await system.createStorage('cold');
-  try {
-    const token = await mintToken();
-    const name = 'cold-doc';
-    const builder = await storage.start();
-    let built;
-    try {
-      built = await buildDocument(builder.syncUrl, token, name, { edits: settings.coldEdits, window: settings.window });
-    } finally {
-      await builder.stop();
-    }
-    log(`${system.key} built ${settings.coldEdits} edits in ${built.seconds.toFixed(1)} s`);
-    const bytesOnDisk = await storage.bytesOnDisk();
-    const loadMs: number[] = [];
-    for (let run = 0; run < settings.coldRuns; run++) {
-      const server = await storage.start();
-      try {
-        await quietly([server]);
-        loadMs.push(await coldLoad(server.syncUrl, token, name, built.text));
-      } finally {
-        await server.stop();
-      }
-    }
-    const bytesAtRest = await storage.bytesAtRest();
-    log(`${system.key} cold loads: ${loadMs.map((t) => t.toFixed(0)).join(', ')} ms; ${bytesOnDisk} bytes on disk, ${bytesAtRest} at rest`);
-    return { buildSeconds: built.seconds, loadMs, bytesOnDisk, bytesAtRest, encodedBytes: built.encodedBytes, where: storage.where };
-  } finally {
-    await storage.dispose();
-  }
-}
-
-/** Starts a system's server on fresh storage, or says why it cannot run. */
-async function startSystem(system: System): Promise<Running | SystemResult> {
-  const skipped = await system.unavailable();
-  if (skipped) return { system, skipped, points: [], problems: [] };
-  const storage = await system.createStorage('load');
-  try {
-    return { system, storage, server: await storage.start(), points: [], problems: [] };
-  } catch (error) {
-    await storage.dispose();
-    // A server that cannot start at all (e.g. its storage has not landed yet) makes the whole row a skip.
-    return { system, skipped: (error as Error).message.replace(/\s+/g, ' ').slice(0, 300), points: [], problems: [] };
-  }
-}
-
-async function stopSystem({ system, storage, server, problems }: Running): Promise<void> {
-  try {
-    await server.stop();
-  } catch (error) {
-    problems.push(`stop: ${(error as Error).message}`);
-  }
-  await storage.dispose();
-  log(`${system.key} stopped`);
+  if (scenarioKinds.has('idle')) list.push(idleConnections({ sockets: numberSetting('BENCH_IDLE_SOCKETS', 5000), documents: 50, rounds: scenarioRounds }));
+  if (scenarioKinds.has('cursors')) list.push(cursors({ people: numberSetting('BENCH_CURSOR_PEOPLE', 300), perSecond: 10, measureMs: 5000, rounds: scenarioRounds }));
+  if (scenarioKinds.has('many')) list.push(manyDocuments({ sockets: numberSetting('BENCH_MANY_SOCKETS', 1000), perSocket: 10, rounds: scenarioRounds }));
+  return list;
 }
 
 async function postgresVersion(): Promise<string> {
@@ -224,30 +137,48 @@ async function main(): Promise<void> {
   };
   log(`disk: fdatasync p50 ${machine.disk.p50Ms.toFixed(2)} ms, p99 ${machine.disk.p99Ms.toFixed(1)} ms, max ${machine.disk.maxMs.toFixed(0)} ms`);
   log(`Node ${machine.node}, ${machine.cpus} CPUs; systems: ${systems.map((s) => s.key).join(', ')}`);
-  const started = await Promise.all(systems.map(startSystem));
+  const context: StorageRowsContext = { settings, timing: { warmupMs: settings.warmupMs, measureMs: settings.measureMs, drainTimeoutMs: 60_000 }, log, quietly };
+
+  // Scenarios: Concord as it ships (LevelDB) against stock, each round on fresh servers.
+  const scenarioResults: ScenarioResult[] = [];
+  if (sections.has('scenarios')) {
+    const paired = [];
+    for (const system of systems.filter((s) => s.key === 'concord-leveldb' || s.key === 'stock')) {
+      const skipped = await system.unavailable();
+      if (skipped) log(`${system.key} skipped in the scenarios: ${skipped}`);
+      else paired.push(system);
+    }
+    for (const scenario of scenarios()) scenarioResults.push(await runScenario(scenario, { systems: paired, mintToken, log, quietly }));
+  }
+
+  // Throughput, latency, cold load and disk on every storage.
+  const started = sections.has('throughput') ? await Promise.all(systems.map(startSystem)) : systems.map((system) => ({ system, points: [], problems: [] }) as SystemResult);
   const running = started.filter((entry): entry is Running => 'server' in entry);
-  for (const entry of started) if (!('server' in entry)) log(`${entry.system.key} skipped: ${entry.skipped}`);
+  for (const entry of started) if ('skipped' in entry && entry.skipped) log(`${entry.system.key} skipped: ${entry.skipped}`);
   try {
-    await throughputAndLatency(running);
+    await throughputAndLatency(running, context);
   } finally {
-    for (const entry of running) await stopSystem(entry);
+    for (const entry of running) await stopSystem(entry, log);
   }
   const results: SystemResult[] = [];
   for (const entry of started) {
-    if (!('server' in entry)) {
+    if ('skipped' in entry && entry.skipped) {
       results.push(entry);
       continue;
     }
-    const { system, points, problems } = entry;
+    const { system, points } = entry;
+    const problems = [...entry.problems];
     let cold: ColdResult | undefined;
-    try {
-      cold = await coldLoadAndDisk(system);
-    } catch (error) {
-      problems.push(`cold load: ${(error as Error).message}`);
+    if (sections.has('cold') && !(await system.unavailable())) {
+      try {
+        cold = await coldLoadAndDisk(system, context);
+      } catch (error) {
+        problems.push(`cold load: ${(error as Error).message}`);
+      }
     }
     results.push({ system, points, problems, ...(cold ? { cold } : {}) });
   }
-  const report = renderReport(results, settings, machine, (performance.now() - startedAt) / 1000);
+  const report = renderReport(results, scenarioResults, settings, machine, (performance.now() - startedAt) / 1000);
   console.log(report);
   await writeFile(outFile, report);
   log(`written to ${outFile}`);

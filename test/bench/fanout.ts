@@ -1,0 +1,176 @@
+/**
+ * Fan-out: one writer, many viewers. N subscribers (stock `HocuspocusProvider`s over Node `ws`, which offers
+ * permessage-deflate as browsers do) watch one document; one writer inserts `edits` single characters as fast as it
+ * can, each its own update message. Measured: the time from the first edit until every subscriber has every
+ * character (converge), the server's CPU time over that, and the bytes the subscribers received (on the wire, after
+ * compression).
+ */
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { processMemoryMiB, settle, type Scenario } from './scenario.ts';
+import { drain, Writer } from './writers.ts';
+
+const CONNECT_TIMEOUT_MS = 120_000;
+const CONVERGE_TIMEOUT_MS = 180_000;
+
+/** A `ws` client that remembers itself, so the bytes it read off the wire can be summed. */
+export function countingSocketClass(sockets: WebSocket[], onMessage?: () => void): typeof WebSocket {
+  return class CountingWebSocket extends WebSocket {
+    constructor(address: string | URL, protocols?: string | string[]) {
+      super(address, protocols);
+      sockets.push(this);
+      if (onMessage) this.on('message', onMessage);
+    }
+  } as unknown as typeof WebSocket;
+}
+
+/** A stock provider on its own socket, over `WebSocketPolyfill`. */
+export function providerOver(WebSocketPolyfill: typeof WebSocket, url: string, name: string, token: string, document = new Y.Doc()): HocuspocusProvider {
+  const websocketProvider = new HocuspocusProviderWebsocket({ url, WebSocketPolyfill });
+  const provider = new HocuspocusProvider({ websocketProvider, name, token, document });
+  provider.attach();
+  let destroyed = false;
+  provider.on('destroy', () => {
+    if (destroyed) return; // the socket's destroy comes back as the provider's
+    destroyed = true;
+    websocketProvider.destroy();
+  });
+  return provider;
+}
+
+export function wireBytesRead(sockets: readonly WebSocket[]): number {
+  let total = 0;
+  for (const socket of sockets) total += (socket as unknown as { _socket?: { bytesRead: number } })._socket?.bytesRead ?? 0;
+  return total;
+}
+
+export class Subscribers {
+  readonly providers: HocuspocusProvider[] = [];
+  readonly sockets: WebSocket[] = [];
+  private readonly texts: Y.Text[] = [];
+  /** Updates the subscribers applied, all together. */
+  updates = 0;
+
+  constructor(url: string, name: string, token: string, count: number) {
+    const WebSocketPolyfill = countingSocketClass(this.sockets);
+    for (let i = 0; i < count; i++) {
+      const doc = new Y.Doc();
+      this.texts.push(doc.getText('text'));
+      this.providers.push(providerOver(WebSocketPolyfill, url, name, token, doc));
+      doc.on('update', () => {
+        this.updates += 1;
+      });
+    }
+  }
+
+  async synced(): Promise<void> {
+    const deadline = performance.now() + CONNECT_TIMEOUT_MS;
+    while (this.providers.some((provider) => !provider.isSynced)) {
+      if (performance.now() > deadline) throw new Error(`subscribers not synced after ${CONNECT_TIMEOUT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Resolves with the time at which the last subscriber's text reached `length`. */
+  reach(length: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let waiting = 0;
+      let last = 0;
+      const timer = setTimeout(() => reject(new Error(`${waiting} subscribers short of ${length} characters after ${CONVERGE_TIMEOUT_MS} ms`)), CONVERGE_TIMEOUT_MS);
+      for (const text of this.texts) {
+        if (text.length >= length) continue;
+        waiting += 1;
+        const observer = () => {
+          if (text.length < length) return;
+          text.unobserve(observer);
+          last = performance.now();
+          if (--waiting === 0) {
+            clearTimeout(timer);
+            resolve(last);
+          }
+        };
+        text.observe(observer);
+      }
+      if (waiting === 0) {
+        clearTimeout(timer);
+        resolve(performance.now());
+      }
+    });
+  }
+
+  get wireBytes(): number {
+    return wireBytesRead(this.sockets);
+  }
+
+  destroy(): void {
+    for (const provider of this.providers) {
+      provider.destroy();
+      provider.document.destroy();
+    }
+  }
+}
+
+export interface FanOutResult {
+  readonly convergeMs: number;
+  /** Bytes the subscribers read from their sockets during the burst. */
+  readonly wireBytes: number;
+}
+
+/** One burst: `edits` keystrokes as fast as the writer can send them; resolves once every subscriber has them all. */
+export async function burst(writer: Writer, subscribers: Subscribers, edits: number): Promise<FanOutResult> {
+  const bytesBefore = subscribers.wireBytes;
+  const target = writer.text.length + edits;
+  const converged = subscribers.reach(target);
+  const startedAt = performance.now();
+  for (let i = 0; i < edits; i++) writer.type();
+  const doneAt = await converged;
+  return { convergeMs: doneAt - startedAt, wireBytes: subscribers.wireBytes - bytesBefore };
+}
+
+/** Keystrokes in one burst. */
+export const FAN_OUT_EDITS = 2000;
+
+/** One writer bursting keystrokes into a document `viewers` people watch. */
+export function fanOut(viewers: number, rounds: number): Scenario {
+  return {
+    key: `fanout-${viewers}`,
+    label: `Fan-out: 1 writer, ${viewers.toLocaleString('en-US')} viewers`,
+    meaning:
+      `one person types ${FAN_OUT_EDITS.toLocaleString('en-US')} characters as fast as the client sends them (one update each) into a document ${viewers} others watch: ` +
+      'how long until every viewer has every character, the server CPU that costs, the server\'s peak memory, and the bytes the viewers download (after permessage-deflate)',
+    rounds,
+    metrics: [
+      { key: 'convergeMs', label: 'converge', unit: 'ms', better: 'lower', goal: 0.5 },
+      { key: 'cpuMs', label: 'server CPU', unit: 'ms', better: 'lower', goal: 0.5 },
+      { key: 'peakRssMiB', label: 'peak RSS', unit: 'MiB', better: 'lower', goal: 1 },
+      { key: 'receivedMiB', label: 'bytes to viewers', unit: 'MiB', better: 'lower', goal: 1, digits: 2 },
+      { key: 'updatesPerViewer', label: 'messages per viewer', unit: '', better: 'lower' },
+    ],
+    async run({ server, token, prefix }) {
+      const name = `${prefix}-doc`;
+      const subscribers = new Subscribers(server.syncUrl, name, token, viewers);
+      const writer = new Writer(server.syncUrl, name, token);
+      try {
+        await subscribers.synced();
+        await writer.ready();
+        await settle(server);
+        const cpuBefore = server.cpuSeconds();
+        const updatesBefore = subscribers.updates;
+        const result = await burst(writer, subscribers, FAN_OUT_EDITS);
+        await drain([writer], 60_000);
+        await settle(server);
+        return {
+          convergeMs: result.convergeMs,
+          cpuMs: (server.cpuSeconds() - cpuBefore) * 1000,
+          peakRssMiB: processMemoryMiB(server.pid, 'VmHWM'),
+          receivedMiB: result.wireBytes / 1024 / 1024,
+          updatesPerViewer: (subscribers.updates - updatesBefore) / viewers,
+        };
+      } finally {
+        writer.destroy();
+        subscribers.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * Scenarios: what users of a sync server feel (many viewers of one writer, typing teams, idle sockets, cursors, many
+ * documents), each measured against stock Hocuspocus in paired rounds. A round starts a fresh server process of every
+ * system back to back (a different one first each round), runs the scenario on it and stops it, so memory figures
+ * (peak RSS) belong to that scenario alone and the machine's drift between rounds cancels out in the ratios: each
+ * metric's ratio to stock is the median of the rounds' own ratios.
+ */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServerProcess } from './processes.ts';
+import type { System } from './systems.ts';
+
+export interface Metric {
+  readonly key: string;
+  readonly label: string;
+  readonly unit: string;
+  /** Which way is better for users. */
+  readonly better: 'lower' | 'higher';
+  /** The goal as a ratio to stock (lower metrics: at most; higher: at least); undefined when the row sets none. */
+  readonly goal?: number;
+  /** Figures shown with this many decimals (default: 0 from 100 on, 1 from 10, else 2). */
+  readonly digits?: number;
+}
+
+export interface ScenarioContext {
+  readonly server: ServerProcess;
+  readonly token: string;
+  /** Fresh document names for this round and system. */
+  readonly prefix: string;
+  readonly log: (line: string) => void;
+}
+
+export interface Scenario {
+  readonly key: string;
+  /** The row's name in the table. */
+  readonly label: string;
+  /** What the figures mean to a user (printed under the table). */
+  readonly meaning: string;
+  readonly rounds: number;
+  readonly metrics: readonly Metric[];
+  run(context: ScenarioContext): Promise<Record<string, number>>;
+}
+
+export interface RoundResult {
+  readonly round: number;
+  readonly system: string;
+  readonly values: Readonly<Record<string, number>>;
+  readonly error?: string;
+}
+
+export interface ScenarioResult {
+  readonly scenario: Scenario;
+  readonly rounds: readonly RoundResult[];
+}
+
+/** A line of /proc/<pid>/status in MiB (VmRSS: now, VmHWM: peak). */
+export function processMemoryMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+/** Polls `condition` every `everyMs` until it holds; throws `message` after `timeoutMs`. */
+export async function waitUntil(condition: () => boolean, timeoutMs: number, message: () => string, everyMs = 20): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(message());
+    await sleep(everyMs);
+  }
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+/** Every round's ratio of `system` to stock for one metric, in round order. */
+export function pairedRatios(result: ScenarioResult, system: string, metric: string): number[] {
+  const stock = new Map(result.rounds.filter((r) => r.system === 'stock' && !r.error).map((r) => [r.round, r.values[metric]!]));
+  return result.rounds
+    .filter((r) => r.system === system && !r.error && stock.has(r.round))
+    .map((r) => r.values[metric]! / stock.get(r.round)!)
+    .filter((ratio) => Number.isFinite(ratio));
+}
+
+/** The median of a system's rounds for one metric. */
+export function medianValue(result: ScenarioResult, system: string, metric: string): number {
+  return median(result.rounds.filter((r) => r.system === system && !r.error).map((r) => r.values[metric]!));
+}
+
+export interface RunOptions {
+  readonly systems: readonly System[];
+  readonly mintToken: () => Promise<string>;
+  readonly log: (line: string) => void;
+  /** Waits for a quiet machine before a measurement (given the servers running). */
+  readonly quietly: (servers: readonly ServerProcess[]) => Promise<void>;
+}
+
+/** Runs `scenario` in paired rounds on fresh servers of every system. */
+export async function runScenario(scenario: Scenario, options: RunOptions): Promise<ScenarioResult> {
+  const rounds: RoundResult[] = [];
+  const { systems, log } = options;
+  for (let round = 1; round <= scenario.rounds; round++) {
+    const order = systems.map((_, i) => systems[(i + round - 1) % systems.length]!);
+    for (const system of order) {
+      const storage = await system.createStorage(`${scenario.key}_r${round}`);
+      let server: ServerProcess | undefined;
+      try {
+        server = await storage.start();
+        await options.quietly([server]);
+        const values = await scenario.run({ server, token: await options.mintToken(), prefix: `${scenario.key}-r${round}`, log });
+        rounds.push({ round, system: system.key, values });
+        log(`${scenario.key} round ${round} ${system.key}: ${Object.entries(values).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(2)}`).join(', ')}`);
+      } catch (error) {
+        const message = (error as Error).message.replace(/\s+/g, ' ').slice(0, 300);
+        rounds.push({ round, system: system.key, values: {}, error: message });
+        log(`${scenario.key} round ${round} ${system.key} FAILED: ${message}`);
+      } finally {
+        await server?.stop().catch((error: Error) => log(`${system.key} did not stop cleanly: ${error.message}`));
+        await storage.dispose();
+      }
+    }
+  }
+  return { scenario, rounds };
+}
+
+/** Waits (at most `timeoutMs`) until the server uses under 5 % of a core over 300 ms: joins and first syncs are done. */
+export async function settle(server: ServerProcess, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const before = server.cpuSeconds();
+    await sleep(300);
+    if ((server.cpuSeconds() - before) / 0.3 < 0.05 || performance.now() > deadline) return;
+  }
+}
