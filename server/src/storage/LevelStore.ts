@@ -11,6 +11,12 @@
  * the files shrink with the logs. Not at once: LevelDB's `CompactRange` flushes its memtable and holds back writes
  * meanwhile (measured: acknowledgements stalled up to 1.3 s under load). Sequence numbers are kept in memory per document (LevelDB admits one process at a time, so
  * nobody else appends); the first use of a document reads its last key.
+ *
+ * Two bracket keys (`BRACKET_KEYS`, before and after every record) are written when a database is created and pushed
+ * to LevelDB's deeper levels at once. LevelDB's `CompactRange` rewrites every level but the deepest holding the range,
+ * and a small database's recent writes are flushed straight to level 2 when nothing deeper overlaps them: its
+ * superseded records then stayed on disk for good (a 220 KB document left 770 KB of files after its compactions). With
+ * the brackets below, a document's files always sit above a level that overlaps them, so the tidy rewrites them.
  */
 import { ClassicLevel } from 'classic-level';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
@@ -20,6 +26,8 @@ const SEQ_DIGITS = 13;
 
 /** LevelDB's files are tidied (see above) once no write has started for this long. */
 export const TIDY_AFTER_IDLE_MS = 2_000;
+/** Sort before and after every record key (`r:…`): see the top of this file. */
+const BRACKET_KEYS = ['!', '~'] as const;
 
 /** Key prefixes of recently used documents, so writing a key does not re-encode the name. */
 const MAX_CACHED_PREFIXES = 1024;
@@ -75,7 +83,16 @@ export class LevelStore implements DocumentStore {
       const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
       throw new Error(`cannot open LevelDB in ${directory}: ${cause}`, { cause: error });
     }
+    await LevelStore.bracket(db);
     return new LevelStore(db, directory);
+  }
+
+  /** Writes the bracket keys when missing; pushes them down at once when the database is new (a cheap compaction). */
+  private static async bracket(db: ClassicLevel<string, Uint8Array>): Promise<void> {
+    const [first] = await db.keys({ limit: 1 }).all();
+    if (first === BRACKET_KEYS[0]) return;
+    await db.batch(BRACKET_KEYS.map((key) => ({ type: 'put' as const, key, value: new Uint8Array(0) })), { sync: true });
+    if (first === undefined) await db.compactRange(BRACKET_KEYS[0], BRACKET_KEYS[1]);
   }
 
   async load(name: string): Promise<readonly StoredEntry[]> {
