@@ -29,6 +29,7 @@ import { LifecycleConfigError, loadLifecycleFile, parseLifecycle, type Lifecycle
 import { WebhookSender, type RetryPolicy } from './lifecycle/webhooks.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { warmCompression } from './sockets/compression.js';
 import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
 import type { DocumentStore } from './storage/DocumentStore.js';
 import { GroupCommitter } from './storage/GroupCommitter.js';
@@ -216,6 +217,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const httpServer = createServer(getRequestListener(app.fetch));
     httpServer.on('upgrade', sockets.handleUpgrade);
     const address = await listen(httpServer, config.port, config.host);
+    if (config.permessageDeflate) warmCompression();
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
 

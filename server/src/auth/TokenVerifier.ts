@@ -9,6 +9,7 @@
  * signature through WebCrypto costs ~50 µs, most of a connection's set-up here. The cache is bounded
  * (`VERIFIED_MAX_TOKENS`, oldest out first) and holds only tokens that passed every check.
  */
+import { webcrypto } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ConcordError, DEFAULT_TENANT, ErrorKind, tokenClaimsSchema, type TokenClaims } from '@concord/engine';
 
@@ -34,14 +35,19 @@ export interface TokenVerifierOptions {
 }
 
 export class TokenVerifier {
-  private readonly secret: Uint8Array | undefined;
+  /** The HS256 secret, imported once (jose would import a raw secret again for every token). */
+  private readonly secret: Promise<webcrypto.CryptoKey> | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
   private readonly verified = new Map<string, Verified>();
   private readonly now: () => number;
 
   constructor(options: TokenVerifierOptions & { now?: () => number }) {
     this.now = options.now ?? Date.now;
-    this.secret = options.secret === undefined ? undefined : new TextEncoder().encode(options.secret);
+    this.secret =
+      options.secret === undefined
+        ? undefined
+        : webcrypto.subtle.importKey('raw', new TextEncoder().encode(options.secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    this.secret?.catch(() => {}); // a key that cannot be imported fails each verification instead
     this.jwks = options.jwksUrl === undefined ? undefined : createRemoteJWKSet(new URL(options.jwksUrl));
   }
 
@@ -75,7 +81,7 @@ export class TokenVerifier {
     let payload: unknown;
     try {
       if (alg === 'HS256' && this.secret) {
-        payload = (await jwtVerify(token, this.secret, { algorithms: ['HS256'], clockTolerance: CLOCK_TOLERANCE_SECONDS, currentDate: new Date(this.now()) })).payload;
+        payload = (await jwtVerify(token, await this.secret, { algorithms: ['HS256'], clockTolerance: CLOCK_TOLERANCE_SECONDS, currentDate: new Date(this.now()) })).payload;
       } else if (alg !== undefined && ASYMMETRIC_ALGORITHMS.includes(alg) && this.jwks) {
         payload = (await jwtVerify(token, this.jwks, { algorithms: ASYMMETRIC_ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_SECONDS, currentDate: new Date(this.now()) })).payload;
       } else {

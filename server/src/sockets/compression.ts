@@ -38,6 +38,14 @@ function withoutTail(deflated: Buffer): Buffer {
   return deflated.subarray(0, deflated.length - SYNC_FLUSH_TAIL_BYTES);
 }
 
+/**
+ * Starts zlib on libuv's thread pool (whose threads Node creates on first use), so the first client's first sync is
+ * not also the one that waits for them.
+ */
+export function warmCompression(): void {
+  deflateRaw(new Uint8Array(1), () => {});
+}
+
 /** Whether a frame of `bytes` goes compressed to a socket that negotiated `windowBits` (null: no compression). */
 export function worthDeflating(bytes: Uint8Array, windowBits: number | null): windowBits is number {
   return windowBits !== null && bytes.byteLength >= DEFLATE_THRESHOLD_BYTES;
