@@ -126,8 +126,8 @@ export type AwarenessBroadcast = (changedClients: number[]) => void;
 
 /**
  * `document`'s awareness changes go to `replacement(send)` instead of straight to its connections; `send` is the
- * stock broadcast. (Called once per document, before `broadcastChangesPerTurn`, which stops Hocuspocus' own
- * per-turn buffering of awareness.)
+ * stock broadcast. Once per document. (`broadcastChangesPerTurn` stops Hocuspocus' own per-turn buffering of
+ * awareness, so the replacement is where awareness is coalesced.)
  */
 export function replaceAwarenessBroadcast(document: Document, replacement: (send: AwarenessBroadcast) => AwarenessBroadcast): void {
   const target = internals(document);

@@ -3,7 +3,7 @@
  * test/server/seams.test.ts fails loudly when an upgrade changes anything used here).
  *
  * Concord compresses what it sends itself (sockets/compression.ts), so that a frame broadcast to a thousand sockets is
- * deflated once, not once per socket, and no socket keeps a zlib stream of its own (~300 KiB each) after its first
+ * deflated once, not once per socket, and no socket keeps a zlib stream of its own (~250 KiB each) after its first
  * large frame. `ws` has no public way to send bytes that are already compressed, so this file:
  * - reads the permessage-deflate parameters a socket negotiated (`_extensions['permessage-deflate'].params`): the
  *   window the client allows the server (`server_max_window_bits`), and whether the server may keep context between

@@ -9,7 +9,7 @@
  * Without context takeover (which Concord always negotiates) a compressed message does not depend on what the socket
  * sent before, so the same bytes are valid on every socket that negotiated the same window.
  *
- * `ws` compresses each `send` separately on every socket (a zlib job each, and a zlib stream of ~300 KiB kept by
+ * `ws` compresses each `send` separately on every socket (a zlib job each, and a zlib stream of ~250 KiB kept by
  * every socket that ever sent a large frame): at 500 viewers that made the server 17× slower than stock Hocuspocus
  * without compression (issue 12). Here nothing is compressed by `ws`: broadcasts are deflated once, synchronously
  * (a frame of a few KiB takes tens of µs at level 1); a frame for one socket alone (its first sync) is deflated on
