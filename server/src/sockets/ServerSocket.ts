@@ -32,6 +32,16 @@ interface QueuedFrame {
   ready: boolean;
 }
 
+interface HeldAcknowledgement {
+  readonly ticket: number;
+  readonly frame: Uint8Array;
+  /** How many client messages it stands for (see `acknowledgementCopies`). */
+  readonly copies: number;
+}
+
+/** Shared by every socket while it holds no acknowledgement. */
+const NONE_HELD: HeldAcknowledgement[] = [];
+
 /** Where acknowledgements learn what is durable (the group committer). */
 export interface DurableTickets {
   /** Every ticket up to this one is durable. */
@@ -102,10 +112,10 @@ export abstract class ServerSocket implements WebSocketLike {
   private readonly traffic: Traffic;
   private readonly openedAt = performance.now();
   private connection: ClientConnection | undefined;
-  /** Per message address: the ticket its next acknowledgement must wait for. */
-  private readonly requiredTickets = new Map<string, number>();
+  /** Per message address: the ticket its next acknowledgement must wait for (made with the first; most sockets never write). */
+  private requiredTickets: Map<string, number> | null = null;
   /** Acknowledgements waiting for their ticket, in the order Hocuspocus sent them. */
-  private heldAcks: Array<{ readonly ticket: number; readonly frame: Uint8Array; readonly copies: number }> = [];
+  private heldAcks: HeldAcknowledgement[] = NONE_HELD;
   private releaseScheduled = false;
   private ackAddressReader: AddressReader | undefined;
   /** The deflate window the client allows the server; null when frames go plain. */
@@ -195,11 +205,12 @@ export abstract class ServerSocket implements WebSocketLike {
   private acknowledge(frame: Uint8Array): void {
     const address = (this.ackAddressReader ??= new AddressReader()).read(frame);
     const copies = this.acknowledgementCopies(address);
-    if (this.requiredTickets.size > 0) {
+    if (this.requiredTickets !== null && this.requiredTickets.size > 0) {
       const ticket = this.requiredTickets.get(address) ?? 0;
       if (ticket > this.context.durability.durableThrough) {
         // Acknowledgements still held are for other documents (an address's tickets never decrease, and every
         // durable one is released as its write completes), so one that is durable already need not wait for them.
+        if (this.heldAcks === NONE_HELD) this.heldAcks = [];
         this.heldAcks.push({ ticket, frame, copies });
         this.releaseAfterNextWrite();
         return;
@@ -216,7 +227,8 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Acknowledgements for `address` sent from now on wait until `ticket` is durable. */
   holdAcknowledgements(address: string, ticket: number): void {
-    if (ticket > (this.requiredTickets.get(address) ?? 0)) this.requiredTickets.set(address, ticket);
+    const required = (this.requiredTickets ??= new Map());
+    if (ticket > (required.get(address) ?? 0)) required.set(address, ticket);
   }
 
   /**
@@ -226,7 +238,7 @@ export abstract class ServerSocket implements WebSocketLike {
   private releaseAcks(): void {
     this.releaseScheduled = false;
     const durable = this.context.durability.durableThrough;
-    const waiting: typeof this.heldAcks = [];
+    const waiting: HeldAcknowledgement[] = [];
     // One write for the whole burst instead of one per acknowledgement.
     corked(this.ws, () => {
       for (const held of this.heldAcks) {
@@ -234,7 +246,7 @@ export abstract class ServerSocket implements WebSocketLike {
         else waiting.push(held);
       }
     });
-    this.heldAcks = waiting;
+    this.heldAcks = waiting.length > 0 ? waiting : NONE_HELD;
     if (waiting.length > 0) this.releaseAfterNextWrite();
   }
 
