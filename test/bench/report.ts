@@ -120,10 +120,14 @@ function figure(value: number, metric: Pick<Metric, 'unit' | 'digits'>): string 
   return metric.unit === '' ? text : metric.unit.startsWith('/') ? `${text}${metric.unit}` : `${text} ${metric.unit}`;
 }
 
-/** `met` / `**missed**` for a ratio against a goal (lower metrics: at most the goal; higher: at least). */
+/**
+ * `met` / `**missed**` for a ratio against a goal (lower metrics: at most the goal; higher: at least), compared as
+ * printed (two decimals): a 1.004× that reads "1.00×" meets a "≤ 1.0×".
+ */
 function verdict(ratio: number, goal: number | undefined, better: 'lower' | 'higher'): string {
   if (goal === undefined || !Number.isFinite(ratio)) return '';
-  const met = better === 'lower' ? ratio <= goal : ratio >= goal;
+  const printed = Math.round(ratio * 100) / 100;
+  const met = better === 'lower' ? printed <= goal : printed >= goal;
   return met ? 'met' : '**missed**';
 }
 
