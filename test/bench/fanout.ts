@@ -15,12 +15,11 @@ const CONNECT_TIMEOUT_MS = 120_000;
 const CONVERGE_TIMEOUT_MS = 180_000;
 
 /** A `ws` client that remembers itself, so the bytes it read off the wire can be summed. */
-export function countingSocketClass(sockets: WebSocket[], onMessage?: () => void): typeof WebSocket {
+function countingSocketClass(sockets: WebSocket[]): typeof WebSocket {
   return class CountingWebSocket extends WebSocket {
     constructor(address: string | URL, protocols?: string | string[]) {
       super(address, protocols);
       sockets.push(this);
-      if (onMessage) this.on('message', onMessage);
     }
   } as unknown as typeof WebSocket;
 }
@@ -39,7 +38,7 @@ export function providerOver(WebSocketPolyfill: typeof WebSocket, url: string, n
   return provider;
 }
 
-export function wireBytesRead(sockets: readonly WebSocket[]): number {
+function wireBytesRead(sockets: readonly WebSocket[]): number {
   let total = 0;
   for (const socket of sockets) total += (socket as unknown as { _socket?: { bytesRead: number } })._socket?.bytesRead ?? 0;
   return total;

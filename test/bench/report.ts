@@ -4,7 +4,7 @@
  * round of every scenario, every throughput point with CPU use, the cold loads), the machine, and issue 3's bar.
  */
 import type { DiskProbe } from './disk.ts';
-import { medianValue, pairedRatios, type Metric, type ScenarioResult } from './scenario.ts';
+import { median, medianValue, pairedRatios, type Metric, type ScenarioResult } from './scenario.ts';
 import type { System } from './systems.ts';
 import type { PointResult } from './workload.ts';
 
@@ -69,13 +69,6 @@ function bytes(value: number): string {
 function ratio(value: number, stock: number | undefined): string {
   if (stock === undefined || !Number.isFinite(value) || !Number.isFinite(stock) || stock === 0) return '';
   return ` (${value / stock >= 10 ? (value / stock).toFixed(0) : (value / stock).toFixed(2)}×)`;
-}
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Every round of one point, slowest first. */

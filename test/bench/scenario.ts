@@ -75,12 +75,6 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
 /** Every round's ratio of `system` to stock for one metric, in round order. */
 export function pairedRatios(result: ScenarioResult, system: string, metric: string): number[] {
   const stock = new Map(result.rounds.filter((r) => r.system === 'stock' && !r.error).map((r) => [r.round, r.values[metric]!]));

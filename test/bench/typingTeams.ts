@@ -11,7 +11,8 @@
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as Y from 'yjs';
-import { percentile, settle, waitUntil, type Scenario } from './scenario.ts';
+import { settle, waitUntil, type Scenario } from './scenario.ts';
+import { percentile } from './workload.ts';
 
 const CONNECT_TIMEOUT_MS = 60_000;
 const WARMUP_MS = 2_000;

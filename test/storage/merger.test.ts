@@ -5,6 +5,7 @@ import { UpdateMerger } from '@concord/server';
 import { afterEach, expect, test } from 'vitest';
 import * as Y from 'yjs';
 import { contentOf, randomEdit, seededRandom } from '../support/random.js';
+import { waitFor } from '../support/wait.js';
 
 let merger: UpdateMerger;
 afterEach(() => merger?.close());
@@ -46,4 +47,16 @@ test('jobs in flight fail when the merger closes, and later ones are refused', a
   await merger.close();
   await inFlight;
   await expect(merger.merge(updates)).rejects.toThrow(/closed/);
+});
+
+test('the worker starts with the first merge, stops once idle, and a later merge starts it again', async () => {
+  merger = new UpdateMerger({ idleStopMs: 50 });
+  expect(merger.running, 'no worker before any compaction').toBe(false);
+  const { doc, updates } = editsOf(20, 'merger-idle');
+  await merger.merge(updates);
+  expect(merger.running).toBe(true);
+  await waitFor(() => !merger.running, { message: 'the idle worker never stopped' });
+  const loaded = new Y.Doc();
+  Y.applyUpdate(loaded, await merger.merge(updates));
+  expect(contentOf(loaded)).toEqual(contentOf(doc));
 });

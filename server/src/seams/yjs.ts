@@ -42,7 +42,7 @@ interface DeleteSetInternals {
 }
 
 /** The structs of every client, sorted by clock (Yjs `StructStore.clients`). */
-export function storedStructs(doc: Y.Doc): Map<number, StoredStruct[]> {
+function storedStructs(doc: Y.Doc): Map<number, StoredStruct[]> {
   return (doc.store as unknown as { clients: Map<number, StoredStruct[]> }).clients;
 }
 
