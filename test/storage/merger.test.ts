@@ -60,3 +60,14 @@ test('the worker starts with the first merge, stops once idle, and a later merge
   Y.applyUpdate(loaded, await merger.merge(updates));
   expect(contentOf(loaded)).toEqual(contentOf(doc));
 });
+
+test('a merge sent the moment the idle worker stops is not failed by that worker exiting', async () => {
+  // Seen in CI: the stopped worker's exit arrived while the next merge ran on its successor, and failed it.
+  merger = new UpdateMerger({ idleStopMs: 50 });
+  const { doc, updates } = editsOf(20, 'merger-idle-race');
+  await merger.merge(updates);
+  while (merger.running) await new Promise((resolve) => setImmediate(resolve)); // every turn, to be first after the stop
+  const loaded = new Y.Doc();
+  Y.applyUpdate(loaded, await merger.merge(updates));
+  expect(contentOf(loaded)).toEqual(contentOf(doc));
+});

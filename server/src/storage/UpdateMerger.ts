@@ -98,8 +98,11 @@ export class UpdateMerger {
       if ('snapshot' in reply) job.resolve(reply.snapshot);
       else job.reject(new Error(`merging stored updates failed: ${reply.error}`));
     });
+    // Only the current worker holds jobs: a worker stopped when idle (or by close) exits later, maybe after the next
+    // job went to its successor, and must not fail that job.
     const lost = (error: Error) => {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       this.failAll(error);
     };
     worker.on('error', (error) => lost(error));
