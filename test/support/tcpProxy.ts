@@ -2,7 +2,9 @@
  * A TCP proxy the test controls, to take a dependency (PostgreSQL, Redis, a server) away and give it back without
  * touching the real thing: it listens on 127.0.0.1, port 0, and pipes every connection to the target. `cut()`
  * resets every open connection and resets new ones as soon as they arrive (to a client, like a database that went
- * away); `restore()` forwards again. It closes when the test ends.
+ * away); `blackhole()` keeps every connection open but silently drops what either side sends and leaves new ones
+ * unanswered (a network that went away without telling anyone: no FIN, no RST); `restore()` forwards again (a
+ * blackholed connection stays dead: what was dropped is gone). It closes when the test ends.
  */
 import { createConnection, createServer, type Socket } from 'node:net';
 import { onCleanup } from './cleanup.js';
@@ -14,6 +16,8 @@ export interface TcpProxy {
   readonly accepted: number;
   /** Resets every connection and every new one until `restore()`. */
   cut(): void;
+  /** Drops every byte in both directions, without closing anything, until `restore()`; new connections hang. */
+  blackhole(): void;
   restore(): void;
   close(): Promise<void>;
 }
@@ -21,7 +25,10 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<Socket>();
   let cut = false;
+  let silent = false;
   let accepted = 0;
+  /** Connections accepted while blackholed: held open, never forwarded. */
+  const held = new Set<Socket>();
 
   const drop = (socket: Socket) => {
     if (!socket.destroyed) socket.resetAndDestroy();
@@ -32,14 +39,25 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       drop(client);
       return;
     }
+    if (silent) {
+      held.add(client);
+      client.on('error', () => {});
+      client.on('close', () => held.delete(client));
+      client.resume(); // read and discard
+      return;
+    }
     accepted += 1;
     const upstream = createConnection({ ...target, noDelay: true });
+    let dead = false; // blackholed once: stays dead after restore()
     for (const [from, to] of [
       [client, upstream],
       [upstream, client],
     ] as const) {
       open.add(from);
-      from.pipe(to);
+      from.on('data', (chunk: Buffer) => {
+        if (silent) dead = true;
+        if (!dead && !to.destroyed) to.write(chunk);
+      });
       from.on('error', () => drop(to));
       from.on('close', () => {
         open.delete(from);
@@ -58,10 +76,15 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     cut() {
       cut = true;
-      for (const socket of open) drop(socket);
+      for (const socket of [...open, ...held]) drop(socket);
+    },
+    blackhole() {
+      silent = true;
     },
     restore() {
       cut = false;
+      silent = false;
+      for (const socket of held) drop(socket);
     },
     close() {
       proxy.cut();
