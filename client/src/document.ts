@@ -262,6 +262,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
       token: async () => (this.lastToken = await tokens.forConnection(socket.connection)),
     });
     this.changes.serverOrigin(provider);
+    this.changes.watch(provider, () => this.context.socket.isOpen);
     this.held = new HeldUpdates(this.doc, this.context.clock, this.refresh);
     this.held.intercept(provider);
     this.foreignOrigins.add(provider);
@@ -382,7 +383,6 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
 
   private readonly refresh = () => {
     if (this.isClosed) return;
-    if (this.provider && !this.offSocket) this.changes.check(this.provider, this.context.socket.isOpen);
     const entries = this.changes.entries();
     if (!sameEntries(entries, this.announcedOutbox)) {
       this.announcedOutbox = entries;

@@ -3,8 +3,11 @@
  *
  * The rule: the outbox is the difference between the document and what the server is known to have — a state
  * vector that advances with every update the server sends, and jumps to the whole document when the server has
- * acknowledged everything sent (the provider has no unacknowledged message while the socket is open and the
- * document synced) — plus the deletions made here since. Updates from IndexedDB are neither: they are the stored
+ * acknowledged everything sent — plus the deletions made here since. "Everything sent is acknowledged" is read only
+ * from the provider's counter reaching zero (its `unsyncedChanges` event) on a synced document over an open socket,
+ * never from a look at the counter at some other moment: a local edit is counted by the provider in the document's
+ * `update` event, after `afterTransaction`, so a look taken while the edit's own transaction ends would see zero and
+ * take the edit for acknowledged (issue 13: the first edit after the connection dropped was never listed). Updates from IndexedDB are neither: they are the stored
  * copy, whose pending part the stored state vector and deletions describe. Both are kept beside the document in its
  * IndexedDB database, so after a reload or a browser restart the outbox is rebuilt from what is stored, not from
  * memory; edits from other tabs of the same browser are in it too, as they are in the stored copy. The entries are
@@ -127,9 +130,19 @@ export class Outbox {
     this.options.onChange();
   }
 
-  /** Call when the provider's counter, its synced flag or the socket changed: everything sent may be acknowledged. */
-  check(provider: HocuspocusProvider, socketOpen: boolean): void {
-    if (!socketOpen || !provider.isSynced || provider.unsyncedChanges > 0) return;
+  /**
+   * Acknowledges from `provider`'s counter: when it reaches zero on a synced document while `socketOpen()`, the server
+   * has everything this document holds. Returns the unsubscribe function.
+   */
+  watch(provider: HocuspocusProvider, socketOpen: () => boolean): () => void {
+    const onCount = ({ number }: { number: number }) => {
+      if (number === 0 && provider.isSynced && socketOpen()) this.acknowledge();
+    };
+    provider.on('unsyncedChanges', onCount);
+    return () => provider.off('unsyncedChanges', onCount);
+  }
+
+  private acknowledge(): void {
     if (this.entries().length === 0 && this.deletes.clients.size === 0) return;
     this.server = stateOf(this.doc);
     this.deletes = Y.createDeleteSet();

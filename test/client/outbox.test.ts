@@ -10,6 +10,8 @@ import type { DocumentHandle, OutboxEntry } from '@concord/client';
 import { defineDocument, defineRecord } from '@concord/engine';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { onCleanup } from '../support/cleanup.js';
+import { startTcpProxy, throughProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
 import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
 
@@ -140,3 +142,61 @@ describe('client outbox', () => {
     expect(client.documents()).toEqual([]); // opened in the background, closed again
   });
 });
+
+/**
+ * Issue 13, defect 1: the first edit after the connection drops was missing from the outbox. The outbox marked the
+ * whole document acknowledged inside the edit's own transaction, before the provider had counted the update it was
+ * about to send, so an edit made while the socket still looked open (a silent drop, a browser that went offline
+ * without closing the socket, a reset the client had not read yet) was listed as on the server, and stayed so.
+ */
+describe('client outbox: the first edit after the connection drops', () => {
+  const drops = [
+    ['a silent network loss (nothing arrives, nothing closes)', (proxy: TcpProxy) => proxy.blackhole()],
+    ['a reset the client has not read yet', (proxy: TcpProxy) => proxy.cut()],
+    ['the browser going offline with the socket still open', (proxy: TcpProxy) => {
+      proxy.blackhole();
+      setNavigatorOnLine(false);
+      globalThis.dispatchEvent?.(new Event('offline'));
+    }],
+  ] as const;
+
+  for (const [kind, drop] of drops) {
+    it(`is counted and listed at once after ${kind}, and leaves once the server has it`, async () => {
+      freshIndexedDB();
+      const server = await startTestServer();
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
+      const client = makeClient({ syncUrl: throughProxy(server.syncUrl, proxy) }, { token: await token('bob') });
+      const handle = client.open('project-first-edit');
+      await handle.whenSynced();
+      const tasks = handle.typed(Project).collection('tasks');
+      tasks.create({ title: 'Ship', status: 'todo' }, 't1');
+      await waitFor(() => handle.status.synced && handle.outbox().length === 0);
+
+      drop(proxy);
+      tasks.get('t1')!.set('status', 'done');
+      expect(summaries(handle), 'the edit is listed the moment it is made').toEqual(["status of 'Ship' → done"]);
+      expect(handle.status.pendingChanges).toBe(1);
+      expect(handle.status.synced).toBe(false);
+
+      // Whatever the socket does meanwhile (it may still look open), the edit stays listed until the server has it.
+      const reader = makeClient(server, { token: await token('alice'), persistence: false }).open('project-first-edit');
+      await reader.whenSynced();
+      expect(reader.typed(Project).collection('tasks').get('t1')?.get('status')).toBe('todo');
+      expect(summaries(handle)).toEqual(["status of 'Ship' → done"]);
+
+      // The network comes back; connections the outage left behind are reset (as a NAT that forgot them does).
+      setNavigatorOnLine(true);
+      proxy.cut();
+      proxy.restore();
+      globalThis.dispatchEvent?.(new Event('online'));
+      await waitFor(() => reader.typed(Project).collection('tasks').get('t1')?.get('status') === 'done', { timeoutMs: 20_000 });
+      await waitFor(() => handle.outbox().length === 0, { timeoutMs: 20_000 });
+    });
+  }
+});
+
+/** Node has a `navigator` without `onLine`; the client reads `navigator.onLine === false` as the browser offline. */
+function setNavigatorOnLine(onLine: boolean): void {
+  Object.defineProperty(globalThis.navigator, 'onLine', { value: onLine, configurable: true });
+  onCleanup(() => Object.defineProperty(globalThis.navigator, 'onLine', { value: true, configurable: true }));
+}
