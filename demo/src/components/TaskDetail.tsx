@@ -1,15 +1,16 @@
 /**
- * The selected task: its title (from the project document), its rich-text description and comments (its own
+ * The selected task: its fields (from the project document), its rich-text description and comments (its own
  * document), with the avatars of whoever else has the task open.
  */
 import type { DocumentHandle } from '@concord/client';
 import type { PresenceUser } from '@concord/engine';
 import { useMemo } from 'preact/hooks';
 import { usePeers, useRecords } from '../hooks';
-import { ProjectDocument, STATUS_LABELS } from '../model';
+import { EDITABLE_FIELDS, ProjectDocument, STATUS_LABELS } from '../model';
 import { Avatar } from './Avatar';
 import { Comments } from './Comments';
 import { DescriptionEditor } from './DescriptionEditor';
+import { FIELD_LABELS, TaskField } from './TaskFields';
 
 interface TaskDetailProps {
   project: DocumentHandle;
@@ -25,6 +26,7 @@ export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetai
   useRecords(tasks, () => 0);
   const task = tasks.get(taskId);
   const viewers = usePeers(handle).filter((peer) => peer.user.id !== user.id);
+  const projectPeers = usePeers(project);
   const status = task?.get('status');
 
   return (
@@ -43,6 +45,16 @@ export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetai
           </button>
         </div>
       </header>
+      {task && (
+        <div class="detail__fields">
+          {EDITABLE_FIELDS.map((field) => (
+            <div key={field} class={`detail__field detail__field--${field}`}>
+              <span class="muted">{FIELD_LABELS[field]}</span>
+              <TaskField id={taskId} field={field} record={task} handle={project} peers={projectPeers} />
+            </div>
+          ))}
+        </div>
+      )}
       <DescriptionEditor key={handle.name} handle={handle} user={user} />
       <Comments key={`comments-${handle.name}`} handle={handle} user={user} />
     </aside>

@@ -1,6 +1,7 @@
 /**
  * The project's tasks: a form to add one and a row per task, ordered by creation time. Every change to the
- * `tasks` collection (local or remote) re-renders the list.
+ * `tasks` collection (local or remote) re-renders the list. The list is a CSS container: its rows become cards when
+ * it is narrow, whatever the screen (styles.css, `.tasks`).
  */
 import type { DocumentHandle } from '@concord/client';
 import { useMemo, useState } from 'preact/hooks';
@@ -53,24 +54,16 @@ export function TaskList({ handle, selected, highlighted, onSelect }: TaskListPr
           No tasks yet. Add one above.
         </p>
       ) : (
-        <table class="tasks__table">
-          <colgroup>
-            <col class="col-title" />
-            <col class="col-status" />
-            <col class="col-assignee" />
-            <col class="col-due" />
-            <col class="col-actions" />
-          </colgroup>
-          <thead>
-            <tr>
-              <th>Title</th>
-              <th>Status</th>
-              <th>Assignee</th>
-              <th>Due</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
+        <>
+          {/* Column names for the wide layout; each control carries its own label for assistive technology. */}
+          <div class="tasks__columns" aria-hidden="true">
+            <span>Title</span>
+            <span>Status</span>
+            <span>Assignee</span>
+            <span>Due</span>
+            <span />
+          </div>
+          <ul class="tasks__list">
             {records.map(([id, record]) => (
               <TaskRow
                 key={id}
@@ -87,8 +80,8 @@ export function TaskList({ handle, selected, highlighted, onSelect }: TaskListPr
                 }}
               />
             ))}
-          </tbody>
-        </table>
+          </ul>
+        </>
       )}
       <datalist id="people">
         {[...new Set(peers.map((peer) => peer.user.name))].map((name) => (
