@@ -16,6 +16,7 @@ import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import type { Clock } from './clock.js';
 import { HeldUpdates, type UpdateClock } from './frequency.js';
+import { DocumentHistory } from './history.js';
 import type { Identity } from './identity.js';
 import { closeLocalCopy, loadLocalCopy, localDatabaseName } from './local.js';
 import type { LocalCopy } from './localCopy.js';
@@ -81,6 +82,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   readonly doc = new Y.Doc();
   readonly awareness = new Awareness(this.doc);
   readonly presence: AwarenessPresence;
+  readonly history = new DocumentHistory(this.doc);
   private readonly context: DocumentContext;
   private readonly changes: Outbox;
   /** The outbox entries last announced with an `outbox` event. */
@@ -396,6 +398,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   };
 
   private async release(): Promise<void> {
+    this.history.destroy();
     this.presence.destroy();
     this.changes.destroy();
     this.held?.destroy();

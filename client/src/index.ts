@@ -7,6 +7,7 @@ export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
 export type { ChannelPosition, NotificationPreference } from '@concord/engine';
 export type { Clock } from './clock.js';
 export { TYPING_TIMEOUT_MS } from './presence.js';
+export { UNDO_CAPTURE_TIMEOUT_MS, UNDO_MAX_STEPS } from './history.js';
 export type {
   Channel,
   ChannelEventMeta,
@@ -24,6 +25,9 @@ export type {
   DocumentEvents,
   DocumentHandle,
   DocumentStatus,
+  History,
+  HistoryEvents,
+  HistoryState,
   OutboxEntry,
   Presence,
   PresenceEvents,

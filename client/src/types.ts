@@ -252,6 +252,54 @@ export interface Channel {
   unsubscribe(): Promise<void>;
 }
 
+/** Whether `undo()` and `redo()` have a step to take. */
+export interface HistoryState {
+  readonly canUndo: boolean;
+  readonly canRedo: boolean;
+}
+
+export type HistoryEvents = {
+  /** A stack changed: a step was added, extended, undone or redone, or the stacks were cleared. */
+  change: (state: HistoryState) => void;
+};
+
+/**
+ * Per-user undo and redo of one document (`handle.history`), in the manner of Liveblocks' `room.history`: only this
+ * client's own changes — fields, records created and deleted, texts, lists — never anyone else's, grouped one user
+ * action per step. Remote updates, the IndexedDB copy and other tabs never enter or clear it, so it survives
+ * reconnects; it lives as long as the handle (not across reloads).
+ *
+ * Editor bindings: a binding that brings its own Yjs undo manager (Tiptap's Collaboration, y-prosemirror's
+ * `yUndoPlugin`, y-codemirror) writes with its own origin, which this history does not track: the editor's Ctrl+Z
+ * undoes your text there, and this history never undoes the same change twice. Route Ctrl+Z to the editor while it
+ * has focus and to `history.undo()` elsewhere. A binding without undo of its own: `track(binding)` (its origin) so
+ * its edits are steps here. Do not hand this history's manager to Tiptap: its editor destroys the manager it is given.
+ */
+export interface History extends Observable<HistoryEvents> {
+  /** Reverts your latest step that still changes something; false when there was none. */
+  undo(): boolean;
+  /** Reapplies the step undone last; false when there was none. Any new change of yours empties the redo stack. */
+  redo(): boolean;
+  canUndo(): boolean;
+  canRedo(): boolean;
+  readonly state: HistoryState;
+  /** Ends the current step: your next change starts a new one (call it at the end of a user action). */
+  stopCapturing(): void;
+  /** From now until `resume()` (or `undo`/`redo`), every change of yours joins one step (an edit burst in a field). */
+  pause(): void;
+  resume(): void;
+  /** Runs `fn` in one transaction as one step of its own, apart from the changes before and after it. */
+  batch<T>(fn: () => T): T;
+  /**
+   * Also counts transactions with this origin (or whose origin is an instance of this class) as yours. Tracked by
+   * default: `LOCAL_EDIT_ORIGIN` and `null`.
+   */
+  track(origin: unknown): void;
+  untrack(origin: unknown): void;
+  /** Forgets both stacks. */
+  clear(): void;
+}
+
 export interface DocumentHandle extends Observable<DocumentEvents> {
   readonly name: string;
   readonly doc: Y.Doc;
@@ -265,6 +313,8 @@ export interface DocumentHandle extends Observable<DocumentEvents> {
   whenSynced(): Promise<void>;
   /** The local changes the server has not acknowledged yet; `outbox` events say when they change. */
   outbox(): readonly OutboxEntry[];
+  /** Undo and redo of this client's own changes to the document (see `History`). */
+  readonly history: History;
   /** Typed access to the document through an engine document type. */
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S>;
   /** Releases one reference; the last one detaches from the server, closes IndexedDB (keeping the data) and the doc. */
