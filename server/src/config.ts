@@ -120,6 +120,20 @@ export const SETTINGS = {
       .max(24 * 3600 * 1000, 'must be at most a day')
       .default(60_000),
   },
+  heartbeatIntervalMs: {
+    env: 'CONCORD_HEARTBEAT_INTERVAL_MS',
+    flag: '--heartbeat-interval-ms <ms>',
+    description:
+      'ping every connection this often; one that answers none of two pings in a row is dropped and its presence removed (Concord clients call a connection dead after 7 s without a frame: above 3000 raise their deadConnectionAfterMs to more than twice this)',
+    // 2.5 s: a client whose network vanished without a word (no FIN, no RST) is dropped 5–7.5 s later, which leaves
+    // time for its leaving to reach its peers within 10 s; a healthy client may miss a whole ping round and stay.
+    schema: z.coerce
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(500, 'must be at least 500 ms')
+      .max(60_000, 'must be at most 60000 ms')
+      .default(2_500),
+  },
   permessageDeflate: {
     env: 'CONCORD_PERMESSAGE_DEFLATE',
     flag: '--permessage-deflate <on|off>',

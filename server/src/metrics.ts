@@ -86,6 +86,12 @@ export function createMetrics(sources: MetricSources) {
       labelNames: protocol,
       registers: [registry],
     }),
+    deadConnections: new Counter({
+      name: 'concord_dead_connections_total',
+      help: 'Connections terminated because the client answered no heartbeat for two intervals (its network went away silently)',
+      labelNames: protocol,
+      registers: [registry],
+    }),
     connectionDuration: new Histogram({
       name: 'concord_connection_duration_seconds',
       help: 'How long WebSocket connections stayed open',

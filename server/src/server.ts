@@ -186,6 +186,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       maxMessageBytes: config.maxMessageBytes,
       allowedOrigins: config.allowedOrigins,
       permessageDeflate: config.permessageDeflate,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
     });
     const startedAt = Date.now();
     let stopping: Promise<void> | undefined;

@@ -8,6 +8,11 @@
  * once for all its recipients; a large frame for this socket alone is deflated on zlib's thread pool while later
  * frames wait behind it, so the client receives everything in the order Hocuspocus sent it.
  *
+ * The heartbeat rule: every socket is sent a ping once per heartbeat (SocketServer's one sweep for all of them,
+ * `beat()`); anything that arrives from the client (a frame, a pong) counts as an answer. A socket that answered none
+ * of its last `SILENT_BEATS_BEFORE_DEAD` pings is terminated at once, without a close handshake (its network is gone:
+ * nothing would answer one), which runs Hocuspocus' disconnect path and removes its presence.
+ *
  * The acknowledgement rule: Hocuspocus sends `SyncStatus` right after it applied a client's update in memory.
  * Storage registers the ticket of that update's durable write first (`holdAcknowledgements`, called from the
  * document's update event, which fires before the acknowledgement is sent), so a `SyncStatus` goes out only once
@@ -60,6 +65,15 @@ export interface SocketContext {
   /** Limit for frames held back before the socket's first authentication, in bytes. */
   readonly maxMessageBytes: number;
 }
+
+/**
+ * Heartbeats in a row a client may leave unanswered before its socket is terminated. Two: a healthy client that
+ * misses one whole ping round (a slow link, a busy tab, a stalled server loop) stays, and a client that went silent
+ * is dropped two to three heartbeat intervals later (5–7.5 s at the default 2.5 s; see `heartbeatIntervalMs` in
+ * config.ts). Counting beats rather than comparing clocks means a server that stalled for a while reads what waited
+ * in its sockets before any socket can miss a second beat.
+ */
+export const SILENT_BEATS_BEFORE_DEAD = 2;
 
 /** WebSocket close reasons are limited to 123 bytes of UTF-8. */
 const MAX_CLOSE_REASON_BYTES = 123;
@@ -124,6 +138,8 @@ export abstract class ServerSocket implements WebSocketLike {
   private queue: QueuedFrame[] | null = null;
   /** A close asked for while frames were waiting: done once they are sent. */
   private closeAfterQueue: { code?: number; reason?: string } | undefined;
+  /** Heartbeats sent since something last arrived from the client. */
+  private silentBeats = 0;
 
   constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, logBindings: Record<string, unknown>) {
     this.ws = ws;
@@ -145,6 +161,7 @@ export abstract class ServerSocket implements WebSocketLike {
     metrics.connectionsOpened.inc({ protocol: this.protocol });
     this.connection = this.context.hocuspocus.handleConnection(this, toRequest(request));
     this.ws.on('message', (data, isBinary) => {
+      this.silentBeats = 0;
       const frame = rawToBytes(data);
       this.traffic.messagesIn += 1;
       this.traffic.bytesIn += frame.byteLength;
@@ -169,6 +186,9 @@ export abstract class ServerSocket implements WebSocketLike {
       metrics.connections.dec({ protocol: this.protocol });
       metrics.connectionDuration.observe({ protocol: this.protocol }, (performance.now() - this.openedAt) / 1000);
       this.connection?.handleClose({ code, reason: reason.toString() });
+    });
+    this.ws.on('pong', () => {
+      this.silentBeats = 0;
     });
     this.ws.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
@@ -342,6 +362,36 @@ export abstract class ServerSocket implements WebSocketLike {
   /** Forces the socket shut (shutdown, after the grace period). */
   terminate(): void {
     this.ws.terminate();
+  }
+
+  /**
+   * One heartbeat, called by SocketServer for every socket once per interval: terminates the socket when the client
+   * answered none of the last `SILENT_BEATS_BEFORE_DEAD` pings, else pings it. A closing socket is not pinged but
+   * is terminated the same way, so a close handshake with a client that is gone ends within the same bound instead of
+   * ws' 30 s close timeout.
+   */
+  beat(intervalMs: number): void {
+    if (this.silentBeats >= SILENT_BEATS_BEFORE_DEAD) {
+      this.context.metrics.deadConnections.inc({ protocol: this.protocol });
+      this.log.debug({ silentForMs: this.silentBeats * intervalMs }, 'dropped a connection that answered no heartbeat');
+      this.ws.terminate();
+      return;
+    }
+    this.silentBeats += 1;
+    if (this.ws.readyState === WebSocket.OPEN) this.ping();
+  }
+
+  /** Sends the heartbeat: a WebSocket ping, which every WebSocket implementation answers with a pong by itself. */
+  protected ping(): void {
+    this.ws.ping();
+  }
+
+  /**
+   * Sends a one-byte frame of the protocol's own heartbeat (a client that reads it knows the link is alive, which a
+   * WebSocket ping, invisible to browser code, cannot tell it).
+   */
+  protected sendHeartbeatFrame(frame: Uint8Array): void {
+    this.write(frame, null);
   }
 
   /** Passes a frame from the client on to Hocuspocus. */

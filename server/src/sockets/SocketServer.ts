@@ -1,8 +1,9 @@
 /**
  * Accepts WebSocket upgrades on the HTTP port and routes them by path: `/sync` to the Hocuspocus protocol,
  * `/y/<name>` to the y-websocket bridge. It owns the checks made before a socket exists (path, origin), the frame
- * size limit (ws `maxPayload`: a larger frame closes the socket with 1009), permessage-deflate, and the set of
- * open sockets that shutdown closes.
+ * size limit (ws `maxPayload`: a larger frame closes the socket with 1009), permessage-deflate, the set of open
+ * sockets that shutdown closes, and the heartbeat: one timer for every socket (not one per socket: an idle server holds
+ * thousands), which beats each socket once per `heartbeatIntervalMs` (see ServerSocket.beat).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -37,6 +38,8 @@ export interface SocketServerOptions extends SocketContext {
   readonly allowedOrigins: readonly string[] | undefined;
   /** Offer permessage-deflate. */
   readonly permessageDeflate: boolean;
+  /** How often every socket is pinged; one that answers none of two pings in a row is terminated. */
+  readonly heartbeatIntervalMs: number;
 }
 
 /** Non-browser clients send no Origin; browsers always do, and only listed (or same) origins get in. */
@@ -64,6 +67,7 @@ export class SocketServer {
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<ServerSocket>();
   private accepting = true;
+  private readonly heartbeat: ReturnType<typeof setInterval>;
 
   constructor(options: SocketServerOptions) {
     this.options = options;
@@ -72,6 +76,10 @@ export class SocketServer {
       maxPayload: options.maxMessageBytes,
       perMessageDeflate: options.permessageDeflate ? PERMESSAGE_DEFLATE : false,
     });
+    this.heartbeat = setInterval(() => {
+      for (const socket of this.sockets) socket.beat(options.heartbeatIntervalMs);
+    }, options.heartbeatIntervalMs);
+    this.heartbeat.unref();
   }
 
   get size(): number {
@@ -128,6 +136,7 @@ export class SocketServer {
     }, graceMs);
     await Promise.all(closed);
     clearTimeout(timer);
+    clearInterval(this.heartbeat);
     this.wss.close();
   }
 }

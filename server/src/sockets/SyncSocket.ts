@@ -10,6 +10,10 @@
  * Keystrokes that arrive together on a document this socket already edits go to Hocuspocus as one update
  * (UpdateBatch); the client still gets one acknowledgement per message: the batch's acknowledgement is sent once for
  * each message it stands for.
+ *
+ * The heartbeat is Hocuspocus' own Ping frame for providers that answer it (v4 on, which name their version in their
+ * Auth frame): the provider replies Pong, and the Ping tells the client its link is alive. A v3 provider would throw
+ * on a Ping frame, so it gets a WebSocket ping (answered by its WebSocket implementation) until it says otherwise.
  */
 import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
@@ -21,6 +25,7 @@ import {
   frameType,
   MalformedFrameError,
   parseClientFrame,
+  PING_FRAME_BYTE,
   PONG_FRAME_BYTE,
   readServerFrameHead,
   stripAddressPrefix,
@@ -34,6 +39,8 @@ import { UpdateBatch } from './UpdateBatch.js';
 
 /** Frames a client may send before its first token; a provider sends its token first, so a few is plenty. */
 const MAX_FRAMES_BEFORE_AUTH = 100;
+
+const PING_FRAME = new Uint8Array([PING_FRAME_BYTE]);
 
 export class SyncSocket extends ServerSocket {
   private tenant: string | undefined;
@@ -51,9 +58,14 @@ export class SyncSocket extends ServerSocket {
   private owed: Map<string, number[]> | null = null;
   /** Addresses this socket edits: an acknowledgement came back since the session was authorised. Only these batch. */
   private editing: Set<string> | null = null;
+  /** The client answers Hocuspocus Ping frames (it named a provider version, or sent a Pong). */
+  private answersPingFrames = false;
 
   protected inbound(frame: Uint8Array): void {
-    if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) return;
+    if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) {
+      this.answersPingFrames = true;
+      return;
+    }
     let parsed: ClientFrame;
     try {
       parsed = parseClientFrame(frame, this.addresses);
@@ -61,6 +73,7 @@ export class SyncSocket extends ServerSocket {
       this.flushBatch(); // what came before the bad frame goes through, as it would have without batching
       throw error;
     }
+    if (parsed.providerVersion !== undefined) this.answersPingFrames = true;
     if (this.tenant === undefined) {
       if (parsed.type !== MessageType.Auth || parsed.token === undefined) {
         this.hold(frame, parsed);
@@ -94,6 +107,11 @@ export class SyncSocket extends ServerSocket {
 
   protected override beforeClose(): void {
     this.flushBatch();
+  }
+
+  protected override ping(): void {
+    if (this.answersPingFrames) this.sendHeartbeatFrame(PING_FRAME);
+    else super.ping();
   }
 
   /**

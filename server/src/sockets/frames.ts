@@ -23,7 +23,11 @@ export class MalformedFrameError extends Error {
 /** Sync protocol steps (y-protocols/sync). */
 const SyncStep = { One: 0, Two: 1, Update: 2 } as const;
 
-/** Connection-level heartbeat reply of Hocuspocus providers: one byte, no address. */
+/**
+ * Connection-level heartbeat of Hocuspocus providers (v4 on): one byte, no address. A provider answers a Ping frame
+ * with a Pong frame; v3 providers do not know them (they read the byte as the length of a document name and throw).
+ */
+export const PING_FRAME_BYTE = MessageType.Ping;
 export const PONG_FRAME_BYTE = MessageType.Pong;
 
 /** The structs of an update that holds only new structs of one client, in clock order, and no deletions. */
@@ -42,6 +46,8 @@ export interface ClientFrame {
   readonly type: MessageType;
   /** The token of an Auth frame. */
   readonly token?: string;
+  /** The provider version an Auth frame carries (Hocuspocus providers from v4 send it; v3 sends none). */
+  readonly providerVersion?: string;
   /** Sync step 2 or an update: document content, which the server acknowledges. */
   readonly carriesUpdate: boolean;
   /** The sync step of a Sync frame. */
@@ -62,6 +68,7 @@ function decodeAwarenessUpdate(update: Uint8Array): void {
 
 interface Body {
   readonly token?: string;
+  readonly providerVersion?: string;
   readonly carriesUpdate: boolean;
   readonly step?: number;
   readonly run?: StructRun;
@@ -104,8 +111,8 @@ function checkBody(decoder: decoding.Decoder, type: number): Body {
       const kind = decoding.readVarUint(decoder);
       if (kind !== AuthMessageType.Token) throw new MalformedFrameError(`clients may only send tokens, not auth message ${kind}`);
       const token = decoding.readVarString(decoder);
-      if (decoding.hasContent(decoder)) decoding.readVarString(decoder); // provider version
-      return { token, carriesUpdate: false };
+      if (!decoding.hasContent(decoder)) return { token, carriesUpdate: false };
+      return { token, providerVersion: decoding.readVarString(decoder), carriesUpdate: false };
     }
     case MessageType.QueryAwareness:
     case MessageType.CLOSE:
