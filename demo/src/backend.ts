@@ -4,6 +4,7 @@
  * grants all three (`docs` write and `publish: ["*"]`); a real backend sends its API key instead, as the README's
  * curl examples do.
  */
+import type { PresenceUser } from '@concord/engine';
 import { PROJECT_DOCUMENT, STATUS_LABELS, TASK_STATUSES, type TaskStatus } from './model';
 import type { Session } from './session';
 
@@ -36,13 +37,20 @@ export async function advanceTask(session: Session, task: { id: string; title: s
   });
 }
 
-/** The backend assigns a task to the signed-in person and notifies them. */
-export async function assignToMe(session: Session, task: { id: string; title: string }): Promise<void> {
-  await post(session, `/api/documents/${PROJECT_DOCUMENT}/changes`, { records: { tasks: { [task.id]: { assignee: session.user.name } } } });
-  await post(session, `/api/users/${encodeURIComponent(session.user.id)}/notifications`, {
+/**
+ * The backend assigns a task to `assignee` (anyone of the workspace, the signed-in person included) and notifies
+ * them: the notification goes to the assignee's inbox, so it lights their bell on every device they use. Someone
+ * who is viewing the task when it arrives has it marked read at once (the client's rule, C16) and still gets the
+ * toast; that is always the case for the person assigning themselves, since the button lives in the task's detail.
+ */
+export async function assignAndNotify(session: Session, task: { id: string; title: string }, assignee: PresenceUser): Promise<void> {
+  const self = assignee.id === session.user.id;
+  await post(session, `/api/documents/${PROJECT_DOCUMENT}/changes`, { records: { tasks: { [task.id]: { assignee: assignee.name } } } });
+  await post(session, `/api/users/${encodeURIComponent(assignee.id)}/notifications`, {
     kind: 'assignment',
-    title: `${BACKEND_NAME} assigned you "${task.title}"`,
+    // Asked for yourself, the bot did it; for someone else, the teammate who asked is the one to name.
+    title: `${self ? BACKEND_NAME : session.user.name} assigned you "${task.title}"`,
     target: { document: PROJECT_DOCUMENT, record: task.id },
-    actor: 'workflow-bot',
+    actor: self ? 'workflow-bot' : session.user.id,
   });
 }

@@ -1,7 +1,11 @@
 /**
- * The signed-in screen: header (presence, connection status, who you are), the task list of the shared project,
- * and the description of the selected task. Opens the project document for as long as it is shown, and the
- * selected task's document while that task is selected.
+ * The signed-in screen: header (connection status, others' updates waiting, and a menu with presence, outbox, bell
+ * and who you are), the task list of the shared project, and the selected task. Opens the project document for as
+ * long as it is shown, and the selected task's document while that task is selected.
+ *
+ * Layout (styles.css): from 900 px wide the list and the selected task sit side by side and the menu's contents are
+ * laid out in the header; narrower (a phone), the menu folds behind one button and the selected task replaces the
+ * list as a full-screen sheet with a way back.
  */
 import type { SyncClient } from '@concord/client';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
@@ -11,6 +15,8 @@ import type { Session } from '../session';
 import { BackendActions } from './BackendActions';
 import { Bell } from './Bell';
 import { FrequencySelect } from './FrequencySelect';
+import { HeaderMenu } from './HeaderMenu';
+import { HeldUpdates } from './HeldUpdates';
 import { OnlineUsers } from './OnlineUsers';
 import { OutboxPanel } from './OutboxPanel';
 import { PresenceAvatars } from './PresenceAvatars';
@@ -91,10 +97,8 @@ export function Board({ client, session, onSignOut }: BoardProps) {
     <div class="board">
       <header class="board__header">
         <h1>
-          Concord <span class="muted">· Demo project</span>
+          Concord <span class="muted board__project">· Demo project</span>
         </h1>
-        <PresenceAvatars handle={project} self={session.user} />
-        <OnlineUsers client={client} />
         <StatusIndicator
           client={client}
           documents={[
@@ -103,45 +107,69 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           ]}
           elsewhere={pendingElsewhere.reduce((sum, { entries }) => sum + entries.length, 0)}
         />
-        <OutboxPanel
-          client={client}
-          project={project}
-          task={taskHandle}
-          statuses={[projectStatus, taskStatus]}
-          elsewhere={pendingElsewhere}
-        />
-        <FrequencySelect client={client} />
-        <Bell
-          state={inboxState}
-          onOpen={(notification) => {
-            if (notification.target?.document === PROJECT_DOCUMENT && notification.target.record) select(notification.target.record);
-            else inboxState.inbox?.markRead(notification.id);
-          }}
-        />
-        <div class="board__me">
-          <span data-testid="signed-in-as" style={{ color: session.user.color }}>
-            {session.user.name}
-          </span>
-          <button type="button" class="link" data-testid="sign-out" onClick={() => void signOut()}>
-            Sign out
-          </button>
-        </div>
+        <HeldUpdates client={client} statuses={[projectStatus, taskStatus]} />
+        <HeaderMenu unread={inboxState.unread}>
+          {(closeMenu) => (
+            <>
+              <PresenceAvatars handle={project} self={session.user} />
+              <OnlineUsers client={client} />
+              <OutboxPanel
+                client={client}
+                project={project}
+                task={taskHandle}
+                statuses={[projectStatus, taskStatus]}
+                elsewhere={pendingElsewhere}
+              />
+              <FrequencySelect client={client} />
+              <Bell
+                state={inboxState}
+                onOpen={(notification) => {
+                  if (notification.target?.document === PROJECT_DOCUMENT && notification.target.record) {
+                    select(notification.target.record);
+                    closeMenu();
+                  } else inboxState.inbox?.markRead(notification.id);
+                }}
+              />
+              <div class="board__me">
+                <span data-testid="signed-in-as" style={{ color: session.user.color }}>
+                  {session.user.name}
+                </span>
+                <button type="button" class="link" data-testid="sign-out" onClick={() => void signOut()}>
+                  Sign out
+                </button>
+              </div>
+            </>
+          )}
+        </HeaderMenu>
       </header>
-      <main class="board__main">
+      <main class={selected ? 'board__main board__main--task-open' : 'board__main'}>
         {project ? (
           <TaskList handle={project} selected={selected} highlighted={highlighted} onSelect={select} />
         ) : (
           <p class="muted">Opening the project…</p>
         )}
-        {selected && selectedRecord && (
-          <BackendActions
-            session={session}
-            task={{ id: selected, title: selectedRecord.get('title') ?? '', status: selectedRecord.get('status') ?? 'todo' }}
-          />
-        )}
-        {project && selected && taskHandle && (
-          <TaskDetail project={project} taskId={selected} handle={taskHandle} user={session.user} onClose={() => select(null)} />
-        )}
+        <div class="board__task" data-testid="task-pane">
+          {selected ? (
+            <>
+              <button type="button" class="board__back" data-testid="sheet-back" onClick={() => select(null)}>
+                ← All tasks
+              </button>
+              {project && taskHandle && (
+                <TaskDetail project={project} taskId={selected} handle={taskHandle} user={session.user} onClose={() => select(null)} />
+              )}
+              {selectedRecord && (
+                <BackendActions
+                  key={selected}
+                  client={client}
+                  session={session}
+                  task={{ id: selected, title: selectedRecord.get('title') ?? '', status: selectedRecord.get('status') ?? 'todo' }}
+                />
+              )}
+            </>
+          ) : (
+            <p class="muted board__hint">Open a task to see its fields, description and comments here.</p>
+          )}
+        </div>
       </main>
       <Toasts toasts={toasts} />
     </div>
