@@ -60,7 +60,17 @@ export function DescriptionEditor({ handle, user }: { handle: DocumentHandle; us
       },
     });
     setEditor(created);
+    // The Edit menu's undo (or a keyboard's undo key) arrives as `beforeinput`: the editor's own undo, never the
+    // browser's, which would rewrite the page under ProseMirror (see ../undo.ts for Ctrl+Z).
+    const onBeforeInput = (event: InputEvent) => {
+      if (event.inputType !== 'historyUndo' && event.inputType !== 'historyRedo') return;
+      event.preventDefault();
+      if (event.inputType === 'historyUndo') created.commands.undo();
+      else created.commands.redo();
+    };
+    element.addEventListener('beforeinput', onBeforeInput);
     return () => {
+      element.removeEventListener('beforeinput', onBeforeInput);
       setEditor(null);
       created.destroy();
     };

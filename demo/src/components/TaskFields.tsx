@@ -8,6 +8,7 @@ import type { DocumentHandle } from '@concord/client';
 import type { LwwRecord, Peer } from '@concord/engine';
 import type { ComponentChildren } from 'preact';
 import { STATUS_LABELS, TASK_STATUSES, type EditableField, type Task, type TaskStatus } from '../model';
+import { burstProps } from '../undo';
 
 export type TaskRecord = LwwRecord<(typeof Task)['fields']>;
 
@@ -34,12 +35,12 @@ export function TaskField({ id, field, record, handle, peers }: TaskFieldProps) 
       onFocus={() => handle.presence.set({ field: fieldKey(id, field) })}
       onBlur={() => handle.presence.set({ field: null })}
     >
-      {control(field, record)}
+      {control(field, record, handle)}
     </EditedBy>
   );
 }
 
-function control(field: EditableField, record: TaskRecord) {
+function control(field: EditableField, record: TaskRecord, handle: DocumentHandle) {
   const label = FIELD_LABELS[field];
   switch (field) {
     case 'title':
@@ -49,7 +50,7 @@ function control(field: EditableField, record: TaskRecord) {
           value={record.get('title') ?? ''}
           maxLength={200}
           aria-label={label}
-          onInput={(event) => record.set('title', event.currentTarget.value)}
+          {...burstProps(handle.history, (value) => record.set('title', value))}
         />
       );
     case 'status':
@@ -59,7 +60,7 @@ function control(field: EditableField, record: TaskRecord) {
           class={`status-pill status-pill--${record.get('status') ?? 'todo'}`}
           value={record.get('status') ?? 'todo'}
           aria-label={label}
-          onChange={(event) => record.set('status', event.currentTarget.value as TaskStatus)}
+          onChange={(event) => handle.history.batch(() => record.set('status', event.currentTarget.value as TaskStatus))}
         >
           {TASK_STATUSES.map((status) => (
             <option key={status} value={status}>
@@ -77,7 +78,7 @@ function control(field: EditableField, record: TaskRecord) {
           maxLength={100}
           placeholder="Nobody"
           aria-label={label}
-          onInput={(event) => record.set('assignee', event.currentTarget.value)}
+          {...burstProps(handle.history, (value) => record.set('assignee', value))}
         />
       );
     case 'due':
@@ -87,7 +88,7 @@ function control(field: EditableField, record: TaskRecord) {
           type="date"
           value={record.get('due') ?? ''}
           aria-label={label}
-          onChange={(event) => record.set('due', event.currentTarget.value)}
+          onChange={(event) => handle.history.batch(() => record.set('due', event.currentTarget.value))}
         />
       );
   }

@@ -4,11 +4,13 @@
  * it is narrow, whatever the screen (styles.css, `.tasks`).
  */
 import type { DocumentHandle } from '@concord/client';
-import { useMemo, useState } from 'preact/hooks';
+import { useCallback, useMemo, useState } from 'preact/hooks';
 import { usePeers, useRecords } from '../hooks';
 import { newId } from '../ids';
 import { ProjectDocument } from '../model';
+import { useUndoShortcuts } from '../undo';
 import { TaskRow } from './TaskRow';
+import { DeletedToast, UndoButtons } from './UndoBar';
 
 interface TaskListProps {
   handle: DocumentHandle;
@@ -23,13 +25,17 @@ export function TaskList({ handle, selected, highlighted, onSelect }: TaskListPr
   const records = useRecords(tasks, (a, b) => (a.get('createdAt') ?? 0) - (b.get('createdAt') ?? 0));
   const peers = usePeers(handle);
   const [title, setTitle] = useState('');
+  // The last task deleted, while its "Task deleted — Undo" toast shows.
+  const [deleted, setDeleted] = useState<{ id: string; title: string } | null>(null);
+  const dismissDeleted = useCallback(() => setDeleted(null), []);
+  useUndoShortcuts(handle.history);
 
   const add = (event: Event) => {
     event.preventDefault();
     const trimmed = title.trim();
     if (!trimmed) return;
     const id = newId();
-    tasks.create({ title: trimmed, status: 'todo', assignee: '', due: '', createdAt: Date.now() }, id);
+    handle.history.batch(() => tasks.create({ title: trimmed, status: 'todo', assignee: '', due: '', createdAt: Date.now() }, id));
     setTitle('');
     onSelect(id);
   };
@@ -48,6 +54,7 @@ export function TaskList({ handle, selected, highlighted, onSelect }: TaskListPr
         <button type="submit" data-testid="add-task" disabled={!title.trim()}>
           Add task
         </button>
+        <UndoButtons history={handle.history} />
       </form>
       {records.length === 0 ? (
         <p class="muted tasks__empty" data-testid="no-tasks">
@@ -75,7 +82,9 @@ export function TaskList({ handle, selected, highlighted, onSelect }: TaskListPr
                 highlighted={highlighted.has(id)}
                 onOpen={() => onSelect(id)}
                 onDelete={() => {
-                  tasks.delete(id);
+                  const deletedTitle = record.get('title') ?? '';
+                  handle.history.batch(() => tasks.delete(id));
+                  setDeleted({ id, title: deletedTitle });
                   if (id === selected) onSelect(null);
                 }}
               />
@@ -83,6 +92,7 @@ export function TaskList({ handle, selected, highlighted, onSelect }: TaskListPr
           </ul>
         </>
       )}
+      {deleted && <DeletedToast key={deleted.id} history={handle.history} title={deleted.title} onDone={dismissDeleted} />}
       <datalist id="people">
         {[...new Set(peers.map((peer) => peer.user.name))].map((name) => (
           <option key={name} value={name} />
