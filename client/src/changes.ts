@@ -100,6 +100,44 @@ function labelOf(map: Y.AbstractType<unknown> | null, fallback: string | null): 
   return fallback;
 }
 
+/** A record removed here, remembered from before its content was collected: the outbox still names it. */
+export interface RemovedRecord {
+  readonly root: string;
+  readonly record: string;
+  readonly label: string | null;
+}
+
+/** The key of a struct in a `RemovedRecords` map. */
+export const structKey = (id: Y.ID): string => `${id.client}:${id.clock}`;
+export type RemovedRecords = ReadonlyMap<string, RemovedRecord>;
+
+/**
+ * The record `item` removed, if it is a record of a collection (a map in a root map): read while the transaction that
+ * deleted it ends (`afterTransaction`), before Yjs collects the content of deleted items, which makes a removed
+ * record look like any other removed map entry.
+ */
+export function removedRecordOf(item: Y.Item): RemovedRecord | null {
+  if (item.parentSub === null || !(item.content instanceof Y.ContentType) || !(item.content.type instanceof Y.Map)) return null;
+  const place = placeOf(item);
+  if (place?.kind !== 'record') return null;
+  const map = item.content.type as Y.AbstractType<unknown>;
+  const previous = (key: string) => {
+    const field = map._map.get(key);
+    if (!field || !(field.content instanceof Y.ContentAny || field.content instanceof Y.ContentJSON)) return undefined;
+    const content = field.content.getContent();
+    return content[content.length - 1];
+  };
+  let label: string | null = null;
+  for (const field of LABEL_FIELDS) {
+    const value = previous(field);
+    if (typeof value === 'string' && value.trim()) {
+      label = value.trim();
+      break;
+    }
+  }
+  return { root: place.root, record: place.record!, label };
+}
+
 function formatValue(value: unknown): string {
   if (value === undefined) return 'changed';
   if (value === null || value === '') return 'cleared';
@@ -147,6 +185,8 @@ interface Draft {
   map: Y.AbstractType<unknown> | null;
   value: unknown;
   valueClock: number;
+  /** The label of a record removed here, whose own fields are gone. */
+  label?: string | null;
   removed: boolean;
   inserted: number;
   deleted: number;
@@ -206,7 +246,7 @@ function addInsertions(doc: Y.Doc, server: Map<number, number>, drafts: Drafts):
 }
 
 /** Adds the deletions made here of items the server had (items inserted here and deleted again cancel out). */
-function addDeletions(doc: Y.Doc, server: Map<number, number>, deletes: DeleteSet, drafts: Drafts): void {
+function addDeletions(doc: Y.Doc, server: Map<number, number>, deletes: DeleteSet, removed: RemovedRecords, drafts: Drafts): void {
   for (const [client, ranges] of deletes.clients) {
     const known = server.get(client) ?? 0;
     for (const { clock, len } of ranges) {
@@ -214,6 +254,14 @@ function addDeletions(doc: Y.Doc, server: Map<number, number>, deletes: DeleteSe
       if (end <= clock) continue;
       for (const struct of structsBetween(doc, client, clock, end)) {
         if (!(struct instanceof Y.Item)) continue;
+        const record = removed.get(structKey(struct.id));
+        if (record) {
+          if (mapHas(struct.parent as Y.AbstractType<unknown>, record.record)) continue;
+          const draft = drafts.at({ root: record.root, kind: 'record', record: record.record, field: null, map: null });
+          draft.removed = true;
+          draft.label = record.label;
+          continue;
+        }
         const place = placeOf(struct);
         if (!place) continue;
         if (place.kind === 'text' || place.kind === 'list') {
@@ -229,18 +277,23 @@ function addDeletions(doc: Y.Doc, server: Map<number, number>, deletes: DeleteSe
 }
 
 /** The outbox entries of `doc` against what the server is known to have, sorted by kind, root, record and field. */
-export function describeChanges(doc: Y.Doc, server: Map<number, number>, deletes: DeleteSet): OutboxEntry[] {
+export function describeChanges(
+  doc: Y.Doc,
+  server: Map<number, number>,
+  deletes: DeleteSet,
+  removed: RemovedRecords = new Map(),
+): OutboxEntry[] {
   const drafts = new Drafts();
   addInsertions(doc, server, drafts);
-  addDeletions(doc, server, deletes, drafts);
-  const added = new Set<string>();
+  addDeletions(doc, server, deletes, removed, drafts);
+  const whole = new Set<string>();
   for (const draft of drafts.byKey.values()) {
-    if (draft.kind === 'record' && !draft.removed) added.add(`${draft.root}\u0000${draft.record}`);
+    if (draft.kind === 'record') whole.add(`${draft.root}\u0000${draft.record}`);
   }
   const entries: OutboxEntry[] = [];
   for (const draft of drafts.byKey.values()) {
-    // The fields of a record added here are part of "added 'x'".
-    if (draft.kind === 'field' && draft.record !== null && added.has(`${draft.root}\u0000${draft.record}`)) continue;
+    // The fields of a record added or removed here are part of "added 'x'" or "removed 'x'".
+    if (draft.kind === 'field' && draft.record !== null && whole.has(`${draft.root}\u0000${draft.record}`)) continue;
     // A text with no character counted still changed (formatting, a new paragraph); a list did not.
     if (draft.kind === 'list' && draft.inserted === 0 && draft.deleted === 0) continue;
     const base = {
@@ -252,7 +305,7 @@ export function describeChanges(doc: Y.Doc, server: Map<number, number>, deletes
       removed: draft.removed,
       inserted: draft.inserted,
       deleted: draft.deleted,
-      label: draft.record === null ? null : labelOf(draft.map, draft.record),
+      label: draft.record === null ? null : (draft.label ?? labelOf(draft.map, draft.record)),
     };
     entries.push(Object.freeze({ ...base, summary: summarize(base) }));
   }

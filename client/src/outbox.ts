@@ -10,17 +10,20 @@
  * take the edit for acknowledged (issue 13: the first edit after the connection dropped was never listed). Updates from IndexedDB are neither: they are the stored
  * copy, whose pending part the stored state vector and deletions describe. Both are kept beside the document in its
  * IndexedDB database, so after a reload or a browser restart the outbox is rebuilt from what is stored, not from
- * memory; edits from other tabs of the same browser are in it too, as they are in the stored copy. The entries are
+ * memory; edits from other tabs of the same browser are in it too, as they are in the stored copy. Records removed
+ * here are remembered by name with the deletions (Yjs collects a deleted record's fields at once). The entries are
  * described by `describeChanges`; the count is the number of entries.
  */
 import type { HocuspocusProvider } from '@hocuspocus/provider';
 import * as Y from 'yjs';
-import { describeChanges, type DeleteSet } from './changes.js';
+import { describeChanges, removedRecordOf, structKey, type DeleteSet, type RemovedRecord } from './changes.js';
 import type { OutboxEntry } from './types.js';
 
 /** Keys in the local database's `custom` store. */
 export const SERVER_STATE_KEY = 'concord.outbox.serverState';
 export const LOCAL_DELETES_KEY = 'concord.outbox.localDeletes';
+/** The records removed here since the last acknowledgement, as `[client, clock, root, record, label]`. */
+export const REMOVED_RECORDS_KEY = 'concord.outbox.removedRecords';
 /** The count earlier versions kept; 0 means the stored copy was fully acknowledged. */
 const LEGACY_COUNT_KEY = 'concord.pendingChanges';
 /**
@@ -66,6 +69,22 @@ function decodeDeletes(stored: unknown): DeleteSet {
   return Y.mergeDeleteSets([deletes]);
 }
 
+function encodeRemoved(removed: ReadonlyMap<string, RemovedRecord>): unknown[] {
+  return [...removed].map(([key, { root, record, label }]) => [...key.split(':').map(Number), root, record, label]);
+}
+
+function decodeRemoved(stored: unknown): Map<string, RemovedRecord> {
+  const removed = new Map<string, RemovedRecord>();
+  if (!Array.isArray(stored)) return removed;
+  for (const entry of stored) {
+    if (!Array.isArray(entry) || entry.length !== 5) continue;
+    const [client, clock, root, record, label] = entry as unknown[];
+    if (!Number.isSafeInteger(client) || !Number.isSafeInteger(clock) || typeof root !== 'string' || typeof record !== 'string') continue;
+    removed.set(`${client}:${clock}`, { root, record, label: typeof label === 'string' ? label : null });
+  }
+  return removed;
+}
+
 function stateOf(doc: Y.Doc): Map<number, number> {
   return Y.decodeStateVector(Y.encodeStateVector(doc));
 }
@@ -79,6 +98,8 @@ export class Outbox {
   private server = new Map<number, number>();
   /** Deletions made here (or in another tab) since the last acknowledgement. */
   private deletes: DeleteSet = Y.createDeleteSet();
+  /** Records removed here since then, named while they still had their fields (Yjs collects deleted content). */
+  private removed = new Map<string, RemovedRecord>();
   private cached: readonly OutboxEntry[] = [];
   private stale = false;
   private store: KeyValueStore | null = null;
@@ -106,7 +127,7 @@ export class Outbox {
 
   entries(): readonly OutboxEntry[] {
     if (this.stale) {
-      this.cached = Object.freeze(describeChanges(this.doc, this.server, this.deletes));
+      this.cached = Object.freeze(describeChanges(this.doc, this.server, this.deletes, this.removed));
       this.stale = false;
     }
     return this.cached;
@@ -116,9 +137,10 @@ export class Outbox {
   async restore(store: KeyValueStore): Promise<void> {
     // A state that cannot be read counts as nothing acknowledged: the outbox lists the whole stored copy until the
     // next acknowledgement (the changes themselves are in the document and sync either way).
-    const [state, deletes, legacyCount] = await Promise.all(
-      [SERVER_STATE_KEY, LOCAL_DELETES_KEY, LEGACY_COUNT_KEY].map((key) => store.get(key).catch(() => undefined)),
+    const [state, deletes, removed, legacyCount] = await Promise.all(
+      [SERVER_STATE_KEY, LOCAL_DELETES_KEY, REMOVED_RECORDS_KEY, LEGACY_COUNT_KEY].map((key) => store.get(key).catch(() => undefined)),
     );
+    for (const [key, record] of decodeRemoved(removed)) if (!this.removed.has(key)) this.removed.set(key, record);
     if (state instanceof Uint8Array) {
       for (const [client, clock] of Y.decodeStateVector(state)) this.advance(client, clock);
     } else if (legacyCount === 0) {
@@ -146,6 +168,7 @@ export class Outbox {
     if (this.entries().length === 0 && this.deletes.clients.size === 0) return;
     this.server = stateOf(this.doc);
     this.deletes = Y.createDeleteSet();
+    this.removed.clear();
     this.cached = Object.freeze([]);
     this.stale = false;
     this.save();
@@ -183,7 +206,13 @@ export class Outbox {
       return;
     }
     const deleted = transaction.deleteSet.clients.size > 0;
-    if (deleted) this.deletes = Y.mergeDeleteSets([this.deletes, transaction.deleteSet]);
+    if (deleted) {
+      this.deletes = Y.mergeDeleteSets([this.deletes, transaction.deleteSet]);
+      Y.iterateDeletedStructs(transaction, transaction.deleteSet, (struct) => {
+        const record = struct instanceof Y.Item ? removedRecordOf(struct) : null;
+        if (record) this.removed.set(structKey(struct.id), record);
+      });
+    }
     if (deleted) this.save();
     if (inserted || deleted) this.changed();
   };
@@ -206,6 +235,7 @@ export class Outbox {
     Promise.all([
       store.set(SERVER_STATE_KEY, Y.encodeStateVector(this.server)),
       store.set(LOCAL_DELETES_KEY, encodeDeletes(this.deletes)),
+      store.set(REMOVED_RECORDS_KEY, encodeRemoved(this.removed)),
     ]).then(this.options.onStored, this.options.onStoreError);
   }
 }
