@@ -50,6 +50,8 @@ export const ErrorKind = {
   InvalidSchema: 'invalid-schema',
   InvalidChannel: 'invalid-channel',
   InvalidEvent: 'invalid-event',
+  /** A write to a field someone else holds a lock on (they are editing it), made without `force`. */
+  FieldLocked: 'field-locked',
 } as const;
 export type ErrorKind = (typeof ErrorKind)[keyof typeof ErrorKind];
 

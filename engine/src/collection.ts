@@ -8,7 +8,7 @@ import { uuidv4 } from 'lib0/random';
 import * as Y from 'yjs';
 import { ConcordError, ErrorKind } from './codes.js';
 import { LOCAL_EDIT_ORIGIN } from './origins.js';
-import { LwwRecord, validateField, type FieldName, type FieldSchemas, type FieldValues, type RecordInput, type RecordType } from './record.js';
+import { LwwRecord, validateField, writeFields, type FieldName, type FieldSchemas, type FieldValues, type RecordInput, type RecordType } from './record.js';
 
 export class RecordCollection<F extends FieldSchemas> {
   readonly type: RecordType<F>;
@@ -32,13 +32,15 @@ export class RecordCollection<F extends FieldSchemas> {
       .map((field) => [field, validateField(this.type, field, (values as Partial<Record<string, unknown>>)[field])] as const)
       .filter(([, value]) => value !== undefined);
     const entry = new Y.Map<unknown>();
+    const record = new LwwRecord(this.type, entry);
     const write = () => {
-      for (const [field, value] of parsed) entry.set(field, value);
+      // Added first, so its fields are stamped by this document's writer.
       this.map.set(id, entry);
+      writeFields(entry, parsed, { origin, force: true });
     };
     if (this.map.doc) this.map.doc.transact(write, origin);
     else write();
-    return new LwwRecord(this.type, entry);
+    return record;
   }
 
   get(id: string): LwwRecord<F> | undefined {

@@ -1,8 +1,8 @@
 /**
  * Field changes an app backend applies to a document from outside (a payment recorded, a task assigned), through
  * the engine model: the document's own LWW fields (root map `fields`) and records of collections (root maps of
- * record id → fields), exactly what `LwwRecord` and `RecordCollection` write, so every client reads them as if a
- * person had made them.
+ * record id → fields), exactly what `LwwRecord` and `RecordCollection` write (stamped entries, fields.ts, with the server's clock and
+ * the origin's `context.user` as author), so every client reads them as if a person had made them.
  *
  * The rule: all or nothing. Every change is checked first (JSON values, names, that each collection root is a map in
  * this document); then all are written in one transaction, so viewers never see half of them. `null` clears a field;
@@ -12,12 +12,16 @@ import * as Y from 'yjs';
 import { z } from 'zod';
 import { ConcordError, ErrorKind } from './codes.js';
 import { RecordCollection } from './collection.js';
+import { FIELD_KEY_SEPARATOR, fieldNameProblem } from './fields.js';
 import { defineRecord, LwwRecord, type FieldSchemas } from './record.js';
 import { FIELDS_ROOT } from './schema.js';
 
 const MAX_NAME_LENGTH = 200;
 const name = z.string().min(1, 'names must not be empty').max(MAX_NAME_LENGTH, `names must be at most ${MAX_NAME_LENGTH} characters`);
-const fieldValues = z.record(name, z.json());
+const fieldName = name.refine((field) => fieldNameProblem(field) === null, {
+  message: `field names must not contain "${FIELD_KEY_SEPARATOR}"`,
+});
+const fieldValues = z.record(fieldName, z.json());
 
 export const documentChangesSchema = z
   .object({

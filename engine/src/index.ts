@@ -17,13 +17,34 @@ export {
   LOCAL_EDIT_ORIGIN,
   OriginTag,
   SERVER_API_ORIGIN,
+  SERVER_CLAMP_ORIGIN,
   STORAGE_ORIGIN,
 } from './origins.js';
 export type { ConcordOrigin } from './origins.js';
 export { Access, tokenClaimsSchema } from './claims.js';
 export type { TokenClaims } from './claims.js';
-export { defineRecord, FieldValidationError, LwwRecord, validateField } from './record.js';
-export type { FieldName, FieldSchemas, FieldValues, RecordInput, RecordType } from './record.js';
+export { defineRecord, FieldValidationError, LwwRecord, placeOfMap, validateField } from './record.js';
+export type { FieldName, FieldSchemas, FieldValues, OriginOrOptions, RecordInput, RecordType, WriteOptions } from './record.js';
+export {
+  compareEntries,
+  FIELD_KEY_SEPARATOR,
+  fieldEntries,
+  fieldEntriesBefore,
+  fieldNameProblem,
+  fieldOfKey,
+  hasField,
+  isKeyOf,
+  LEGACY_STAMP,
+  nextStamp,
+  parseEntry,
+  readField,
+  readFields,
+  winningEntry,
+  writeField,
+} from './fields.js';
+export type { FieldEntry, FieldWriter, Stamp, WriteStamp } from './fields.js';
+export { bindFieldContext, fieldContextOf, FieldLockedError } from './fieldContext.js';
+export type { FieldContext, FieldLocks, FieldTarget } from './fieldContext.js';
 export { RecordCollection } from './collection.js';
 export { defineDocument, FIELDS_ROOT } from './schema.js';
 export type { DocumentSpec, DocumentType, TypedDocument } from './schema.js';

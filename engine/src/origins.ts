@@ -14,6 +14,8 @@ export const OriginTag = {
   ServerApi: 'server-api',
   /** A user's edit made through the engine's typed model. */
   LocalEdit: 'local-edit',
+  /** The server re-wrote a field entry stamped beyond its clock with a clamped stamp (server/src/extensions/StampClamp). */
+  ServerClamp: 'server-clamp',
 } as const;
 export type OriginTag = (typeof OriginTag)[keyof typeof OriginTag];
 
@@ -31,6 +33,7 @@ function origin(tag: OriginTag, skipStoreHooks: boolean): ConcordOrigin {
 export const STORAGE_ORIGIN = origin(OriginTag.Storage, true);
 export const SERVER_API_ORIGIN = origin(OriginTag.ServerApi, false);
 export const LOCAL_EDIT_ORIGIN = origin(OriginTag.LocalEdit, false);
+export const SERVER_CLAMP_ORIGIN = origin(OriginTag.ServerClamp, false);
 
 export function isConcordOrigin(value: unknown, tag?: OriginTag): value is ConcordOrigin {
   if (typeof value !== 'object' || value === null) return false;

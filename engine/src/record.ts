@@ -1,14 +1,18 @@
 /**
- * Last-writer-wins records: a typed view over a `Y.Map` whose keys are declared fields.
+ * Last-writer-wins records: a typed view over a `Y.Map` whose fields are declared.
  *
- * Each field is one map key, so concurrent writes to different fields both survive and concurrent writes to the
- * same field resolve the same way on every replica (Yjs keeps one value per key, deterministically). Values are
- * validated with the field's zod schema on write; on read, a value some other writer stored that does not pass the
- * schema reads as `undefined` rather than reaching the app.
+ * Each field is stored as stamped entries (fields.ts): a write carries a hybrid logical clock stamp and every replica
+ * reads the write with the later stamp, whatever the order updates arrive in, so concurrent writes to different
+ * fields both survive and concurrent writes to one field resolve to the later one everywhere. Values are validated
+ * with the field's zod schema on write; on read, a value some other writer stored that does not pass the schema reads
+ * as `undefined` rather than reaching the app. A write to a field someone else holds a lock on (fieldContext.ts) is
+ * refused with a FieldLockedError unless forced.
  */
 import * as Y from 'yjs';
 import type { z } from 'zod';
 import { ConcordError, ErrorKind } from './codes.js';
+import { fieldContextOf, FieldLockedError, writerOfOrigin, type FieldTarget } from './fieldContext.js';
+import { fieldNameProblem, fieldOfKey, readField, writeField } from './fields.js';
 import { LOCAL_EDIT_ORIGIN } from './origins.js';
 
 export type FieldSchemas = Record<string, z.ZodType>;
@@ -29,6 +33,10 @@ export interface RecordType<F extends FieldSchemas> {
 export function defineRecord<F extends FieldSchemas>(name: string, fields: F): RecordType<F> {
   if (Object.keys(fields).length === 0) {
     throw new ConcordError(ErrorKind.InvalidSchema, `record type ${name} declares no fields`);
+  }
+  for (const field of Object.keys(fields)) {
+    const problem = fieldNameProblem(field);
+    if (problem) throw new ConcordError(ErrorKind.InvalidSchema, `record type ${name}: ${problem}`);
   }
   return Object.freeze({ name, fields });
 }
@@ -81,6 +89,38 @@ export function validateField<F extends FieldSchemas, K extends FieldName<F>>(
   return result.data as FieldValues<F>[K];
 }
 
+/** How a write is made: its transaction origin, and whether it overrides someone else's lock on the field. */
+export interface WriteOptions {
+  /** @default LOCAL_EDIT_ORIGIN */
+  readonly origin?: unknown;
+  /** Write even when someone else holds a lock on the field. @default false */
+  readonly force?: boolean;
+}
+
+/** The third argument of `set`/`update`/`unset`: an origin (as before options existed) or `WriteOptions`. */
+export type OriginOrOptions = unknown;
+
+function writeOptions(arg: OriginOrOptions): { origin: unknown; force: boolean } {
+  if (arg === undefined) return { origin: LOCAL_EDIT_ORIGIN, force: false };
+  if (typeof arg === 'object' && arg !== null && Object.getPrototypeOf(arg) === Object.prototype) {
+    const keys = Object.keys(arg);
+    if (keys.length > 0 && keys.every((key) => key === 'origin' || key === 'force')) {
+      const options = arg as WriteOptions;
+      return { origin: options.origin ?? LOCAL_EDIT_ORIGIN, force: options.force === true };
+    }
+  }
+  return { origin: arg, force: false };
+}
+
+/** Where a record map sits: its root's name and, for a record in a collection, its id. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types are invariant in their event
+export function placeOfMap(map: Y.AbstractType<any>): { root: string; record: string | null } {
+  const item = map._item;
+  if (item === null) return { root: map.doc ? Y.findRootTypeKey(map) : '', record: null };
+  const parent = item.parent as Y.AbstractType<unknown>;
+  return { root: parent._item === null && parent.doc ? Y.findRootTypeKey(parent) : '', record: item.parentSub };
+}
+
 export class LwwRecord<F extends FieldSchemas> {
   readonly type: RecordType<F>;
   readonly map: Y.Map<unknown>;
@@ -90,34 +130,34 @@ export class LwwRecord<F extends FieldSchemas> {
     this.map = map;
   }
 
-  /** The field's value, or undefined when it is unset or what is stored does not pass the schema. */
+  /** The field's value (the write with the latest stamp), or undefined when it is unset or fails the schema. */
   get<K extends FieldName<F>>(field: K): FieldValues<F>[K] | undefined {
-    if (!this.map.has(field)) return undefined;
+    const stored = readField(this.map, field);
+    if (stored === undefined) return undefined;
     const schema = this.type.fields[field];
-    const result = schema?.safeParse(this.map.get(field));
+    const result = schema?.safeParse(stored);
     return result?.success ? (result.data as FieldValues<F>[K]) : undefined;
   }
 
   /**
    * Validates, then writes one field (undefined, where the schema allows it, unsets it). Throws
-   * FieldValidationError and writes nothing when the value is invalid.
+   * FieldValidationError and writes nothing when the value is invalid, FieldLockedError when someone else holds a
+   * lock on the field (unless `{ force: true }`). The third argument is an origin or `WriteOptions`.
    */
-  set<K extends FieldName<F>>(field: K, value: FieldValues<F>[K], origin: unknown = LOCAL_EDIT_ORIGIN): void {
+  set<K extends FieldName<F>>(field: K, value: FieldValues<F>[K], options?: OriginOrOptions): void {
     const parsed = validateField(this.type, field, value);
-    this.transact(() => this.write(field, parsed), origin);
+    writeFields(this.map, [[field, parsed]], writeOptions(options));
   }
 
-  /** Validates every given field first, then writes them all in one transaction (all or nothing). */
-  update(values: Partial<FieldValues<F>>, origin: unknown = LOCAL_EDIT_ORIGIN): void {
-    const parsed = Object.entries(values).map(([field, value]) => [field, validateField(this.type, field, value)]);
-    this.transact(() => {
-      for (const [field, value] of parsed) this.write(field as string, value);
-    }, origin);
+  /** Validates every given field first (and their locks), then writes them all in one transaction (all or nothing). */
+  update(values: Partial<FieldValues<F>>, options?: OriginOrOptions): void {
+    const parsed = Object.entries(values).map(([field, value]) => [field, validateField(this.type, field, value)] as [string, unknown]);
+    writeFields(this.map, parsed, writeOptions(options));
   }
 
-  /** Removes a field's value (it reads as undefined afterwards). */
-  unset(field: FieldName<F>, origin: unknown = LOCAL_EDIT_ORIGIN): void {
-    this.transact(() => this.map.delete(field), origin);
+  /** Unsets a field (a stamped write of "no value": it reads as undefined afterwards, and beats older writes). */
+  unset(field: FieldName<F>, options?: OriginOrOptions): void {
+    writeFields(this.map, [[field, undefined]], writeOptions(options));
   }
 
   /** Every declared field that holds a valid value. */
@@ -135,21 +175,39 @@ export class LwwRecord<F extends FieldSchemas> {
     const handler = (event: Y.YMapEvent<unknown>) => {
       const changed = new Set<FieldName<F>>();
       for (const key of event.keysChanged) {
-        if (Object.hasOwn(this.type.fields, key)) changed.add(key as FieldName<F>);
+        const field = fieldOfKey(key);
+        if (Object.hasOwn(this.type.fields, field)) changed.add(field as FieldName<F>);
       }
       if (changed.size > 0) callback(changed, event.transaction);
     };
     this.map.observe(handler);
     return () => this.map.unobserve(handler);
   }
+}
 
-  private write(field: string, value: unknown): void {
-    if (value === undefined) this.map.delete(field);
-    else this.map.set(field, value);
+/**
+ * Writes validated values into a record map: checks every lock first (unless `force`), then writes each field
+ * stamped, in one transaction with `origin`, carrying the replica's writer and clock (fieldContext.ts).
+ */
+export function writeFields(
+  map: Y.Map<unknown>,
+  writes: ReadonlyArray<readonly [string, unknown]>,
+  { origin, force }: { origin: unknown; force: boolean },
+): void {
+  const context = fieldContextOf(map.doc);
+  if (context?.locks && !force) {
+    const place = placeOfMap(map);
+    for (const [field] of writes) {
+      const target: FieldTarget = { ...place, field };
+      const holder = context.locks.lockedBy(target);
+      if (holder) throw new FieldLockedError(target, holder);
+    }
   }
-
-  private transact(fn: () => void, origin: unknown): void {
-    if (this.map.doc) this.map.doc.transact(fn, origin);
-    else fn();
-  }
+  const by = context?.writer?.() ?? writerOfOrigin(origin);
+  const now = context?.now?.();
+  const write = () => {
+    for (const [field, value] of writes) writeField(map, field, value, { by, ...(now === undefined ? {} : { now }) });
+  };
+  if (map.doc) map.doc.transact(write, origin);
+  else write();
 }
