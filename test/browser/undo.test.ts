@@ -1,0 +1,150 @@
+/**
+ * C18 undo in the demo, in real Chromium against the real server serving the built demo. Alice and Bob, each in
+ * their own browser context, on one task:
+ *
+ * - Alice changes the status, the assignee and the title (typed), while Bob sets the due date;
+ * - Ctrl+Z in the title input gives back the whole previous title, for Bob too, then the assignee, then the status;
+ *   Bob's due date stays; Ctrl+Shift+Z and Ctrl+Y redo;
+ * - Alice deletes the task: "Task deleted — Undo" brings it back, with every field, for Bob; Ctrl+Shift+Z deletes
+ *   it again and Ctrl+Z restores it;
+ * - in the description, Ctrl+Z is the editor's own undo of Alice's text, and never also the project's;
+ * - the browser's own undo never ran (no `input` event of type historyUndo/historyRedo in Alice's page).
+ *
+ * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts: skipped loudly without it, fails on CI).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '@concord/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
+import { DemoPage } from './demoPage.js';
+
+const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
+const SCENARIO_TIMEOUT_MS = 90_000;
+
+/** Counts, in the page, every edit the browser's own undo or redo made (they arrive as `input` events). */
+function watchBrowserUndo(): void {
+  const seen: string[] = [];
+  (window as unknown as { browserUndos: string[] }).browserUndos = seen;
+  addEventListener(
+    'input',
+    (event) => {
+      const { inputType } = event as InputEvent;
+      if (inputType === 'historyUndo' || inputType === 'historyRedo') seen.push(inputType);
+    },
+    true,
+  );
+}
+
+describe.skipIf(skipWithoutChromium())(`C18 undo in the demo, Chromium (${CHROMIUM_PATH})`, () => {
+  let dataDir: string;
+  let server: Awaited<ReturnType<typeof startServer>> | null = null;
+  let chromium: LaunchedChromium | null = null;
+  const pages: DemoPage[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(join(DEMO_DIST, 'index.html'))) {
+      throw new Error(`the demo is not built (no ${DEMO_DIST}index.html): run npm run build first`);
+    }
+    dataDir = await mkdtemp(join(tmpdir(), 'concord-undo-'));
+    chromium = await launchChromium();
+    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, staticDir: DEMO_DIST, logLevel: 'silent' });
+  });
+
+  afterAll(async () => {
+    for (const page of pages) await page.close();
+    await chromium?.close();
+    await server?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const open = async (name: string) => {
+    if (!server || !chromium) throw new Error('the server or Chromium did not start');
+    const page = await DemoPage.open(chromium.browser, name, server.url);
+    pages.push(page);
+    await page.page.addInitScript(watchBrowserUndo);
+    await page.page.reload();
+    await page.signIn();
+    return page;
+  };
+
+  it(
+    "Ctrl+Z undoes Alice's own field, title and delete for everyone, never Bob's change nor with the browser's undo",
+    async () => {
+      const alice = await open('Alice');
+      const bob = await open('Bob');
+      const keys = alice.page.keyboard;
+
+      const task = await alice.addTask('Write the report');
+      await bob.waitForFields(task, { title: 'Write the report', status: 'todo', assignee: '', due: '' });
+
+      await alice.field(task, 'status').selectOption('doing');
+      await alice.field(task, 'assignee').click();
+      await keys.type('Bob');
+      await bob.field(task, 'due').fill('2026-12-24'); // Bob's own change, in between
+      await alice.field(task, 'title').click();
+      await keys.press('End');
+      await keys.type(' by Friday');
+      const edited = { title: 'Write the report by Friday', status: 'doing', assignee: 'Bob', due: '2026-12-24' };
+      await alice.waitForFields(task, edited);
+      await bob.waitForFields(task, edited);
+
+      // Still in the title input: the whole typed burst goes, then the assignee, then the status.
+      await keys.press('Control+z');
+      await bob.waitForFields(task, { ...edited, title: 'Write the report' });
+      await alice.waitForFields(task, { ...edited, title: 'Write the report' });
+      await keys.press('Control+z');
+      await bob.waitForFields(task, { ...edited, title: 'Write the report', assignee: '' });
+      await keys.press('Control+z');
+      const undone = { title: 'Write the report', status: 'todo', assignee: '', due: '2026-12-24' };
+      await bob.waitForFields(task, undone);
+      await alice.waitForFields(task, undone);
+
+      await keys.press('Control+Shift+z');
+      await bob.waitForFields(task, { ...undone, status: 'doing' });
+      await keys.press('Control+y');
+      await bob.waitForFields(task, { ...undone, status: 'doing', assignee: 'Bob' });
+      const kept = { ...undone, status: 'doing', assignee: 'Bob' };
+
+      // A delete, at once and for everyone, and its toast's Undo.
+      await alice.row(task).getByTestId('delete-task').click();
+      await bob.row(task).waitFor({ state: 'detached' });
+      const toast = alice.page.getByTestId('deleted-toast');
+      await expect.poll(() => toast.textContent()).toContain('Task deleted');
+      await toast.getByTestId('undo-delete').click();
+      await bob.waitForFields(task, kept);
+      await alice.waitForFields(task, kept);
+      await toast.waitFor({ state: 'detached' });
+
+      // Redo deletes it again, undo brings it back, from the keyboard with nothing focused.
+      await alice.page.locator('body').click({ position: { x: 2, y: 2 } });
+      await keys.press('Control+Shift+z');
+      await bob.row(task).waitFor({ state: 'detached' });
+      await keys.press('Control+z');
+      await bob.waitForFields(task, kept);
+
+      // In the description, Ctrl+Z is the editor's own undo of Alice's text: the project's history is not also undone,
+      // and with nothing left to undo there, nothing happens (neither the project's undo nor the browser's).
+      await alice.openDescription(task);
+      await alice.typeInDescription('Draft outline');
+      await alice.waitForDescription('Draft outline');
+      // Typing is one step when it comes quickly; a slow machine may have made it two.
+      for (let presses = 0; (await alice.editor.textContent())?.includes('Draft'); presses += 1) {
+        expect(presses, 'Ctrl+Z in the description undid the typing').toBeLessThan(5);
+        await keys.press('Control+z');
+      }
+      await keys.press('Control+z');
+      await alice.waitForFields(task, kept);
+      await bob.waitForFields(task, kept);
+
+      const browserUndos = await alice.page.evaluate(() => (window as unknown as { browserUndos: string[] }).browserUndos);
+      expect(browserUndos, "the browser's own undo edited an input").toEqual([]);
+      expect(alice.errors).toEqual([]);
+      expect(bob.errors).toEqual([]);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+});
