@@ -4,6 +4,7 @@ export type { UpdateFrequency } from './frequency.js';
 export type { PendingDocument } from './registry.js';
 export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
 export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
+export { CONNECT_TIMEOUT_MS, DEAD_CONNECTION_AFTER_MS } from './watchdog.js';
 export type { ChannelPosition, NotificationPreference } from '@concord/engine';
 export type { Clock } from './clock.js';
 export { TYPING_TIMEOUT_MS } from './presence.js';

@@ -10,12 +10,20 @@
  * back online, when the tab is focused or shown again, and on `syncNow()`; otherwise after the backoff of
  * backoff.ts, whose next attempt time is published (`retry`). Each opened socket gets a new connection number, so
  * tokens can be fetched once per connection.
+ *
+ * A dead connection is dropped, not closed: an open socket that hears nothing from the server (whose heartbeat comes
+ * every 2.5 s) for `deadConnectionAfterMs`, an attempt that does not open within `CONNECT_TIMEOUT_MS` (watchdog.ts),
+ * and any socket when the browser says it went offline. A close handshake over a network that is gone never
+ * completes (the socket would sit in CLOSING for minutes, documents and presence still writing to it), so the
+ * provider is handed the close event at once, as its own `checkConnection` does, and the socket turns `offline` and
+ * reconnects like after any lost connection.
  */
 import { CloseCode } from '@concord/engine';
 import { HocuspocusProviderWebsocket, WebSocketStatus, type HocuspocusProvider } from '@hocuspocus/provider';
 import { ObservableV2 } from 'lib0/observable';
 import { DEFAULT_MAX_RECONNECT_DELAY_MS, reconnectDelayMs, STABLE_CONNECTION_MS } from './backoff.js';
 import type { ConnectionState } from './types.js';
+import { CONNECT_TIMEOUT_MS, DEAD_CONNECTION_AFTER_MS, Watchdog } from './watchdog.js';
 
 /** Connections in a row that closed before `STABLE_CONNECTION_MS` that make the socket `degraded`. */
 export const UNSTABLE_CONNECTIONS_IN_A_ROW = 3;
@@ -24,6 +32,7 @@ export interface SocketOptions {
   url: string;
   WebSocketPolyfill?: unknown;
   maxReconnectDelayMs?: number;
+  deadConnectionAfterMs?: number;
 }
 
 export type SocketEvents = {
@@ -51,6 +60,12 @@ function eventSource(target: unknown): EventSource | null {
     : null;
 }
 
+/** A close event as a WebSocket fires it (Node and browsers have CloseEvent; a bare Event with the fields otherwise). */
+function closeEvent(code: number, reason: string): Event {
+  if (typeof CloseEvent === 'function') return new CloseEvent('close', { code, reason, wasClean: false });
+  return Object.assign(new Event('close'), { code, reason, wasClean: false });
+}
+
 function pageIsVisible(): boolean {
   return (globalThis as { document?: { visibilityState?: string } }).document?.visibilityState !== 'hidden';
 }
@@ -58,6 +73,8 @@ function pageIsVisible(): boolean {
 export class Socket extends ObservableV2<SocketEvents> {
   readonly provider: HocuspocusProviderWebsocket;
   private readonly maxDelayMs: number;
+  private readonly deadAfterMs: number;
+  private readonly watchdog = new Watchdog((silentMs) => this.onSilence(silentMs));
   private socketStatus: WebSocketStatus;
   private refused = false;
   private connections = 0;
@@ -79,6 +96,7 @@ export class Socket extends ObservableV2<SocketEvents> {
   constructor(options: SocketOptions) {
     super();
     this.maxDelayMs = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
+    this.deadAfterMs = options.deadConnectionAfterMs ?? DEAD_CONNECTION_AFTER_MS;
     this.provider = new HocuspocusProviderWebsocket({
       url: options.url,
       ...(options.WebSocketPolyfill ? { WebSocketPolyfill: options.WebSocketPolyfill } : {}),
@@ -92,6 +110,7 @@ export class Socket extends ObservableV2<SocketEvents> {
     this.provider.on('status', this.onStatus);
     this.provider.on('open', this.onOpen);
     this.provider.on('close', this.onClose);
+    this.provider.on('message', this.onMessage);
     this.window?.addEventListener('online', this.onNetworkChange);
     this.window?.addEventListener('offline', this.onNetworkChange);
     this.window?.addEventListener('focus', this.onAttention);
@@ -145,6 +164,7 @@ export class Socket extends ObservableV2<SocketEvents> {
     this.destroyed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.stableTimer);
+    this.watchdog.stop();
     this.window?.removeEventListener('online', this.onNetworkChange);
     this.window?.removeEventListener('offline', this.onNetworkChange);
     this.window?.removeEventListener('focus', this.onAttention);
@@ -200,10 +220,42 @@ export class Socket extends ObservableV2<SocketEvents> {
   }
 
   private readonly onStatus = ({ status }: { status: WebSocketStatus }) => {
+    const previous = this.socketStatus;
     this.socketStatus = status;
     if (status === WebSocketStatus.Connected) this.refused = false;
+    if (status === WebSocketStatus.Disconnected) this.watchdog.stop();
+    else if (status !== previous) this.watchdog.watch(status === WebSocketStatus.Connected ? this.deadAfterMs : CONNECT_TIMEOUT_MS);
     this.update();
   };
+
+  private readonly onMessage = () => {
+    this.watchdog.heard();
+  };
+
+  /** The open connection heard nothing for too long, or the attempt did not open in time. */
+  private onSilence(silentMs: number): void {
+    const open = this.socketStatus === WebSocketStatus.Connected;
+    this.dropConnection(
+      CloseCode.ConnectionTimeout,
+      open ? `nothing from the server for ${Math.round(silentMs)} ms` : `no connection after ${Math.round(silentMs)} ms`,
+    );
+  }
+
+  /**
+   * Ends the connection (or the attempt) now, without a close handshake: the provider gets its socket's close event
+   * at once, and forgets the socket, which the browser then closes on its own time.
+   */
+  private dropConnection(code: number, reason: string): void {
+    const event = closeEvent(code, reason);
+    const webSocket = this.provider.webSocket as unknown as Partial<EventTarget> | null;
+    if (typeof webSocket?.dispatchEvent === 'function') {
+      webSocket.dispatchEvent(event); // through the listener the provider put on its socket, as a real close
+    } else {
+      // A WebSocket implementation that cannot dispatch events: the provider's own forced close, then ours.
+      this.provider.onClose({ event: event as CloseEvent });
+      this.onClose({ event: event as CloseEvent });
+    }
+  }
 
   private readonly onOpen = () => {
     this.connections += 1;
@@ -240,6 +292,10 @@ export class Socket extends ObservableV2<SocketEvents> {
   };
 
   private readonly onNetworkChange = () => {
+    if (browserSaysOffline() && this.socketStatus !== WebSocketStatus.Disconnected) {
+      // No network: whatever the socket looks like, nothing it sends arrives (no retry is scheduled while offline).
+      this.dropConnection(CloseCode.GoingAway, 'the browser is offline');
+    }
     this.update();
     if (!browserSaysOffline()) this.connectNow();
   };

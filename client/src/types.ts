@@ -64,6 +64,14 @@ export interface SyncClientOptions {
    */
   maxReconnectDelayMs?: number;
   /**
+   * An open connection that receives nothing for this long is dead (its network went away without closing it): the
+   * client drops it, turns `offline` and reconnects. The server's heartbeat keeps a live connection from going this
+   * long without a frame; a server whose `CONCORD_HEARTBEAT_INTERVAL_MS` is above 3 s needs more than twice that here.
+   * @default 7_000 (`DEAD_CONNECTION_AFTER_MS`) — two missed heartbeats of 2.5 s and some slack: a dead connection
+   *   is noticed within 10 s, a slow live one is kept.
+   */
+  deadConnectionAfterMs?: number;
+  /**
    * How often remote changes are applied: `live`, or gathered and applied `every-30s` / `every-minute` (local
    * changes always go out at once). Change it later with `setUpdateFrequency`.
    * @default 'live'

@@ -3,8 +3,9 @@
  * touching the real thing: it listens on 127.0.0.1, port 0, and pipes every connection to the target. `cut()`
  * resets every open connection and resets new ones as soon as they arrive (to a client, like a database that went
  * away); `blackhole()` keeps every connection open but silently drops what either side sends and leaves new ones
- * unanswered (a network that went away without telling anyone: no FIN, no RST); `restore()` forwards again (a
- * blackholed connection stays dead: what was dropped is gone). It closes when the test ends.
+ * unanswered (a network that went away without telling anyone: no FIN, no RST — nor does one side's close reach the
+ * other); `restore()` forwards again (a blackholed connection stays dead: what was dropped is gone; one whose other
+ * side closed meanwhile is reset, as that side would answer the first packet to arrive). It closes when the test ends.
  */
 import { createConnection, createServer, type Socket } from 'node:net';
 import { onCleanup } from './cleanup.js';
@@ -29,6 +30,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let accepted = 0;
   /** Connections accepted while blackholed: held open, never forwarded. */
   const held = new Set<Socket>();
+  /** Sides whose other side closed while blackholed: they never heard of it, and are reset on restore(). */
+  const orphans = new Set<Socket>();
 
   const drop = (socket: Socket) => {
     if (!socket.destroyed) socket.resetAndDestroy();
@@ -58,10 +61,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         if (silent) dead = true;
         if (!dead && !to.destroyed) to.write(chunk);
       });
-      from.on('error', () => drop(to));
+      // A close while blackholed does not cross the network either.
+      const closeOther = () => (silent ? orphans.add(to) : drop(to));
+      from.on('error', closeOther);
       from.on('close', () => {
         open.delete(from);
-        drop(to);
+        closeOther();
       });
     }
   });
@@ -84,7 +89,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     restore() {
       cut = false;
       silent = false;
-      for (const socket of held) drop(socket);
+      for (const socket of [...held, ...orphans]) drop(socket);
+      orphans.clear();
     },
     close() {
       proxy.cut();
