@@ -17,6 +17,8 @@ export interface TcpProxy {
   readonly accepted: number;
   /** Resets every connection and every new one until `restore()`. */
   cut(): void;
+  /** Closes every connection cleanly (FIN, as a server going away politely) and every new one until `restore()`. */
+  hangUp(): void;
   /** Drops every byte in both directions, without closing anything, until `restore()`; new connections hang. */
   blackhole(): void;
   restore(): void;
@@ -26,6 +28,7 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<Socket>();
   let cut = false;
+  let hungUp = false;
   let silent = false;
   let accepted = 0;
   /** Connections accepted while blackholed: held open, never forwarded. */
@@ -40,6 +43,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const server = createServer({ noDelay: true }, (client) => {
     if (cut) {
       drop(client);
+      return;
+    }
+    if (hungUp) {
+      client.end();
       return;
     }
     if (silent) {
@@ -83,11 +90,16 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       cut = true;
       for (const socket of [...open, ...held]) drop(socket);
     },
+    hangUp() {
+      hungUp = true;
+      for (const socket of [...open, ...held]) socket.end();
+    },
     blackhole() {
       silent = true;
     },
     restore() {
       cut = false;
+      hungUp = false;
       silent = false;
       for (const socket of [...held, ...orphans]) drop(socket);
       orphans.clear();
