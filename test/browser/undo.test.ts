@@ -4,7 +4,7 @@
  *
  * - Alice changes the status, the assignee and the title (typed), while Bob sets the due date;
  * - Ctrl+Z in the title input gives back the whole previous title, for Bob too, then the assignee, then the status;
- *   Bob's due date stays; Ctrl+Shift+Z and Ctrl+Y redo;
+ *   Bob's due date stays; Ctrl+Shift+Z and Ctrl+Y redo, and so do the Edit menu's undo and redo (`beforeinput`);
  * - Alice deletes the task: "Task deleted — Undo" brings it back, with every field, for Bob; Ctrl+Shift+Z deletes
  *   it again and Ctrl+Z restores it;
  * - in the description, Ctrl+Z is the editor's own undo of Alice's text, and never also the project's;
@@ -108,6 +108,16 @@ describe.skipIf(skipWithoutChromium())(`C18 undo in the demo, Chromium (${CHROMI
       await keys.press('Control+y');
       await bob.waitForFields(task, { ...undone, status: 'doing', assignee: 'Bob' });
       const kept = { ...undone, status: 'doing', assignee: 'Bob' };
+
+      // The Edit menu's undo and redo (and some keyboards') arrive as `beforeinput`: the same history, not the browser's.
+      const editMenu = (inputType: 'historyUndo' | 'historyRedo') =>
+        alice.field(task, 'title').evaluate((input, type) => {
+          input.dispatchEvent(new InputEvent('beforeinput', { inputType: type, bubbles: true, cancelable: true }));
+        }, inputType);
+      await editMenu('historyUndo');
+      await bob.waitForFields(task, { ...kept, assignee: '' });
+      await editMenu('historyRedo');
+      await bob.waitForFields(task, kept);
 
       // A delete, at once and for everyone, and its toast's Undo.
       await alice.row(task).getByTestId('delete-task').click();
