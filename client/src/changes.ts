@@ -8,6 +8,7 @@
  * description") and per list. Items typed and deleted again before the server saw them cancel out. Nothing here
  * writes to the document.
  */
+import { fieldOfKey, hasField, isKeyOf, parseEntry, readField, winningEntry, type FieldEntry } from '@concord/engine';
 import * as Y from 'yjs';
 import type { OutboxEntry } from './types.js';
 
@@ -34,14 +35,12 @@ function rootOf(type: Y.AbstractType<unknown>): Y.AbstractType<unknown> {
 }
 
 /**
- * The value under `key` of a map-like type. Root types that were only ever filled from an update (not opened with
- * `getMap` yet) are plain `AbstractType`s, so this reads the entries Yjs keeps for every type.
+ * The value of `field` of a map-like type, by the engine's reading rule (the write with the latest stamp). Root types
+ * that were only ever filled from an update (not opened with `getMap` yet) are plain `AbstractType`s; the rule reads
+ * the entries Yjs keeps for every type.
  */
-function mapValue(type: Y.AbstractType<unknown>, key: string): unknown {
-  const item = type._map.get(key);
-  if (!item || item.deleted) return undefined;
-  const content = item.content.getContent();
-  return content[content.length - 1];
+function mapValue(type: Y.AbstractType<unknown>, field: string): unknown {
+  return readField(type, field);
 }
 
 function mapHas(type: Y.AbstractType<unknown>, key: string): boolean {
@@ -68,13 +67,13 @@ function placeOf(item: Y.Item): Place | null {
     if (parent._item === null) {
       return item.content instanceof Y.ContentType && item.content.type instanceof Y.Map
         ? { root, kind: 'record', record: item.parentSub, field: null, map: item.content.type as Y.AbstractType<unknown> }
-        : { root, kind: 'field', record: null, field: item.parentSub, map: parent };
+        : { root, kind: 'field', record: null, field: fieldOfKey(item.parentSub), map: parent };
     }
     const owner = parent._item;
     if (owner.parentSub !== null && (owner.parent as Y.AbstractType<unknown>)._item === null) {
-      return { root, kind: 'field', record: owner.parentSub, field: item.parentSub, map: parent };
+      return { root, kind: 'field', record: owner.parentSub, field: fieldOfKey(item.parentSub), map: parent };
     }
-    return { root, kind: 'field', record: null, field: item.parentSub, map: parent };
+    return { root, kind: 'field', record: null, field: fieldOfKey(item.parentSub), map: parent };
   }
   const list = top instanceof Y.Array || (top.constructor === Y.AbstractType && isListContent(item.content));
   return { root, kind: list ? 'list' : 'text', record: null, field: null, map: null };
@@ -121,11 +120,16 @@ export function removedRecordOf(item: Y.Item): RemovedRecord | null {
   const place = placeOf(item);
   if (place?.kind !== 'record') return null;
   const map = item.content.type as Y.AbstractType<unknown>;
-  const previous = (key: string) => {
-    const field = map._map.get(key);
-    if (!field || !(field.content instanceof Y.ContentAny || field.content instanceof Y.ContentJSON)) return undefined;
-    const content = field.content.getContent();
-    return content[content.length - 1];
+  // The record's items are deleted with it: read every stored write of the field, and take the engine's winner.
+  const previous = (field: string) => {
+    const entries: FieldEntry[] = [];
+    for (const [key, item] of map._map) {
+      if (!isKeyOf(key, field) || !(item.content instanceof Y.ContentAny || item.content instanceof Y.ContentJSON)) continue;
+      const content = item.content.getContent();
+      const entry = parseEntry(key, content[content.length - 1]);
+      if (entry) entries.push(entry);
+    }
+    return winningEntry(entries)?.value;
   };
   let label: string | null = null;
   for (const field of LABEL_FIELDS) {
@@ -237,7 +241,10 @@ function addInsertions(doc: Y.Doc, server: Map<number, number>, drafts: Drafts):
       const draft = drafts.at(place);
       if (place.kind === 'field' && struct.id.clock > draft.valueClock) {
         const content = struct.content.getContent();
-        draft.value = content[content.length - 1];
+        // A stamped entry holds the value in `v`; one without it is an unset.
+        const entry = parseEntry(struct.parentSub!, content[content.length - 1]);
+        draft.value = entry?.value;
+        draft.removed = entry?.unset ?? false;
         draft.valueClock = struct.id.clock;
       }
       if (place.kind === 'text' || place.kind === 'list') draft.inserted += countedLength(struct, from, Infinity);
@@ -268,7 +275,7 @@ function addDeletions(doc: Y.Doc, server: Map<number, number>, deletes: DeleteSe
           drafts.at(place).deleted += countedLength(struct, clock, end);
         } else if (place.kind === 'record') {
           if (!mapHas(struct.parent as Y.AbstractType<unknown>, place.record!)) drafts.at(place).removed = true;
-        } else if (place.map && !mapHas(place.map, place.field!)) {
+        } else if (place.map && !hasField(place.map, place.field!)) {
           drafts.at(place).removed = true;
         }
       }

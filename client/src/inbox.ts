@@ -15,6 +15,8 @@ import {
   InboxDocument,
   notificationPreference,
   preferenceField,
+  readField,
+  writeFields,
   type NotificationPreference,
 } from '@concord/engine';
 import { ObservableV2 } from 'lib0/observable';
@@ -84,12 +86,12 @@ export class InboxView extends ObservableV2<InboxEvents> implements Inbox {
   }
 
   preference(kind: string): NotificationPreference {
-    const stored = notificationPreference.safeParse(this.preferences.get(preferenceField(kind)));
+    const stored = notificationPreference.safeParse(readField(this.preferences, preferenceField(kind)));
     return stored.success ? stored.data : DEFAULT_NOTIFICATION_PREFERENCE;
   }
 
   setPreference(kind: string, preference: Partial<NotificationPreference>): void {
-    this.preferences.set(preferenceField(kind), { ...this.preference(kind), ...preference });
+    writeFields(this.preferences, [[preferenceField(kind), { ...this.preference(kind), ...preference }]], { origin: null, force: true });
   }
 
   async close(): Promise<void> {

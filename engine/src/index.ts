@@ -23,12 +23,14 @@ export {
 export type { ConcordOrigin } from './origins.js';
 export { Access, tokenClaimsSchema } from './claims.js';
 export type { TokenClaims } from './claims.js';
-export { defineRecord, FieldValidationError, LwwRecord, placeOfMap, validateField } from './record.js';
+export { defineRecord, FieldValidationError, LwwRecord, placeOfMap, validateField, writeFields } from './record.js';
 export type { FieldName, FieldSchemas, FieldValues, OriginOrOptions, RecordInput, RecordType, WriteOptions } from './record.js';
 export {
   compareEntries,
+  entryValue,
   FIELD_KEY_SEPARATOR,
   fieldEntries,
+  fieldKey,
   fieldEntriesBefore,
   fieldNameProblem,
   fieldOfKey,

@@ -4,8 +4,9 @@
  * /api/documents/<name>/changes` changes what every viewer sees and what is stored; credentials, grants and bad
  * input get clear JSON errors with the right status, and nothing of a refused request is published or written.
  */
-import { parseChannelMessage } from '@concord/engine';
+import { hasField, parseChannelMessage, readField, readFields } from '@concord/engine';
 import { describe, expect, it } from 'vitest';
+import type * as Y from 'yjs';
 import { hocuspocusClient } from '../support/clients.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { mintToken } from '../support/tokens.js';
@@ -110,9 +111,9 @@ describe('POST /api/documents/<name>/changes', () => {
     );
     expect(response).toEqual({ status: 200, body: { document: 'account-123', applied: 3, durable: true } });
     const fields = viewer.doc.getMap('fields');
-    await waitFor(() => fields.get('balance') === 750);
-    expect(fields.get('status')).toBe('current');
-    expect((viewer.doc.getMap('payments').get('p-1') as { toJSON(): unknown }).toJSON()).toEqual({ amount: 250, method: 'card' });
+    await waitFor(() => readField(fields, 'balance') === 750);
+    expect(readField(fields, 'status')).toBe('current');
+    expect(readFields(viewer.doc.getMap('payments').get('p-1') as Y.Map<unknown>)).toEqual({ amount: 250, method: 'card' });
 
     const writer = await mintToken({ sub: 'billing', tenant: 'acme', docs: { 'account-*': 'write' } });
     const update = await post(
@@ -122,10 +123,10 @@ describe('POST /api/documents/<name>/changes', () => {
       writer,
     );
     expect(update.status).toBe(200);
-    await waitFor(() => !fields.has('status'));
+    await waitFor(() => !hasField(fields, 'status'));
     const payments = viewer.doc.getMap('payments');
     await waitFor(() => payments.has('p-2'));
-    expect((payments.get('p-1') as { toJSON(): unknown }).toJSON()).toEqual({ amount: 300 });
+    expect(readFields(payments.get('p-1') as Y.Map<unknown>)).toEqual({ amount: 300 });
     const removal = await post(server, '/api/documents/account-123/changes', { records: { payments: { 'p-2': null } } }, writer);
     expect(removal.status).toBe(200);
     await waitFor(() => !payments.has('p-2'));
@@ -135,8 +136,8 @@ describe('POST /api/documents/<name>/changes', () => {
     await server.restart();
     const later = hocuspocusClient(server, 'account-123', await mintToken({ sub: 'sarah', tenant: 'acme', docs: { '*': 'read' } }));
     await later.whenSynced();
-    expect(later.doc.getMap('fields').toJSON()).toEqual({ balance: 750 });
-    expect((later.doc.getMap('payments').get('p-1') as { toJSON(): unknown }).toJSON()).toEqual({ amount: 300 });
+    expect(readFields(later.doc.getMap('fields'))).toEqual({ balance: 750 });
+    expect(readFields(later.doc.getMap('payments').get('p-1') as Y.Map<unknown>)).toEqual({ amount: 300 });
   });
 
   it('refuses read grants, other tenants and bad changes, writing nothing', async () => {
@@ -172,7 +173,7 @@ describe('POST /api/documents/<name>/changes', () => {
     await viewer.whenSynced();
     const result = await server.current.changeDocument('task-7', { fields: { status: 'done' } }, { tenant: 'acme' });
     expect(result).toEqual({ document: 'task-7', applied: 1, durable: true });
-    await waitFor(() => viewer.doc.getMap('fields').get('status') === 'done');
+    await waitFor(() => readField(viewer.doc.getMap('fields'), 'status') === 'done');
     await expect(server.current.changeDocument('task-7', { fields: {} }, { tenant: 'acme' })).rejects.toThrow(/at least one change/);
   });
 });

@@ -23,6 +23,7 @@ import {
   notificationInput,
   notificationPreference,
   preferenceField,
+  readField,
   qualifyDocumentName,
   SERVER_API_ORIGIN,
   type DocumentChanges,
@@ -90,7 +91,7 @@ export class DocumentWriter {
     const name = inboxDocumentName(userId);
     const id = randomUUID();
     const { result: delivered, durable } = await this.write(tenant, name, actor, (document, origin) => {
-      const preference = notificationPreference.safeParse(document.getMap(FIELDS_ROOT).get(preferenceField(input.kind)));
+      const preference = notificationPreference.safeParse(readField(document.getMap(FIELDS_ROOT), preferenceField(input.kind)));
       if (preference.success && !preference.data.enabled) return false;
       InboxDocument.open(document).collection('notifications').create({ ...input, createdAt: Date.now() }, id, origin);
       return true;

@@ -15,13 +15,20 @@ import { randomUUID } from 'node:crypto';
 import type { afterLoadDocumentPayload, Document, Extension } from '@hocuspocus/server';
 import { isTransactionOrigin } from '@hocuspocus/server';
 import {
+  fieldEntries,
+  fieldEntriesBefore,
+  fieldOfKey,
   FIELDS_ROOT,
+  hasField,
   INBOX_PREFIX,
+  isKeyOf,
   isChannelDocument,
   isConcordOrigin,
   isWorkspaceDocument,
   OriginTag,
+  readField,
   TENANT_SEPARATOR,
+  winningEntry,
 } from '@concord/engine';
 import picomatch from 'picomatch';
 import * as Y from 'yjs';
@@ -69,13 +76,9 @@ function plain(value: unknown): unknown {
   return value instanceof Y.AbstractType ? value.toJSON() : value;
 }
 
-/** The current value of `key` in a root type the server may never have typed (read from its items). */
-function rootValue(type: AnyType, key: string): unknown {
-  if (type instanceof Y.Map) return plain(type.get(key));
-  const item = type._map.get(key);
-  if (!item || item.deleted) return undefined;
-  const content = item.content.getContent();
-  return plain(content[content.length - 1]);
+/** The current value of `field` in a root type the server may never have typed (read from its items, by the engine's rule). */
+function rootValue(type: AnyType, field: string): unknown {
+  return plain(readField(type, field));
 }
 
 export class LifecycleExtension implements Extension {
@@ -146,11 +149,19 @@ export class LifecycleExtension implements Extension {
         });
       }
     };
+    /** Fires when the transaction changed which write of the field wins (a concurrent loser arriving does not). */
+    const fieldChanged = (id: string | null, target: AnyType, keys: Map<string, { action: 'add' | 'update' | 'delete'; oldValue: unknown }>, transaction: Y.Transaction) => {
+      let touched = false;
+      for (const key of keys.keys()) if (isKeyOf(key, rule.field)) touched = true;
+      if (!touched) return;
+      const before = winningEntry(fieldEntriesBefore(target, rule.field, keys));
+      const after = winningEntry(fieldEntries(target, rule.field));
+      // The same entry still wins, untouched by this transaction: nothing people see changed.
+      if (before && after && before.key === after.key && !keys.has(after.key)) return;
+      fire(id, plain(after?.value), plain(before?.value), transaction);
+    };
     if (rule.root === FIELDS_ROOT) {
-      map.observe((event, transaction) => {
-        const change = event.changes.keys.get(rule.field);
-        if (change) fire(null, plain(map.get(rule.field)), plain(change.oldValue), transaction);
-      });
+      map.observe((event, transaction) => fieldChanged(null, map, event.changes.keys, transaction));
       return;
     }
     map.observeDeep((events, transaction) => {
@@ -159,13 +170,12 @@ export class LifecycleExtension implements Extension {
           // Records added (or replaced) with the field set.
           for (const [id, change] of event.changes.keys) {
             const record = map.get(id);
-            if (change.action === 'delete' || !(record instanceof Y.Map) || !record.has(rule.field)) continue;
-            fire(id, plain(record.get(rule.field)), undefined, transaction);
+            if (change.action === 'delete' || !(record instanceof Y.Map) || !hasField(record, rule.field)) continue;
+            fire(id, plain(readField(record, rule.field)), undefined, transaction);
           }
         } else if (event.target instanceof Y.Map && event.target.parent === map) {
-          const change = (event as Y.YMapEvent<unknown>).changes.keys.get(rule.field);
           const id = event.path[0];
-          if (change && typeof id === 'string') fire(id, plain(event.target.get(rule.field)), plain(change.oldValue), transaction);
+          if (typeof id === 'string') fieldChanged(id, event.target, (event as Y.YMapEvent<unknown>).changes.keys, transaction);
         }
       }
     });
@@ -186,11 +196,18 @@ export class LifecycleExtension implements Extension {
       const parentName = parent instanceof Y.AbstractType ? rootNames.get(parent) : undefined;
       const isSequence = type._start !== null && !(type instanceof Y.Map);
       if (rootName !== undefined && !isSequence) {
-        for (const field of keys) if (field !== null) pending.changes.set(`${rootName}\u0000\u0000${field}`, { root: rootName, record: null, field, value: rootValue(type, field) });
+        for (const key of keys) {
+          if (key === null) continue;
+          // A collection's keys are record ids (which may contain the separator); a map of fields has stamped keys.
+          const field = type._map.get(key)?.content instanceof Y.ContentType ? key : fieldOfKey(key);
+          pending.changes.set(`${rootName}\u0000\u0000${field}`, { root: rootName, record: null, field, value: rootValue(type, field) });
+        }
       } else if (parentName !== undefined && type instanceof Y.Map) {
         const record = type._item?.parentSub ?? null;
-        for (const field of keys) {
-          if (field !== null) pending.changes.set(`${parentName}\u0000${record}\u0000${field}`, { root: parentName, record, field, value: plain(type.get(field)) });
+        for (const key of keys) {
+          if (key === null) continue;
+          const field = fieldOfKey(key);
+          pending.changes.set(`${parentName}\u0000${record}\u0000${field}`, { root: parentName, record, field, value: rootValue(type, field) });
         }
       } else {
         let top: AnyType = type;
