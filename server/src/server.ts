@@ -1,6 +1,6 @@
 /**
  * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: broadcast, auth, storage, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * they run: broadcast, auth, storage, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -22,6 +22,7 @@ import { ChannelExtension } from './extensions/ChannelExtension.js';
 import { PresenceExtension } from './extensions/PresenceExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
 import { MetricsExtension } from './extensions/MetricsExtension.js';
+import { StampClampExtension } from './extensions/StampClampExtension.js';
 import { StorageExtension } from './extensions/StorageExtension.js';
 import { createHttpApp } from './http/app.js';
 import { LifecycleExtension } from './lifecycle/LifecycleExtension.js';
@@ -170,6 +171,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new BroadcastExtension(),
         new AuthExtension(verifier, log, metrics),
         storage,
+        new StampClampExtension(),
         new ChannelExtension(channels),
         new PresenceExtension({ windowMs: config.presenceWindowMs }),
         lifecycleHooks,
