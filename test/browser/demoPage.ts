@@ -10,6 +10,18 @@ export const UI_TIMEOUT_MS = 15_000;
 
 export type Light = 'green' | 'yellow' | 'red';
 
+export type TaskField = 'title' | 'status' | 'assignee' | 'due';
+
+/** The window a person's browser shows the demo in; existing suites use a wide, short laptop window. */
+export interface Screen {
+  readonly width: number;
+  readonly height: number;
+  /** A phone: touch, and the page's `<meta name="viewport">` honoured. */
+  readonly phone?: boolean;
+}
+
+export const LAPTOP: Screen = { width: 1280, height: 600 };
+
 export class DemoPage {
   readonly name: string;
   readonly context: BrowserContext;
@@ -37,8 +49,11 @@ export class DemoPage {
   }
 
   /** A fresh browser context (its own localStorage and IndexedDB: a different person's browser). */
-  static async open(browser: Browser, name: string, url: string): Promise<DemoPage> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 600 } });
+  static async open(browser: Browser, name: string, url: string, screen: Screen = LAPTOP): Promise<DemoPage> {
+    const context = await browser.newContext({
+      viewport: { width: screen.width, height: screen.height },
+      ...(screen.phone ? { isMobile: true, hasTouch: true } : {}),
+    });
     context.setDefaultTimeout(UI_TIMEOUT_MS);
     const page = await context.newPage();
     const demo = new DemoPage(name, context, page);
@@ -50,14 +65,14 @@ export class DemoPage {
   async openTab(): Promise<DemoPage> {
     const tab = new DemoPage(this.name, this.context, await this.context.newPage(), true);
     await tab.page.goto(this.page.url());
-    await tab.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor();
+    await tab.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor({ state: 'attached' });
     return tab;
   }
 
   async signIn(): Promise<void> {
     await this.page.getByTestId('sign-in-name').fill(this.name);
     await this.page.getByTestId('sign-in-submit').click();
-    await this.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor();
+    await this.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor({ state: 'attached' });
   }
 
   get status(): Locator {
@@ -117,12 +132,35 @@ export class DemoPage {
     return this.page.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`);
   }
 
-  field(taskId: string, field: 'title' | 'status' | 'assignee' | 'due'): Locator {
+  field(taskId: string, field: TaskField): Locator {
     return this.row(taskId).getByTestId(`field-${field}`);
   }
 
+  /** The open task's detail (beside the list on a wide screen, a full-screen sheet on a phone). */
+  get detail(): Locator {
+    return this.page.getByTestId('task-detail');
+  }
+
+  detailField(field: TaskField): Locator {
+    return this.detail.getByTestId(`field-${field}`);
+  }
+
+  /**
+   * Opens the header's menu when it is folded (a phone) and closed; on a wide screen its controls are in the header
+   * already and this does nothing.
+   */
+  async openMenu(): Promise<void> {
+    const toggle = this.page.getByTestId('menu-toggle');
+    if ((await toggle.isVisible()) && (await toggle.getAttribute('aria-expanded')) !== 'true') await toggle.click();
+  }
+
+  async closeMenu(): Promise<void> {
+    const toggle = this.page.getByTestId('menu-toggle');
+    if ((await toggle.isVisible()) && (await toggle.getAttribute('aria-expanded')) === 'true') await toggle.click();
+  }
+
   /** Waits until the task's fields read `expected` on this page. */
-  async waitForFields(taskId: string, expected: Partial<Record<'title' | 'status' | 'assignee' | 'due', string>>): Promise<void> {
+  async waitForFields(taskId: string, expected: Partial<Record<TaskField, string>>): Promise<void> {
     await waitFor(
       async () => {
         const seen: Record<string, string> = {};
@@ -175,7 +213,7 @@ export class DemoPage {
 
   async reload(): Promise<void> {
     await this.page.reload();
-    await this.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor();
+    await this.page.getByTestId('signed-in-as').filter({ hasText: this.name }).waitFor({ state: 'attached' });
   }
 
   async close(): Promise<void> {

@@ -111,8 +111,10 @@ export function Board({ client, session, onSignOut }: BoardProps) {
         <HeaderMenu unread={inboxState.unread}>
           {(closeMenu) => (
             <>
-              <PresenceAvatars handle={project} self={session.user} />
-              <OnlineUsers client={client} />
+              <div class="board__people">
+                <PresenceAvatars handle={project} self={session.user} />
+                <OnlineUsers client={client} />
+              </div>
               <OutboxPanel
                 client={client}
                 project={project}
