@@ -13,6 +13,7 @@ import { ObservableV2 } from 'lib0/observable';
 import { BackgroundSender } from './background.js';
 import { ChannelSubscription } from './channel.js';
 import { systemClock } from './clock.js';
+import { watchConflicts } from './conflicts.js';
 import { InboxView } from './inbox.js';
 import { WorkspacePresence } from './workspace.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
@@ -27,6 +28,7 @@ import type {
   Channel,
   ConnectionState,
   DocumentHandle,
+  FieldConflict,
   Inbox,
   OutboxEntry,
   SyncClient,
@@ -123,6 +125,10 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     if (existing) return existing.retain();
     const handle = new SyncedDocument(name, this.context, resolveUser(this.options.user, null));
     this.handles.set(name, handle);
+    // The typed model's writer, clock and locks, and `conflict` events (conflicts.ts); stopped with the doc.
+    const user = this.whoAmI().then(({ user: { id, name: userName } }) => ({ id, name: userName }));
+    const emit = (conflict: FieldConflict) => handle.emit('conflict', [conflict]);
+    handle.doc.once('destroy', watchConflicts({ name, doc: handle.doc, awareness: handle.awareness, time: this.context.time, user, emit }));
     return handle;
   }
 

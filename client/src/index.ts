@@ -26,6 +26,7 @@ export type {
   DocumentEvents,
   DocumentHandle,
   DocumentStatus,
+  FieldConflict,
   History,
   HistoryEvents,
   HistoryState,

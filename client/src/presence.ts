@@ -65,12 +65,12 @@ export class AwarenessPresence extends ObservableV2<PresenceEvents> implements P
     this.publish(rest);
   }
 
-  editing(field: string, record: string | null = null): void {
-    this.publish({ field, record });
+  editing(field: string, record: string | null = null, options: { lock?: boolean } = {}): void {
+    this.publish({ field, record, locked: options.lock === true });
   }
 
   stopEditing(): void {
-    this.publish({ field: null, record: null });
+    this.publish({ field: null, record: null, locked: false });
   }
 
   /** Call on each keystroke: shows "typing" in `where` until `TYPING_TIMEOUT_MS` pass without another call. */

@@ -151,10 +151,38 @@ export interface OutboxEntry {
   readonly summary: string;
 }
 
+/**
+ * A write of this user that lost to a concurrent one: the other writer never saw it, or it was made without seeing
+ * theirs (offline, or at the same moment), and theirs carries the later stamp (see README "Conflicts").
+ */
+export interface FieldConflict {
+  /** The document's name. */
+  readonly document: string;
+  /** The root: a collection (`tasks`) or `fields` for the document's own fields. */
+  readonly root: string;
+  /** The record's id in the collection; null for the document's own fields. */
+  readonly record: string | null;
+  readonly field: string;
+  /** The value this user wrote (undefined: they cleared the field). */
+  readonly yours: unknown;
+  /** The value that won, which every replica now reads (undefined: the field was cleared). */
+  readonly winner: unknown;
+  /** Who wrote the winning value: their user id and display name, when the writer carried them. */
+  readonly by: { readonly id: string | null; readonly name: string | null };
+  /** The winning write's wall time (ms since the epoch), as stamped (clamped by the server if it was in the future). */
+  readonly at: number;
+}
+
 export type DocumentEvents = {
   status: (status: DocumentStatus) => void;
   /** The outbox's entries changed (they are also counted in `status.pendingChanges`). */
   outbox: (entries: readonly OutboxEntry[]) => void;
+  /**
+   * A field write of this user lost to a concurrent write by someone else; emitted once per lost write, also for a
+   * write made in an earlier session on this device. The document already shows the winner: to keep yours, write it
+   * again (a new write, with a later stamp); to keep theirs, do nothing.
+   */
+  conflict: (conflict: FieldConflict) => void;
 };
 
 export type PresenceEvents = {
@@ -334,8 +362,12 @@ export interface Presence extends Observable<PresenceEvents> {
   readonly self: PresenceState;
   /** Changes this client's cursor, page or field; the user part comes from the client's identity. */
   set(state: Partial<Omit<PresenceState, 'user'>>): void;
-  /** Shows others that this user is editing `field` (of `record`): "Sarah is editing status". */
-  editing(field: string, record?: string | null): void;
+  /**
+   * Shows others that this user is editing `field` (of `record`): "Sarah is editing status". With `{ lock: true }`
+   * the field is also locked: other users' typed writes to it throw a FieldLockedError (kind `field-locked`) unless
+   * they pass `{ force: true }`, until `stopEditing()` or this client leaves.
+   */
+  editing(field: string, record?: string | null, options?: { lock?: boolean }): void;
   stopEditing(): void;
   /** Call on each keystroke in `where` (`comments`): others see "typing" until a few quiet seconds pass. */
   typing(where: string): void;

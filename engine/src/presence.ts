@@ -33,6 +33,8 @@ export interface PresenceState {
   readonly field?: string | null;
   /** The record whose field is being edited, for fields of records in collections. */
   readonly record?: string | null;
+  /** The user also locks `field` (of `record`): other users' typed writes to it are refused unless forced. */
+  readonly locked?: boolean;
   /** Where the user is typing (`comments`), or null; cleared by the client after a few quiet seconds. */
   readonly typing?: string | null;
   /** `idle` after `IDLE_AFTER_MS` without input. */
@@ -93,6 +95,7 @@ const presenceSchema = z.object({
   document: z.string().max(200).nullable().optional(),
   field: z.string().max(200).nullable().optional(),
   record: z.string().max(200).nullable().optional(),
+  locked: z.boolean().optional(),
   typing: z.string().max(200).nullable().optional(),
   status: z.enum(['online', 'idle']).optional(),
   lastActiveAt: z.number().optional(),
