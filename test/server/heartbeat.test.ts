@@ -112,6 +112,34 @@ describe('server heartbeat', () => {
     await waitFor(() => alice.provider.unsyncedChanges === 0 && alice.provider.isSynced);
   });
 
+  it('drops the presence of a client that came back after a lost connection when it goes silent again', async () => {
+    const server = await startTestServer();
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
+    const alice = hocuspocusClient(server, 'standup', await tokenFor('alice'));
+    const bob = hocuspocusClient({ syncUrl: throughProxy(server.syncUrl, proxy) }, 'standup', await tokenFor('bob'));
+    await Promise.all([alice.whenSynced(), bob.whenSynced()]);
+    await present(bob.provider.awareness!, alice, 'Bob');
+    const bobIsListed = () => alice.provider.awareness?.getStates().has(bob.doc.clientID) === true;
+
+    // A first loss (a reset): Bob leaves, comes back with the same client id and is listed again.
+    proxy.cut();
+    await waitFor(() => !bobIsListed(), { message: 'Alice to see Bob leave the first time' });
+    proxy.restore();
+    await waitFor(() => bob.provider.isSynced, { timeoutMs: 20_000, message: 'Bob to come back' });
+    // The server ignores a returning state with the clock it saw last; a newer one (as the Concord client sends on
+    // each authentication) lists him again at once.
+    await present(bob.provider.awareness!, alice, 'Bob, back');
+
+    // His returning state was an update of a known client id, not an addition: its owner still removes it.
+    proxy.blackhole();
+    const silentAt = Date.now();
+    const leftAt = await waitFor(() => !bobIsListed() && Date.now(), {
+      timeoutMs: LEAVE_SEEN_WITHIN_MS,
+      message: "Bob's presence to leave Alice's awareness the second time",
+    });
+    console.log(`[heartbeat] peers saw Bob (/sync, back after a first loss) leave after ${leftAt - silentAt} ms`);
+  });
+
   it('drops a y-websocket client whose network went silent, and its peers see it leave within 10 s', async () => {
     const server = await startTestServer();
     const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });

@@ -7,12 +7,20 @@
  * state of every client that changed in it (an add and a removal in one window resolve to the end state). Document
  * updates are not delayed.
  *
+ * Leaving: on a disconnect Hocuspocus removes only the presence states the connection *added*, the client ids it was
+ * the first to announce. A client that comes back after a lost connection keeps its client id, whose earlier state
+ * was removed, so its return is an *update* of that id; its next disconnect then removed nothing, and peers saw it
+ * leave only when their own 30 s presence timeout ran out. Here each connection owns the ids whose state it last
+ * sent, and closing removes those still present (a returning client re-announces itself at once should one be
+ * removed while it is in fact alive on a newer connection: y-protocols does that for its own state).
+ *
  * Last seen: in a tenant's workspace room (`@workspace`) the server remembers, for every user whose last client left
  * the room, their name, colour and when; it shares that table as its own awareness state (`{ lastSeen }`), which every
  * client of the room receives with the others' states, so "offline, last seen 5 min ago" needs no other message. The
  * table lives in memory for as long as the room is loaded.
  */
-import type { afterLoadDocumentPayload, Document, Extension } from '@hocuspocus/server';
+import { isTransactionOrigin, type afterLoadDocumentPayload, type Connection, type Document, type Extension } from '@hocuspocus/server';
+import { removeAwarenessStates } from 'y-protocols/awareness';
 import { isWorkspaceDocument, parsePresence, type LastSeen } from '@concord/engine';
 import { replaceAwarenessBroadcast, type AwarenessBroadcast } from '../seams/hocuspocus.js';
 
@@ -34,6 +42,7 @@ export class PresenceExtension implements Extension {
 
   async afterLoadDocument({ document, documentName }: afterLoadDocumentPayload): Promise<void> {
     this.coalesce(document);
+    this.removeOnLeave(document);
     if (isWorkspaceDocument(documentName)) this.rememberWhoLeft(document);
   }
 
@@ -62,6 +71,44 @@ export class PresenceExtension implements Extension {
       };
     });
     document.once('destroy', () => cancel?.());
+  }
+
+  private removeOnLeave(document: Document): void {
+    const { awareness } = document;
+    /** The connection that last sent each client id's state, and the ids each connection owns so. */
+    const ownerOf = new Map<number, Connection>();
+    const owned = new Map<Connection, Set<number>>();
+    const disown = (clientId: number) => {
+      const owner = ownerOf.get(clientId);
+      if (owner === undefined) return;
+      ownerOf.delete(clientId);
+      owned.get(owner)?.delete(clientId);
+    };
+    const leave = (connection: Connection) => {
+      const clientIds = owned.get(connection);
+      owned.delete(connection);
+      if (clientIds === undefined) return;
+      for (const clientId of clientIds) ownerOf.delete(clientId);
+      const stillPresent = [...clientIds].filter((clientId) => awareness.getStates().has(clientId));
+      if (stillPresent.length > 0) removeAwarenessStates(awareness, stillPresent, null);
+    };
+    const own = (clientId: number, connection: Connection) => {
+      if (ownerOf.get(clientId) === connection) return;
+      disown(clientId);
+      ownerOf.set(clientId, connection);
+      let clientIds = owned.get(connection);
+      if (clientIds === undefined) {
+        owned.set(connection, (clientIds = new Set()));
+        connection.onClose(() => leave(connection));
+      }
+      clientIds.add(clientId);
+    };
+    awareness.on('update', ({ added, updated, removed }: AwarenessChange, origin: unknown) => {
+      for (const clientId of removed) disown(clientId);
+      if (!isTransactionOrigin(origin) || origin.source !== 'connection') return;
+      for (const clientId of added) own(clientId, origin.connection);
+      for (const clientId of updated) own(clientId, origin.connection);
+    });
   }
 
   private rememberWhoLeft(document: Document): void {
