@@ -1,5 +1,5 @@
 /**
- * Issue 13, part 5 — dead connections seen within 10 s, on the client side (watchdog.ts, socket.ts):
+ * C19 (issue 13, part 5) — dead connections seen within 10 s, on the client side (watchdog.ts, socket.ts):
  * - a connection whose network goes silent (the TCP proxy blackholes it: nothing arrives, nothing closes) turns the
  *   client `offline` within 10 s, as it hears no heartbeat from the server; an edit made meanwhile stays pending, and
  *   once the network is back the client reconnects on its own (backoff) and delivers it;
