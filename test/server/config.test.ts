@@ -28,7 +28,7 @@ function problems(input: Parameters<typeof resolveConfig>[0]): string {
 
 describe('resolveConfig', () => {
   test('defaults match SPEC §3', () => {
-    expect(resolveConfig({})).toMatchObject({ port: 8080, host: '127.0.0.1', dataDir: './data', logLevel: 'info', maxMessageBytes: 8 * 1024 * 1024 });
+    expect(resolveConfig({})).toMatchObject({ port: 8080, host: '127.0.0.1', dataDir: './data', logLevel: 'info', maxMessageBytes: 8 * 1024 * 1024, heartbeatIntervalMs: 2_500 });
   });
 
   test.each([
@@ -45,6 +45,7 @@ describe('resolveConfig', () => {
     [{ allowedOrigins: 'example.com' }, 'CONCORD_ALLOWED_ORIGINS (--allowed-origins) must be * or a comma-separated list of origins'],
     [{ host: '0.0.0.0' }, 'HOST (--host) is "0.0.0.0", not a loopback address: dev mode'],
     [{ databaseUrl: 'mysql://localhost/test' }, 'CONCORD_DATABASE_URL (--database-url) must be a URL starting with postgres:// or postgresql://'],
+    [{ heartbeatIntervalMs: '100' }, 'CONCORD_HEARTBEAT_INTERVAL_MS (--heartbeat-interval-ms) must be at least 500 ms'],
   ])('%j is refused: %s', (input, message) => {
     expect(problems(input)).toContain(message);
   });
