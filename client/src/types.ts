@@ -319,7 +319,7 @@ export interface History extends Observable<HistoryEvents> {
   canUndo(): boolean;
   canRedo(): boolean;
   readonly state: HistoryState;
-  /** Ends the current step: your next change starts a new one (call it at the end of a user action). */
+  /** Ends the current step: your next change starts a new one (call it at the end of a user action; no effect while paused). */
   stopCapturing(): void;
   /** From now until `resume()` (or `undo`/`redo`), every change of yours joins one step (an edit burst in a field). */
   pause(): void;

@@ -182,6 +182,18 @@ describe('C18 undo', () => {
     expect(snapshot()).toEqual({});
     alice.history.clear();
     expect(alice.history.state).toEqual({ canUndo: false, canRedo: false });
+
+    // Undo in the middle of a paused burst ends the pause: the burst is one step, and what follows is another.
+    tasks.create({ title: 'Three', status: 'todo' }, 't3');
+    alice.history.pause();
+    for (const title of ['T', 'Th', 'The']) tasks.get('t3')!.set('title', title);
+    expect(alice.history.undo()).toBe(true);
+    expect(tasks.get('t3')!.get('title')).toBe('Three');
+    tasks.get('t3')!.set('status', 'done');
+    alice.history.stopCapturing(); // would do nothing if still paused
+    tasks.get('t3')!.set('title', 'Three!');
+    alice.history.undo();
+    expect(tasks.get('t3')!.toJSON()).toEqual({ title: 'Three', status: 'done' });
   });
 
   it('keeps the stack across a cut network: offline edits and edits from before the cut undo after reconnecting', async () => {
