@@ -27,7 +27,7 @@ function conflictsOf(handle: DocumentHandle): FieldConflict[] {
 /** A moment passes on the wall clock, so the next write's stamp is later. */
 const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
 
-describe('conflicts', () => {
+describe('C20 conflicts', () => {
   it("the later write wins after Bob's offline write, and Bob is told once", async () => {
     freshIndexedDB();
     const server = await startTestServer();

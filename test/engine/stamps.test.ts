@@ -171,7 +171,23 @@ describe('F1: three replicas with clocks that disagree converge on the latest st
   }
 
   test('random writes, offline spells and reconnections', () => {
-    const { gen } = seededRandom('stamps.three-replicas');
+    threeReplicas(seededRandom('stamps.three-replicas').gen);
+  });
+
+  // Seed 5 showed a flaw of an earlier network here (replicas that did not relay what they received got a deletion
+  // ahead of the write that made it, so the log's idea of what a writer had seen was wrong): kept as a regression.
+  test('regression: seed 5', () => threeReplicas(prng.create(5)));
+
+  /** The log's own rule, written apart from the engine's: wall, then counter, then writer key as text. */
+  const laterThan = (a: { stamp: Stamp; writer: string }, b: { stamp: Stamp; writer: string }): boolean =>
+    a.stamp[0] !== b.stamp[0] ? a.stamp[0] > b.stamp[0] : a.stamp[1] !== b.stamp[1] ? a.stamp[1] > b.stamp[1] : a.writer > b.writer;
+  /** The stamp a writer must give: its clock if ahead of all it saw of the field, else the top wall, counter + 1. */
+  const stampAfter = (seen: ReadonlyArray<{ stamp: Stamp }>, now: number): Stamp => {
+    const top = seen.reduce<Stamp>((max, { stamp }) => (stamp[0] > max[0] || (stamp[0] === max[0] && stamp[1] > max[1]) ? stamp : max), [0, 0]);
+    return now > top[0] ? [now, 0] : [top[0], top[1] + 1];
+  };
+
+  function threeReplicas(gen: prng.PRNG): void {
     const base = { value: 1_000_000 };
     const offsets = Array.from({ length: REPLICAS }, () => prng.int32(gen, -5_000, 5_000));
     const clocks = offsets.map(() => ({ value: 0 }));
@@ -231,14 +247,14 @@ describe('F1: three replicas with clocks that disagree converge on the latest st
       const doc = docs[r]!;
       // The expected stamp, computed from the log: above every write of this field the writer has seen.
       const seen = log.filter((w) => w.field === field && known[r]!.has(w.id));
-      const expectedStamp = nextStamp(seen, clocks[r]!.value);
+      const expectedStamp = stampAfter(seen, clocks[r]!.value);
       const id = log.length;
       carrying = [id];
       if (value === undefined) Board.open(doc).fields.unset(field);
       else Board.open(doc).fields.set(field, value);
       const own = fieldEntries(doc.getMap('fields'), field).find((e) => e.writer === String(doc.clientID));
       expect(own?.stamp).toEqual(expectedStamp);
-      for (const earlier of seen) expect(compareEntries(own!, earlier)).toBeGreaterThan(0);
+      for (const earlier of seen) expect(laterThan(own!, earlier)).toBe(true);
       log.push({ id, replica: r, field, value, stamp: expectedStamp, writer: String(doc.clientID) });
       known[r]!.add(id);
       if (online[r]) flush();
@@ -248,11 +264,11 @@ describe('F1: three replicas with clocks that disagree converge on the latest st
     flush();
     for (const field of FIELDS) {
       const writes = log.filter((w) => w.field === field);
-      const expected = writes.reduce<LoggedWrite | undefined>((best, w) => (!best || compareEntries(w, best) > 0 ? w : best), undefined);
+      const expected = writes.reduce<LoggedWrite | undefined>((best, w) => (!best || laterThan(w, best) ? w : best), undefined);
       for (const doc of docs) expect(Board.open(doc).fields.get(field), `field ${field}`).toBe(expected?.value);
     }
     // Every replica holds the same entries, not just the same values.
     const keys = docs.map((doc) => JSON.stringify([...doc.getMap('fields').entries()].sort(([a], [b]) => (a < b ? -1 : 1))));
     expect(new Set(keys).size).toBe(1);
-  });
+  }
 });
