@@ -25,6 +25,9 @@ import { TaskDetail } from './TaskDetail';
 import { TaskList } from './TaskList';
 import { ring, Toasts, useToasts } from './Toasts';
 
+/** Where the header folds into a menu and a task opens as a sheet; the same breakpoint as styles.css. */
+const PHONE_LAYOUT = '(max-width: 899px)';
+
 /** How long a task changed by someone else stays highlighted. */
 const HIGHLIGHT_MS = 3_000;
 
@@ -89,6 +92,11 @@ export function Board({ client, session, onSignOut }: BoardProps) {
   useEffect(() => {
     inboxState.inbox?.setViewing(selected ? { document: PROJECT_DOCUMENT, record: selected } : null);
   }, [inboxState.inbox, selected]);
+
+  // On a phone the task replaces the list as a sheet: it starts at its top, wherever the list was scrolled to.
+  useEffect(() => {
+    if (selected && matchMedia(PHONE_LAYOUT).matches) scrollTo(0, 0);
+  }, [selected]);
 
   const tasks = useMemo(() => project?.typed(ProjectDocument).collection('tasks') ?? null, [project]);
   const selectedRecord = useRecords(tasks, () => 0).find(([id]) => id === selected)?.[1];
