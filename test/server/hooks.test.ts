@@ -4,7 +4,7 @@
  * other fields, and loading from storage, publish nothing; a `notify` rule puts a notification in the inbox of the
  * user the field names.
  */
-import { parseChannelMessage, readField, readFields, writeField } from '@concord/engine';
+import { fieldEntries, parseChannelMessage, readField, readFields, writeField } from '@concord/engine';
 import type { LifecycleInput } from '@concord/server';
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
@@ -68,6 +68,28 @@ describe('field hooks', () => {
     writeField(tom.doc.getMap('fields'), 'balance', 760);
     await waitFor(() => again.length === 1);
     expect(again[0]?.payload).toMatchObject({ value: 760, previous: 750, by: 'tom' });
+  });
+
+  it('fire when the winning write changes, not for a concurrent write that arrives and loses', async () => {
+    const server = await startTestServer({ lifecycle });
+    const events = await listen(server, 'account-2');
+    const sarah = await editor(server, 'account-2', 'sarah');
+    const fields = sarah.doc.getMap('fields');
+    writeField(fields, 'balance', 500);
+    await waitFor(() => events.length === 1);
+    // Tom wrote a minute earlier while offline, without seeing Sarah's write: it arrives, is kept beside hers, and loses.
+    const offline = new Y.Doc();
+    writeField(offline.getMap('fields'), 'balance', 400, { now: Date.now() - 60_000 });
+    const tom = hocuspocusClient(server, 'account-2', await mintToken({ sub: 'tom', tenant: 'acme', docs: { '*': 'write' } }), { doc: offline });
+    await tom.whenSynced();
+    await waitFor(() => fieldEntries(fields, 'balance').length === 2);
+    expect(readField(fields, 'balance')).toBe(500);
+    writeField(fields, 'balance', 510);
+    await waitFor(() => events.length === 2);
+    expect(events.map(({ payload }) => [payload.value, payload.previous ?? null, payload.by])).toEqual([
+      [500, null, 'sarah'],
+      [510, 500, 'sarah'],
+    ]);
   });
 
   it('publish the field of records in a collection, for new records too, to the channel of the template', async () => {
