@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { startServer } from '@concord/server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
-import { waitFor } from '../support/wait.js';
+import { timeIf, waitFor } from '../support/wait.js';
 import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
 import { DemoPage } from './demoPage.js';
 
@@ -42,7 +42,7 @@ describe.skipIf(skipWithoutChromium())(`dead connections in Chromium (${CHROMIUM
 
   /** Resolves with the time `check` first held, failing after the issue's bound. */
   const seenAt = (check: () => Promise<boolean>, what: string) =>
-    waitFor(async () => (await check()) && Date.now(), { timeoutMs: SEEN_WITHIN_MS, intervalMs: 50, message: what });
+    waitFor(async () => timeIf(await check()), { timeoutMs: SEEN_WITHIN_MS, intervalMs: 50, message: what });
 
   const bobIsListed = async () => (await alice.presenceAvatar('bob').count()) > 0;
 

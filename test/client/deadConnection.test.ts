@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { onCleanup } from '../support/cleanup.js';
 import type { TestServer } from '../support/server.js';
 import { startTcpProxy, throughProxy } from '../support/tcpProxy.js';
-import { waitFor } from '../support/wait.js';
+import { timeIf, waitFor } from '../support/wait.js';
 import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
 
 /** Issue 13: a dead connection is noticed within this bound. */
@@ -60,7 +60,7 @@ describe('client: dead connections', () => {
     proxy.blackhole();
     const silentAt = Date.now();
     bob.doc.getText('t').insert(0, 'written into the void');
-    const noticedAt = await waitFor(() => states.includes('offline') && Date.now(), {
+    const noticedAt = await waitFor(() => timeIf(states.includes('offline')), {
       timeoutMs: NOTICED_WITHIN_MS,
       message: "Bob's client to turn offline",
     });

@@ -18,7 +18,7 @@ import { onCleanup } from '../support/cleanup.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { startTcpProxy, throughProxy } from '../support/tcpProxy.js';
 import { mintToken } from '../support/tokens.js';
-import { waitFor } from '../support/wait.js';
+import { timeIf, waitFor } from '../support/wait.js';
 
 /** Issue 13: peers see a silent client leave within this bound. */
 const LEAVE_SEEN_WITHIN_MS = 10_000;
@@ -95,11 +95,11 @@ describe('server heartbeat', () => {
 
     proxy.blackhole();
     const silentAt = Date.now();
-    const dropped = waitFor(async () => (await deadConnections(server, 'hocuspocus')) === 1 && Date.now(), {
+    const dropped = waitFor(async () => timeIf((await deadConnections(server, 'hocuspocus')) === 1), {
       timeoutMs: LEAVE_SEEN_WITHIN_MS,
       message: 'the server to drop the silent client',
     });
-    const left = waitFor(() => !alice.provider.awareness?.getStates().has(bob.doc.clientID) && Date.now(), {
+    const left = waitFor(() => timeIf(!alice.provider.awareness?.getStates().has(bob.doc.clientID)), {
       timeoutMs: LEAVE_SEEN_WITHIN_MS,
       message: "Bob's presence to leave Alice's awareness",
     });
@@ -133,7 +133,7 @@ describe('server heartbeat', () => {
     // His returning state was an update of a known client id, not an addition: its owner still removes it.
     proxy.blackhole();
     const silentAt = Date.now();
-    const leftAt = await waitFor(() => !bobIsListed() && Date.now(), {
+    const leftAt = await waitFor(() => timeIf(!bobIsListed()), {
       timeoutMs: LEAVE_SEEN_WITHIN_MS,
       message: "Bob's presence to leave Alice's awareness the second time",
     });
@@ -151,11 +151,11 @@ describe('server heartbeat', () => {
 
     proxy.blackhole();
     const silentAt = Date.now();
-    const dropped = waitFor(async () => (await deadConnections(server, 'y-websocket')) === 1 && Date.now(), {
+    const dropped = waitFor(async () => timeIf((await deadConnections(server, 'y-websocket')) === 1), {
       timeoutMs: LEAVE_SEEN_WITHIN_MS,
       message: 'the server to drop the silent y-websocket client',
     });
-    const left = waitFor(() => !alice.provider.awareness?.getStates().has(bob.doc.clientID) && Date.now(), {
+    const left = waitFor(() => timeIf(!alice.provider.awareness?.getStates().has(bob.doc.clientID)), {
       timeoutMs: LEAVE_SEEN_WITHIN_MS,
       message: "Bob's presence to leave Alice's awareness",
     });
@@ -172,13 +172,14 @@ describe('server heartbeat', () => {
     const v4Pings = countPingFrames(v4);
     const v3Pings = { pings: 0 };
     const v3Doc = new Y.Doc();
+    // The v3 provider passes its options on to the socket it makes (its types do not list the socket's).
     const v3 = new HocuspocusProviderV3({
       url: server.syncUrl,
       name: 'quiet',
       document: v3Doc,
       token,
       WebSocketPolyfill: pingCountingWebSocket(v3Pings),
-    });
+    } as ConstructorParameters<typeof HocuspocusProviderV3>[0]);
     onCleanup(() => v3.destroy());
     const y = yWebsocketClient(server.yUrl, 'quiet', token);
     await Promise.all([v4.whenSynced(), waitFor(() => v3.isSynced), waitFor(() => y.provider.synced)]);

@@ -28,6 +28,11 @@ export async function waitFor<T>(check: () => T | Promise<T>, options: WaitOptio
   }
 }
 
+/** The time now when `held`, else undefined: `waitFor(() => timeIf(cond))` resolves with when `cond` was first seen. */
+export function timeIf(held: boolean): number | undefined {
+  return held ? Date.now() : undefined;
+}
+
 /** Resolves with the first emission of `event` for which `predicate` holds. */
 export function nextEvent<A extends unknown[]>(
   emitter: { on(event: string, cb: (...args: A) => void): unknown; off(event: string, cb: (...args: A) => void): unknown },
