@@ -1,37 +1,32 @@
 /**
- * A document handle: one Y.Doc wired to its IndexedDB copy and to the server through the client's shared socket.
+ * A document handle: one Y.Doc, its copy on this device and its place on the client's shared socket, and the
+ * status and outbox derived from them.
  *
- * The rule: local data first. The handle applies the IndexedDB copy before it attaches a `HocuspocusProvider`, so
- * what was stored shows before the network answers, and a failing IndexedDB only delays the network by
- * `LOCAL_LOAD_TIMEOUT_MS` at worst. A document the server refuses or closes is taken off the socket (nothing more
- * is sent for it). A refused token (or a token function that failed) is replaced: the document tries again with a
- * fresh token after a backoff that doubles up to `REFUSED_RETRY_MAX_DELAY_MS`; a Forbidden document, whose token is
- * fine but does not grant it, waits for the socket's next connection. Other tabs of the same user with the document
- * open get its edits over a BroadcastChannel (tabs.ts), without the server.
+ * The rule: local data first. The handle applies the device's copy (deviceCopy.ts) before it joins the socket
+ * (documentConnection.ts), so what was stored shows before the network answers. Each part has one job: the device
+ * copy (IndexedDB, the other tabs), the connection (provider, refusals and their backoff, the server's notices), the
+ * outbox (outbox.ts: what the server has not acknowledged), the history (history.ts: this user's undo and redo),
+ * presence (presence.ts), held remote updates (frequency.ts). The handle wires them, counts its references, and
+ * announces `status` and `outbox` when what it derives from them changes.
  */
-import { CloseReason, parseServerNotice, StorageStatus, type DocumentSpec, type DocumentType, type TypedDocument } from '@concord/engine';
-import { HocuspocusProvider } from '@hocuspocus/provider';
+import type { DocumentSpec, DocumentType, TypedDocument } from '@concord/engine';
 import { ObservableV2 } from 'lib0/observable';
 import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
+import { sameEntries } from './changes.js';
 import type { Clock } from './clock.js';
+import { DeviceCopy } from './deviceCopy.js';
+import { DocumentConnection } from './documentConnection.js';
 import { HeldUpdates, type UpdateClock } from './frequency.js';
 import { DocumentHistory } from './history.js';
 import type { Identity } from './identity.js';
-import { closeLocalCopy, loadLocalCopy, localDatabaseName } from './local.js';
-import type { LocalCopy } from './localCopy.js';
-import { sameEntries } from './changes.js';
 import { Outbox } from './outbox.js';
 import { AwarenessPresence } from './presence.js';
 import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
-import { crossTabAvailable, TabChannel } from './tabs.js';
 import type { TokenProvider } from './token.js';
 import type { DocumentEvents, DocumentHandle, DocumentStatus, OutboxEntry } from './types.js';
 
-/** First retry of a document refused for its token; doubles per refusal (with jitter) up to the cap. */
-export const REFUSED_RETRY_MIN_DELAY_MS = 1_000;
-export const REFUSED_RETRY_MAX_DELAY_MS = 30_000;
 
 /** What a document needs from the client that opened it. */
 export interface DocumentContext {
@@ -78,44 +73,25 @@ export type InternalDocumentEvents = DocumentEvents & {
 
 export class SyncedDocument extends ObservableV2<InternalDocumentEvents> implements DocumentHandle {
   readonly name: string;
-  private readonly room: boolean;
   readonly doc = new Y.Doc();
   readonly awareness = new Awareness(this.doc);
   readonly presence: AwarenessPresence;
   readonly history = new DocumentHistory(this.doc);
   private readonly context: DocumentContext;
   private readonly changes: Outbox;
+  private readonly copy: DeviceCopy;
+  /** On the socket once the device's copy is loaded; null before, and for a document closed before that. */
+  private connection: DocumentConnection | null = null;
+  private held: HeldUpdates | null = null;
   /** The outbox entries last announced with an `outbox` event. */
   private announcedOutbox: readonly OutboxEntry[] = [];
+  private current: DocumentStatus;
   private readonly loaded = deferred();
   private readonly firstSync = deferred();
   private readonly started: Promise<void>;
   private finished: Promise<void> | null = null;
-  private provider: HocuspocusProvider | null = null;
-  private held: HeldUpdates | null = null;
-  private local: LocalCopy | null = null;
-  /** Other tabs with this document open (same user); null without a namespace or BroadcastChannel. */
-  private tabs: TabChannel | null = null;
-  /** Origins of updates that came from elsewhere (provider, IndexedDB), which other tabs get themselves. */
-  private readonly foreignOrigins = new Set<unknown>();
   private references = 1;
   private isClosed = false;
-  private loadedLocally = false;
-  private offSocket = false;
-  /** The server authenticated this document on the current connection (and has not closed it since). */
-  private authenticatedHere = false;
-  private refusal: string | null = null;
-  /** The token this document last presented, so a refusal invalidates that one and no newer one. */
-  private lastToken: string | null = null;
-  private retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private closedByServer: string | null = null;
-  private localProblem: string | null = null;
-  /** Why the outbox's state could not be stored; cleared by the next write that succeeds. */
-  private outboxProblem: string | null = null;
-  /** The server's last storage notice said it cannot store; cleared by an `ok` notice or a new connection. */
-  private serverDegraded = false;
-  private current: DocumentStatus;
 
   /**
    * `room: true` for a name that carries no stored data (a channel): no IndexedDB copy and no tab channel; it still
@@ -124,17 +100,17 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   constructor(name: string, context: DocumentContext, placeholderUser: Identity['user'], options: { room?: boolean } = {}) {
     super();
     this.name = name;
-    this.room = options.room ?? false;
     this.context = context;
     this.presence = new AwarenessPresence(this.awareness, placeholderUser, context.time);
-    this.changes = new Outbox(this.doc, {
-      onChange: this.refresh,
-      onStoreError: this.onOutboxStoreError,
-      onStored: this.onOutboxStored,
+    this.changes = new Outbox(this.doc, { onChange: this.refresh });
+    this.copy = new DeviceCopy(name, this.doc, {
+      persistence: context.persistence,
+      room: options.room ?? false,
+      rememberDatabase: (database) => context.rememberDatabase(database),
+      changed: this.refresh,
     });
     this.current = this.derive();
     context.socket.on('state', this.refresh);
-    context.socket.on('open', this.onSocketOpen);
     this.started = this.start();
   }
 
@@ -180,110 +156,62 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     this.isClosed = true;
     this.references = 0;
     this.context.socket.off('state', this.refresh);
-    this.context.socket.off('open', this.onSocketOpen);
     const error = new Error(`document ${this.name} was closed`);
     this.loaded.reject(error);
     this.firstSync.reject(error);
     this.context.closed(this);
-    clearTimeout(this.retryTimer);
-    this.tabs?.close();
-    if (this.provider) {
-      // A Close queued on a closed socket would reach the server after the next connection's authentications and
-      // close the same document opened again by then; without a connection the server holds no session to close.
-      if (!this.context.socket.isOpen && !this.offSocket) this.context.socket.detachSilently(this.provider);
-      this.provider.destroy();
-    } else {
-      this.awareness.destroy();
-    }
+    this.copy.close();
+    if (this.connection) this.connection.destroy();
+    else this.awareness.destroy();
     this.finished = this.started.then(() => this.release());
     return this.finished;
   }
 
   /** Sends a stateless message to the server for this document (dropped while it is not on a connection). */
   sendStateless(payload: string): void {
-    if (this.provider && !this.offSocket) this.provider.sendStateless(payload);
+    this.connection?.sendStateless(payload);
   }
 
   /** Stops caching this document locally (its database is about to be deleted); it keeps syncing. */
-  async forgetLocalCopy(): Promise<void> {
-    const local = this.local;
-    this.local = null;
-    this.changes.forgetStore();
-    if (local) await closeLocalCopy(local);
+  forgetLocalCopy(): Promise<void> {
+    return this.copy.forget(this.changes);
+  }
+
+  /** Some local change is neither acknowledged by the server nor stored on this device. */
+  hasUnsavedChanges(): boolean {
+    return this.changes.count > 0 && this.copy.unsaved;
   }
 
   private async start(): Promise<void> {
     const identity = await this.context.identity();
     if (this.isClosed) return;
     this.presence.identify(identity.user);
-    if (this.room) {
-      // No local copy: nothing of a room is kept on the device.
-    } else if (this.context.persistence && identity.namespace !== null) {
-      const database = localDatabaseName(identity.namespace, this.name);
-      this.context.rememberDatabase(database);
-      this.localProblem = await loadLocalCopy(database, this.doc, this.onBound, this.refresh);
-      if (this.local && this.localProblem === null) await this.changes.restore(this.local);
-    } else if (this.context.persistence) {
-      this.localProblem = identity.problem;
-    }
+    await this.copy.load(identity, this.changes);
     if (this.isClosed) return;
-    if (!this.room && identity.namespace !== null && crossTabAvailable()) {
-      this.tabs = new TabChannel(localDatabaseName(identity.namespace, this.name), this.doc, this.foreignOrigins);
-    }
-    this.loadedLocally = true;
     this.loaded.resolve();
     this.attach();
     this.refresh();
   }
 
-  private readonly onOutboxStoreError = (error: unknown) => {
-    this.outboxProblem = `not saved on this device: the outbox could not be stored (${error instanceof Error ? error.message : String(error)})`;
-    this.refresh();
-  };
-
-  private readonly onOutboxStored = () => {
-    if (this.outboxProblem === null) return;
-    this.outboxProblem = null;
-    this.refresh();
-  };
-
-  private readonly onBound = (persistence: LocalCopy) => {
-    this.changes.storedOrigin(persistence);
-    this.foreignOrigins.add(persistence);
-    if (this.isClosed) void closeLocalCopy(persistence);
-    else this.local = persistence;
-  };
-
+  /** Joins the socket: from now on the server's updates arrive, held by the update-frequency preference. */
   private attach(): void {
-    const { socket, tokens } = this.context;
-    const provider = new HocuspocusProvider({
-      name: this.name,
-      document: this.doc,
-      awareness: this.awareness,
-      websocketProvider: socket.provider,
-      token: async () => (this.lastToken = await tokens.forConnection(socket.connection)),
+    const connection = new DocumentConnection(this.name, this, this.context, {
+      changed: this.refresh,
+      authenticated: this.onAuthenticated,
+      synced: () => this.firstSync.resolve(),
+      stateless: (payload) => this.emit('stateless', [payload]),
     });
+    const { provider } = connection;
     this.changes.serverOrigin(provider);
     this.changes.watch(provider, () => this.context.socket.isOpen);
     this.held = new HeldUpdates(this.doc, this.context.clock, this.refresh);
     this.held.intercept(provider);
-    this.foreignOrigins.add(provider);
-    provider.on('authenticated', this.onAuthenticated);
-    provider.on('authenticationFailed', this.onRefused);
-    provider.on('synced', this.onProviderProgress);
-    provider.on('unsyncedChanges', this.onProviderProgress);
-    provider.on('close', this.onProviderClose);
-    provider.on('stateless', this.onStateless);
-    this.provider = provider;
-    provider.attach();
+    this.copy.foreignOrigins.add(provider);
+    this.connection = connection;
+    connection.attach();
   }
 
   private readonly onAuthenticated = () => {
-    this.authenticatedHere = true;
-    this.serverDegraded = false; // a server that is still degraded says so again right after authentication
-    this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
-    this.refusal = null;
-    this.closedByServer = null;
     // The server dropped our presence when the last connection closed and ignores a resent state with the clock it
     // already saw; republishing gives it a newer clock, so others see us again at once (not at the 15 s renewal).
     this.presence.republish();
@@ -291,96 +219,21 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     this.emit('authenticated', []);
   };
 
-  private readonly onStateless = ({ payload }: { payload: string }) => {
-    const notice = parseServerNotice(payload);
-    if (!notice) {
-      this.emit('stateless', [payload]);
-      return;
-    }
-    this.serverDegraded = notice.status === StorageStatus.Degraded;
-    this.refresh();
-  };
-
-  private readonly onRefused = ({ reason }: { reason: string }) => {
-    this.refusal = `the server refused document ${this.name}: ${reason}`;
-    this.takeOffSocket();
-    if (reason !== CloseReason.Forbidden && this.context.tokens.canRefresh) {
-      this.context.tokens.invalidate(this.lastToken);
-      this.scheduleRetry();
-    }
-    this.refresh();
-  };
-
-  /** Puts the document back on the socket after the backoff; it authenticates with a freshly fetched token. */
-  private scheduleRetry(): void {
-    clearTimeout(this.retryTimer);
-    const delay = this.retryDelayMs / 2 + Math.random() * (this.retryDelayMs / 2);
-    this.retryDelayMs = Math.min(this.retryDelayMs * 2, REFUSED_RETRY_MAX_DELAY_MS);
-    this.retryTimer = setTimeout(() => {
-      if (this.isClosed || !this.offSocket || !this.provider) return;
-      this.offSocket = false;
-      this.provider.attach();
-    }, delay);
-  }
-
-  private readonly onProviderProgress = () => {
-    if (this.provider?.isSynced) this.firstSync.resolve();
-    this.refresh();
-  };
-
-  /**
-   * A close while the socket stays open is the server closing this document — unless the document was not
-   * authenticated yet: then it is the server's answer to the Close of an earlier handle of the same name, routed
-   * here by name, and means nothing for this one.
-   */
-  private readonly onProviderClose = ({ event }: { event?: { reason?: string } }) => {
-    const wasAuthenticated = this.authenticatedHere;
-    this.authenticatedHere = false;
-    if (this.context.socket.isOpen && wasAuthenticated && !this.offSocket) {
-      this.closedByServer = `the server closed document ${this.name}: ${event?.reason || 'no reason given'}`;
-      this.takeOffSocket();
-    }
-    this.refresh();
-  };
-
-  private readonly onSocketOpen = () => {
-    if (!this.offSocket || !this.provider) return;
-    clearTimeout(this.retryTimer);
-    this.offSocket = false;
-    this.provider.attach();
-  };
-
-  private takeOffSocket(): void {
-    if (!this.provider || this.offSocket) return;
-    this.offSocket = true;
-    this.context.socket.detachSilently(this.provider);
-  }
-
   private derive(): DocumentStatus {
-    const provider = this.provider;
+    const connection = this.connection;
     return deriveStatus({
       socket: this.context.socket.state,
-      refusal: this.refusal,
-      authenticated: !this.offSocket && (provider?.isAuthenticated ?? false),
-      providerSynced: provider?.isSynced ?? false,
+      refusal: connection?.refusal ?? null,
+      authenticated: connection?.authenticated ?? false,
+      providerSynced: connection?.synced ?? false,
       pendingChanges: this.changes.count,
-      loadedLocally: this.loadedLocally,
-      localCopy: this.localCopyState(),
-      readOnly: provider?.authorizedScope === 'readonly',
+      loadedLocally: this.copy.loadedLocally,
+      localCopy: this.copy.state,
+      readOnly: connection?.readOnly ?? false,
       heldUpdates: this.held?.count ?? 0,
-      problem: this.closedByServer ?? this.local?.problem ?? this.outboxProblem ?? this.localProblem,
-      serverDegraded: this.serverDegraded,
+      problem: connection?.closedByServer ?? this.copy.problem ?? this.changes.problem,
+      serverDegraded: connection?.serverDegraded ?? false,
     });
-  }
-
-  private localCopyState(): DocumentStatus['localCopy'] {
-    if (this.room || !this.context.persistence || (this.loadedLocally && !this.local)) return 'none';
-    return this.local && this.loadedLocally ? this.local.state : 'loading';
-  }
-
-  /** Some local change is neither acknowledged by the server nor stored on this device. */
-  hasUnsavedChanges(): boolean {
-    return this.changes.count > 0 && (this.local === null || this.local.unsaved);
   }
 
   private readonly refresh = () => {

@@ -39,12 +39,8 @@ export interface KeyValueStore {
 }
 
 export interface OutboxOptions {
-  /** Something may have changed in the entries; read them again. */
+  /** Something may have changed in the entries or in `problem`; read them again. */
   readonly onChange: () => void;
-  /** Writing the outbox's state to the local copy failed. */
-  readonly onStoreError: (error: unknown) => void;
-  /** Writing it succeeded (after a failure, the stored outbox is whole again). */
-  readonly onStored: () => void;
 }
 
 function encodeDeletes(deletes: DeleteSet): number[] {
@@ -104,6 +100,8 @@ export class Outbox {
   private stale = false;
   private store: KeyValueStore | null = null;
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Why the outbox's state could not be stored; cleared by the next write that succeeds. */
+  private storeProblem: string | null = null;
 
   constructor(doc: Y.Doc, options: OutboxOptions) {
     this.doc = doc;
@@ -119,6 +117,11 @@ export class Outbox {
   /** Updates with this origin come from the stored copy (the IndexedDB binding): the stored state describes them. */
   storedOrigin(origin: unknown): void {
     this.storedOrigins.add(origin);
+  }
+
+  /** Why the outbox could not be stored on this device, or null. */
+  get problem(): string | null {
+    return this.storeProblem;
   }
 
   get count(): number {
@@ -236,6 +239,17 @@ export class Outbox {
       store.set(SERVER_STATE_KEY, Y.encodeStateVector(this.server)),
       store.set(LOCAL_DELETES_KEY, encodeDeletes(this.deletes)),
       store.set(REMOVED_RECORDS_KEY, encodeRemoved(this.removed)),
-    ]).then(this.options.onStored, this.options.onStoreError);
+    ]).then(this.onStored, this.onStoreError);
   }
+
+  private readonly onStoreError = (error: unknown) => {
+    this.storeProblem = `not saved on this device: the outbox could not be stored (${error instanceof Error ? error.message : String(error)})`;
+    this.options.onChange();
+  };
+
+  private readonly onStored = () => {
+    if (this.storeProblem === null) return;
+    this.storeProblem = null;
+    this.options.onChange();
+  };
 }

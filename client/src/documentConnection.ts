@@ -1,0 +1,201 @@
+/**
+ * A document's place on the client's shared socket: its `HocuspocusProvider`, whether the server authenticated,
+ * refused or closed it, and when it tries again.
+ *
+ * The rule: a document the server refuses or closes is taken off the socket (nothing more is sent for it). A
+ * refused token (or a token function that failed) is replaced: the document tries again with a fresh token after a
+ * backoff that doubles up to `REFUSED_RETRY_MAX_DELAY_MS`; a Forbidden document, whose token is fine but does not
+ * grant it, waits for the socket's next connection. The server's storage notices (degraded, ok) are read here; other
+ * stateless messages go to the document's listeners.
+ */
+import { CloseReason, parseServerNotice, StorageStatus } from '@concord/engine';
+import { HocuspocusProvider } from '@hocuspocus/provider';
+import type { Awareness } from 'y-protocols/awareness';
+import type * as Y from 'yjs';
+import type { Socket } from './socket.js';
+import type { TokenProvider } from './token.js';
+
+/** First retry of a document refused for its token; doubles per refusal (with jitter) up to the cap. */
+export const REFUSED_RETRY_MIN_DELAY_MS = 1_000;
+export const REFUSED_RETRY_MAX_DELAY_MS = 30_000;
+
+/** What the connection tells the document it serves. */
+export interface ConnectionListener {
+  /** Something the document's status is derived from changed. */
+  changed(): void;
+  /** The server authenticated the document on a connection. */
+  authenticated(): void;
+  /** The first sync with the server completed. */
+  synced(): void;
+  /** A stateless message from the server that is not a storage notice. */
+  stateless(payload: string): void;
+}
+
+export class DocumentConnection {
+  readonly provider: HocuspocusProvider;
+  private readonly name: string;
+  private readonly socket: Socket;
+  private readonly tokens: TokenProvider;
+  private readonly listener: ConnectionListener;
+  /** Taken off the socket after a refusal or a close by the server; back on at the next connection or retry. */
+  private offSocket = false;
+  /** The server authenticated this document on the current connection (and has not closed it since). */
+  private authenticatedHere = false;
+  /** The token this document last presented, so a refusal invalidates that one and no newer one. */
+  private lastToken: string | null = null;
+  private retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Why the server refused the document (until it authenticates it again). */
+  private refusedFor: string | null = null;
+  /** Why the server closed the document on an open connection. */
+  private closedFor: string | null = null;
+  /** The server's last storage notice said it cannot store; cleared by an `ok` notice or a new authentication. */
+  private degraded = false;
+
+  constructor(
+    name: string,
+    document: { doc: Y.Doc; awareness: Awareness },
+    context: { socket: Socket; tokens: TokenProvider },
+    listener: ConnectionListener,
+  ) {
+    this.name = name;
+    this.socket = context.socket;
+    this.tokens = context.tokens;
+    this.listener = listener;
+    this.provider = new HocuspocusProvider({
+      name,
+      document: document.doc,
+      awareness: document.awareness,
+      websocketProvider: this.socket.provider,
+      token: async () => (this.lastToken = await this.tokens.forConnection(this.socket.connection)),
+    });
+    this.provider.on('authenticated', this.onAuthenticated);
+    this.provider.on('authenticationFailed', this.onRefused);
+    this.provider.on('synced', this.onProgress);
+    this.provider.on('unsyncedChanges', this.onProgress);
+    this.provider.on('close', this.onClose);
+    this.provider.on('stateless', this.onStateless);
+    this.socket.on('open', this.onSocketOpen);
+  }
+
+  /** Joins the socket (the provider authenticates and syncs on its open connection, or on the next one). */
+  attach(): void {
+    this.provider.attach();
+  }
+
+  /** Authenticated and on the socket now. */
+  get authenticated(): boolean {
+    return !this.offSocket && this.provider.isAuthenticated;
+  }
+
+  get synced(): boolean {
+    return this.provider.isSynced;
+  }
+
+  get readOnly(): boolean {
+    return this.provider.authorizedScope === 'readonly';
+  }
+
+  /** Why the server refused the document, or null. */
+  get refusal(): string | null {
+    return this.refusedFor;
+  }
+
+  /** Why the server closed the document, or null. */
+  get closedByServer(): string | null {
+    return this.closedFor;
+  }
+
+  get serverDegraded(): boolean {
+    return this.degraded;
+  }
+
+  /** Sends a stateless message to the server for this document (dropped while it is not on a connection). */
+  sendStateless(payload: string): void {
+    if (!this.offSocket) this.provider.sendStateless(payload);
+  }
+
+  destroy(): void {
+    this.socket.off('open', this.onSocketOpen);
+    clearTimeout(this.retryTimer);
+    // A Close queued on a closed socket would reach the server after the next connection's authentications and
+    // close the same document opened again by then; without a connection the server holds no session to close.
+    if (!this.socket.isOpen && !this.offSocket) this.socket.detachSilently(this.provider);
+    this.provider.destroy();
+  }
+
+  private readonly onAuthenticated = () => {
+    this.authenticatedHere = true;
+    this.degraded = false; // a server that is still degraded says so again right after authentication
+    this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
+    this.refusedFor = null;
+    this.closedFor = null;
+    this.listener.authenticated();
+    this.listener.changed();
+  };
+
+  private readonly onStateless = ({ payload }: { payload: string }) => {
+    const notice = parseServerNotice(payload);
+    if (!notice) {
+      this.listener.stateless(payload);
+      return;
+    }
+    this.degraded = notice.status === StorageStatus.Degraded;
+    this.listener.changed();
+  };
+
+  private readonly onRefused = ({ reason }: { reason: string }) => {
+    this.refusedFor = `the server refused document ${this.name}: ${reason}`;
+    this.takeOffSocket();
+    if (reason !== CloseReason.Forbidden && this.tokens.canRefresh) {
+      this.tokens.invalidate(this.lastToken);
+      this.scheduleRetry();
+    }
+    this.listener.changed();
+  };
+
+  /** Puts the document back on the socket after the backoff; it authenticates with a freshly fetched token. */
+  private scheduleRetry(): void {
+    clearTimeout(this.retryTimer);
+    const delay = this.retryDelayMs / 2 + Math.random() * (this.retryDelayMs / 2);
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, REFUSED_RETRY_MAX_DELAY_MS);
+    this.retryTimer = setTimeout(() => {
+      if (!this.offSocket) return;
+      this.offSocket = false;
+      this.provider.attach();
+    }, delay);
+  }
+
+  private readonly onProgress = () => {
+    if (this.provider.isSynced) this.listener.synced();
+    this.listener.changed();
+  };
+
+  /**
+   * A close while the socket stays open is the server closing this document — unless the document was not
+   * authenticated yet: then it is the server's answer to the Close of an earlier handle of the same name, routed
+   * here by name, and means nothing for this one.
+   */
+  private readonly onClose = ({ event }: { event?: { reason?: string } }) => {
+    const wasAuthenticated = this.authenticatedHere;
+    this.authenticatedHere = false;
+    if (this.socket.isOpen && wasAuthenticated && !this.offSocket) {
+      this.closedFor = `the server closed document ${this.name}: ${event?.reason || 'no reason given'}`;
+      this.takeOffSocket();
+    }
+    this.listener.changed();
+  };
+
+  private readonly onSocketOpen = () => {
+    if (!this.offSocket) return;
+    clearTimeout(this.retryTimer);
+    this.offSocket = false;
+    this.provider.attach();
+  };
+
+  private takeOffSocket(): void {
+    if (this.offSocket) return;
+    this.offSocket = true;
+    this.socket.detachSilently(this.provider);
+  }
+}
