@@ -6,8 +6,9 @@
  * 40 px both ways. On the phone the tasks are cards, the header's controls fold into a menu and a task opens as a
  * sheet with a way back; on the laptop the task opens beside the list, not under it.
  *
- * Screenshots go to test/artifacts/layout-*.png; the ones the README shows are copied to docs/. Needs the demo
- * built (`npm run build`) and Chromium (see ./chromium.ts).
+ * Screenshots go to test/artifacts/layout-*.png. The ones the README shows are copied to docs/ when missing there,
+ * or on every run with `CONCORD_DOCS_SCREENSHOTS=1` (so an ordinary run leaves the committed images alone). Needs the
+ * demo built (`npm run build`) and Chromium (see ./chromium.ts).
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -114,7 +115,8 @@ describe.skipIf(skipWithoutChromium())(`demo layout on a phone and a laptop in C
   const screenshot = async (page: DemoPage, name: string, docs?: string) => {
     const path = join(ARTIFACTS, `layout-${name}.png`);
     await page.page.screenshot({ path });
-    if (docs) await copyFile(path, join(DOCS, docs));
+    const refresh = process.env.CONCORD_DOCS_SCREENSHOTS === '1';
+    if (docs && (refresh || !existsSync(join(DOCS, docs)))) await copyFile(path, join(DOCS, docs));
   };
 
   beforeAll(async () => {
