@@ -1,10 +1,11 @@
 /**
  * The header's secondary controls (presence, outbox and sync now, update frequency, bell, who you are). On a wide
  * screen they sit in the header as they are; on a narrow one (styles.css, below 900 px) they fold behind one menu
- * button, whose badge carries the unread count so a lit bell is seen with the menu closed. Escape closes the menu.
+ * button, whose badge carries the unread count so a lit bell is seen with the menu closed. Escape, or a tap outside
+ * the menu, closes it.
  */
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 interface HeaderMenuProps {
   /** Unread notifications, shown on the menu button. */
@@ -15,17 +16,28 @@ interface HeaderMenuProps {
 
 export function HeaderMenu({ unread, children }: HeaderMenuProps) {
   const [open, setOpen] = useState(false);
+  const toggle = useRef<HTMLButtonElement>(null);
+  const menu = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!open) return;
     const onKey = (event: KeyboardEvent) => {
       if (event.key === 'Escape') setOpen(false);
     };
+    const onPointer = (event: PointerEvent) => {
+      const target = event.target as Node;
+      if (!toggle.current?.contains(target) && !menu.current?.contains(target)) setOpen(false);
+    };
     addEventListener('keydown', onKey);
-    return () => removeEventListener('keydown', onKey);
+    addEventListener('pointerdown', onPointer);
+    return () => {
+      removeEventListener('keydown', onKey);
+      removeEventListener('pointerdown', onPointer);
+    };
   }, [open]);
   return (
     <>
       <button
+        ref={toggle}
         type="button"
         class="menu-toggle"
         data-testid="menu-toggle"
@@ -49,7 +61,7 @@ export function HeaderMenu({ unread, children }: HeaderMenuProps) {
           </span>
         )}
       </button>
-      <div id="board-menu" class={open ? 'board__menu board__menu--open' : 'board__menu'} data-testid="header-menu">
+      <div ref={menu} id="board-menu" class={open ? 'board__menu board__menu--open' : 'board__menu'} data-testid="header-menu">
         {children(() => setOpen(false))}
       </div>
     </>
