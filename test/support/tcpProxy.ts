@@ -46,6 +46,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       return;
     }
     if (hungUp) {
+      held.add(client); // until it is gone: close() resets what is left
+      client.on('error', () => {});
+      client.on('close', () => held.delete(client));
       client.end();
       return;
     }
