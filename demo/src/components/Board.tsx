@@ -7,12 +7,14 @@
  * laid out in the header; narrower (a phone), the menu folds behind one button and the selected task replaces the
  * list as a full-screen sheet with a way back.
  */
-import type { SyncClient } from '@concord/client';
+import type { FieldConflict, SyncClient } from '@concord/client';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useOfflineSpans } from '../conflicts';
 import { useChannel, useDocument, useDocumentStatus, useInbox, usePendingDocuments, useRecords, useSelectedTask } from '../hooks';
 import { PROJECT_DOCUMENT, ProjectDocument, taskDocumentName } from '../model';
 import type { Session } from '../session';
 import { BackendActions } from './BackendActions';
+import { ConflictNotices, useConflictNotices } from './ConflictNotices';
 import { Bell } from './Bell';
 import { FrequencySelect } from './FrequencySelect';
 import { HeaderMenu } from './HeaderMenu';
@@ -101,6 +103,12 @@ export function Board({ client, session, onSignOut }: BoardProps) {
   const tasks = useMemo(() => project?.typed(ProjectDocument).collection('tasks') ?? null, [project]);
   const selectedRecord = useRecords(tasks, () => 0).find(([id]) => id === selected)?.[1];
 
+  const offlineAt = useOfflineSpans(client);
+  // A change of this person's that lost to someone else's: a notice that stays until they keep theirs or yours.
+  const [conflicts, settleConflict] = useConflictNotices([project, taskHandle], offlineAt);
+  const taskOf = (conflict: FieldConflict) =>
+    conflict.document === PROJECT_DOCUMENT && conflict.root === 'tasks' && conflict.record !== null ? (tasks?.get(conflict.record) ?? null) : null;
+
   return (
     <div class="board">
       <header class="board__header">
@@ -181,7 +189,14 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           )}
         </div>
       </main>
-      <Toasts toasts={toasts} />
+      <Toasts toasts={toasts}>
+        <ConflictNotices
+          notices={conflicts}
+          settle={settleConflict}
+          recordOf={taskOf}
+          labelOf={(conflict) => (conflict.record === null ? null : taskOf(conflict)?.get('title') || 'Untitled task')}
+        />
+      </Toasts>
     </div>
   );
 }

@@ -1,21 +1,22 @@
 /**
  * A task's editable fields (title, status, assignee, due date), one control each, shared by the task's card in the
  * list and by its detail. Each edit is written at once as a last-writer-wins field, so others see it while it is
- * typed; the field being edited is shared as presence, and a field someone else is editing carries their colour and
- * name.
+ * typed.
+ *
+ * Warn before overwriting: focusing a field shares "editing" as presence and locks it (`presence.editing(field, task,
+ * { lock: true })`, released on blur), so a field someone else is editing carries their colour and "Alice is
+ * editing". A write to it is refused by the model (FieldLockedError): the control keeps what was typed and offers
+ * "Change anyway" (a forced write) or "Discard" (FieldLock.tsx).
  */
 import type { DocumentHandle } from '@concord/client';
-import type { LwwRecord, Peer } from '@concord/engine';
+import type { FieldWriter, LwwRecord, Peer } from '@concord/engine';
 import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
 import { STATUS_LABELS, TASK_STATUSES, type EditableField, type Task, type TaskStatus } from '../model';
 import { burstProps } from '../undo';
+import { LockWarning, lockHolderOf } from './FieldLock';
 
 export type TaskRecord = LwwRecord<(typeof Task)['fields']>;
-
-/** The presence `field` value for one field of one task. */
-export function fieldKey(taskId: string, field: EditableField): string {
-  return `${taskId}.${field}`;
-}
 
 export const FIELD_LABELS: Record<EditableField, string> = { title: 'Title', status: 'Status', assignee: 'Assignee', due: 'Due date' };
 
@@ -27,58 +28,90 @@ interface TaskFieldProps {
   peers: readonly Peer[];
 }
 
+/** A write the model refused because someone else holds the field: what was typed, and who holds it. */
+interface Refused {
+  readonly value: string;
+  readonly holder: FieldWriter;
+}
+
+/** Writes `value` to the field; returns who holds the lock when the model refused it, else null. */
+export function writeTaskField(record: TaskRecord, field: EditableField, value: string, force = false): FieldWriter | null {
+  try {
+    record.set(field, value as never, force ? { force: true } : undefined);
+    return null;
+  } catch (error) {
+    const holder = lockHolderOf(error);
+    if (!holder) throw error;
+    return holder;
+  }
+}
+
 /** One field of one task, wrapped in who else is editing it. */
 export function TaskField({ id, field, record, handle, peers }: TaskFieldProps) {
+  const [refused, setRefused] = useState<Refused | null>(null);
+  const write = (value: string) => {
+    const holder = writeTaskField(record, field, value);
+    setRefused(holder ? { value, holder } : null);
+  };
+  const stored = String(record.get(field) ?? '');
   return (
-    <EditedBy
-      editors={peers.filter((peer) => peer.field === fieldKey(id, field))}
-      onFocus={() => handle.presence.set({ field: fieldKey(id, field) })}
-      onBlur={() => handle.presence.set({ field: null })}
-    >
-      {control(field, record, handle)}
-    </EditedBy>
+    <>
+      <EditedBy
+        editors={peers.filter((peer) => peer.field === field && peer.record === id)}
+        onFocus={() => handle.presence.editing(field, id, { lock: true })}
+        onBlur={() => handle.presence.stopEditing()}
+      >
+        {control(field, refused?.value ?? stored, handle, write)}
+      </EditedBy>
+      {/* Outside the field: focusing its buttons is not editing the field. */}
+      {refused && (
+        <LockWarning
+          what="your change"
+          holder={refused.holder}
+          onForce={() => {
+            handle.history.batch(() => writeTaskField(record, field, refused.value, true));
+            setRefused(null);
+          }}
+          onDiscard={() => setRefused(null)}
+        />
+      )}
+    </>
   );
 }
 
-function control(field: EditableField, record: TaskRecord, handle: DocumentHandle) {
+function control(field: EditableField, value: string, handle: DocumentHandle, write: (value: string) => void) {
   const label = FIELD_LABELS[field];
   switch (field) {
     case 'title':
-      return (
-        <input
-          data-testid="field-title"
-          value={record.get('title') ?? ''}
-          maxLength={200}
-          aria-label={label}
-          {...burstProps(handle.history, (value) => record.set('title', value))}
-        />
-      );
-    case 'status':
+      return <input data-testid="field-title" value={value} maxLength={200} aria-label={label} {...burstProps(handle.history, write)} />;
+    case 'status': {
+      const status = (value || 'todo') as TaskStatus;
       return (
         <select
           data-testid="field-status"
-          class={`status-pill status-pill--${record.get('status') ?? 'todo'}`}
-          value={record.get('status') ?? 'todo'}
+          class={`status-pill status-pill--${status}`}
+          value={status}
           aria-label={label}
-          onChange={(event) => handle.history.batch(() => record.set('status', event.currentTarget.value as TaskStatus))}
+          onChange={(event) => handle.history.batch(() => write(event.currentTarget.value))}
         >
-          {TASK_STATUSES.map((status) => (
-            <option key={status} value={status}>
-              {STATUS_LABELS[status]}
+          {TASK_STATUSES.map((option) => (
+            <option key={option} value={option}>
+              {STATUS_LABELS[option]}
             </option>
           ))}
         </select>
       );
+    }
     case 'assignee':
       return (
         <input
           data-testid="field-assignee"
-          value={record.get('assignee') ?? ''}
+          value={value}
           list="people"
           maxLength={100}
           placeholder="Nobody"
           aria-label={label}
-          {...burstProps(handle.history, (value) => record.set('assignee', value))}
+          {...burstProps(handle.history, write)}
         />
       );
     case 'due':
@@ -86,9 +119,9 @@ function control(field: EditableField, record: TaskRecord, handle: DocumentHandl
         <input
           data-testid="field-due"
           type="date"
-          value={record.get('due') ?? ''}
+          value={value}
           aria-label={label}
-          onChange={(event) => handle.history.batch(() => record.set('due', event.currentTarget.value))}
+          onChange={(event) => handle.history.batch(() => write(event.currentTarget.value))}
         />
       );
   }
@@ -96,6 +129,7 @@ function control(field: EditableField, record: TaskRecord, handle: DocumentHandl
 
 function EditedBy(props: { editors: readonly Peer[]; onFocus: () => void; onBlur: () => void; children: ComponentChildren }) {
   const editor = props.editors[0];
+  const names = [...new Set(props.editors.map((peer) => peer.user.name))];
   return (
     <div
       class={editor ? 'field field--edited' : 'field'}
@@ -106,7 +140,7 @@ function EditedBy(props: { editors: readonly Peer[]; onFocus: () => void; onBlur
       {props.children}
       {editor && (
         <span class="field__editor" style={{ backgroundColor: editor.user.color }} data-testid="field-editor">
-          {props.editors.map((peer) => peer.user.name).join(', ')}
+          {names.join(', ')} {names.length > 1 ? 'are' : 'is'} editing
         </span>
       )}
     </div>

@@ -1,7 +1,9 @@
 /**
  * Short messages in the corner for things that happened elsewhere: an event the backend published, a notification
- * that arrived. Each stays a few seconds; a notification whose kind has sound on also rings once.
+ * that arrived. Each stays a few seconds; a notification whose kind has sound on also rings once. Notices that stay
+ * until acted on (conflicts) join the same stack, below the toasts.
  */
+import type { ComponentChildren } from 'preact';
 import { useCallback, useState } from 'preact/hooks';
 
 /** How long a toast stays on screen. */
@@ -25,7 +27,7 @@ export function useToasts(): [readonly Toast[], (text: string, kind: Toast['kind
   return [toasts, push];
 }
 
-export function Toasts({ toasts }: { toasts: readonly Toast[] }) {
+export function Toasts({ toasts, children }: { toasts: readonly Toast[]; children?: ComponentChildren }) {
   return (
     <div class="toasts" role="status" aria-live="polite">
       {toasts.map((toast) => (
@@ -33,6 +35,7 @@ export function Toasts({ toasts }: { toasts: readonly Toast[] }) {
           {toast.text}
         </div>
       ))}
+      {children}
     </div>
   );
 }
