@@ -1,0 +1,211 @@
+/**
+ * Issue 13, point 3, in real Chromium: conflict notices and warnings before overwriting, in the demo.
+ *
+ * - Bob reaches the demo through a TCP proxy. His network is cut; he sets a task Done; a moment later Alice, online,
+ *   sets it Doing. When he is back both read Doing (the later write) and Bob sees a notice naming Alice, the status,
+ *   her Doing and his Done. "Keep mine" makes both read Done; a second round with "Keep theirs" leaves Doing and the
+ *   notice goes.
+ * - The same notice on a phone (390×844): no sideways scroll, its buttons at least 40 px and clickable.
+ * - Alice focuses a task's title: Bob sees "Alice is editing" on it (card and detail); his change is refused with a
+ *   warning, Alice keeps her title, and "Change anyway" writes his and Alice sees it.
+ *
+ * Screenshots: test/artifacts/conflict-notice.png (laptop) and conflict-notice-phone.png; the phone one is copied to
+ * docs/conflict-notice.png when missing there or with `CONCORD_DOCS_SCREENSHOTS=1`. Needs the demo built and
+ * Chromium (see ./chromium.ts).
+ */
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '@concord/server';
+import type { Locator } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+import { waitFor } from '../support/wait.js';
+import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
+import { DemoPage, UI_TIMEOUT_MS, type Screen } from './demoPage.js';
+
+const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+const SCENARIO_TIMEOUT_MS = 120_000;
+const PHONE: Screen = { width: 390, height: 844, phone: true };
+const MIN_TAP_PX = 40;
+
+describe.skipIf(skipWithoutChromium())(`conflict notices and field locks in Chromium (${CHROMIUM_PATH})`, () => {
+  let dataDir: string;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let chromium: LaunchedChromium | null = null;
+  const proxies: TcpProxy[] = [];
+  const pages: DemoPage[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(join(DEMO_DIST, 'index.html'))) throw new Error(`the demo is not built (no ${DEMO_DIST}index.html): run npm run build first`);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await mkdir(DOCS, { recursive: true });
+    dataDir = await mkdtemp(join(tmpdir(), 'concord-conflicts-'));
+    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, staticDir: DEMO_DIST, logLevel: 'silent' });
+    chromium = await launchChromium();
+  });
+
+  afterAll(async () => {
+    for (const page of pages) await page.close();
+    await chromium?.close();
+    for (const proxy of proxies) await proxy.close();
+    await server?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    onTestFailed(async ({ task }) => {
+      const slug = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50);
+      for (const page of pages) await page.page.screenshot({ path: join(ARTIFACTS, `failure-${slug}-${page.name}.png`) }).catch(() => {});
+    });
+  });
+
+  /** Alice on a laptop, straight to the server; Bob through a proxy the test controls, on `bobScreen`. */
+  const meet = async (bobScreen?: Screen) => {
+    if (!chromium) throw new Error('Chromium did not start');
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
+    proxies.push(proxy);
+    const alice = await DemoPage.open(chromium.browser, 'Alice', server.url);
+    const bob = await DemoPage.open(chromium.browser, 'Bob', `http://${proxy.host}:${proxy.port}/`, bobScreen);
+    pages.push(alice, bob);
+    await alice.signIn();
+    await bob.signIn();
+    return { proxy, alice, bob };
+  };
+
+  /**
+   * Bob's network goes; he sets the status to `his`; a moment later Alice, online, sets `hers`; the network comes
+   * back and both read hers, the later write.
+   */
+  const concurrentStatus = async (
+    { proxy, alice, bob }: { proxy: TcpProxy; alice: DemoPage; bob: DemoPage },
+    taskId: string,
+    his: string,
+    hers: string,
+  ) => {
+    await bob.waitForLight('green', { pending: 'none' });
+    proxy.cut();
+    await bob.waitForLight('red');
+    await bob.field(taskId, 'status').selectOption(his);
+    await bob.waitForLight('red', { pending: 'some' });
+    await alice.field(taskId, 'status').selectOption(hers);
+    await alice.waitForLight('green', { pending: 'none' });
+    proxy.restore();
+    await bob.page.evaluate(() => window.dispatchEvent(new Event('online'))); // reconnect now, not after the backoff
+    await bob.waitForLight('green', { pending: 'none' });
+    await alice.waitForFields(taskId, { status: hers });
+    await bob.waitForFields(taskId, { status: hers });
+  };
+
+  /** The one conflict notice Bob sees, once it reads as expected. */
+  const noticeOf = async (bob: DemoPage, ...fragments: string[]) => {
+    const notice = bob.page.getByTestId('conflict-notice');
+    const text = await waitFor(
+      async () => {
+        const seen = await notice.getByTestId('conflict-text').allTextContents();
+        if (seen.length === 1 && fragments.every((fragment) => seen[0]!.includes(fragment))) return seen[0];
+        throw new Error(`Bob's notices read ${JSON.stringify(seen)}`);
+      },
+      { timeoutMs: UI_TIMEOUT_MS, message: `Bob's conflict notice to name ${JSON.stringify(fragments)}` },
+    );
+    return { notice, text };
+  };
+
+  it("Bob's offline Done loses to Alice's later Doing; he is told, keeps his once and hers the next time", { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const people = await meet();
+    const { alice, bob } = people;
+    const taskId = await alice.addTask('Pay invoice');
+    await bob.waitForFields(taskId, { title: 'Pay invoice', status: 'todo' });
+
+    await concurrentStatus(people, taskId, 'done', 'doing');
+    const { notice, text } = await noticeOf(bob, 'Alice');
+    expect(text).toBe("While you were offline Alice set status of 'Pay invoice' to Doing; your Done was replaced.");
+    expect(await alice.page.getByTestId('conflict-notice').count(), 'Alice won: no notice for her').toBe(0);
+    await bob.page.screenshot({ path: join(ARTIFACTS, 'conflict-notice.png') });
+
+    // Keep mine: a new write, later than Alice's, so it wins everywhere.
+    await notice.getByTestId('keep-mine').click();
+    await notice.waitFor({ state: 'detached' });
+    await alice.waitForFields(taskId, { status: 'done' });
+    await bob.waitForFields(taskId, { status: 'done' });
+
+    // Again, and this time Bob keeps Alice's.
+    await concurrentStatus(people, taskId, 'todo', 'doing');
+    const second = await noticeOf(bob, 'Alice', 'Doing', 'your To do was replaced');
+    await second.notice.getByTestId('keep-theirs').click();
+    await second.notice.waitFor({ state: 'detached' });
+    await bob.waitForLight('green', { pending: 'none' });
+    await alice.waitForFields(taskId, { status: 'doing' });
+    await bob.waitForFields(taskId, { status: 'doing' });
+    expect(await bob.page.getByTestId('conflict-notice').count()).toBe(0);
+    expect([...alice.errors, ...bob.errors]).toEqual([]);
+  });
+
+  it('the notice fits a phone (390×844): no sideways scroll, buttons of 40 px that work', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const people = await meet(PHONE);
+    const { alice, bob } = people;
+    const taskId = await alice.addTask('Renew the office lease before the end of the month');
+    await bob.waitForFields(taskId, { status: 'todo' });
+
+    await concurrentStatus(people, taskId, 'done', 'doing');
+    const { notice } = await noticeOf(bob, 'While you were offline Alice set status of', 'to Doing; your Done was replaced.');
+    const seen = await bob.page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    expect(seen.innerWidth, 'the window is the phone screen').toBe(PHONE.width);
+    expect(seen.scrollWidth, `the page is ${seen.scrollWidth} px wide with the notice shown`).toBeLessThanOrEqual(seen.innerWidth);
+    for (const id of ['keep-mine', 'keep-theirs', 'conflict-close']) {
+      const box = (await notice.getByTestId(id).boundingBox())!;
+      expect(box, `${id} is on screen`).not.toBeNull();
+      expect(Math.min(box.width, box.height), `${id} is ${box.width}×${box.height} px`).toBeGreaterThanOrEqual(MIN_TAP_PX);
+      expect(box.x >= 0 && box.x + box.width <= PHONE.width && box.y >= 0 && box.y + box.height <= PHONE.height, `${id} inside the window`).toBe(true);
+      await notice.getByTestId(id).click({ trial: true }); // nothing covers it
+    }
+    const path = join(ARTIFACTS, 'conflict-notice-phone.png');
+    await bob.page.screenshot({ path });
+    if (process.env.CONCORD_DOCS_SCREENSHOTS === '1' || !existsSync(join(DOCS, 'conflict-notice.png'))) {
+      await copyFile(path, join(DOCS, 'conflict-notice.png'));
+    }
+
+    await notice.getByTestId('keep-mine').tap();
+    await notice.waitFor({ state: 'detached' });
+    await alice.waitForFields(taskId, { status: 'done' });
+    expect([...alice.errors, ...bob.errors]).toEqual([]);
+  });
+
+  it('a title Alice is editing shows her name to Bob, refuses his change, and "Change anyway" writes it', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const { alice, bob } = await meet();
+    const taskId = await alice.addTask('Book the venue');
+    await bob.waitForFields(taskId, { title: 'Book the venue' });
+    await bob.openDescription(taskId);
+
+    await alice.field(taskId, 'title').focus();
+    const titleEditor = (scope: Locator) =>
+      scope.locator('.field', { has: bob.page.getByTestId('field-title') }).getByTestId('field-editor').filter({ hasText: 'Alice is editing' });
+    await titleEditor(bob.row(taskId)).waitFor();
+    await titleEditor(bob.detail).waitFor();
+
+    await bob.field(taskId, 'title').fill('Book the venue and the caterer');
+    const warning = bob.row(taskId).getByTestId('lock-warning');
+    await warning.filter({ hasText: 'Alice is editing this' }).waitFor();
+    expect(await bob.field(taskId, 'title').inputValue(), 'what Bob typed stays in his field').toBe('Book the venue and the caterer');
+    await bob.waitForLight('green', { pending: 'none' });
+    expect(await alice.field(taskId, 'title').inputValue(), 'the refused change reached nobody').toBe('Book the venue');
+    await bob.page.screenshot({ path: join(ARTIFACTS, 'field-locked.png') });
+
+    await warning.getByTestId('change-anyway').click();
+    await warning.waitFor({ state: 'detached' });
+    await alice.waitForFields(taskId, { title: 'Book the venue and the caterer' });
+    await bob.waitForFields(taskId, { title: 'Book the venue and the caterer' });
+
+    // Once Alice leaves the field it is free again: Bob's next change goes through without a warning.
+    await alice.field(taskId, 'title').blur();
+    await bob.row(taskId).getByTestId('field-editor').waitFor({ state: 'detached' });
+    await bob.field(taskId, 'title').fill('Book the venue (done)');
+    await alice.waitForFields(taskId, { title: 'Book the venue (done)' });
+    expect(await bob.page.getByTestId('lock-warning').count()).toBe(0);
+    expect([...alice.errors, ...bob.errors]).toEqual([]);
+  });
+});
