@@ -5,6 +5,8 @@
  *   sets it Doing. When he is back both read Doing (the later write) and Bob sees a notice naming Alice, the status,
  *   her Doing and his Done. "Keep mine" makes both read Done; a second round with "Keep theirs" leaves Doing and the
  *   notice goes.
+ * - Bob's network goes silently (he does not know yet) and both change the status: the notice says "at the same
+ *   time as you"; ✕ closes it and leaves Alice's.
  * - The same notice on a phone (390×844): no sideways scroll, its buttons at least 40 px and clickable.
  * - Alice focuses a task's title: Bob sees "Alice is editing" on it (card and detail); his change is refused with a
  *   warning, Alice keeps her title, and "Change anyway" writes his and Alice sees it.
@@ -142,6 +144,33 @@ describe.skipIf(skipWithoutChromium())(`conflict notices and field locks in Chro
     await alice.waitForFields(taskId, { status: 'doing' });
     await bob.waitForFields(taskId, { status: 'doing' });
     expect(await bob.page.getByTestId('conflict-notice').count()).toBe(0);
+    expect([...alice.errors, ...bob.errors]).toEqual([]);
+  });
+
+  it('a change that crossed Alice\'s while Bob did not know his network was gone is told as "at the same time"', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const { proxy, alice, bob } = await meet();
+    const taskId = await alice.addTask('Order chairs');
+    await bob.waitForFields(taskId, { title: 'Order chairs', status: 'todo' });
+    await bob.waitForLight('green', { pending: 'none' });
+
+    // Silently gone: Bob's client still believes it is connected when both write.
+    proxy.blackhole();
+    await bob.field(taskId, 'status').selectOption('done');
+    await waitFor(async () => (await bob.pending()) >= 1, { timeoutMs: UI_TIMEOUT_MS, message: "Bob's change to be pending" });
+    await alice.field(taskId, 'status').selectOption('doing');
+    await alice.waitForLight('green', { pending: 'none' });
+    expect(await bob.light(), 'Bob has not noticed the lost network yet').not.toBe('red');
+    proxy.restore(); // the silent connection stays dead: Bob's client notices (within 10 s) and reconnects
+    await waitFor(async () => (await bob.light()) === 'green' && (await bob.pending()) === 0, {
+      timeoutMs: 2 * UI_TIMEOUT_MS,
+      message: 'Bob to notice the dead connection, reconnect and send his change',
+    });
+    await bob.waitForFields(taskId, { status: 'doing' });
+    const { notice, text } = await noticeOf(bob, 'Alice');
+    expect(text).toBe("Alice set status of 'Order chairs' to Doing at the same time as you; your Done was replaced.");
+    await notice.getByTestId('conflict-close').click();
+    await notice.waitFor({ state: 'detached' });
+    await alice.waitForFields(taskId, { status: 'doing' });
     expect([...alice.errors, ...bob.errors]).toEqual([]);
   });
 
