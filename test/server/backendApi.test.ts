@@ -91,9 +91,16 @@ describe('POST /api/channels/<channel>/events', () => {
   });
 
   it('is not served without an API key except to tokens with a publish claim', async () => {
-    const server = await startTestServer();
+    const server = await startTestServer(); // no API key configured
     const response = await post(server, '/api/channels/account-123/events', { event: 'x' }, 'any-key-at-all');
     expect(response.status).toBe(401);
+    // The other half: a token whose publish claim grants the channel is served, and its event is delivered.
+    const acme = await listener(server, 'account-123');
+    const backendToken = await mintToken({ sub: 'billing', tenant: 'acme', publish: ['account-*'] });
+    const published = await post(server, '/api/channels/account-123/events', { event: 'x', payload: { n: 1 } }, backendToken);
+    expect(published.status, JSON.stringify(published.body)).toBe(200);
+    await waitFor(() => acme.events.length === 1, { message: 'the event published with a token to reach the subscriber' });
+    expect(acme.events[0]).toMatchObject({ event: 'x', payload: { n: 1 } });
   });
 });
 
