@@ -15,65 +15,26 @@
  * docs/conflict-notice.png when missing there or with `CONCORD_DOCS_SCREENSHOTS=1`. Needs the demo built and
  * Chromium (see ./chromium.ts).
  */
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer } from '@concord/server';
 import type { Locator } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
-import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
-import { DemoPage, UI_TIMEOUT_MS, type Screen } from './demoPage.js';
+import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
+import { UI_TIMEOUT_MS, type DemoPage, type Screen } from './demoPage.js';
+import { demoRig, screenshot } from './demoRig.js';
 
-const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
-const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 const SCENARIO_TIMEOUT_MS = 120_000;
 const PHONE: Screen = { width: 390, height: 844, phone: true };
 const MIN_TAP_PX = 40;
 
 describe.skipIf(skipWithoutChromium())(`conflict notices and field locks in Chromium (${CHROMIUM_PATH})`, () => {
-  let dataDir: string;
-  let server: Awaited<ReturnType<typeof startServer>>;
-  let chromium: LaunchedChromium | null = null;
-  const proxies: TcpProxy[] = [];
-  const pages: DemoPage[] = [];
-
-  beforeAll(async () => {
-    if (!existsSync(join(DEMO_DIST, 'index.html'))) throw new Error(`the demo is not built (no ${DEMO_DIST}index.html): run npm run build first`);
-    await mkdir(ARTIFACTS, { recursive: true });
-    await mkdir(DOCS, { recursive: true });
-    dataDir = await mkdtemp(join(tmpdir(), 'concord-conflicts-'));
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, staticDir: DEMO_DIST, logLevel: 'silent' });
-    chromium = await launchChromium();
-  });
-
-  afterAll(async () => {
-    for (const page of pages) await page.close();
-    await chromium?.close();
-    for (const proxy of proxies) await proxy.close();
-    await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
-
-  beforeEach(() => {
-    onTestFailed(async ({ task }) => {
-      const slug = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50);
-      for (const page of pages) await page.page.screenshot({ path: join(ARTIFACTS, `failure-${slug}-${page.name}.png`) }).catch(() => {});
-    });
-  });
+  const rig = demoRig('conflicts');
 
   /** Alice on a laptop, straight to the server; Bob through a proxy the test controls, on `bobScreen`. */
   const meet = async (bobScreen?: Screen) => {
-    if (!chromium) throw new Error('Chromium did not start');
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-    proxies.push(proxy);
-    const alice = await DemoPage.open(chromium.browser, 'Alice', server.url);
-    const bob = await DemoPage.open(chromium.browser, 'Bob', `http://${proxy.host}:${proxy.port}/`, bobScreen);
-    pages.push(alice, bob);
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port }); // closed when the test ends
+    const alice = await rig.open('Alice');
+    const bob = await rig.open('Bob', `http://${proxy.host}:${proxy.port}/`, bobScreen);
     await alice.signIn();
     await bob.signIn();
     return { proxy, alice, bob };
@@ -127,7 +88,7 @@ describe.skipIf(skipWithoutChromium())(`conflict notices and field locks in Chro
     const { notice, text } = await noticeOf(bob, 'Alice');
     expect(text).toBe("While you were offline Alice set status of 'Pay invoice' to Doing; your Done was replaced.");
     expect(await alice.page.getByTestId('conflict-notice').count(), 'Alice won: no notice for her').toBe(0);
-    await bob.page.screenshot({ path: join(ARTIFACTS, 'conflict-notice.png') });
+    await screenshot(bob, 'conflict-notice.png');
 
     // Keep mine: a new write, later than Alice's, so it wins everywhere.
     await notice.getByTestId('keep-mine').click();
@@ -192,11 +153,7 @@ describe.skipIf(skipWithoutChromium())(`conflict notices and field locks in Chro
       expect(box.x >= 0 && box.x + box.width <= PHONE.width && box.y >= 0 && box.y + box.height <= PHONE.height, `${id} inside the window`).toBe(true);
       await notice.getByTestId(id).click({ trial: true }); // nothing covers it
     }
-    const path = join(ARTIFACTS, 'conflict-notice-phone.png');
-    await bob.page.screenshot({ path });
-    if (process.env.CONCORD_DOCS_SCREENSHOTS === '1' || !existsSync(join(DOCS, 'conflict-notice.png'))) {
-      await copyFile(path, join(DOCS, 'conflict-notice.png'));
-    }
+    await screenshot(bob, 'conflict-notice-phone.png', 'conflict-notice.png');
 
     await notice.getByTestId('keep-mine').tap();
     await notice.waitFor({ state: 'detached' });
@@ -222,7 +179,7 @@ describe.skipIf(skipWithoutChromium())(`conflict notices and field locks in Chro
     expect(await bob.field(taskId, 'title').inputValue(), 'what Bob typed stays in his field').toBe('Book the venue and the caterer');
     await bob.waitForLight('green', { pending: 'none' });
     expect(await alice.field(taskId, 'title').inputValue(), 'the refused change reached nobody').toBe('Book the venue');
-    await bob.page.screenshot({ path: join(ARTIFACTS, 'field-locked.png') });
+    await screenshot(bob, 'field-locked.png');
 
     await warning.getByTestId('change-anyway').click();
     await warning.waitFor({ state: 'detached' });

@@ -11,32 +11,20 @@
  * Both figures are logged. Before the heartbeat, the indicator stayed yellow "Syncing…" with a silent network and
  * never turned red, and Alice saw Bob leave after about 23 s (the browser offline) or not within a minute (silent).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer } from '@concord/server';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { timeIf, waitFor } from '../support/wait.js';
-import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
-import { DemoPage } from './demoPage.js';
-
-const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
+import type { DemoPage } from './demoPage.js';
+import { ARTIFACTS, demoRig } from './demoRig.js';
 const SCENARIO_TIMEOUT_MS = 120_000;
 /** Issue 13: a dead connection is seen, by its user and by the peers, within this bound. */
 const SEEN_WITHIN_MS = 10_000;
 
-type RunningServer = Awaited<ReturnType<typeof startServer>>;
-
 describe.skipIf(skipWithoutChromium())(`dead connections in Chromium (${CHROMIUM_PATH})`, () => {
-  let dataDir: string;
-  let server: RunningServer;
+  const rig = demoRig('dead');
   let proxy: TcpProxy;
-  let chromium: LaunchedChromium | null = null;
-  const pages: DemoPage[] = [];
   let alice: DemoPage;
   let bob: DemoPage;
 
@@ -47,37 +35,18 @@ describe.skipIf(skipWithoutChromium())(`dead connections in Chromium (${CHROMIUM
   const bobIsListed = async () => (await alice.presenceAvatar('bob').count()) > 0;
 
   beforeAll(async () => {
-    if (!existsSync(join(DEMO_DIST, 'index.html'))) {
-      throw new Error(`the demo is not built (no ${DEMO_DIST}index.html): run npm run build first`);
-    }
-    await mkdir(ARTIFACTS, { recursive: true });
-    dataDir = await mkdtemp(join(tmpdir(), 'concord-dead-'));
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, staticDir: DEMO_DIST, logLevel: 'silent' });
-    proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-    chromium = await launchChromium();
-    alice = await DemoPage.open(chromium.browser, 'Alice', server.url);
-    pages.push(alice);
-    bob = await DemoPage.open(chromium.browser, 'Bob', `http://${proxy.host}:${proxy.port}/`);
-    pages.push(bob);
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
+    alice = await rig.open('Alice');
+    bob = await rig.open('Bob', `http://${proxy.host}:${proxy.port}/`);
     await alice.signIn();
     await bob.signIn();
   });
 
   afterAll(async () => {
-    for (const page of pages) await page.close();
-    await chromium?.close();
     await proxy?.close();
-    await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   beforeEach(async () => {
-    onTestFailed(async ({ task }) => {
-      const slug = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50);
-      for (const page of pages) {
-        await page.page.screenshot({ path: join(ARTIFACTS, `failure-${slug}-${page.name}.png`) }).catch(() => {});
-      }
-    });
     await bob.waitForLight('green', { pending: 'none' });
     await alice.presenceAvatar('bob').waitFor();
   });
@@ -114,6 +83,6 @@ describe.skipIf(skipWithoutChromium())(`dead connections in Chromium (${CHROMIUM
   });
 
   it('no page had an error', () => {
-    for (const page of pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);
+    for (const page of rig.pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);
   });
 });

@@ -12,39 +12,26 @@
  *
  * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer } from '@concord/server';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
-import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
-import { DemoPage, UI_TIMEOUT_MS, type Screen } from './demoPage.js';
+import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
+import { UI_TIMEOUT_MS, type DemoPage, type Screen } from './demoPage.js';
+import { ARTIFACTS, demoRig } from './demoRig.js';
 
-const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const SCENARIO_TIMEOUT_MS = 90_000;
 const PHONE: Screen = { width: 390, height: 844, phone: true };
 const LAPTOP: Screen = { width: 1280, height: 800 };
 /** How long the test holds a backend call before failing it, so that a later call finishes first. */
 const SLOW_FAILURE_MS = 1_500;
 
-type RunningServer = Awaited<ReturnType<typeof startServer>>;
-
 describe.skipIf(skipWithoutChromium())(`demo backend actions and held updates in Chromium (${CHROMIUM_PATH})`, () => {
-  let dataDir: string;
-  let server: RunningServer;
-  let chromium: LaunchedChromium | null = null;
-  const pages: DemoPage[] = [];
+  const rig = demoRig('actions');
   let alice: DemoPage;
   let bob: DemoPage;
 
   const open = async (name: string, screen: Screen) => {
-    if (!chromium) throw new Error('Chromium did not start');
-    const page = await DemoPage.open(chromium.browser, name, server.url, screen);
-    pages.push(page);
+    const page = await rig.open(name, undefined, screen);
     await page.signIn();
     await page.waitForLight('green');
     return page;
@@ -53,31 +40,11 @@ describe.skipIf(skipWithoutChromium())(`demo backend actions and held updates in
   const backendSection = () => alice.page.getByRole('region', { name: 'Backend actions' });
 
   beforeAll(async () => {
-    if (!existsSync(join(DEMO_DIST, 'index.html'))) {
-      throw new Error(`the demo is not built (no ${DEMO_DIST}index.html): run npm run build first`);
-    }
-    await mkdir(ARTIFACTS, { recursive: true });
-    dataDir = await mkdtemp(join(tmpdir(), 'concord-actions-'));
-    chromium = await launchChromium();
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, staticDir: DEMO_DIST, logLevel: 'silent' });
     bob = await open('Bob', PHONE);
     alice = await open('Alice', LAPTOP);
   });
 
-  afterAll(async () => {
-    for (const page of pages) await page.close();
-    await chromium?.close();
-    await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
-
-  const onFailureScreenshots = (slug: string) =>
-    onTestFailed(async () => {
-      for (const page of pages) await page.page.screenshot({ path: join(ARTIFACTS, `actions-failed-${slug}-${page.name}.png`) }).catch(() => {});
-    });
-
   it("Alice assigns Bob and notifies him: Bob's bell lights, Alice's does not", { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-    onFailureScreenshots('assign');
     const taskId = await alice.addTask('Print the posters');
     await alice.detail.waitFor();
     await bob.waitForFields(taskId, { title: 'Print the posters' });
@@ -117,7 +84,6 @@ describe.skipIf(skipWithoutChromium())(`demo backend actions and held updates in
   });
 
   it('a failed backend call is told, and a later success replaces it even when the failure arrives last', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-    onFailureScreenshots('failure');
     const taskId = await alice.addTask('Pay invoice');
     await alice.detail.waitFor();
     const changes = '**/api/documents/project-demo/changes';
@@ -161,7 +127,6 @@ describe.skipIf(skipWithoutChromium())(`demo backend actions and held updates in
   });
 
   it('updates held by "every 30 s" are told in the header, outside the outbox, and "show now" applies them', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-    onFailureScreenshots('held');
     const taskId = await alice.addTask('Book the venue');
     await bob.waitForFields(taskId, { title: 'Book the venue' });
     // Bob goes back to the list (he had a task open from the bell) and chooses updates every 30 s in his menu.
@@ -190,6 +155,6 @@ describe.skipIf(skipWithoutChromium())(`demo backend actions and held updates in
   });
 
   it('no page had an error', () => {
-    for (const page of pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);
+    for (const page of rig.pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);
   });
 });

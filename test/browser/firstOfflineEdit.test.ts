@@ -11,43 +11,20 @@
  * Each time his indicator counts the edit and his outbox names it; signing out asks first (and he stays); when the
  * network is back Alice sees the new date and Bob's outbox empties. Needs the demo built and Chromium.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer } from '@concord/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
-import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
-import { DemoPage, UI_TIMEOUT_MS } from './demoPage.js';
+import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
+import { UI_TIMEOUT_MS, type DemoPage } from './demoPage.js';
+import { demoRig } from './demoRig.js';
 
-const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
 const SCENARIO_TIMEOUT_MS = 120_000;
 
 type Drop = 'a clean close' | 'a silent drop' | 'the browser going offline';
 const DROPS: readonly Drop[] = ['a clean close', 'a silent drop', 'the browser going offline'];
 
 describe.skipIf(skipWithoutChromium())(`the first edit after the connection drops, in Chromium (${CHROMIUM_PATH})`, () => {
-  let dataDir: string;
-  let server: Awaited<ReturnType<typeof startServer>>;
-  let chromium: LaunchedChromium | null = null;
-  const pages: DemoPage[] = [];
-
-  beforeAll(async () => {
-    if (!existsSync(join(DEMO_DIST, 'index.html'))) throw new Error(`the demo is not built (no ${DEMO_DIST}index.html): run npm run build first`);
-    dataDir = await mkdtemp(join(tmpdir(), 'concord-first-edit-'));
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, staticDir: DEMO_DIST, logLevel: 'silent' });
-    chromium = await launchChromium();
-  });
-
-  afterAll(async () => {
-    for (const page of pages) await page.close();
-    await chromium?.close();
-    await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  const rig = demoRig('first-edit');
 
   const outboxEntries = async (page: DemoPage) => {
     await page.openMenu();
@@ -62,11 +39,9 @@ describe.skipIf(skipWithoutChromium())(`the first edit after the connection drop
 
   for (const drop of DROPS) {
     it(`is counted, listed and warned about after ${drop}, and reaches Alice when the network is back`, { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-      if (!chromium) throw new Error('Chromium did not start');
-      const proxy: TcpProxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-      const alice = await DemoPage.open(chromium.browser, 'Alice', server.url);
-      const bob = await DemoPage.open(chromium.browser, 'Bob', `http://${proxy.host}:${proxy.port}/`);
-      pages.push(alice, bob);
+      const proxy: TcpProxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
+      const alice = await rig.open('Alice');
+      const bob = await rig.open('Bob', `http://${proxy.host}:${proxy.port}/`);
       await alice.signIn();
       await bob.signIn();
       const title = `Renew lease (${drop})`;

@@ -12,17 +12,10 @@
  *
  * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts: skipped loudly without it, fails on CI).
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startServer } from '@concord/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
-import { DemoPage } from './demoPage.js';
+import { describe, expect, it } from 'vitest';
+import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
+import { demoRig } from './demoRig.js';
 
-const DEMO_DIST = fileURLToPath(new URL('../../demo/dist/', import.meta.url));
 const SCENARIO_TIMEOUT_MS = 90_000;
 
 /** Counts, in the page, every edit the browser's own undo or redo made (they arrive as `input` events). */
@@ -40,31 +33,10 @@ function watchBrowserUndo(): void {
 }
 
 describe.skipIf(skipWithoutChromium())(`C18 undo in the demo, Chromium (${CHROMIUM_PATH})`, () => {
-  let dataDir: string;
-  let server: Awaited<ReturnType<typeof startServer>> | null = null;
-  let chromium: LaunchedChromium | null = null;
-  const pages: DemoPage[] = [];
-
-  beforeAll(async () => {
-    if (!existsSync(join(DEMO_DIST, 'index.html'))) {
-      throw new Error(`the demo is not built (no ${DEMO_DIST}index.html): run npm run build first`);
-    }
-    dataDir = await mkdtemp(join(tmpdir(), 'concord-undo-'));
-    chromium = await launchChromium();
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, staticDir: DEMO_DIST, logLevel: 'silent' });
-  });
-
-  afterAll(async () => {
-    for (const page of pages) await page.close();
-    await chromium?.close();
-    await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  const rig = demoRig('undo');
 
   const open = async (name: string) => {
-    if (!server || !chromium) throw new Error('the server or Chromium did not start');
-    const page = await DemoPage.open(chromium.browser, name, server.url);
-    pages.push(page);
+    const page = await rig.open(name);
     await page.page.addInitScript(watchBrowserUndo);
     await page.page.reload();
     await page.signIn();

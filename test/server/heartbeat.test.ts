@@ -16,7 +16,7 @@ import * as Y from 'yjs';
 import { hocuspocusClient, type HocuspocusClient } from '../support/clients.js';
 import { onCleanup } from '../support/cleanup.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-import { startTcpProxy, throughProxy } from '../support/tcpProxy.js';
+import { startTcpProxy, throughProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { mintToken } from '../support/tokens.js';
 import { timeIf, waitFor } from '../support/wait.js';
 
@@ -83,6 +83,33 @@ async function present(awareness: { setLocalStateField(key: string, value: unkno
   });
 }
 
+/**
+ * Blackholes Bob's proxy and resolves once the server dropped his connection of `protocol` and Alice's awareness lost
+ * him, both within the issue's bound; logs both times.
+ */
+async function silenceAndMeasure(
+  server: TestServer,
+  proxy: TcpProxy,
+  protocol: 'hocuspocus' | 'y-websocket',
+  alice: HocuspocusClient,
+  bobClientId: number,
+): Promise<void> {
+  const label = protocol === 'hocuspocus' ? '/sync' : 'y-websocket';
+  proxy.blackhole();
+  const silentAt = Date.now();
+  const dropped = waitFor(async () => timeIf((await deadConnections(server, protocol)) === 1), {
+    timeoutMs: LEAVE_SEEN_WITHIN_MS,
+    message: `the server to drop the silent ${label} client`,
+  });
+  const left = waitFor(() => timeIf(!alice.provider.awareness?.getStates().has(bobClientId)), {
+    timeoutMs: LEAVE_SEEN_WITHIN_MS,
+    message: "Bob's presence to leave Alice's awareness",
+  });
+  const [droppedAt, leftAt] = await Promise.all([dropped, left]);
+  console.log(`[heartbeat] the server dropped Bob (${label}) ${droppedAt - silentAt} ms after his network went silent`);
+  console.log(`[heartbeat] peers saw Bob (${label}) leave after ${leftAt - silentAt} ms`);
+}
+
 describe('server heartbeat', () => {
   it('drops a /sync client whose network went silent, and its peers see it leave within 10 s', async () => {
     const server = await startTestServer();
@@ -93,19 +120,7 @@ describe('server heartbeat', () => {
     await present(bob.provider.awareness!, alice, 'Bob');
     expect(await openConnections(server, 'hocuspocus')).toBe(2);
 
-    proxy.blackhole();
-    const silentAt = Date.now();
-    const dropped = waitFor(async () => timeIf((await deadConnections(server, 'hocuspocus')) === 1), {
-      timeoutMs: LEAVE_SEEN_WITHIN_MS,
-      message: 'the server to drop the silent client',
-    });
-    const left = waitFor(() => timeIf(!alice.provider.awareness?.getStates().has(bob.doc.clientID)), {
-      timeoutMs: LEAVE_SEEN_WITHIN_MS,
-      message: "Bob's presence to leave Alice's awareness",
-    });
-    const [droppedAt, leftAt] = await Promise.all([dropped, left]);
-    console.log(`[heartbeat] the server dropped Bob (/sync) ${droppedAt - silentAt} ms after his network went silent`);
-    console.log(`[heartbeat] peers saw Bob (/sync) leave after ${leftAt - silentAt} ms`);
+    await silenceAndMeasure(server, proxy, 'hocuspocus', alice, bob.doc.clientID);
     expect(await openConnections(server, 'hocuspocus')).toBe(1);
     // Alice, healthy, is still connected and still edits with the server.
     alice.doc.getText('notes').insert(0, 'still here');
@@ -149,19 +164,7 @@ describe('server heartbeat', () => {
     await waitFor(() => bob.provider.synced);
     await present(bob.provider.awareness, alice, 'Bob');
 
-    proxy.blackhole();
-    const silentAt = Date.now();
-    const dropped = waitFor(async () => timeIf((await deadConnections(server, 'y-websocket')) === 1), {
-      timeoutMs: LEAVE_SEEN_WITHIN_MS,
-      message: 'the server to drop the silent y-websocket client',
-    });
-    const left = waitFor(() => timeIf(!alice.provider.awareness?.getStates().has(bob.doc.clientID)), {
-      timeoutMs: LEAVE_SEEN_WITHIN_MS,
-      message: "Bob's presence to leave Alice's awareness",
-    });
-    const [droppedAt, leftAt] = await Promise.all([dropped, left]);
-    console.log(`[heartbeat] the server dropped Bob (y-websocket) ${droppedAt - silentAt} ms after his network went silent`);
-    console.log(`[heartbeat] peers saw Bob (y-websocket) leave after ${leftAt - silentAt} ms`);
+    await silenceAndMeasure(server, proxy, 'y-websocket', alice, bob.doc.clientID);
     expect(await openConnections(server, 'y-websocket')).toBe(0);
   });
 
