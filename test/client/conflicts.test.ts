@@ -147,4 +147,34 @@ describe('C20 conflicts', () => {
     tasksOf(bob).get('t1')!.set('status', 'todo');
     await waitFor(() => tasksOf(alice).get('t1')?.get('status') === 'todo');
   });
+  it('no one sees the field empty while concurrent writes merge (issue 13: the assignee showed blank for a moment)', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
+    const alice = makeClient(server, { token: await token('alice') }).open('project-no-blank');
+    const bob = makeClient({ syncUrl: throughProxy(server.syncUrl, proxy) }, { token: await token('bob') }).open('project-no-blank');
+    await Promise.all([alice.whenSynced(), bob.whenSynced()]);
+    tasksOf(alice).create({ title: 'Pay invoice', status: 'todo' }, 't1');
+    await waitFor(() => tasksOf(bob).get('t1')?.get('status') === 'todo');
+
+    // Every value each of them reads after every transaction, remote ones included.
+    const seen = { alice: [] as unknown[], bob: [] as unknown[] };
+    for (const [who, handle] of [['alice', alice], ['bob', bob]] as const) {
+      handle.doc.on('afterTransaction', () => seen[who].push(tasksOf(handle).get('t1')?.get('status')));
+    }
+    proxy.cut();
+    await waitFor(() => bob.status.state !== 'connected');
+    tasksOf(bob).get('t1')!.set('status', 'done');
+    tasksOf(bob).get('t1')!.set('status', 'doing');
+    await tick();
+    tasksOf(alice).get('t1')!.set('status', 'done');
+    await waitFor(() => alice.status.synced);
+    proxy.restore();
+    await waitFor(() => bob.status.synced && tasksOf(bob).get('t1')?.get('status') === 'done', { timeoutMs: 20_000 });
+    await waitFor(() => alice.status.synced);
+    expect(seen.alice.length, 'Alice applied transactions during the merge').toBeGreaterThan(1);
+    expect(seen.bob.length, 'Bob applied transactions during the merge').toBeGreaterThan(1);
+    expect(seen.alice.filter((value) => value === undefined), `Alice read ${JSON.stringify(seen.alice)}`).toEqual([]);
+    expect(seen.bob.filter((value) => value === undefined), `Bob read ${JSON.stringify(seen.bob)}`).toEqual([]);
+  });
 });
