@@ -4,7 +4,7 @@
  * does, the document is not granted. Globs match the tenant-local name, never the tenant.
  */
 import picomatch from 'picomatch';
-import { Access } from '@concord/engine';
+import { Access, inboxOwner } from '@concord/engine';
 
 type Matcher = (name: string) => boolean;
 
@@ -30,6 +30,16 @@ export function accessFor(grants: Readonly<Record<string, Access>>, documentName
     granted = Access.Read;
   }
   return granted;
+}
+
+/**
+ * What a user's token grants on a tenant-local document name, on every path (sockets and the HTTP API): an inbox
+ * (`inbox:<user>`) is its owner's alone, whatever the globs say; any other document is what the globs grant.
+ */
+export function documentAccess(claims: { readonly sub: string; readonly docs: Readonly<Record<string, Access>> }, name: string): Access | null {
+  const owner = inboxOwner(name);
+  if (owner !== null) return owner === claims.sub ? Access.Write : null;
+  return accessFor(claims.docs, name);
 }
 
 /** Whether any of a token's `publish` globs matches `channel`. */

@@ -18,7 +18,6 @@ import {
   CloseReason,
   ConcordError,
   ErrorKind,
-  inboxOwner,
   isChannelDocument,
   isWorkspaceDocument,
   parseQualifiedName,
@@ -26,7 +25,7 @@ import {
   WORKSPACE_ROOM,
   type QualifiedName,
 } from '@concord/engine';
-import { accessFor } from '../auth/access.js';
+import { accessFor, documentAccess } from '../auth/access.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -94,16 +93,9 @@ export class AuthExtension implements Extension {
       if (claims.tenant !== tenant) {
         throw new ConcordError(ErrorKind.TenantMismatch, `the token is for tenant ${claims.tenant}, not ${tenant}`);
       }
-      // An inbox is its owner's alone, whatever the globs say.
-      const owner = inboxOwner(name);
-      // The workspace room is every member's (presence only); an inbox is its owner's alone, whatever the globs say.
-      const access = workspace
-        ? Access.Read
-        : owner !== null
-          ? owner === claims.sub
-            ? Access.Write
-            : null
-          : accessFor(claims.docs, channel ?? name);
+      // The workspace room is every member's (presence only); a channel is granted by its name's globs; an inbox is
+      // its owner's alone (documentAccess).
+      const access = workspace ? Access.Read : channel !== null ? accessFor(claims.docs, channel) : documentAccess(claims, name);
       if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${channel ?? name}`);
       // A channel carries events from the server only: its subscribers, whatever their grant, never write to it.
       connectionConfig.readOnly = access === Access.Read || channel !== null;

@@ -11,11 +11,11 @@
  * input), 401 (no or bad credential), 403 (not granted), 413 (too large) or 415 (not JSON).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Access, ConcordError, DEFAULT_TENANT, INBOX_PREFIX, type TokenClaims } from '@concord/engine';
+import { Access, ConcordError, DEFAULT_TENANT, INBOX_PREFIX, inboxOwner, type TokenClaims } from '@concord/engine';
 import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { accessFor, mayPublish } from '../auth/access.js';
+import { documentAccess, mayPublish } from '../auth/access.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { BackendActor, DocumentChangeResult, NotificationResult } from '../backend/DocumentWriter.js';
 import type { PublishedEvent } from '../channels/ChannelHub.js';
@@ -132,8 +132,8 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
     errors(async (c) => {
       const caller = await authenticate(c);
       const name = c.req.param('name') as string;
-      if (caller.kind === 'token' && accessFor(caller.claims.docs, name) !== Access.Write) {
-        throw new ApiError(403, `the token does not grant write on ${name}`);
+      if (caller.kind === 'token' && documentAccess(caller.claims, name) !== Access.Write) {
+        throw new ApiError(403, `the token does not grant write on ${name}${inboxOwner(name) !== null ? ' (an inbox is its owner\'s alone)' : ''}`);
       }
       const changes = await jsonBody(c);
       const result = await options.changeDocument(caller.tenant, name, changes, caller.actor);
