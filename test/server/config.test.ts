@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, resolveConfig } from '@concord/server';
 import { describe, expect, test } from 'vitest';
@@ -97,6 +97,21 @@ function runCli(args: string[], options: { cwd?: string; env?: Record<string, st
 }
 
 describe('concord serve', () => {
+  test('the `concord` bin npm links (npx concord) exists before any build and runs the built server', async () => {
+    // Issue 14: the bin pointed into dist/, which does not exist when `npm ci` links bins, so npm linked none.
+    const manifest = JSON.parse(await readFile(fileURLToPath(new URL('../../server/package.json', import.meta.url)), 'utf8'));
+    const bin = manifest.bin.concord as string;
+    expect(bin.startsWith('./dist/') || bin.startsWith('dist/'), `the bin ${bin} must be a committed file, not a build output`).toBe(false);
+    const shim = fileURLToPath(new URL(`../../server/${bin}`, import.meta.url));
+    expect(existsSync(shim)).toBe(true);
+    const child = spawn(process.execPath, [shim, '--help']);
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(stdout).toContain('Usage: concord');
+  });
+
   test('a bad flag exits with status 2 and names it', async () => {
     const { code, stderr } = await runCli(['serve', '--port', 'eighty']).exit;
     expect(code).toBe(2);
