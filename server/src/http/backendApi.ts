@@ -8,7 +8,8 @@
  * Callers authenticate with `Authorization: Bearer <credential>`: the server's API key (`CONCORD_API_KEY`; the tenant
  * is the `tenant` query parameter, default `default`), or a JWT of the tenant whose `publish` globs grant the channel
  * or whose `docs` globs grant write on the document, or whose `publish` globs match the user's inbox (`inbox:<id>`). Every answer is JSON; errors are `{"error": ...}` with 400 (bad
- * input), 401 (no or bad credential), 403 (not granted), 413 (too large) or 415 (not JSON).
+ * input, including JSON nested deeper than MAX_JSON_DEPTH), 401 (no or bad credential), 403 (not granted), 413 (too large)
+ * or 415 (not JSON).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Access, ConcordError, DEFAULT_TENANT, INBOX_PREFIX, inboxOwner, type TokenClaims } from '@concord/engine';
@@ -19,6 +20,7 @@ import { documentAccess, mayPublish } from '../auth/access.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { BackendActor, DocumentChangeResult, NotificationResult } from '../backend/DocumentWriter.js';
 import type { PublishedEvent } from '../channels/ChannelHub.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from './jsonDepth.js';
 
 /** Room for the JSON around an event's payload. */
 const ENVELOPE_BYTES = 1024;
@@ -62,8 +64,12 @@ async function jsonBody(c: Context): Promise<unknown> {
   if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
     throw new ApiError(415, 'send the body as JSON with Content-Type: application/json');
   }
+  const text = await c.req.text();
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    throw new ApiError(400, `the body is JSON nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
+  }
   try {
-    return await c.req.json();
+    return JSON.parse(text) as unknown;
   } catch {
     throw new ApiError(400, 'the body is not valid JSON');
   }
