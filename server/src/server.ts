@@ -189,6 +189,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       allowedOrigins: config.allowedOrigins,
       permessageDeflate: config.permessageDeflate,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
+      loopbackHostOnly: devMode,
     });
     const startedAt = Date.now();
     let stopping: Promise<void> | undefined;
@@ -197,6 +198,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       metrics,
       log,
       staticDir: config.staticDir,
+      loopbackHostOnly: devMode,
       backend: {
         apiKey: config.apiKey,
         verifier,

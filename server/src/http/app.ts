@@ -3,6 +3,8 @@
  * tokens, and the demo app as static
  * files with a single-page fallback. The app's entry points (the page, its service worker and manifest) are sent
  * with `no-cache`, so a new deploy is picked up at the next load; its content-hashed `/assets/*` are immutable.
+ * Every answer carries the security headers (securityHeaders.ts); in dev mode only loopback `Host` names are
+ * answered (loopbackHost.ts).
  * Errors are JSON `{ "error": ... }` with a fitting status; nothing here throws
  * past the framework.
  */
@@ -13,6 +15,8 @@ import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { mountBackendApi, type BackendApiOptions } from './backendApi.js';
 import type { Metrics } from '../metrics.js';
+import { loopbackHostOnly } from './loopbackHost.js';
+import { securityHeaders } from './securityHeaders.js';
 
 export interface HealthReport {
   /** `degraded`: serving, but storage writes fail (changes are kept in memory and retried). */
@@ -30,6 +34,8 @@ export interface HttpAppOptions {
   readonly staticDir?: string | undefined;
   /** The app backend's API: publishing events, changing documents. */
   readonly backend: BackendApiOptions;
+  /** Dev mode: answer only requests whose `Host` is a loopback name (DNS rebinding). */
+  readonly loopbackHostOnly?: boolean;
 }
 
 const devTokenQuery = z.object({
@@ -52,6 +58,8 @@ const cachingHeaders: MiddlewareHandler = async (c, next) => {
 export function createHttpApp(options: HttpAppOptions): Hono {
   const { metrics, log, health, issueDevToken, staticDir, backend } = options;
   const app = new Hono();
+  app.use('*', securityHeaders);
+  if (options.loopbackHostOnly) app.use('*', loopbackHostOnly);
 
   app.get('/healthz', (c) => {
     const report = health();

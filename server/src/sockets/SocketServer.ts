@@ -1,6 +1,7 @@
 /**
  * Accepts WebSocket upgrades on the HTTP port and routes them by path: `/sync` to the Hocuspocus protocol,
- * `/y/<name>` to the y-websocket bridge. It owns the checks made before a socket exists (path, origin), the frame
+ * `/y/<name>` to the y-websocket bridge. It owns the checks made before a socket exists (path, origin, and in dev
+ * mode a loopback `Host`: see http/loopbackHost.ts), the frame
  * size limit (ws `maxPayload`: a larger frame closes the socket with 1009), permessage-deflate, the set of open
  * sockets that shutdown closes, and the heartbeat: one timer for every socket (not one per socket: an idle server holds
  * thousands), which beats each socket once per `heartbeatIntervalMs` (see ServerSocket.beat).
@@ -9,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '@concord/engine';
 import { WebSocket, WebSocketServer } from 'ws';
+import { isLoopbackHostHeader, notLoopbackMessage } from '../http/loopbackHost.js';
 import type { ServerSocket, SocketContext } from './ServerSocket.js';
 import { SyncSocket } from './SyncSocket.js';
 import { YWebsocketSocket } from './YWebsocketSocket.js';
@@ -40,6 +42,8 @@ export interface SocketServerOptions extends SocketContext {
   readonly permessageDeflate: boolean;
   /** How often every socket is pinged; one that answers none of two pings in a row is terminated. */
   readonly heartbeatIntervalMs: number;
+  /** Dev mode: refuse upgrades whose `Host` is not a loopback name (DNS rebinding). */
+  readonly loopbackHostOnly?: boolean;
 }
 
 /** Non-browser clients send no Origin; browsers always do, and only listed (or same) origins get in. */
@@ -99,6 +103,11 @@ export class SocketServer {
     if (!this.accepting) return refuse(socket, 503, 'the server is shutting down');
     if (path !== SYNC_PATH && !path.startsWith(Y_WEBSOCKET_PATH_PREFIX)) {
       return refuse(socket, 404, `no WebSocket endpoint at ${path}; use ${SYNC_PATH} or ${Y_WEBSOCKET_PATH_PREFIX}<document>`);
+    }
+    if (this.options.loopbackHostOnly && !isLoopbackHostHeader(request.headers.host)) {
+      metrics.rejectedConnections.inc({ reason: 'host' });
+      log.warn({ host: request.headers.host }, 'refused a WebSocket addressed to a name that is not loopback (dev mode)');
+      return refuse(socket, 403, notLoopbackMessage(request.headers.host));
     }
     if (!isOriginAllowed(request, this.options.allowedOrigins)) {
       metrics.rejectedConnections.inc({ reason: 'origin' });
