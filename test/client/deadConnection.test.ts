@@ -15,7 +15,7 @@ import { onCleanup } from '../support/cleanup.js';
 import type { TestServer } from '../support/server.js';
 import { startTcpProxy, throughProxy } from '../support/tcpProxy.js';
 import { timeIf, waitFor } from '../support/wait.js';
-import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
+import { freshIndexedDB, makeClient, setNavigatorOnLine, startTestServer, token } from './harness.js';
 
 /** Issue 13: a dead connection is noticed within this bound. */
 const NOTICED_WITHIN_MS = 10_000;
@@ -39,11 +39,6 @@ function installWindowEvents(): void {
   });
 }
 
-/** Node has a `navigator` without `onLine`; the client reads `navigator.onLine === false` as the browser offline. */
-function setNavigatorOnLine(onLine: boolean): void {
-  Object.defineProperty(globalThis.navigator, 'onLine', { value: onLine, configurable: true });
-  onCleanup(() => Object.defineProperty(globalThis.navigator, 'onLine', { value: true, configurable: true }));
-}
 
 describe('client: dead connections', () => {
   it('turns offline within 10 s when the network goes silent, and reconnects on its own once it is back', { timeout: 60_000 }, async () => {

@@ -36,3 +36,12 @@ export function makeClient(
 export function token(sub: string, claims: Partial<TestClaims> = {}): Promise<string> {
   return mintToken({ sub, name: sub.toUpperCase(), tenant: 't1', docs: { '*': 'write' }, ...claims });
 }
+
+/**
+ * Says whether the "browser" has a network (`navigator.onLine`, which Node lacks; the client reads `false` as
+ * offline), until the test ends.
+ */
+export function setNavigatorOnLine(onLine: boolean): void {
+  Object.defineProperty(globalThis.navigator, 'onLine', { value: onLine, configurable: true });
+  onCleanup(() => Object.defineProperty(globalThis.navigator, 'onLine', { value: true, configurable: true }));
+}

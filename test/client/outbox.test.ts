@@ -10,10 +10,9 @@ import type { DocumentHandle, OutboxEntry } from '@concord/client';
 import { defineDocument, defineRecord } from '@concord/engine';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { onCleanup } from '../support/cleanup.js';
 import { startTcpProxy, throughProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
-import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
+import { freshIndexedDB, makeClient, setNavigatorOnLine, startTestServer, token } from './harness.js';
 
 const Project = defineDocument('project', {
   fields: defineRecord('project', { name: z.string() }),
@@ -194,9 +193,3 @@ describe('client outbox: the first edit after the connection drops', () => {
     });
   }
 });
-
-/** Node has a `navigator` without `onLine`; the client reads `navigator.onLine === false` as the browser offline. */
-function setNavigatorOnLine(onLine: boolean): void {
-  Object.defineProperty(globalThis.navigator, 'onLine', { value: onLine, configurable: true });
-  onCleanup(() => Object.defineProperty(globalThis.navigator, 'onLine', { value: true, configurable: true }));
-}

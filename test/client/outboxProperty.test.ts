@@ -19,12 +19,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { z } from 'zod';
-import { onCleanup } from '../support/cleanup.js';
 import { serverDocument } from '../support/clients.js';
 import { seededRandom } from '../support/random.js';
 import { startTcpProxy, throughProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
-import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
+import { freshIndexedDB, makeClient, setNavigatorOnLine, startTestServer, token } from './harness.js';
 
 const Project = defineDocument('project', {
   fields: defineRecord('project', { name: z.string() }),
@@ -36,10 +35,6 @@ const STEPS = 60;
 const STATUSES = ['todo', 'doing', 'done'];
 
 type Drop = 'silent' | 'reset' | 'browser offline';
-
-function setNavigatorOnLine(onLine: boolean): void {
-  Object.defineProperty(globalThis.navigator, 'onLine', { value: onLine, configurable: true });
-}
 
 /**
  * What the server's copy lacks of `local`: items beyond its state vector that are still there (an item typed and
@@ -96,7 +91,6 @@ it('the outbox lists exactly what the server lacks, through random edits, drops 
   const idb = freshIndexedDB();
   const server = await startTestServer();
   let proxy: TcpProxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-  onCleanup(() => setNavigatorOnLine(true));
   const bobToken = await token('bob');
   const alice = makeClient(server, { token: await token('alice'), persistence: false }).open(NAME);
   await alice.whenSynced();

@@ -110,14 +110,20 @@ async function silenceAndMeasure(
   console.log(`[heartbeat] peers saw Bob (${label}) leave after ${leftAt - silentAt} ms`);
 }
 
+/** Alice straight to a new server, Bob (a v4 provider) through a proxy the test controls; Alice sees his presence. */
+async function aliceAndBobThroughProxy() {
+  const server = await startTestServer();
+  const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
+  const alice = hocuspocusClient(server, 'standup', await tokenFor('alice'));
+  const bob = hocuspocusClient({ syncUrl: throughProxy(server.syncUrl, proxy) }, 'standup', await tokenFor('bob'));
+  await Promise.all([alice.whenSynced(), bob.whenSynced()]);
+  await present(bob.provider.awareness!, alice, 'Bob');
+  return { server, proxy, alice, bob };
+}
+
 describe('server heartbeat', () => {
   it('drops a /sync client whose network went silent, and its peers see it leave within 10 s', async () => {
-    const server = await startTestServer();
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-    const alice = hocuspocusClient(server, 'standup', await tokenFor('alice'));
-    const bob = hocuspocusClient({ syncUrl: throughProxy(server.syncUrl, proxy) }, 'standup', await tokenFor('bob'));
-    await Promise.all([alice.whenSynced(), bob.whenSynced()]);
-    await present(bob.provider.awareness!, alice, 'Bob');
+    const { server, proxy, alice, bob } = await aliceAndBobThroughProxy();
     expect(await openConnections(server, 'hocuspocus')).toBe(2);
 
     await silenceAndMeasure(server, proxy, 'hocuspocus', alice, bob.doc.clientID);
@@ -128,12 +134,7 @@ describe('server heartbeat', () => {
   });
 
   it('drops the presence of a client that came back after a lost connection when it goes silent again', async () => {
-    const server = await startTestServer();
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
-    const alice = hocuspocusClient(server, 'standup', await tokenFor('alice'));
-    const bob = hocuspocusClient({ syncUrl: throughProxy(server.syncUrl, proxy) }, 'standup', await tokenFor('bob'));
-    await Promise.all([alice.whenSynced(), bob.whenSynced()]);
-    await present(bob.provider.awareness!, alice, 'Bob');
+    const { server, proxy, alice, bob } = await aliceAndBobThroughProxy();
     const bobIsListed = () => alice.provider.awareness?.getStates().has(bob.doc.clientID) === true;
 
     // A first loss (a reset): Bob leaves, comes back with the same client id and is listed again.
