@@ -1,10 +1,10 @@
 /**
  * Accepts WebSocket upgrades on the HTTP port and routes them by path: `/sync` to the Hocuspocus protocol,
  * `/y/<name>` to the y-websocket bridge. It owns the checks made before a socket exists (path, origin, and in dev
- * mode a loopback `Host`: see http/loopbackHost.ts), the frame
- * size limit (ws `maxPayload`: a larger frame closes the socket with 1009), permessage-deflate, the set of open
- * sockets that shutdown closes, and the heartbeat: one timer for every socket (not one per socket: an idle server holds
- * thousands), which beats each socket once per `heartbeatIntervalMs` (see ServerSocket.beat).
+ * mode a loopback `Host`: see http/loopbackHost.ts), the frame size limit (ws `maxPayload`: a larger frame closes the
+ * socket with 1009), permessage-deflate, the set of open sockets that shutdown closes, and the heartbeat: one timer
+ * for every socket (not one per socket: an idle server holds thousands), which beats each socket once per
+ * `heartbeatIntervalMs` (see ServerSocket.beat).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
