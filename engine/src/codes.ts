@@ -24,6 +24,11 @@ export const CloseCode = {
   Forbidden: 4403,
   /** Hocuspocus' ConnectionTimeout: nothing received for longer than the server's timeout. */
   ConnectionTimeout: 4408,
+  /**
+   * The client stopped reading: the server held more unsent bytes for it than `CONCORD_MAX_SEND_BUFFER_BYTES` (HTTP
+   * 507, insufficient storage). Clients reconnect and sync afresh.
+   */
+  SendBufferFull: 4507,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -31,6 +36,7 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export const CloseReason = {
   Unauthorized: 'Unauthorized',
   Forbidden: 'Forbidden',
+  SendBufferFull: 'Send buffer full: the client stopped reading',
 } as const;
 
 /** What went wrong, as a stable string apps and tests can branch on. */

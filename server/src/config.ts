@@ -12,6 +12,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 const MIB = 1024 * 1024;
 /** Large enough for a first sync of a big offline document, small enough that one client cannot exhaust memory. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8 * MIB;
+/** A few first syncs of an ordinary document, or hundreds of typing bursts, that a client has not read yet. */
+export const DEFAULT_MAX_SEND_BUFFER_BYTES = 4 * MIB;
 const MIN_SECRET_LENGTH = 32;
 
 const optionalString = z
@@ -108,6 +110,20 @@ export const SETTINGS = {
       .min(1024, 'must be at least 1024 bytes')
       .max(1024 * MIB, 'must be at most 1 GiB')
       .default(DEFAULT_MAX_MESSAGE_BYTES),
+  },
+  maxSendBufferBytes: {
+    env: 'CONCORD_MAX_SEND_BUFFER_BYTES',
+    flag: '--max-send-buffer-bytes <bytes>',
+    description:
+      'close (4507) a connection that stops reading once the server holds this many bytes unsent for it (one larger frame, such as a first sync, still goes to a client that reads)',
+    // 4 MiB: hundreds of typing bursts or a few first syncs of an ordinary document; a thousand stalled sockets cost
+    // at most ~4 GiB plus one frame each instead of whatever they ask for.
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(64 * 1024, 'must be at least 65536 bytes')
+      .max(1024 * MIB, 'must be at most 1 GiB')
+      .default(DEFAULT_MAX_SEND_BUFFER_BYTES),
   },
   connectionTimeoutMs: {
     env: 'CONCORD_CONNECTION_TIMEOUT_MS',

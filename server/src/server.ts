@@ -186,6 +186,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       log: log.child({ component: 'sockets' }),
       durability: committer,
       maxMessageBytes: config.maxMessageBytes,
+      maxSendBufferBytes: config.maxSendBufferBytes,
       allowedOrigins: config.allowedOrigins,
       permessageDeflate: config.permessageDeflate,
       heartbeatIntervalMs: config.heartbeatIntervalMs,

@@ -32,6 +32,8 @@ export interface ServerProcessOptions {
   logLevel?: string;
   /** Called for every log line as it arrives, before anything else sees it (so it can kill at once). */
   onLog?: (entry: LogEntry, server: ServerProcess) => void;
+  /** More `concord serve` flags, e.g. `['--max-send-buffer-bytes', '1048576']`. */
+  args?: readonly string[];
   /** Another build of the CLI (default `server/dist/cli.js`), e.g. one patched to show that a test can fail. */
   cli?: string;
 }
@@ -58,6 +60,7 @@ export async function spawnServer(options: ServerProcessOptions): Promise<Server
   const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', options.dataDir, '--auth-secret', TEST_SECRET];
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
   args.push('--log-level', options.logLevel ?? 'info');
+  if (options.args) args.push(...options.args);
   const child = spawn(process.execPath, [cli, ...args], {
     cwd: options.dataDir,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },

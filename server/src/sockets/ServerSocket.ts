@@ -13,6 +13,14 @@
  * of its last `SILENT_BEATS_BEFORE_DEAD` pings is terminated at once, without a close handshake (its network is gone:
  * nothing would answer one), which runs Hocuspocus' disconnect path and removes its presence.
  *
+ * The send-buffer rule: a client that stops reading is closed (`CloseCode.SendBufferFull`) before the server holds more
+ * than `maxSendBufferBytes` for it: what ws has not yet handed to the kernel (`bufferedAmount`) plus the frames waiting
+ * here behind a compression, beyond the largest single frame sent to it (so the first sync of a document larger than
+ * the budget still goes to a client on a slow link, and the edits that follow it too). The check is made where a frame
+ * is written, before it is written: the most a socket holds is the budget plus two of its largest frames. From then on nothing more is sent to it or read from it (its requests would only be
+ * answered into the void), and since a close frame waits behind the unread bytes, the next heartbeat but one
+ * terminates it and frees them.
+ *
  * The acknowledgement rule: Hocuspocus sends `SyncStatus` right after it applied a client's update in memory.
  * Storage registers the ticket of that update's durable write first (`holdAcknowledgements`, called from the
  * document's update event, which fires before the acknowledgement is sent), so a `SyncStatus` goes out only once
@@ -20,7 +28,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
-import { CloseCode } from '@concord/engine';
+import { CloseCode, CloseReason } from '@concord/engine';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol, Traffic } from '../metrics.js';
@@ -64,6 +72,8 @@ export interface SocketContext {
   readonly log: Logger;
   /** Limit for frames held back before the socket's first authentication, in bytes. */
   readonly maxMessageBytes: number;
+  /** Bytes the server may hold unsent for one socket before closing it (see the send-buffer rule). */
+  readonly maxSendBufferBytes: number;
 }
 
 /**
@@ -136,6 +146,12 @@ export abstract class ServerSocket implements WebSocketLike {
   private readonly windowBits: number | null;
   /** Frames waiting behind a compression in flight, in order; null while nothing waits. */
   private queue: QueuedFrame[] | null = null;
+  /** Bytes of the frames in `queue`. */
+  private queuedBytes = 0;
+  /** The largest frame written to this socket: held on top of the budget (see the send-buffer rule). */
+  private largestFrameBytes = 0;
+  /** Heartbeats since the socket went over its send budget and was closed; -1 while it is within it. */
+  private beatsSinceOverflow = -1;
   /** A close asked for while frames were waiting: done once they are sent. */
   private closeAfterQueue: { code?: number; reason?: string } | undefined;
   /** Heartbeats sent since something last arrived from the client. */
@@ -165,6 +181,7 @@ export abstract class ServerSocket implements WebSocketLike {
       const frame = rawToBytes(data);
       this.traffic.messagesIn += 1;
       this.traffic.bytesIn += frame.byteLength;
+      if (this.beatsSinceOverflow >= 0) return; // closed for not reading: its requests would be answered into the void
       if (!isBinary) {
         this.reject(new MalformedFrameError('text frames are not part of the protocol'));
         return;
@@ -291,7 +308,7 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** A frame for this socket alone: translated, and deflated on the thread pool when large. */
   private transmit(frame: Uint8Array): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.readyState !== WebSocket.OPEN || this.overBudget()) return;
     const bytes = this.outbound(frame);
     if (bytes === null) return;
     if (!worthDeflating(bytes, this.windowBits)) {
@@ -300,6 +317,8 @@ export abstract class ServerSocket implements WebSocketLike {
     }
     const queued: QueuedFrame = { bytes, frame: null, ready: false };
     (this.queue ??= []).push(queued);
+    this.queuedBytes += bytes.byteLength;
+    if (bytes.byteLength > this.largestFrameBytes) this.largestFrameBytes = bytes.byteLength;
     void deflateLater(bytes, this.windowBits, this.context.metrics.compression).then((deflated) => {
       queued.frame = deflated;
       queued.ready = true;
@@ -316,8 +335,29 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Sends `bytes` (as `frame` when built) now, or after the frames waiting before it. */
   private write(bytes: Uint8Array, frame: Buffer[] | null): void {
-    if (this.queue !== null) this.queue.push({ bytes, frame, ready: true });
-    else this.writeNow(bytes, frame);
+    if (this.overBudget()) return;
+    if (bytes.byteLength > this.largestFrameBytes) this.largestFrameBytes = bytes.byteLength;
+    if (this.queue !== null) {
+      this.queue.push({ bytes, frame, ready: true });
+      this.queuedBytes += bytes.byteLength;
+    } else {
+      this.writeNow(bytes, frame);
+    }
+  }
+
+  /** Whether the client left more than its send budget unread; then it is closed (once) and nothing more is sent. */
+  private overBudget(): boolean {
+    const held = this.ws.bufferedAmount + this.queuedBytes;
+    if (held <= this.context.maxSendBufferBytes + this.largestFrameBytes) return false;
+    if (this.beatsSinceOverflow < 0) {
+      this.beatsSinceOverflow = 0;
+      this.context.metrics.rejectedConnections.inc({ reason: 'send-buffer-full' });
+      this.log.warn({ heldBytes: held, limitBytes: this.context.maxSendBufferBytes }, 'closed a connection that stopped reading (send buffer full)');
+      this.queue = null; // deflates in flight find no queue and send nothing
+      this.queuedBytes = 0;
+      this.ws.close(CloseCode.SendBufferFull, CloseReason.SendBufferFull);
+    }
+    return true;
   }
 
   private writeNow(bytes: Uint8Array, frame: Buffer[] | null): void {
@@ -338,10 +378,11 @@ export abstract class ServerSocket implements WebSocketLike {
     corked(this.ws, () => {
       while (queue.length > 0 && queue[0]!.ready) {
         const next = queue.shift()!;
+        this.queuedBytes -= next.bytes.byteLength;
         this.writeNow(next.bytes, next.frame);
       }
     });
-    if (queue.length > 0) return;
+    if (queue.length > 0 || this.queue !== queue) return;
     this.queue = null;
     if (this.closeAfterQueue !== undefined) this.close(this.closeAfterQueue.code, this.closeAfterQueue.reason);
   }
@@ -371,6 +412,11 @@ export abstract class ServerSocket implements WebSocketLike {
    * ws' 30 s close timeout.
    */
   beat(intervalMs: number): void {
+    if (this.beatsSinceOverflow >= 0) {
+      // Closed for not reading: its close frame waits behind what it did not read. One whole interval to read it.
+      if (++this.beatsSinceOverflow >= 2) this.ws.terminate();
+      return;
+    }
     if (this.silentBeats >= SILENT_BEATS_BEFORE_DEAD) {
       this.context.metrics.deadConnections.inc({ protocol: this.protocol });
       this.log.debug({ silentForMs: this.silentBeats * intervalMs }, 'dropped a connection that answered no heartbeat');
