@@ -24,7 +24,15 @@ import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import * as Y from 'yjs';
 // The seams are internals, not the package's API: imported from the server's sources.
 import { corked, frameOf, sendFrame, serverDeflateWindowBits } from '../../server/src/seams/ws.js';
-import { encodeChangesSince, encodeRun, withoutUpdateEvents, type DeleteSet, type StoredStruct } from '../../server/src/seams/yjs.js';
+import {
+  decodeWholeUpdate,
+  deleteRanges,
+  encodeChangesSince,
+  encodeRun,
+  withoutUpdateEvents,
+  type DeleteSet,
+  type StoredStruct,
+} from '../../server/src/seams/yjs.js';
 import { ConcordHocuspocus } from '@concord/server';
 import { onCleanup } from '../support/cleanup.js';
 import { seededRandom } from '../support/random.js';
@@ -334,6 +342,24 @@ describe('Yjs: what server/src/seams/yjs.ts reads', () => {
     expect(observed).toEqual(['stored']);
     doc.getText('t').insert(6, '!');
     expect(updates).toHaveLength(1);
+  });
+
+  test('decodeWholeUpdate decodes as Y.decodeUpdate and refuses bytes after the update, and v2 bytes read as v1', () => {
+    const doc = new Y.Doc();
+    doc.getText('t').insert(0, 'hello');
+    doc.getText('t').delete(0, 1);
+    const update = Y.encodeStateAsUpdate(doc);
+    const whole = decodeWholeUpdate(update);
+    const stock = Y.decodeUpdate(update);
+    expect(whole.structs.map((s) => [s.id.client, s.id.clock, s.length])).toEqual(stock.structs.map((s) => [s.id.client, s.id.clock, s.length]));
+    expect([...deleteRanges(whole.ds)]).toEqual([[doc.clientID, [expect.objectContaining({ clock: 0, len: 1 })]]]);
+    const junk = new Uint8Array([...update, 7, 7]);
+    expect(() => Y.decodeUpdate(junk), 'Yjs itself ignores bytes after an update').not.toThrow();
+    expect(() => decodeWholeUpdate(junk)).toThrow(/2 bytes after the update/);
+    const v2 = Y.encodeStateAsUpdateV2(doc);
+    expect(() => Y.decodeUpdate(v2), 'Yjs reads v2 bytes as a v1 update without an error').not.toThrow();
+    expect(() => decodeWholeUpdate(v2)).toThrow(/bytes after the update/);
+    expect(decodeWholeUpdate(new Uint8Array([0, 0])).structs).toEqual([]);
   });
 
   test('encodeRun merges a typed word into one item', () => {

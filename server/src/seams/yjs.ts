@@ -17,6 +17,10 @@
  * (`content.mergeWith`), continues it. 1 000 keystrokes then cost the server one item to integrate and ~1 KB to store,
  * not 1 000 items and ~7 KB.
  *
+ * `decodeWholeUpdate` is `Y.decodeUpdate` that also says whether the whole payload was read (Yjs ignores bytes after
+ * an update): it passes `Y.decodeUpdateV2` a subclass of the exported `UpdateDecoderV1` that remembers its lib0
+ * decoder. `deleteRanges` reads a decoded delete set's `clients`.
+ *
  * `withoutUpdateEvents` runs a change with the document's `update` listeners set aside, so Yjs does not encode an update
  * nobody needs (loading from storage: see StorageExtension).
  *
@@ -24,6 +28,7 @@
  * offset)`, with the exported `findIndexSS` and `UpdateEncoderV1`. The wire format is Yjs' update format v1, which
  * every Yjs version reads.
  */
+import type * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 
@@ -49,6 +54,43 @@ function storedStructs(doc: Y.Doc): Map<number, StoredStruct[]> {
 function stateOf(structs: readonly StoredStruct[]): number {
   const last = structs[structs.length - 1];
   return last === undefined ? 0 : last.id.clock + last.length;
+}
+
+/** An update as `Y.decodeUpdate` returns it. */
+export type DecodedUpdate = ReturnType<typeof Y.decodeUpdate>;
+
+/**
+ * The lib0 decoder the last `WholeUpdateDecoder` read from. `Y.decodeUpdateV2(update, YDecoder)` makes its update
+ * decoder from the class it is given (public API), so a subclass learns where the reading stopped, with no copy and
+ * no second pass.
+ */
+let lastRestDecoder: decoding.Decoder | undefined;
+
+class WholeUpdateDecoder extends Y.UpdateDecoderV1 {
+  constructor(decoder: decoding.Decoder) {
+    super(decoder);
+    lastRestDecoder = decoder;
+  }
+}
+
+/**
+ * `Y.decodeUpdate(update)`, throwing when bytes follow the update. Yjs stops reading after the delete set and
+ * ignores the rest, so a valid update with junk after it decodes, and so do v2 bytes read as v1 (a v2 update reads as
+ * v1 as a few empty sections followed by everything else).
+ */
+export function decodeWholeUpdate(update: Uint8Array): DecodedUpdate {
+  const decoded = Y.decodeUpdateV2(update, WholeUpdateDecoder);
+  const rest = lastRestDecoder!;
+  lastRestDecoder = undefined;
+  if (rest.arr !== update || rest.pos !== update.length) {
+    throw new Error(`${update.length - rest.pos} bytes after the update (not a v1 update?)`);
+  }
+  return decoded;
+}
+
+/** The ranges of `deleteSet`, per client (Yjs `DeleteSet.clients`). */
+export function deleteRanges(deleteSet: DeleteSet): ReadonlyMap<number, ReadonlyArray<{ readonly clock: number; readonly len: number }>> {
+  return (deleteSet as unknown as DeleteSetInternals).clients;
 }
 
 /** `true` when `deleteSet` holds no deletion. */

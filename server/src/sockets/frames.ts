@@ -11,7 +11,7 @@ import { MessageType } from '@hocuspocus/server';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
-import type { StoredStruct } from '../seams/yjs.js';
+import { decodeWholeUpdate, isEmptyDeleteSet, type DecodedUpdate, type StoredStruct } from '../seams/yjs.js';
 
 export class MalformedFrameError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -54,6 +54,24 @@ export interface ClientFrame {
   readonly step?: number;
   /** The update's structs, when it is a run one client typed (the common keystroke). */
   readonly run?: StructRun;
+  /** The decoded update of a Sync step 2 or update frame (its structs are shared with `run`). */
+  readonly update?: DecodedUpdate;
+}
+
+/** A state vector (`Y.decodeStateVector`, which ignores bytes after it), read to its last byte. */
+function checkStateVector(payload: Uint8Array): void {
+  const decoder = decoding.createDecoder(payload);
+  const count = decoding.readVarUint(decoder);
+  for (let i = 0; i < count; i++) {
+    decoding.readVarUint(decoder); // client id
+    decoding.readVarUint(decoder); // clock
+  }
+  if (decoding.hasContent(decoder)) throw new MalformedFrameError(`${payload.length - decoder.pos} bytes after the state vector`);
+}
+
+/** Throws when bytes follow the message's body (a client that appends junk is not speaking the protocol). */
+function checkEnd(decoder: decoding.Decoder): void {
+  if (decoding.hasContent(decoder)) throw new MalformedFrameError(`${decoder.arr.length - decoder.pos} bytes after the message`);
 }
 
 function decodeAwarenessUpdate(update: Uint8Array): void {
@@ -72,13 +90,14 @@ interface Body {
   readonly carriesUpdate: boolean;
   readonly step?: number;
   readonly run?: StructRun;
+  readonly update?: DecodedUpdate;
 }
 
 /** The update's structs as a run of one client (see StructRun), or undefined. */
-function structRun(update: ReturnType<typeof Y.decodeUpdate>): StructRun | undefined {
+function structRun(update: DecodedUpdate): StructRun | undefined {
   const { structs, ds } = update;
   const first = structs[0];
-  if (first === undefined || (ds as unknown as { clients: Map<number, unknown> }).clients.size > 0) return undefined;
+  if (first === undefined || !isEmptyDeleteSet(ds)) return undefined;
   const client = first.id.client;
   let clock = first.id.clock;
   for (const struct of structs) {
@@ -98,11 +117,13 @@ function checkBody(decoder: decoding.Decoder, type: number): Body {
       const step = decoding.readVarUint(decoder);
       const payload = decoding.readVarUint8Array(decoder);
       if (step === SyncStep.One) {
-        Y.decodeStateVector(payload);
+        checkStateVector(payload);
         return NOTHING;
       }
       if (step !== SyncStep.Two && step !== SyncStep.Update) throw new MalformedFrameError(`unknown sync step ${step}`);
-      return { carriesUpdate: true, step, run: structRun(Y.decodeUpdate(payload)) };
+      // Whole: Yjs ignores bytes after an update, so v2 bytes read as v1 or junk after a valid update would pass.
+      const update = decodeWholeUpdate(payload);
+      return { carriesUpdate: true, step, update, run: structRun(update) };
     }
     case MessageType.Awareness:
       decodeAwarenessUpdate(decoding.readVarUint8Array(decoder));
@@ -138,7 +159,9 @@ export function parseClientFrame(frame: Uint8Array, addresses: AddressReader = n
     const decoder = decoding.createDecoder(frame);
     decoder.pos = bodyOffset;
     const type = decoding.readVarUint(decoder) as MessageType;
-    return { address, bodyOffset, type, ...checkBody(decoder, type) };
+    const body = checkBody(decoder, type);
+    checkEnd(decoder);
+    return { address, bodyOffset, type, ...body };
   } catch (error) {
     throw malformed(error);
   }
@@ -153,6 +176,7 @@ export function parseYWebsocketFrame(frame: Uint8Array): MessageType {
       throw new MalformedFrameError(`message type ${type} is not part of the y-websocket protocol`);
     }
     checkBody(decoder, type);
+    checkEnd(decoder);
     return type;
   } catch (error) {
     throw malformed(error);
