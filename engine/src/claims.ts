@@ -26,7 +26,10 @@ export const tokenClaimsSchema = z.object({
   docs: z.record(z.string().min(1), z.enum([Access.Read, Access.Write])).default({}),
   /** Channel-name globs this token may publish events to over the HTTP API (an app backend's token). */
   publish: z.array(z.string().min(1)).max(100).default([]),
+  /** Expiry, seconds since the epoch: honoured at connect and on open connections (server auth/Sessions.ts). */
   exp: z.number().optional(),
+  /** Issue time, seconds since the epoch: revocations refuse tokens issued before them. */
+  iat: z.number().optional(),
 });
 
 export type TokenClaims = z.output<typeof tokenClaimsSchema>;

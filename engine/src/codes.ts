@@ -16,7 +16,10 @@ export const CloseCode = {
   ServiceRestart: 1012,
   /** Hocuspocus' ResetConnection: the server dropped the connection; clients reconnect. */
   ResetConnection: 4205,
-  /** The client sent bytes that are not a valid message (bad framing, malformed Yjs update). Not retried as-is. */
+  /**
+   * The client sent bytes that are not a valid message (bad framing, malformed Yjs update), or a token of another user
+   * or tenant on an open connection. Not retried as-is.
+   */
   MalformedMessage: 4400,
   /** Hocuspocus' Unauthorized: missing, malformed, badly signed or expired token. */
   Unauthorized: 4401,
@@ -37,6 +40,10 @@ export const CloseReason = {
   Unauthorized: 'Unauthorized',
   Forbidden: 'Forbidden',
   SendBufferFull: 'Send buffer full: the client stopped reading',
+  /** A session ended because its user's access was revoked (SPEC §3 revocations); 4403 on `/y/`. */
+  Revoked: 'revoked',
+  /** A token of another user or tenant sent on a connection (4400): identity is bound to the connection. */
+  IdentityChanged: 'Malformed message: a token of another user or tenant on this connection',
 } as const;
 
 /** What went wrong, as a stable string apps and tests can branch on. */

@@ -227,6 +227,12 @@ export const SETTINGS = {
     description: 'JSON file of lifecycle hooks: field changes that publish events or notify users, and webhook targets',
     schema: optionalString,
   },
+  requireTokenExp: {
+    env: 'CONCORD_REQUIRE_TOKEN_EXP',
+    flag: '--require-token-exp <on|off>',
+    description: 'refuse tokens without exp (4401); off by default because SPEC §3 makes exp optional and existing issuers may omit it',
+    schema: onOff(false),
+  },
   presenceWindowMs: {
     env: 'CONCORD_PRESENCE_WINDOW_MS',
     flag: '--presence-window-ms <ms>',

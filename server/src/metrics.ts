@@ -183,6 +183,18 @@ export function createMetrics(sources: MetricSources) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    sessionsEnded: new Counter({
+      name: 'concord_sessions_ended_total',
+      help: 'Document sessions the server ended on an open connection, by reason (expired, refresh-refused, forbidden, revoked)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    tokenRefreshes: new Counter({
+      name: 'concord_token_refreshes_total',
+      help: 'Fresh tokens on open connections: requested by the server, and what came of those sent (accepted, refused, not-granted, identity-changed)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     rejectedConnections: new Counter({
       name: 'concord_rejected_connections_total',
       help: 'Connections refused or closed for bad input, by reason',

@@ -1,6 +1,6 @@
 /**
  * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: broadcast, auth, storage, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * they run: broadcast, auth, sessions, storage, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -12,6 +12,7 @@ import type { Hocuspocus } from '@hocuspocus/server';
 import { DEFAULT_TENANT, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
 import { ConcordHocuspocus } from './seams/hocuspocus.js';
+import { Sessions, SessionsExtension } from './auth/Sessions.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInput } from './config.js';
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
@@ -70,6 +71,8 @@ export interface ConcordServer {
   readonly syncUrl: string;
   readonly port: number;
   readonly hocuspocus: Hocuspocus;
+  /** Every authenticated document session: who, what access, until when (auth/Sessions.ts). */
+  readonly sessions: Sessions;
   /**
    * Publishes `event` with `payload` (JSON, at most `maxEventBytes`) to `channel` of `tenant` (default `default`):
    * every subscriber gets it at once, and subscribers that are offline get it when they reconnect, within the
@@ -140,6 +143,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       storeBacklog: () => committer?.backlog ?? 0,
     });
     committer = new GroupCommitter(store, metrics, log);
+    const sessions = new Sessions({ log, metrics });
     const storage = new StorageExtension(store, committer, log, metrics);
     const channels = new ChannelHub({
       hocuspocus,
@@ -169,7 +173,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     hocuspocus.configure({
       extensions: [
         new BroadcastExtension(),
-        new AuthExtension(verifier, log, metrics),
+        new AuthExtension(verifier, log, metrics, { requireExp: config.requireTokenExp, sessions }),
+        new SessionsExtension(sessions),
         storage,
         new StampClampExtension(),
         new ChannelExtension(channels),
@@ -246,6 +251,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       }
       await lifecycleHooks.close();
       committer.close();
+      sessions.close();
       channels.close();
       await storage.close();
       httpServer.closeAllConnections();
@@ -259,6 +265,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       syncUrl: `ws://${host}:${address.port}${SYNC_PATH}`,
       port: address.port,
       hocuspocus,
+      sessions,
       publish: (channel, event, payload, options = {}) => channels.publish(options.tenant ?? DEFAULT_TENANT, channel, event, payload),
       changeDocument: (name, changes, options = {}) =>
         writer.change(options.tenant ?? DEFAULT_TENANT, name, changes, options.actor ?? SERVER_ACTOR),

@@ -12,17 +12,14 @@ export interface TestClaims {
   docs?: Record<string, 'read' | 'write'>;
   /** Channel globs the token may publish to over the HTTP API. */
   publish?: string[];
-  /** Seconds from now until expiry; negative for an already expired token. Default one hour. */
-  expiresInSeconds?: number;
+  /** Seconds from now until expiry; negative for an already expired token; null for none. Default one hour. */
+  expiresInSeconds?: number | null;
 }
 
 export async function mintToken(claims: TestClaims, secret: string = TEST_SECRET): Promise<string> {
   const { expiresInSeconds = 3600, sub, ...rest } = claims;
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ ...rest })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setIssuedAt(now)
-    .setExpirationTime(now + expiresInSeconds)
-    .sign(new TextEncoder().encode(secret));
+  const jwt = new SignJWT({ ...rest }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt(now);
+  if (expiresInSeconds !== null) jwt.setExpirationTime(now + expiresInSeconds);
+  return jwt.sign(new TextEncoder().encode(secret));
 }

@@ -7,8 +7,14 @@
  * same globs on the channel's name, and always read-only. A user's inbox (`inbox:<sub>`) is granted to that user only;
  * the tenant's workspace room (`@workspace`, presence only) to every token of the tenant, read-only. The verified user lands in the connection context for the
  * hooks after this one.
+ *
+ * A token sent again over an open connection (a HocuspocusProvider answers the server's token request, see
+ * auth/Sessions.ts, by calling its token function) is checked the same way (`onTokenSync`): it must be valid and of the
+ * same tenant and user — another identity closes the socket with 4400, identity is bound to the connection — and its
+ * grant on the document is applied live (write → read makes the session read-only, none ends it Forbidden); the
+ * session's expiry moves to the new token's. With `requireExp`, a token without `exp` is refused (4401).
  */
-import type { Extension, onAuthenticatePayload } from '@hocuspocus/server';
+import type { Extension, onAuthenticatePayload, onTokenSyncPayload } from '@hocuspocus/server';
 import {
   Access,
   assertTenant,
@@ -24,8 +30,10 @@ import {
   TENANT_SEPARATOR,
   WORKSPACE_ROOM,
   type QualifiedName,
+  type TokenClaims,
 } from '@concord/engine';
 import { accessFor, documentAccess } from '../auth/access.js';
+import type { Sessions } from '../auth/Sessions.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -36,7 +44,19 @@ export interface ConnectionContext {
   readonly tenant: string;
   /** The document's name within its tenant. */
   readonly documentName: string;
+  /** The access granted at authentication (a session's current access is `Session.access`, auth/Sessions.ts). */
   readonly access: Access;
+  /** The token's `exp` and `iat` (seconds since the epoch), when it has them. */
+  readonly exp?: number;
+  readonly iat?: number;
+}
+
+export interface AuthOptions {
+  /** Refuse tokens without `exp` (CONCORD_REQUIRE_TOKEN_EXP). */
+  readonly requireExp?: boolean;
+  /** Sessions whose expiry and access a fresh token moves; without it a token sent again is ignored. */
+  readonly sessions?: Sessions;
+  readonly now?: () => number;
 }
 
 const UNAUTHORIZED_KINDS: ReadonlySet<string> = new Set([
@@ -72,38 +92,99 @@ function parseAddress(qualified: string): QualifiedName & { channel: string | nu
   return { tenant, name: qualified.slice(at + 1), channel, workspace: false };
 }
 
+/**
+ * What a token grants on a document: the workspace room is every member's (presence only, read); a channel is granted
+ * by its name's globs; an inbox is its owner's alone, anything else what the globs grant (documentAccess).
+ */
+function grantOf(claims: TokenClaims, name: string, channel: string | null, workspace: boolean): Access | null {
+  if (workspace) return Access.Read;
+  return channel !== null ? accessFor(claims.docs, channel) : documentAccess(claims, name);
+}
+
 export class AuthExtension implements Extension {
   readonly extensionName = 'concord-auth';
   private readonly verifier: TokenVerifier;
   private readonly log: Logger;
   private readonly metrics: Metrics;
+  private readonly options: AuthOptions;
+  private readonly now: () => number;
 
-  constructor(verifier: TokenVerifier, log: Logger, metrics: Metrics) {
+  constructor(verifier: TokenVerifier, log: Logger, metrics: Metrics, options: AuthOptions = {}) {
     this.verifier = verifier;
     this.log = log.child({ component: 'auth' });
     this.metrics = metrics;
+    this.options = options;
+    this.now = options.now ?? Date.now;
   }
 
   async onAuthenticate({ token, documentName, connectionConfig }: onAuthenticatePayload): Promise<ConnectionContext> {
     let userId: string | undefined;
     try {
-      const claims = await this.verifier.verify(token);
+      const claims = await this.verified(token);
       userId = claims.sub;
       const { tenant, name, channel, workspace } = parseAddress(documentName);
       if (claims.tenant !== tenant) {
         throw new ConcordError(ErrorKind.TenantMismatch, `the token is for tenant ${claims.tenant}, not ${tenant}`);
       }
-      // The workspace room is every member's (presence only); a channel is granted by its name's globs; an inbox is
-      // its owner's alone (documentAccess).
-      const access = workspace ? Access.Read : channel !== null ? accessFor(claims.docs, channel) : documentAccess(claims, name);
+      const access = grantOf(claims, name, channel, workspace);
       if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${channel ?? name}`);
       // A channel carries events from the server only: its subscribers, whatever their grant, never write to it.
       connectionConfig.readOnly = access === Access.Read || channel !== null;
       this.log.debug({ user: claims.sub, document: documentName, access }, 'authenticated');
-      return { user: { id: claims.sub, name: claims.name ?? claims.sub }, tenant, documentName: name, access };
+      return { user: { id: claims.sub, name: claims.name ?? claims.sub }, tenant, documentName: name, access, exp: claims.exp, iat: claims.iat };
     } catch (error) {
       throw this.refuse(error, documentName, userId);
     }
+  }
+
+  /** A fresh token over an open connection: same identity, checked like the first, moves the session's expiry. */
+  async onTokenSync({ token, connection, documentName }: onTokenSyncPayload): Promise<void> {
+    const sessions = this.options.sessions;
+    const session = sessions?.of(connection);
+    if (sessions === undefined || session === undefined) return; // the session ended (or never began) meanwhile
+    let claims: TokenClaims;
+    try {
+      claims = await this.verified(token);
+    } catch (error) {
+      const kind = error instanceof ConcordError ? error.kind : ErrorKind.InvalidToken;
+      this.metrics.authFailures.inc({ kind });
+      this.metrics.tokenRefreshes.inc({ result: 'refused' });
+      this.log.info({ kind, document: documentName, user: session.user, detail: (error as Error).message }, 'refused a fresh token');
+      sessions.end(session, CloseReason.Unauthorized, 'refresh-refused');
+      return;
+    }
+    if (claims.tenant !== session.tenant || claims.sub !== session.user) {
+      this.metrics.tokenRefreshes.inc({ result: 'identity-changed' });
+      this.metrics.rejectedConnections.inc({ reason: 'identity-changed' });
+      this.log.warn({ document: documentName, user: session.user, tenant: session.tenant, sent: { user: claims.sub, tenant: claims.tenant } }, 'closed a connection that sent a token of another user or tenant');
+      connection.webSocket.close(CloseCode.MalformedMessage, CloseReason.IdentityChanged);
+      return;
+    }
+    if (sessions.of(connection) !== session) return; // ended while the token was checked
+    const { name, channel, workspace } = parseAddress(documentName);
+    const access = grantOf(claims, name, channel, workspace);
+    if (access === null) {
+      this.metrics.tokenRefreshes.inc({ result: 'not-granted' });
+      sessions.end(session, CloseReason.Forbidden, 'forbidden');
+      return;
+    }
+    this.metrics.tokenRefreshes.inc({ result: 'accepted' });
+    sessions.refreshed(session, claims.exp === undefined ? null : claims.exp * 1000, claims.iat === undefined ? null : claims.iat * 1000);
+    sessions.setAccess(session, access);
+  }
+
+  /**
+   * The token's claims, once verified; an `exp` already passed (the verifier tolerates clock skew, but a session ends
+   * at `exp`, so one taken within the skew would end at once) and, with `requireExp`, a missing one are refused.
+   */
+  private async verified(token: string): Promise<TokenClaims> {
+    const claims = await this.verifier.verify(token);
+    if (claims.exp === undefined) {
+      if (this.options.requireExp) throw new ConcordError(ErrorKind.InvalidClaims, 'the token has no exp, which this server requires (CONCORD_REQUIRE_TOKEN_EXP)');
+    } else if (claims.exp * 1000 <= this.now()) {
+      throw new ConcordError(ErrorKind.TokenExpired, 'the token has expired');
+    }
+    return claims;
   }
 
   private refuse(error: unknown, documentName: string, userId: string | undefined): Refusal {

@@ -166,6 +166,11 @@ export abstract class ServerSocket implements WebSocketLike {
     this.windowBits = serverDeflateWindowBits(ws);
   }
 
+  /** The wire protocol (auth/Sessions.ts reads it from a Hocuspocus connection's socket). */
+  get wireProtocol(): Protocol {
+    return this.protocol;
+  }
+
   protected get log(): Logger {
     return (this.childLog ??= this.context.log.child(this.logBindings));
   }

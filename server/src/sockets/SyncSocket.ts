@@ -4,8 +4,8 @@
  * Tenant namespacing happens here. Inside the server every document is `<tenant>/<name>`; clients only ever see
  * `<name>`. The socket's tenant is the one its first token claims (read unverified, only to route names): each
  * inbound address gets the tenant prefix, each outbound one loses it. Authentication then verifies the token and
- * refuses any document whose prefix is not the verified tenant, so a forged claim reaches nothing. Frames that
- * arrive before the first token wait, within a bound.
+ * refuses any document whose prefix is not the verified tenant, so a forged claim reaches nothing; a later token that
+ * claims another tenant closes the socket (4400). Frames that arrive before the first token wait, within a bound.
  *
  * Keystrokes that arrive together on a document this socket already edits go to Hocuspocus as one update
  * (UpdateBatch); the client still gets one acknowledgement per message: the batch's acknowledgement is sent once for
@@ -86,6 +86,9 @@ export class SyncSocket extends ServerSocket {
       this.held = null;
       this.heldBytes = 0;
       return;
+    }
+    if (parsed.type === MessageType.Auth && parsed.token !== undefined && claimedTenant(parsed.token) !== this.tenant) {
+      throw new MalformedFrameError('a token of another tenant on this connection'); // identity is bound to the connection
     }
     this.relay(frame, parsed);
   }

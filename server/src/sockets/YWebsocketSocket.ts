@@ -20,7 +20,7 @@ import { ServerSocket, type SocketContext } from './ServerSocket.js';
 
 function closeCodeFor(reason: string): number {
   if (reason === CloseReason.Unauthorized) return CloseCode.Unauthorized;
-  if (reason === CloseReason.Forbidden) return CloseCode.Forbidden;
+  if (reason === CloseReason.Forbidden || reason === CloseReason.Revoked) return CloseCode.Forbidden;
   return CloseCode.ResetConnection;
 }
 
