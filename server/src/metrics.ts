@@ -201,6 +201,12 @@ export function createMetrics(sources: MetricSources) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    refusedRequests: new Counter({
+      name: 'concord_refused_requests_total',
+      help: 'HTTP API requests refused before their body was read, by status (401 no or bad credential, 403 not granted, 413 too large)',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
     storeDuration: new Histogram({
       name: 'concord_store_duration_seconds',
       help: 'Storage operation latency',

@@ -213,6 +213,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         publish: (tenant, channel, event, payload) => channels.publish(tenant, channel, event, payload),
         changeDocument: (tenant, name, changes, actor) => writer.change(tenant, name, changes, actor),
         notify: (tenant, user, notification, actor) => writer.notify(tenant, user, notification, actor),
+        onRefused: (status) => metrics.refusedRequests.inc({ status: String(status) }),
       },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({

@@ -10,10 +10,16 @@
  * or whose `docs` globs grant write on the document, or whose `publish` globs match the user's inbox (`inbox:<id>`). Every answer is JSON; errors are `{"error": ...}` with 400 (bad
  * input, including JSON nested deeper than MAX_JSON_DEPTH), 401 (no or bad credential), 403 (not granted), 413 (too large)
  * or 415 (not JSON).
+ *
+ * The rule that keeps a caller without a credential cheap: nothing of a body is read before the credential is checked
+ * (401) and what the route grants it (403); a body is then read only up to the route's limit, refused with 413 as soon
+ * as its Content-Length says it is larger or, sent chunked, as soon as it grows past it. What the caller still sends
+ * after such an answer is discarded as it arrives, never kept (@hono/node-server drains at most 64 MiB or 500 ms,
+ * then closes the connection; closing at once would reset the connection under the answer before the client read it).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Access, ConcordError, DEFAULT_TENANT, INBOX_PREFIX, inboxOwner, type TokenClaims } from '@concord/engine';
-import type { Context, Hono } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { documentAccess, mayPublish } from '../auth/access.js';
@@ -34,6 +40,8 @@ export interface BackendApiOptions {
   publish(tenant: string, channel: string, event: string, payload: unknown): PublishedEvent;
   changeDocument(tenant: string, name: string, changes: unknown, actor: BackendActor): Promise<DocumentChangeResult>;
   notify(tenant: string, user: string, notification: unknown, actor: BackendActor): Promise<NotificationResult>;
+  /** Told of each request refused before its body was read (a metric). */
+  onRefused?(status: 401 | 403 | 413): void;
 }
 
 type Caller =
@@ -108,18 +116,43 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       throw error;
     }
   };
+  const refuseUnread = (c: Context, status: 401 | 403 | 413, message: string) => {
+    options.onRefused?.(status);
+    return c.json({ error: message }, status);
+  };
   const tooLarge = (limit: number) =>
-    bodyLimit({ maxSize: limit, onError: (c) => c.json({ error: `the body is larger than ${limit} bytes` }, 413) });
+    bodyLimit({ maxSize: limit, onError: (c) => refuseUnread(c, 413, `the body is larger than ${limit} bytes`) });
+
+  /** The caller `admitted` found, for the handler after it. */
+  const callers = new WeakMap<Context, Caller>();
+  const callerOf = (c: Context) => callers.get(c) as Caller;
+  /** Checks the credential and what the route grants it (`authorize` throws ApiError 403) before the body is read. */
+  const admitted =
+    (authorize: (caller: Caller, c: Context) => void = () => {}): MiddlewareHandler =>
+    async (c, next) => {
+      try {
+        const caller = await authenticate(c);
+        authorize(caller, c);
+        callers.set(c, caller);
+      } catch (error) {
+        if (error instanceof ApiError && error.status !== 400 && error.status !== 415) return refuseUnread(c, error.status, error.message);
+        throw error;
+      }
+      await next();
+    };
 
   app.post(
     '/api/channels/:channel/events',
-    tooLarge(options.maxEventBytes + ENVELOPE_BYTES),
-    errors(async (c) => {
-      const caller = await authenticate(c);
+    admitted((caller, c) => {
       const channel = c.req.param('channel') as string;
       if (caller.kind === 'token' && !mayPublish(caller.claims.publish, channel)) {
         throw new ApiError(403, `the token does not grant publishing to ${channel} (its "publish" claim)`);
       }
+    }),
+    tooLarge(options.maxEventBytes + ENVELOPE_BYTES),
+    errors(async (c) => {
+      const caller = callerOf(c);
+      const channel = c.req.param('channel') as string;
       const body = publishBody.safeParse(await jsonBody(c));
       if (!body.success) throw new ApiError(400, body.error.issues.map((issue) => issue.message).join('; '));
       const bytes = Buffer.byteLength(JSON.stringify(body.data.payload ?? null));
@@ -134,13 +167,16 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
 
   app.post(
     '/api/documents/:name/changes',
-    tooLarge(options.maxChangeBytes),
-    errors(async (c) => {
-      const caller = await authenticate(c);
+    admitted((caller, c) => {
       const name = c.req.param('name') as string;
       if (caller.kind === 'token' && documentAccess(caller.claims, name) !== Access.Write) {
         throw new ApiError(403, `the token does not grant write on ${name}${inboxOwner(name) !== null ? ' (an inbox is its owner\'s alone)' : ''}`);
       }
+    }),
+    tooLarge(options.maxChangeBytes),
+    errors(async (c) => {
+      const caller = callerOf(c);
+      const name = c.req.param('name') as string;
       const changes = await jsonBody(c);
       const result = await options.changeDocument(caller.tenant, name, changes, caller.actor);
       return c.json(result, result.durable ? 200 : 202);
@@ -149,13 +185,16 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
 
   app.post(
     '/api/users/:user/notifications',
-    tooLarge(options.maxEventBytes + ENVELOPE_BYTES),
-    errors(async (c) => {
-      const caller = await authenticate(c);
+    admitted((caller, c) => {
       const user = c.req.param('user') as string;
       if (caller.kind === 'token' && !mayPublish(caller.claims.publish, `${INBOX_PREFIX}${user}`)) {
         throw new ApiError(403, `the token does not grant notifying ${user} (its "publish" claim must match ${INBOX_PREFIX}${user})`);
       }
+    }),
+    tooLarge(options.maxEventBytes + ENVELOPE_BYTES),
+    errors(async (c) => {
+      const caller = callerOf(c);
+      const user = c.req.param('user') as string;
       const notification = await jsonBody(c);
       const result = await options.notify(caller.tenant, user, notification, caller.actor);
       return c.json(result, result.durable ? 200 : 202);
