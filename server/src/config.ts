@@ -125,6 +125,30 @@ export const SETTINGS = {
       .max(1024 * MIB, 'must be at most 1 GiB')
       .default(DEFAULT_MAX_SEND_BUFFER_BYTES),
   },
+  maxAwarenessStates: {
+    env: 'CONCORD_MAX_AWARENESS_STATES',
+    flag: '--max-awareness-states <count>',
+    description:
+      'awareness client ids one connection may introduce per document (a provider has one, its Y.Doc\'s; the rest is room for an app with a second awareness)',
+    schema: z.coerce
+      .number({ message: 'must be a number of client ids' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1 (every provider needs its own)')
+      .max(1000, 'must be at most 1000')
+      .default(4),
+  },
+  maxAwarenessStateBytes: {
+    env: 'CONCORD_MAX_AWARENESS_STATE_BYTES',
+    flag: '--max-awareness-state-bytes <bytes>',
+    description:
+      'largest presence (awareness) state, as JSON: user, cursor, page and typing take a few hundred bytes; every peer receives each state',
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(256, 'must be at least 256 bytes')
+      .max(64 * MIB, 'must be at most 64 MiB')
+      .default(16 * 1024),
+  },
   connectionTimeoutMs: {
     env: 'CONCORD_CONNECTION_TIMEOUT_MS',
     flag: '--connection-timeout-ms <ms>',

@@ -207,6 +207,11 @@ export function createMetrics(sources: MetricSources) {
       labelNames: ['status'] as const,
       registers: [registry],
     }),
+    presenceRewritten: new Counter({
+      name: 'concord_presence_rewritten_total',
+      help: "Awareness messages forwarded with a state's user id or name replaced by the token's (or a client's lastSeen table dropped)",
+      registers: [registry],
+    }),
     storeDuration: new Histogram({
       name: 'concord_store_duration_seconds',
       help: 'Storage operation latency',

@@ -31,6 +31,7 @@ import { LifecycleConfigError, loadLifecycleFile, parseLifecycle, type Lifecycle
 import { WebhookSender, type RetryPolicy } from './lifecycle/webhooks.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { AwarenessGuard } from './sockets/AwarenessGuard.js';
 import { warmCompression } from './sockets/compression.js';
 import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
 import type { DocumentStore } from './storage/DocumentStore.js';
@@ -192,6 +193,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       durability: committer,
       maxMessageBytes: config.maxMessageBytes,
       maxSendBufferBytes: config.maxSendBufferBytes,
+      awareness: new AwarenessGuard(
+        hocuspocus,
+        { maxStatesPerConnection: config.maxAwarenessStates, maxStateBytes: config.maxAwarenessStateBytes },
+        metrics,
+      ),
       allowedOrigins: config.allowedOrigins,
       permessageDeflate: config.permessageDeflate,
       heartbeatIntervalMs: config.heartbeatIntervalMs,

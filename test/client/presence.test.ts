@@ -32,7 +32,8 @@ describe('client presence', () => {
     });
     expect(changes.length).toBeGreaterThan(0);
     const seenByAlice = await waitFor(() => a.presence.peers()[0]);
-    expect(seenByAlice.user).toEqual({ id: 'bob', name: 'Bob B.', color: '#123456' });
+    // The colour Bob chose, but the name his token gives: the server shows the token's user (issue 14).
+    expect(seenByAlice.user).toEqual({ id: 'bob', name: 'BOB', color: '#123456' });
     expect(a.presence.peers().map((peer) => peer.clientId)).not.toContain(a.doc.clientID);
 
     await alice.destroy();
@@ -57,8 +58,8 @@ describe('client presence', () => {
     const a = makeClient(server, { token: await token('alice') }).open('board-2');
     const b = makeClient(server, { token: await token('bob') }).open('board-2');
     await Promise.all([a.whenSynced(), b.whenSynced()]);
-    a.awareness.setLocalState({ user: { id: 'alice', name: 'A', color: 'red; background: url(x)' } });
-    await waitFor(() => b.awareness.getStates().get(a.doc.clientID)?.['user']?.name === 'A');
+    a.awareness.setLocalState({ user: { id: 'alice', name: 'ALICE', color: 'red; background: url(x)' } });
+    await waitFor(() => b.awareness.getStates().get(a.doc.clientID)?.['user']?.color === 'red; background: url(x)');
     expect(b.presence.peers()).toEqual([]);
   });
 

@@ -33,6 +33,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol, Traffic } from '../metrics.js';
 import { corked, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
+import type { AwarenessGuard } from './AwarenessGuard.js';
 import { broadcastOf, deflateLater, worthDeflating, type BroadcastFrame } from './compression.js';
 import { AddressReader, frameType, MalformedFrameError } from './frames.js';
 
@@ -74,6 +75,8 @@ export interface SocketContext {
   readonly maxMessageBytes: number;
   /** Bytes the server may hold unsent for one socket before closing it (see the send-buffer rule). */
   readonly maxSendBufferBytes: number;
+  /** Who may say what in presence (awareness). */
+  readonly awareness: AwarenessGuard;
 }
 
 /**
@@ -452,7 +455,7 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Closes the socket because the client sent something unacceptable; nothing of it reached Hocuspocus. */
   protected reject(error: MalformedFrameError): void {
-    this.context.metrics.rejectedConnections.inc({ reason: 'malformed-message' });
+    this.context.metrics.rejectedConnections.inc({ reason: error.reason });
     this.log.warn({ reason: error.message }, 'closed a connection that sent a malformed message');
     this.close(CloseCode.MalformedMessage, `Malformed message: ${error.message}`);
   }

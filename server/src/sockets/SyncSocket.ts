@@ -14,14 +14,19 @@
  * The heartbeat is Hocuspocus' own Ping frame for providers that answer it (v4 on, which name their version in their
  * Auth frame): the provider replies Pong, and the Ping tells the client its link is alive. A v3 provider would throw
  * on a Ping frame, so it gets a WebSocket ping (answered by its WebSocket implementation) until it says otherwise.
+ *
+ * Presence: each document session (its first Auth frame until the client or the server ends it) is an
+ * AwarenessSession, and every awareness frame is checked against it (AwarenessGuard) before it goes on.
  */
 import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
 import { TENANT_SEPARATOR } from '@concord/engine';
 import { claimedTenant } from '../auth/TokenVerifier.js';
+import { AwarenessSession } from './AwarenessGuard.js';
 import {
   AddressReader,
   addressPrefixes,
+  awarenessFrame,
   frameType,
   MalformedFrameError,
   parseClientFrame,
@@ -58,6 +63,8 @@ export class SyncSocket extends ServerSocket {
   private owed: Map<string, number[]> | null = null;
   /** Addresses this socket edits: an acknowledgement came back since the session was authorised. Only these batch. */
   private editing: Set<string> | null = null;
+  /** Per address: the document session's presence (who, which client ids). Created with the first. */
+  private presence: Map<string, AwarenessSession> | null = null;
   /** The client answers Hocuspocus Ping frames (it named a provider version, or sent a Pong). */
   private answersPingFrames = false;
 
@@ -68,7 +75,7 @@ export class SyncSocket extends ServerSocket {
     }
     let parsed: ClientFrame;
     try {
-      parsed = parseClientFrame(frame, this.addresses);
+      parsed = parseClientFrame(frame, this.addresses, this.context.awareness.limits.maxStateBytes);
     } catch (error) {
       this.flushBatch(); // what came before the bad frame goes through, as it would have without batching
       throw error;
@@ -82,7 +89,11 @@ export class SyncSocket extends ServerSocket {
       this.tenant = claimedTenant(parsed.token);
       this.tenantPrefix = utf8Strings.of(`${this.tenant}${TENANT_SEPARATOR}`);
       this.relay(frame, parsed);
-      for (const held of this.held ?? []) this.relay(held.frame, held.parsed);
+      for (const held of this.held ?? []) {
+        // Awareness entries are read right after parsing (AwarenessGuard): a held one is parsed again.
+        const parsed = held.parsed.type === MessageType.Awareness ? this.parseAgain(held.frame) : held.parsed;
+        this.relay(held.frame, parsed);
+      }
       this.held = null;
       this.heldBytes = 0;
       return;
@@ -95,7 +106,7 @@ export class SyncSocket extends ServerSocket {
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
     if (frame.length === 1 || this.tenantPrefix === undefined) return frame; // connection-level ping
-    if (this.owed !== null) this.forgetOnEnd(frame);
+    if (this.owed !== null || this.presence !== null) this.forgetOnEnd(frame);
     return stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
   }
 
@@ -110,6 +121,8 @@ export class SyncSocket extends ServerSocket {
 
   protected override beforeClose(): void {
     this.flushBatch();
+    for (const session of this.presence?.values() ?? []) this.context.awareness.close(session);
+    this.presence = null;
   }
 
   protected override ping(): void {
@@ -128,10 +141,40 @@ export class SyncSocket extends ServerSocket {
     if (type === MessageType.Auth && decoder.arr[decoder.pos] !== AuthMessageType.PermissionDenied) return;
     this.owed?.delete(address);
     this.editing?.delete(address);
+    this.endPresence(address);
   }
 
-  private relay(frame: Uint8Array, parsed: ClientFrame): void {
+  /** Checks an awareness frame (see AwarenessGuard); returns the frame to forward. Opens and ends sessions. */
+  private checkPresence(address: string, frame: Uint8Array, parsed: ClientFrame): Uint8Array {
+    if (parsed.type === MessageType.Auth) {
+      const session = this.presence?.get(address);
+      if (session === undefined) (this.presence ??= new Map()).set(address, this.context.awareness.open(address, parsed.token!));
+      else session.identify(parsed.token!);
+    } else if (parsed.type === MessageType.Awareness) {
+      let session = this.presence?.get(address);
+      if (session === undefined) (this.presence ??= new Map()).set(address, (session = this.context.awareness.open(address, null)));
+      const update = this.context.awareness.check(session);
+      if (update !== null) return awarenessFrame(frame.subarray(0, parsed.bodyOffset), update);
+    } else if (parsed.type === MessageType.CLOSE) {
+      this.endPresence(address);
+    }
+    return frame;
+  }
+
+  private endPresence(address: string): void {
+    const session = this.presence?.get(address);
+    if (session === undefined) return;
+    this.presence!.delete(address);
+    this.context.awareness.close(session);
+  }
+
+  private parseAgain(frame: Uint8Array): ClientFrame {
+    return parseClientFrame(frame, this.addresses, this.context.awareness.limits.maxStateBytes);
+  }
+
+  private relay(received: Uint8Array, parsed: ClientFrame): void {
     const address = `${this.tenant}${TENANT_SEPARATOR}${parsed.address}`;
+    const frame = parsed.type === MessageType.Sync || parsed.type === MessageType.SyncReply ? received : this.checkPresence(address, received, parsed);
     const batch = this.batch;
     if (batch !== null) {
       if (batch.continuedBy(address, parsed)) {

@@ -5,7 +5,8 @@
  * The socket is translated into a Hocuspocus connection: it opens with the Auth frame a Hocuspocus provider would
  * send (the URL's token, the document in the token's tenant), client frames get the document's address, and of
  * what Hocuspocus sends back only sync, awareness and query-awareness go out. A refusal closes the socket with
- * 4401 or 4403, which y-websocket treats as final (it does not retry 44xx).
+ * 4401 or 4403, which y-websocket treats as final (it does not retry 44xx). Awareness frames are checked against the
+ * socket's one presence session (AwarenessGuard) before they go on.
  */
 import type { IncomingMessage } from 'node:http';
 import { AuthMessageType } from '@hocuspocus/common';
@@ -15,7 +16,8 @@ import * as encoding from 'lib0/encoding';
 import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
 import type { WebSocket } from 'ws';
 import { claimedTenant } from '../auth/TokenVerifier.js';
-import { addressPrefixes, authFrame, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
+import type { AwarenessSession } from './AwarenessGuard.js';
+import { addressPrefixes, authFrame, awarenessFrame, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
 import { ServerSocket, type SocketContext } from './ServerSocket.js';
 
 function closeCodeFor(reason: string): number {
@@ -24,16 +26,20 @@ function closeCodeFor(reason: string): number {
   return CloseCode.ResetConnection;
 }
 
+const NO_HEAD = new Uint8Array(0);
+
 export class YWebsocketSocket extends ServerSocket {
   private readonly address: string;
   private readonly prefix: Uint8Array;
   private readonly token: string;
+  private readonly presence: AwarenessSession;
 
   constructor(ws: WebSocket, context: SocketContext, logBindings: Record<string, unknown>, documentName: string, token: string) {
     super(ws, context, 'y-websocket', logBindings);
     this.address = `${claimedTenant(token)}${TENANT_SEPARATOR}${documentName}`;
     this.prefix = addressPrefixes.of(this.address);
     this.token = token;
+    this.presence = context.awareness.open(this.address, token);
   }
 
   static documentNameOf(request: IncomingMessage): string {
@@ -64,9 +70,14 @@ export class YWebsocketSocket extends ServerSocket {
     this.forward(authFrame(this.address, this.token));
   }
 
+  protected override beforeClose(): void {
+    this.context.awareness.close(this.presence);
+  }
+
   protected inbound(frame: Uint8Array): void {
-    parseYWebsocketFrame(frame);
-    this.forward(withPrefix(this.prefix, frame, 0));
+    const type = parseYWebsocketFrame(frame, this.context.awareness.limits.maxStateBytes);
+    const update = type === MessageType.Awareness ? this.context.awareness.check(this.presence) : null;
+    this.forward(withPrefix(this.prefix, update === null ? frame : awarenessFrame(NO_HEAD, update), 0));
   }
 
   protected outbound(frame: Uint8Array): Uint8Array | null {

@@ -5,6 +5,7 @@
  * address. Every frame a client sends is decoded in full here (Yjs updates with `Y.decodeUpdate`, awareness states
  * as JSON) before Hocuspocus sees it, because y-protocols swallows errors of a bad update and Hocuspocus would then
  * acknowledge it. A frame that does not decode throws MalformedFrameError and the socket is closed with 4400.
+ * An awareness message's entries are left in `awarenessEntries` for AwarenessGuard, which checks them right after.
  */
 import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
@@ -14,9 +15,13 @@ import * as Y from 'yjs';
 import { decodeWholeUpdate, isEmptyDeleteSet, type DecodedUpdate, type StoredStruct } from '../seams/yjs.js';
 
 export class MalformedFrameError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+  /** The `reason` label of the `rejectedConnections` metric. */
+  readonly reason: string;
+
+  constructor(message: string, options?: ErrorOptions & { reason?: string }) {
     super(message, options);
     this.name = 'MalformedFrameError';
+    this.reason = options?.reason ?? 'malformed-message';
   }
 }
 
@@ -74,13 +79,26 @@ function checkEnd(decoder: decoding.Decoder): void {
   if (decoding.hasContent(decoder)) throw new MalformedFrameError(`${decoder.arr.length - decoder.pos} bytes after the message`);
 }
 
-function decodeAwarenessUpdate(update: Uint8Array): void {
+/**
+ * The entries of the awareness message parsed last (client id, clock, parsed state), for AwarenessGuard to check
+ * before the frame goes on: arrays reused from message to message, so reading them allocates nothing.
+ */
+export const awarenessEntries = { count: 0, clients: [] as number[], clocks: [] as number[], states: [] as unknown[] };
+
+function decodeAwarenessUpdate(update: Uint8Array, maxStateBytes: number): void {
   const decoder = decoding.createDecoder(update);
   const count = decoding.readVarUint(decoder);
+  const entries = awarenessEntries;
+  entries.count = 0;
   for (let i = 0; i < count; i++) {
-    decoding.readVarUint(decoder); // client id
-    decoding.readVarUint(decoder); // clock
-    JSON.parse(decoding.readVarString(decoder));
+    entries.clients[i] = decoding.readVarUint(decoder);
+    entries.clocks[i] = decoding.readVarUint(decoder);
+    const bytes = decoding.peekVarUint(decoder);
+    if (bytes > maxStateBytes) {
+      throw new MalformedFrameError(`an awareness state of ${bytes} bytes (the limit is ${maxStateBytes})`, { reason: 'awareness-state-too-big' });
+    }
+    entries.states[i] = JSON.parse(decoding.readVarString(decoder));
+    entries.count = i + 1;
   }
 }
 
@@ -110,7 +128,7 @@ function structRun(update: DecodedUpdate): StructRun | undefined {
 const NOTHING: Body = { carriesUpdate: false };
 
 /** Decodes the body of a client message of `type` in full. */
-function checkBody(decoder: decoding.Decoder, type: number): Body {
+function checkBody(decoder: decoding.Decoder, type: number, maxAwarenessStateBytes: number): Body {
   switch (type) {
     case MessageType.Sync:
     case MessageType.SyncReply: {
@@ -126,7 +144,7 @@ function checkBody(decoder: decoding.Decoder, type: number): Body {
       return { carriesUpdate: true, step, update, run: structRun(update) };
     }
     case MessageType.Awareness:
-      decodeAwarenessUpdate(decoding.readVarUint8Array(decoder));
+      decodeAwarenessUpdate(decoding.readVarUint8Array(decoder), maxAwarenessStateBytes);
       return NOTHING;
     case MessageType.Auth: {
       const kind = decoding.readVarUint(decoder);
@@ -152,14 +170,18 @@ function malformed(error: unknown): MalformedFrameError {
 }
 
 /** Decodes a whole Hocuspocus frame from a client; throws MalformedFrameError. */
-export function parseClientFrame(frame: Uint8Array, addresses: AddressReader = new AddressReader()): ClientFrame {
+export function parseClientFrame(
+  frame: Uint8Array,
+  addresses: AddressReader = new AddressReader(),
+  maxAwarenessStateBytes = Number.POSITIVE_INFINITY,
+): ClientFrame {
   try {
     const address = addresses.read(frame);
     const bodyOffset = addresses.end;
     const decoder = decoding.createDecoder(frame);
     decoder.pos = bodyOffset;
     const type = decoding.readVarUint(decoder) as MessageType;
-    const body = checkBody(decoder, type);
+    const body = checkBody(decoder, type, maxAwarenessStateBytes);
     checkEnd(decoder);
     return { address, bodyOffset, type, ...body };
   } catch (error) {
@@ -168,14 +190,14 @@ export function parseClientFrame(frame: Uint8Array, addresses: AddressReader = n
 }
 
 /** Decodes a whole y-websocket frame from a client (sync, awareness or query-awareness only); returns its type. */
-export function parseYWebsocketFrame(frame: Uint8Array): MessageType {
+export function parseYWebsocketFrame(frame: Uint8Array, maxAwarenessStateBytes = Number.POSITIVE_INFINITY): MessageType {
   try {
     const decoder = decoding.createDecoder(frame);
     const type = decoding.readVarUint(decoder) as MessageType;
     if (type !== MessageType.Sync && type !== MessageType.Awareness && type !== MessageType.QueryAwareness) {
       throw new MalformedFrameError(`message type ${type} is not part of the y-websocket protocol`);
     }
-    checkBody(decoder, type);
+    checkBody(decoder, type, maxAwarenessStateBytes);
     checkEnd(decoder);
     return type;
   } catch (error) {
@@ -234,6 +256,15 @@ export function withPrefix(prefix: Uint8Array, frame: Uint8Array, bodyOffset: nu
   out.set(prefix, 0);
   out.set(frame.subarray(bodyOffset), prefix.length);
   return out;
+}
+
+/** An awareness frame: `head` (the address, or nothing for y-websocket), then `update`. */
+export function awarenessFrame(head: Uint8Array, update: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeUint8Array(encoder, head);
+  encoding.writeVarUint(encoder, MessageType.Awareness);
+  encoding.writeVarUint8Array(encoder, update);
+  return encoding.toUint8Array(encoder);
 }
 
 /** The Auth frame a Hocuspocus provider sends first for a document. */
