@@ -29,8 +29,8 @@ function token(sub: string, name = sub.toUpperCase()): Promise<string> {
 
 type Entry = [client: number, clock: number, state: unknown];
 
-/** A Hocuspocus Awareness frame for `document` carrying these entries. */
-function awarenessFrame(document: string, entries: readonly Entry[]): Uint8Array {
+/** A Hocuspocus Awareness frame for `document` (null: a y-websocket frame, no address) carrying these entries. */
+function awarenessFrame(document: string | null, entries: readonly Entry[]): Uint8Array {
   const update = encoding.createEncoder();
   encoding.writeVarUint(update, entries.length);
   for (const [client, clock, state] of entries) {
@@ -39,7 +39,7 @@ function awarenessFrame(document: string, entries: readonly Entry[]): Uint8Array
     encoding.writeVarString(update, JSON.stringify(state));
   }
   const e = encoding.createEncoder();
-  encoding.writeVarString(e, document);
+  if (document !== null) encoding.writeVarString(e, document);
   encoding.writeVarUint(e, 1); // Awareness
   encoding.writeVarUint8Array(e, encoding.toUint8Array(update));
   return encoding.toUint8Array(e);
@@ -76,6 +76,10 @@ async function mallory(server: TestServer, document: string): Promise<RawSocket>
   return socket;
 }
 
+async function metrics(server: TestServer): Promise<string> {
+  return (await fetch(`${server.url}/metrics`)).text();
+}
+
 /** Sam changes his state; resolves once Carol has it, so everything relayed before it reached her too. */
 async function sentinel(sam: HocuspocusClient, carol: Awaited<ReturnType<typeof watcher>>, value: string): Promise<void> {
   sam.provider.awareness!.setLocalStateField('page', value);
@@ -103,6 +107,30 @@ describe('awareness from a hostile client', () => {
     // Alice herself is still connected and still shown.
     alice.provider.awareness!.setLocalStateField('cursor', 'B');
     await waitFor(() => carol.states().get(victim)?.['cursor'] === 'B', { message: "Alice's next cursor to reach Carol" });
+
+    // The same on /y/ (y-websocket protocol).
+    const overY = await rawSocket(`${server.yUrl}/board?token=${await token('mallory', 'Mallory')}`);
+    overY.send(awarenessFrame(null, [[victim, clock + 50, hijack]]));
+    expect((await overY.closed).code).toBe(MALFORMED);
+    await sentinel(sam, carol, 'after /y/');
+    expect(carol.states().get(victim)?.['cursor']).toBe('B');
+    expect(await metrics(server)).toMatch(/concord_rejected_connections_total\{reason="awareness-client-id"\} 2/);
+  });
+
+  it("the same user's client id on a new socket (back before the old one was noticed dead) is taken over, not refused", async () => {
+    const server = await startTestServer();
+    const carol = await watcher(server, 'board', 'carol');
+    const alice = await present(server, 'board', 'alice', { cursor: 'A' });
+    const id = alice.doc.clientID;
+    await waitFor(() => carol.states().get(id)?.['cursor'] === 'A');
+    const clock = carol.client.provider.awareness!.meta.get(id)!.clock;
+
+    const again = await rawSocket(server.syncUrl);
+    again.send(frames.auth('board', await token('alice')));
+    await waitFor(() => again.received.some(frames.isAuthenticated));
+    again.send(awarenessFrame('board', [[id, clock + 1, { user: { id: 'alice', name: 'ALICE', color: '#1971c2' }, cursor: 'Z' }]]));
+    await waitFor(() => carol.states().get(id)?.['cursor'] === 'Z', { message: "Alice's new socket's cursor to reach Carol" });
+    expect(again.ws.readyState).toBe(again.ws.OPEN);
   });
 
   it('one message with 100 000 states: closed 4400, none relayed', async () => {
@@ -119,6 +147,7 @@ describe('awareness from a hostile client', () => {
     await sentinel(sam, carol, 'after');
     expect(carol.seen.filter((entry) => entry.client >= 1_000_000 && entry.client < 1_100_000)).toEqual([]);
     expect(carol.states().size).toBeLessThanOrEqual(2); // Carol and Sam
+    expect(await metrics(server)).toMatch(/concord_rejected_connections_total\{reason="awareness-states"\} 1/);
   });
 
   it('one 5 MB state (under a frame limit that lets it through): closed 4400, not relayed', async () => {
@@ -132,6 +161,7 @@ describe('awareness from a hostile client', () => {
     expect((await attacker.closed).code).toBe(MALFORMED);
     await sentinel(sam, carol, 'after');
     expect(carol.seen.filter((entry) => entry.client === 4242)).toEqual([]);
+    expect(await metrics(server)).toMatch(/concord_rejected_connections_total\{reason="awareness-state-too-big"\} 1/);
   });
 
   it('presence in @workspace claiming to be "bob" with Mallory\'s token: nobody sees bob online, no last-seen entry for bob', async () => {
@@ -158,6 +188,7 @@ describe('awareness from a hostile client', () => {
     const everSeen = carol.seen.map((entry) => entry.state);
     expect(everSeen.filter((state) => parsePresence(state)?.user.id === 'bob' || parsePresence(state)?.user.name === 'Bob')).toEqual([]);
     expect(everSeen.filter((state) => parseLastSeen(state)?.['bob'] !== undefined)).toEqual([]);
+    expect(await metrics(server)).toMatch(/concord_presence_rewritten_total 1/);
   });
 
   it("still passes what stock clients send about others: y-websocket's echoes, a provider's removals of peers it timed out", async () => {
