@@ -3,11 +3,13 @@
  * of their state, as a provider sends it when an editor moves the caret; open loop, evenly phased). Measured over a
  * window: what the server sends everyone, in messages and bytes a second as the clients read them off the wire, and
  * its CPU, also per move. The clients are minimal Hocuspocus clients (rawClient.ts) that count what they receive
- * without decoding it, so this process keeps up with whatever the server sends.
+ * without decoding it, so this process keeps up with whatever the server sends. Each person has a token of their own
+ * and shows the user it names, as the Concord client does (a state naming another user would be rewritten).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectMany, type RawClient } from './rawClient.ts';
 import { settle, type Scenario } from './scenario.ts';
+import { mintToken } from './systems.ts';
 
 const WARMUP_MS = 2_000;
 
@@ -23,11 +25,12 @@ export function cursors(options: { people: number; perSecond: number; measureMs:
       { key: 'kibPerSecond', label: 'bytes out', unit: 'KiB/s', better: 'lower', goal: 1 },
       { key: 'serverCores', label: 'server CPU', unit: 'cores', better: 'lower', goal: 1, digits: 2 },
     ],
-    async run({ server, token, prefix }) {
+    async run({ server, prefix }) {
       let clients: RawClient[] = [];
       try {
-        clients = await connectMany(server.syncUrl, token, people, () => `${prefix}-doc`);
-        const users = clients.map((_, i) => ({ id: `user-${i}`, name: `Person ${i}`, color: `#${(0x100000 + i * 2654435).toString(16).slice(-6)}` }));
+        const users = Array.from({ length: people }, (_, i) => ({ id: `user-${i}`, name: `Person ${i}`, color: `#${(0x100000 + i * 2654435).toString(16).slice(-6)}` }));
+        const tokens = await Promise.all(users.map((user) => mintToken(user.id, user.name)));
+        clients = await connectMany(server.syncUrl, (i) => tokens[i]!, people, () => `${prefix}-doc`);
         clients.forEach((client, i) => client.sendPresence({ user: users[i] }));
         await settle(server);
         const intervalMs = 1000 / perSecond;

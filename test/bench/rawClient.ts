@@ -93,13 +93,19 @@ export class RawClient {
 }
 
 /** `count` clients, `concurrency` connecting at a time; `nameOf(i)` is client i's document. */
-export async function connectMany(url: string, token: string, count: number, nameOf: (i: number) => string, concurrency = 100): Promise<RawClient[]> {
+export async function connectMany(
+  url: string,
+  token: string | ((i: number) => string),
+  count: number,
+  nameOf: (i: number) => string,
+  concurrency = 100,
+): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   let next = 0;
   const worker = async () => {
     while (next < count) {
       const i = next++;
-      clients[i] = await RawClient.connect(url, nameOf(i), token);
+      clients[i] = await RawClient.connect(url, nameOf(i), typeof token === 'string' ? token : token(i));
     }
   };
   try {

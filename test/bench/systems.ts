@@ -25,12 +25,12 @@ const RUN_ID = `${process.pid}_${Date.now().toString(36)}`;
 
 export const AUTH_SECRET = randomBytes(32).toString('hex');
 
-/** Write access to every document of tenant `bench` (the stock server ignores tokens). */
-export function mintToken(): Promise<string> {
+/** Write access to every document of tenant `bench` (the stock server ignores tokens), as user `sub`. */
+export function mintToken(sub = 'bench-writer', name?: string): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ tenant: 'bench', docs: { '*': 'write' } })
+  return new SignJWT({ tenant: 'bench', docs: { '*': 'write' }, ...(name === undefined ? {} : { name }) })
     .setProtectedHeader({ alg: 'HS256' })
-    .setSubject('bench-writer')
+    .setSubject(sub)
     .setIssuedAt(now)
     .setExpirationTime(now + 3600)
     .sign(new TextEncoder().encode(AUTH_SECRET));
