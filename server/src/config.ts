@@ -160,6 +160,31 @@ export const SETTINGS = {
       .max(24 * 3600 * 1000, 'must be at most a day')
       .default(60_000),
   },
+  headersTimeoutMs: {
+    env: 'CONCORD_HEADERS_TIMEOUT_MS',
+    flag: '--headers-timeout-ms <ms>',
+    description: 'close an HTTP connection (408) whose request headers, WebSocket upgrades included, are not all in within this time (slowloris)',
+    // 10 s: a browser sends its headers in one packet; Node's own 60 s (checked every 30 s) let a few thousand
+    // byte-a-second clients hold every socket the process may open.
+    schema: z.coerce
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(1000, 'must be at least 1000 ms')
+      .max(300_000, 'must be at most 300000 ms')
+      .default(10_000),
+  },
+  requestTimeoutMs: {
+    env: 'CONCORD_REQUEST_TIMEOUT_MS',
+    flag: '--request-timeout-ms <ms>',
+    description: 'close an HTTP connection (408) whose request, body included, is not all in within this time (at least the headers timeout)',
+    // 60 s: the largest API body (CONCORD_MAX_MESSAGE_BYTES, 8 MiB) over a ~150 KB/s link; Node's own is 5 minutes.
+    schema: z.coerce
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(1000, 'must be at least 1000 ms')
+      .max(3_600_000, 'must be at most an hour')
+      .default(60_000),
+  },
   heartbeatIntervalMs: {
     env: 'CONCORD_HEARTBEAT_INTERVAL_MS',
     flag: '--heartbeat-interval-ms <ms>',
@@ -344,6 +369,9 @@ export function resolveConfig(input: ConfigInput): ConcordConfig {
       problems.push(
         `${describe('host')} is ${JSON.stringify(resolved.host)}, not a loopback address: dev mode (no ${SETTINGS.authSecret.env} or ${SETTINGS.authJwksUrl.env}) hands out tokens to anyone and only serves 127.0.0.1, ::1 or localhost`,
       );
+    }
+    if (resolved.requestTimeoutMs < resolved.headersTimeoutMs) {
+      problems.push(`${describe('requestTimeoutMs')} must be at least ${describe('headersTimeoutMs')} (the headers are part of the request)`);
     }
     if (resolved.webhookUrl !== undefined && resolved.webhookSecret === undefined) {
       problems.push(`${describe('webhookUrl')} is set but ${describe('webhookSecret')} is not: webhooks are always signed`);

@@ -25,6 +25,7 @@ import { LoggingExtension } from './extensions/LoggingExtension.js';
 import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StampClampExtension } from './extensions/StampClampExtension.js';
 import { StorageExtension } from './extensions/StorageExtension.js';
+import { clientErrorHandler } from './http/clientErrors.js';
 import { createHttpApp } from './http/app.js';
 import { LifecycleExtension } from './lifecycle/LifecycleExtension.js';
 import { LifecycleConfigError, loadLifecycleFile, parseLifecycle, type LifecycleConfig, type LifecycleInput } from './lifecycle/rules.js';
@@ -48,6 +49,8 @@ const SERVER_ACTOR: BackendActor = { id: 'server', name: 'Server' };
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
+/** How often Node checks for HTTP requests past their headers or request timeout (one timer for the server). */
+const HTTP_TIMEOUT_CHECK_MS = 1_000;
 /** How long shutdown lets sockets close before it cuts them. */
 const SHUTDOWN_GRACE_MS = 2_000;
 /** How long shutdown waits for storage to take what is still queued (through retries) before giving up. */
@@ -232,8 +235,17 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         devMode,
       }),
     });
-    const httpServer = createServer(getRequestListener(app.fetch));
+    const httpServer = createServer(
+      {
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: config.requestTimeoutMs,
+        // Node looks for requests past their timeout this often (its default, 30 s, would let them run 30 s longer).
+        connectionsCheckingInterval: Math.min(HTTP_TIMEOUT_CHECK_MS, config.headersTimeoutMs / 2),
+      },
+      getRequestListener(app.fetch),
+    );
     httpServer.on('upgrade', sockets.handleUpgrade);
+    httpServer.on('clientError', clientErrorHandler(metrics));
     const address = await listen(httpServer, config.port, config.host);
     if (config.permessageDeflate) warmCompression();
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;
