@@ -193,6 +193,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       ...[...this.handles.values()].map((handle) => handle.shutdown()),
     ]);
     this.socket.destroy();
+    this.tokens.destroy();
     this.clock.destroy();
     await (await this.registry())?.close();
     super.destroy();

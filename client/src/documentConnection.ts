@@ -7,6 +7,9 @@
  * backoff that doubles up to `REFUSED_RETRY_MAX_DELAY_MS`; a Forbidden document, whose token is fine but does not
  * grant it, waits for the socket's next connection. The server's storage notices (degraded, ok) are read here; other
  * stateless messages go to the document's listeners.
+ *
+ * While authenticated, the document sends each fresh token the token provider fetches ahead of the current one's
+ * expiry (`TokenProvider.onRefresh`) over its open session: the server moves the session's expiry, nothing is resent.
  */
 import { CloseReason, parseServerNotice, StorageStatus } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
@@ -51,6 +54,8 @@ export class DocumentConnection {
   private closedFor: string | null = null;
   /** The server's last storage notice said it cannot store; cleared by an `ok` notice or a new authentication. */
   private degraded = false;
+  /** Stops sending fresh tokens; set while the document is authenticated. */
+  private stopRefreshing: (() => void) | null = null;
 
   constructor(
     name: string,
@@ -116,6 +121,7 @@ export class DocumentConnection {
   }
 
   destroy(): void {
+    this.endRefresh();
     this.socket.off('open', this.onSocketOpen);
     clearTimeout(this.retryTimer);
     // A Close queued on a closed socket would reach the server after the next connection's authentications and
@@ -126,6 +132,7 @@ export class DocumentConnection {
 
   private readonly onAuthenticated = () => {
     this.authenticatedHere = true;
+    this.stopRefreshing ??= this.tokens.onRefresh(this.sendFreshToken);
     this.degraded = false; // a server that is still degraded says so again right after authentication
     this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
     this.refusedFor = null;
@@ -145,6 +152,7 @@ export class DocumentConnection {
   };
 
   private readonly onRefused = ({ reason }: { reason: string }) => {
+    this.endRefresh();
     this.refusedFor = `the server refused document ${this.name}: ${reason}`;
     this.takeOffSocket();
     if (reason !== CloseReason.Forbidden && this.tokens.canRefresh) {
@@ -179,6 +187,7 @@ export class DocumentConnection {
   private readonly onClose = ({ event }: { event?: { reason?: string } }) => {
     const wasAuthenticated = this.authenticatedHere;
     this.authenticatedHere = false;
+    this.endRefresh();
     if (this.socket.isOpen && wasAuthenticated && !this.offSocket) {
       this.closedFor = `the server closed document ${this.name}: ${event?.reason || 'no reason given'}`;
       this.takeOffSocket();
@@ -192,6 +201,16 @@ export class DocumentConnection {
     this.offSocket = false;
     this.provider.attach();
   };
+
+  /** A fresh token for the open session (the provider asks the token function, which hands back the fresh one). */
+  private readonly sendFreshToken = () => {
+    if (this.authenticatedHere && !this.offSocket && this.socket.isOpen) void this.provider.sendToken();
+  };
+
+  private endRefresh(): void {
+    this.stopRefreshing?.();
+    this.stopRefreshing = null;
+  }
 
   private takeOffSocket(): void {
     if (this.offSocket) return;

@@ -99,7 +99,8 @@ describe('client auth', () => {
     const client = makeClient(server, {
       token: () => {
         calls += 1;
-        return token('alice', { expiresInSeconds: 5 });
+        // 5 s left of a 25 s life: due for replacement (TOKEN_EXPIRY_MARGIN_MS) the moment it arrives.
+        return token('alice', { expiresInSeconds: 5, issuedSecondsAgo: 20 });
       },
     });
     const handles = [client.open('doc-1'), client.open('doc-2')];

@@ -14,12 +14,14 @@ export interface TestClaims {
   publish?: string[];
   /** Seconds from now until expiry; negative for an already expired token; null for none. Default one hour. */
   expiresInSeconds?: number | null;
+  /** Seconds ago the token was issued (`iat`). Default 0. */
+  issuedSecondsAgo?: number;
 }
 
 export async function mintToken(claims: TestClaims, secret: string = TEST_SECRET): Promise<string> {
-  const { expiresInSeconds = 3600, sub, ...rest } = claims;
+  const { expiresInSeconds = 3600, issuedSecondsAgo = 0, sub, ...rest } = claims;
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ ...rest }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt(now);
+  const jwt = new SignJWT({ ...rest }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt(now - issuedSecondsAgo);
   if (expiresInSeconds !== null) jwt.setExpirationTime(now + expiresInSeconds);
   return jwt.sign(new TextEncoder().encode(secret));
 }
