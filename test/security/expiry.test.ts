@@ -170,5 +170,8 @@ describe('tokens without exp', () => {
     await hp.whenSynced();
     const sessions = [...server.current.sessions.ofUser('acme', 'eve')];
     expect(sessions.map((session) => [session.documentName, session.expiresAt])).toEqual([['ledger', null]]);
+    // The registry forgets a session when its connection closes.
+    hp.provider.destroy();
+    await waitFor(() => server.current.sessions.size === 0);
   });
 });
