@@ -25,15 +25,24 @@ const optionalString = z
 const TRUE_WORDS = new Set(['true', 'on', 'yes', '1']);
 const FALSE_WORDS = new Set(['false', 'off', 'no', '0']);
 
-function onOff(defaultValue: boolean) {
-  return z
-    .preprocess((value) => {
+function onOffOrUnset() {
+  return z.preprocess(
+    (value) => {
       if (typeof value !== 'string') return value;
       const word = value.trim().toLowerCase();
       return TRUE_WORDS.has(word) ? true : FALSE_WORDS.has(word) ? false : value;
-    }, z.boolean({ message: 'must be true or false (on/off, yes/no, 1/0)' }))
-    .default(defaultValue);
+    },
+    z.boolean({ message: 'must be true or false (on/off, yes/no, 1/0)' }).optional(),
+  );
 }
+
+function onOff(defaultValue: boolean) {
+  return onOffOrUnset().default(defaultValue);
+}
+
+/** Who may read `/metrics`. */
+export const METRICS_ACCESS = ['public', 'api-key', 'off'] as const;
+export type MetricsAccess = (typeof METRICS_ACCESS)[number];
 
 function url(protocols: readonly string[]) {
   return optionalString.refine(
@@ -293,6 +302,23 @@ export const SETTINGS = {
       .max(5_000, 'must be at most 5000 ms (presence would lag)')
       .default(100),
   },
+  metricsAccess: {
+    env: 'CONCORD_METRICS',
+    flag: '--metrics <public|api-key|off>',
+    description:
+      'who may read GET /metrics: anyone (public), callers sending Authorization: Bearer <CONCORD_API_KEY> (api-key), or nobody (off: 404)',
+    // public: Prometheus scrapes without credentials by default, and the metrics carry no document, user or tenant
+    // names (labels are protocols, reasons, kinds and statuses); where the port is reachable from outside, api-key.
+    schema: z.enum(METRICS_ACCESS, { message: `must be one of ${METRICS_ACCESS.join(', ')}` }).default('public'),
+  },
+  serveSourceMaps: {
+    env: 'CONCORD_SERVE_SOURCE_MAPS',
+    flag: '--serve-source-maps <on|off>',
+    description: 'serve the static files\' source maps (*.map); unset: only in dev mode',
+    // Off outside dev mode: a source map hands out the app's original sources, comments included; browsers' tools
+    // need them only while developing.
+    schema: onOffOrUnset(),
+  },
   logLevel: {
     env: 'CONCORD_LOG_LEVEL',
     flag: '--log-level <level>',
@@ -372,6 +398,9 @@ export function resolveConfig(input: ConfigInput): ConcordConfig {
     }
     if (resolved.requestTimeoutMs < resolved.headersTimeoutMs) {
       problems.push(`${describe('requestTimeoutMs')} must be at least ${describe('headersTimeoutMs')} (the headers are part of the request)`);
+    }
+    if (resolved.metricsAccess === 'api-key' && resolved.apiKey === undefined) {
+      problems.push(`${describe('metricsAccess')} is api-key but ${describe('apiKey')} is not set`);
     }
     if (resolved.webhookUrl !== undefined && resolved.webhookSecret === undefined) {
       problems.push(`${describe('webhookUrl')} is set but ${describe('webhookSecret')} is not: webhooks are always signed`);

@@ -213,6 +213,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       metrics,
       log,
       staticDir: config.staticDir,
+      serveSourceMaps: config.serveSourceMaps ?? devMode,
+      metricsAccess: config.metricsAccess,
       loopbackHostOnly: devMode,
       backend: {
         apiKey: config.apiKey,

@@ -4,16 +4,19 @@
  * files with a single-page fallback. The app's entry points (the page, its service worker and manifest) are sent
  * with `no-cache`, so a new deploy is picked up at the next load; its content-hashed `/assets/*` are immutable.
  * Every answer carries the security headers (securityHeaders.ts); in dev mode only loopback `Host` names are
- * answered (loopbackHost.ts).
+ * answered (loopbackHost.ts). What operators may not want public is a setting: `/metrics` (open, behind the API key, or
+ * off) and the demo's source maps (served in dev mode only, unless said otherwise).
  * Errors are JSON `{ "error": ... }` with a fitting status; nothing here throws
  * past the framework.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { mountBackendApi, type BackendApiOptions } from './backendApi.js';
+import type { MetricsAccess } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { loopbackHostOnly } from './loopbackHost.js';
 import { securityHeaders } from './securityHeaders.js';
@@ -36,7 +39,36 @@ export interface HttpAppOptions {
   readonly backend: BackendApiOptions;
   /** Dev mode: answer only requests whose `Host` is a loopback name (DNS rebinding). */
   readonly loopbackHostOnly?: boolean;
+  /** Serve `*.map` files of `staticDir` (default: not). */
+  readonly serveSourceMaps?: boolean;
+  /** Who may read `/metrics` (default: anyone); `api-key` takes `backend.apiKey` as a bearer. */
+  readonly metricsAccess?: MetricsAccess;
 }
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** `/metrics` for `access`: open, behind the API key (401 otherwise), or absent (404, not the app's page). */
+function metricsGuard(access: MetricsAccess, apiKey: string | undefined): MiddlewareHandler {
+  const key = apiKey === undefined ? undefined : digest(apiKey);
+  return async (c, next) => {
+    if (access === 'off') return c.json({ error: 'metrics are not served here (CONCORD_METRICS=off)' }, 404);
+    if (access === 'api-key') {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+      if (key === undefined || bearer === undefined || !timingSafeEqual(digest(bearer), key)) {
+        return c.json({ error: 'send the API key as Authorization: Bearer <key> (CONCORD_METRICS=api-key)' }, 401);
+      }
+    }
+    await next();
+  };
+}
+
+/** Source maps answer 404 unless served on purpose: they hand out the app's original sources. */
+const noSourceMaps: MiddlewareHandler = async (c, next) => {
+  if (c.req.path.endsWith('.map')) return c.json({ error: `nothing at ${c.req.method} ${c.req.path} (CONCORD_SERVE_SOURCE_MAPS)` }, 404);
+  await next();
+};
 
 const devTokenQuery = z.object({
   user: z
@@ -66,7 +98,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     return c.json(report, report.status === 'stopping' ? 503 : 200);
   });
 
-  app.get('/metrics', async (c) => {
+  app.get('/metrics', metricsGuard(options.metricsAccess ?? 'public', backend.apiKey), async (c) => {
     c.header('Content-Type', metrics.registry.contentType);
     return c.body(await metrics.registry.metrics());
   });
@@ -84,6 +116,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   }
 
   if (staticDir) {
+    if (!options.serveSourceMaps) app.use('/*', noSourceMaps);
     app.use('/*', cachingHeaders);
     app.use('/*', serveStatic({ root: staticDir }));
     // Single-page app: routes without a file extension get index.html.
