@@ -15,6 +15,11 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 8 * MIB;
 /** A few first syncs of an ordinary document, or hundreds of typing bursts, that a client has not read yet. */
 export const DEFAULT_MAX_SEND_BUFFER_BYTES = 4 * MIB;
 const MIN_SECRET_LENGTH = 32;
+/** Updates a connection may have held back at once (sockets/UpdateGate.ts). */
+export const DEFAULT_MAX_HELD_UPDATES_PER_CONNECTION = 512;
+export const DEFAULT_MAX_HELD_UPDATE_BYTES_PER_CONNECTION = 16 * MIB;
+/** Incomplete updates held for one document across its connections. */
+export const DEFAULT_MAX_HELD_UPDATES_PER_DOCUMENT = 2048;
 
 const optionalString = z
   .string()
@@ -157,6 +162,45 @@ export const SETTINGS = {
       .min(256, 'must be at least 256 bytes')
       .max(64 * MIB, 'must be at most 64 MiB')
       .default(16 * 1024),
+  },
+  maxHeldUpdatesPerConnection: {
+    env: 'CONCORD_MAX_HELD_UPDATES_PER_CONNECTION',
+    flag: '--max-held-updates-per-connection <count>',
+    description:
+      'close (4400) a connection with more updates than this held back, waiting for what they depend on (or for their document to load)',
+    // An honest client has none held once its document is open, and a few keystrokes while it opens; 512 covers a
+    // fast typist through a slow load, and 512 junk updates cost the server ~1 ms to re-check per document change.
+    schema: z.coerce
+      .number({ message: 'must be a number of updates' })
+      .int('must be a whole number of updates')
+      .min(16, 'must be at least 16')
+      .max(1_000_000, 'must be at most 1000000')
+      .default(DEFAULT_MAX_HELD_UPDATES_PER_CONNECTION),
+  },
+  maxHeldUpdateBytesPerConnection: {
+    env: 'CONCORD_MAX_HELD_UPDATE_BYTES_PER_CONNECTION',
+    flag: '--max-held-update-bytes-per-connection <bytes>',
+    description: 'close (4400) a connection holding more bytes than this in updates held back',
+    // Two largest frames at the default CONCORD_MAX_MESSAGE_BYTES: a first sync sent while the document loads fits.
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(64 * 1024, 'must be at least 65536 bytes')
+      .max(1024 * MIB, 'must be at most 1 GiB')
+      .default(DEFAULT_MAX_HELD_UPDATE_BYTES_PER_CONNECTION),
+  },
+  maxHeldUpdatesPerDocument: {
+    env: 'CONCORD_MAX_HELD_UPDATES_PER_DOCUMENT',
+    flag: '--max-held-updates-per-document <count>',
+    description:
+      'close (4400) the connection that would take a document past this many incomplete updates held across its connections',
+    // Re-checking them all on each change of the document stays under ~5 ms; honest clients hold none.
+    schema: z.coerce
+      .number({ message: 'must be a number of updates' })
+      .int('must be a whole number of updates')
+      .min(16, 'must be at least 16')
+      .max(1_000_000, 'must be at most 1000000')
+      .default(DEFAULT_MAX_HELD_UPDATES_PER_DOCUMENT),
   },
   connectionTimeoutMs: {
     env: 'CONCORD_CONNECTION_TIMEOUT_MS',

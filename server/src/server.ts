@@ -26,6 +26,7 @@ import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StampClampExtension } from './extensions/StampClampExtension.js';
 import { StorageExtension } from './extensions/StorageExtension.js';
 import { clientErrorHandler } from './http/clientErrors.js';
+import { UpdateGuard } from './sockets/UpdateGuard.js';
 import { createHttpApp } from './http/app.js';
 import { LifecycleExtension } from './lifecycle/LifecycleExtension.js';
 import { LifecycleConfigError, loadLifecycleFile, parseLifecycle, type LifecycleConfig, type LifecycleInput } from './lifecycle/rules.js';
@@ -148,7 +149,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     });
     committer = new GroupCommitter(store, metrics, log);
     const sessions = new Sessions({ log, metrics });
-    const storage = new StorageExtension(store, committer, log, metrics);
+    const updates = new UpdateGuard({
+      maxHeldUpdatesPerConnection: config.maxHeldUpdatesPerConnection,
+      maxHeldBytesPerConnection: config.maxHeldUpdateBytesPerConnection,
+      maxHeldUpdatesPerDocument: config.maxHeldUpdatesPerDocument,
+    });
+    const storage = new StorageExtension(store, committer, log, metrics, updates);
     const channels = new ChannelHub({
       hocuspocus,
       retention: {
@@ -201,6 +207,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         { maxStatesPerConnection: config.maxAwarenessStates, maxStateBytes: config.maxAwarenessStateBytes },
         metrics,
       ),
+      updates,
       allowedOrigins: config.allowedOrigins,
       permessageDeflate: config.permessageDeflate,
       heartbeatIntervalMs: config.heartbeatIntervalMs,

@@ -8,7 +8,8 @@
  * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
  * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
  * the document and loads never replay a long history, and again when the document unloads with a tail worth
- * replacing, so a document at rest loads from one snapshot. Channels (`<tenant>/#<channel>`) and workspace rooms (`<tenant>/@workspace`) are not stored.
+ * replacing, so a document at rest loads from one snapshot. Who owns each client id of a document (see
+ * sockets/UpdateGuard.ts) is loaded with it, and claims are stored through the same committer. Channels (`<tenant>/#<channel>`) and workspace rooms (`<tenant>/@workspace`) are not stored.
  */
 import {
   isTransactionOrigin,
@@ -28,6 +29,8 @@ import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
 import type { GroupCommitter, StoredCounts } from '../storage/GroupCommitter.js';
 import { UpdateMerger } from '../storage/UpdateMerger.js';
+import { decodeOwners, encodeClaim, ownersLogName } from '../storage/clientOwners.js';
+import type { UpdateGuard } from '../sockets/UpdateGuard.js';
 import { withoutUpdateEvents } from '../seams/yjs.js';
 
 /**
@@ -83,12 +86,23 @@ export class StorageExtension implements Extension {
   /** Names with a compaction in flight: one at a time per document, across its unloads and reloads. */
   private readonly compacting = new Set<string>();
   private readonly merger = new UpdateMerger();
+  /** Where loaded documents and their client ids' owners are registered for the sockets' update checks. */
+  private readonly guard: UpdateGuard | undefined;
   private instance: Hocuspocus | undefined;
   private closing = false;
 
-  constructor(store: DocumentStore, committer: GroupCommitter, log: Logger, metrics: Metrics) {
+  constructor(store: DocumentStore, committer: GroupCommitter, log: Logger, metrics: Metrics, guard?: UpdateGuard) {
     this.store = store;
     this.committer = committer;
+    this.guard = guard;
+    // A claim of a client id is stored like an update, before the update that made it is acknowledged.
+    guard?.storeClaimsWith((name, client, user) => {
+      try {
+        committer.append(ownersLogName(name), encodeClaim(client, user));
+      } catch (error) {
+        this.log.error({ err: error, document: name }, 'a client id claim arrived after storage closed; it is not stored');
+      }
+    });
     this.log = log.child({ component: 'storage', store: store.kind });
     this.metrics = metrics;
     committer.listen({ health: this.onHealth, stored: this.onStored });
@@ -102,8 +116,9 @@ export class StorageExtension implements Extension {
     if (isRoom(documentName)) return; // a channel or the workspace room holds no data (its connections are read-only)
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'load' });
     let entries;
+    let ownerEntries;
     try {
-      entries = await this.store.load(documentName);
+      [entries, ownerEntries] = await Promise.all([this.store.load(documentName), this.store.load(ownersLogName(documentName))]);
     } catch (error) {
       this.metrics.storeErrors.inc({ operation: 'load' });
       throw error;
@@ -136,8 +151,15 @@ export class StorageExtension implements Extension {
     };
     this.loaded.set(document, state);
     this.byName.set(documentName, state);
+    const { owners, undecodable } = decodeOwners(ownerEntries);
+    if (undecodable > 0) {
+      this.metrics.storeErrors.inc({ operation: 'decode' }, undecodable);
+      this.log.error({ document: documentName, undecodable }, 'skipped stored client id claims that do not decode');
+    }
+    this.guard?.opened(documentName, document, owners);
     document.on('update', (update: Uint8Array, origin: unknown) => this.persist(state, update, origin));
     document.once('destroy', () => {
+      this.guard?.closed(documentName, document);
       this.loaded.delete(document);
       if (this.byName.get(documentName) === state) this.byName.delete(documentName);
       this.keptLoaded.delete(document);

@@ -36,6 +36,7 @@ import { corked, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
 import type { AwarenessGuard } from './AwarenessGuard.js';
 import { broadcastOf, deflateLater, worthDeflating, type BroadcastFrame } from './compression.js';
 import { AddressReader, frameType, MalformedFrameError } from './frames.js';
+import type { UpdateGuard } from './UpdateGuard.js';
 
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
 
@@ -77,6 +78,8 @@ export interface SocketContext {
   readonly maxSendBufferBytes: number;
   /** Who may say what in presence (awareness). */
   readonly awareness: AwarenessGuard;
+  /** What clients' updates are checked against before they reach Hocuspocus (UpdateGate). */
+  readonly updates: UpdateGuard;
 }
 
 /**
@@ -189,6 +192,7 @@ export abstract class ServerSocket implements WebSocketLike {
       const frame = rawToBytes(data);
       this.traffic.messagesIn += 1;
       this.traffic.bytesIn += frame.byteLength;
+      if (this.ws.readyState !== WebSocket.OPEN) return; // closing: what the client sent after its close is not read
       if (this.beatsSinceOverflow >= 0) return; // closed for not reading: its requests would be answered into the void
       if (!isBinary) {
         this.reject(new MalformedFrameError('text frames are not part of the protocol'));

@@ -20,7 +20,8 @@
  */
 import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
-import { TENANT_SEPARATOR } from '@concord/engine';
+import { CloseCode, TENANT_SEPARATOR } from '@concord/engine';
+import * as decoding from 'lib0/decoding';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import { AwarenessSession } from './AwarenessGuard.js';
 import {
@@ -41,6 +42,15 @@ import {
 } from './frames.js';
 import { ServerSocket } from './ServerSocket.js';
 import { UpdateBatch } from './UpdateBatch.js';
+import { UpdateGate } from './UpdateGate.js';
+
+interface HeldFrame {
+  readonly frame: Uint8Array;
+  readonly parsed: ClientFrame;
+}
+
+/** The scope of an Authenticated message for a read-only session (Hocuspocus `writeAuthenticated`). */
+const READ_ONLY_SCOPE = 'readonly';
 
 /** Frames a client may send before its first token; a provider sends its token first, so a few is plenty. */
 const MAX_FRAMES_BEFORE_AUTH = 100;
@@ -67,6 +77,12 @@ export class SyncSocket extends ServerSocket {
   private presence: Map<string, AwarenessSession> | null = null;
   /** The client answers Hocuspocus Ping frames (it named a provider version, or sent a Pong). */
   private answersPingFrames = false;
+  /** Updates go on only when complete and under the user's own client ids; the rest wait here or close the socket. */
+  private readonly gate = new UpdateGate<HeldFrame>(
+    this.context.updates,
+    (address, held) => this.pass(address, held.frame, held.parsed),
+    (error) => this.refuse(error),
+  );
 
   protected inbound(frame: Uint8Array): void {
     if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) {
@@ -106,7 +122,8 @@ export class SyncSocket extends ServerSocket {
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
     if (frame.length === 1 || this.tenantPrefix === undefined) return frame; // connection-level ping
-    if (this.owed !== null || this.presence !== null) this.forgetOnEnd(frame);
+    const type = frameType(frame);
+    if (type === MessageType.Auth || type === MessageType.CLOSE) this.sessionChanged(frame, type);
     return stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
   }
 
@@ -123,6 +140,7 @@ export class SyncSocket extends ServerSocket {
     this.flushBatch();
     for (const session of this.presence?.values() ?? []) this.context.awareness.close(session);
     this.presence = null;
+    this.gate.close();
   }
 
   protected override ping(): void {
@@ -131,17 +149,30 @@ export class SyncSocket extends ServerSocket {
   }
 
   /**
-   * Hocuspocus ended the socket's session on a document (refused it, or closed it): updates forwarded and not yet
-   * acknowledged there never will be, and the next session starts unbatched.
+   * Hocuspocus authorised the socket's session on a document (its updates may now be checked), or ended it (refused
+   * it, or closed it): updates forwarded and not yet acknowledged there never will be, updates held for it are dropped,
+   * and the next session starts unbatched.
    */
-  private forgetOnEnd(frame: Uint8Array): void {
-    const type = frameType(frame);
-    if (type !== MessageType.Auth && type !== MessageType.CLOSE) return;
+  private sessionChanged(frame: Uint8Array, type: number): void {
     const { address, decoder } = readServerFrameHead(frame);
-    if (type === MessageType.Auth && decoder.arr[decoder.pos] !== AuthMessageType.PermissionDenied) return;
+    if (type === MessageType.Auth) {
+      const kind = decoding.readVarUint(decoder);
+      if (kind === AuthMessageType.Authenticated) this.gate.authorised(address, decoding.readVarString(decoder) !== READ_ONLY_SCOPE);
+      if (kind !== AuthMessageType.PermissionDenied) return;
+    }
     this.owed?.delete(address);
     this.editing?.delete(address);
     this.endPresence(address);
+    this.gate.ended(address);
+  }
+
+  private refuse(error: Error): void {
+    if (error instanceof MalformedFrameError) {
+      this.reject(error);
+    } else {
+      this.log.error({ err: error }, 'failed to pass on a held update; closing the connection');
+      this.close(CloseCode.InternalError, 'Internal error');
+    }
   }
 
   /** Checks an awareness frame (see AwarenessGuard); returns the frame to forward. Opens and ends sessions. */
@@ -175,6 +206,13 @@ export class SyncSocket extends ServerSocket {
   private relay(received: Uint8Array, parsed: ClientFrame): void {
     const address = `${this.tenant}${TENANT_SEPARATOR}${parsed.address}`;
     const frame = parsed.type === MessageType.Sync || parsed.type === MessageType.SyncReply ? received : this.checkPresence(address, received, parsed);
+    if (parsed.token !== undefined) this.gate.authenticating(address, parsed.token);
+    if (parsed.update !== undefined && !this.gate.admit(address, parsed.update, frame.byteLength, { frame, parsed })) return;
+    this.pass(address, frame, parsed);
+  }
+
+  /** Forwards a frame the gate let through, in a batch of keystrokes when it continues one. */
+  private pass(address: string, frame: Uint8Array, parsed: ClientFrame): void {
     const batch = this.batch;
     if (batch !== null) {
       if (batch.continuedBy(address, parsed)) {

@@ -17,8 +17,9 @@ import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
 import type { WebSocket } from 'ws';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import type { AwarenessSession } from './AwarenessGuard.js';
-import { addressPrefixes, authFrame, awarenessFrame, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
+import { addressPrefixes, authFrame, awarenessFrame, MalformedFrameError, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
 import { ServerSocket, type SocketContext } from './ServerSocket.js';
+import { UpdateGate } from './UpdateGate.js';
 
 function closeCodeFor(reason: string): number {
   if (reason === CloseReason.Unauthorized) return CloseCode.Unauthorized;
@@ -33,6 +34,12 @@ export class YWebsocketSocket extends ServerSocket {
   private readonly prefix: Uint8Array;
   private readonly token: string;
   private readonly presence: AwarenessSession;
+  /** Updates go on only when complete and under the user's own client ids (see UpdateGate). */
+  private readonly gate = new UpdateGate<Uint8Array>(
+    this.context.updates,
+    (_address, frame) => this.forward(withPrefix(this.prefix, frame, 0)),
+    (error) => (error instanceof MalformedFrameError ? this.reject(error) : this.close(CloseCode.InternalError, 'Internal error')),
+  );
 
   constructor(ws: WebSocket, context: SocketContext, logBindings: Record<string, unknown>, documentName: string, token: string) {
     super(ws, context, 'y-websocket', logBindings);
@@ -67,17 +74,20 @@ export class YWebsocketSocket extends ServerSocket {
   override holdAcknowledgements(): void {}
 
   protected override start(): void {
+    this.gate.authenticating(this.address, this.token);
     this.forward(authFrame(this.address, this.token));
   }
 
   protected override beforeClose(): void {
     this.context.awareness.close(this.presence);
+    this.gate.close();
   }
 
   protected inbound(frame: Uint8Array): void {
-    const type = parseYWebsocketFrame(frame, this.context.awareness.limits.maxStateBytes);
-    const update = type === MessageType.Awareness ? this.context.awareness.check(this.presence) : null;
-    this.forward(withPrefix(this.prefix, update === null ? frame : awarenessFrame(NO_HEAD, update), 0));
+    const { type, update } = parseYWebsocketFrame(frame, this.context.awareness.limits.maxStateBytes);
+    if (update !== undefined && !this.gate.admit(this.address, update, frame.byteLength, frame)) return;
+    const presence = type === MessageType.Awareness ? this.context.awareness.check(this.presence) : null;
+    this.forward(withPrefix(this.prefix, presence === null ? frame : awarenessFrame(NO_HEAD, presence), 0));
   }
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
@@ -95,7 +105,9 @@ export class YWebsocketSocket extends ServerSocket {
       case MessageType.QueryAwareness:
         return frame.subarray(bodyOffset);
       case MessageType.Auth: {
-        if (decoding.readVarUint(decoder) === AuthMessageType.PermissionDenied) {
+        const kind = decoding.readVarUint(decoder);
+        if (kind === AuthMessageType.Authenticated) this.gate.authorised(this.address, decoding.readVarString(decoder) !== 'readonly');
+        if (kind === AuthMessageType.PermissionDenied) {
           const reason = decoding.readVarString(decoder);
           this.close(closeCodeFor(reason), reason);
         }

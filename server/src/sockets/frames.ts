@@ -189,17 +189,20 @@ export function parseClientFrame(
   }
 }
 
-/** Decodes a whole y-websocket frame from a client (sync, awareness or query-awareness only); returns its type. */
-export function parseYWebsocketFrame(frame: Uint8Array, maxAwarenessStateBytes = Number.POSITIVE_INFINITY): MessageType {
+/** Decodes a whole y-websocket frame from a client (sync, awareness or query-awareness only): its type, and its update. */
+export function parseYWebsocketFrame(
+  frame: Uint8Array,
+  maxAwarenessStateBytes = Number.POSITIVE_INFINITY,
+): { readonly type: MessageType; readonly update?: DecodedUpdate } {
   try {
     const decoder = decoding.createDecoder(frame);
     const type = decoding.readVarUint(decoder) as MessageType;
     if (type !== MessageType.Sync && type !== MessageType.Awareness && type !== MessageType.QueryAwareness) {
       throw new MalformedFrameError(`message type ${type} is not part of the y-websocket protocol`);
     }
-    checkBody(decoder, type, maxAwarenessStateBytes);
+    const { update } = checkBody(decoder, type, maxAwarenessStateBytes);
     checkEnd(decoder);
-    return type;
+    return { type, update };
   } catch (error) {
     throw malformed(error);
   }

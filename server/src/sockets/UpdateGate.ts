@@ -1,0 +1,237 @@
+/**
+ * One socket's checkpoint for the updates its client sends (updateCheck.ts says what is checked): an update goes on to
+ * Hocuspocus only when it is complete and writes new structs only under client ids its user owns; one that writes
+ * under another user's client id closes the socket with 4400; one that is incomplete is held here, outside the
+ * document, and retried whenever the document changes. Nothing held is acknowledged (Hocuspocus never saw it), and
+ * what is held when the socket closes is dropped.
+ *
+ * Held updates are bounded (UpdateLimits): per connection in number and bytes, and per document in number of
+ * incomplete ones across connections. The connection whose update would go past a bound is closed with 4400.
+ *
+ * Updates also wait here, in order, until the socket's session on their document is authorised and the document is
+ * loaded (Hocuspocus would have queued them the same way). A read-only session's updates go on unchecked: Hocuspocus
+ * applies none of them.
+ *
+ * Per update on the hot path: a few map lookups (the session, the document, the client ids' states) and one pass over
+ * the update's structs; nothing is allocated for a complete update whose client ids the connection already owns.
+ */
+import { decodeJwt } from 'jose';
+import { isEmptyDeleteSet, type DecodedUpdate } from '../seams/yjs.js';
+import { MalformedFrameError } from './frames.js';
+import { checkUpdate, Ownership, Verdict } from './updateCheck.js';
+import type { UpdateGuard, Waiter } from './UpdateGuard.js';
+
+/** Why a connection was closed here (the `reason` label of `concord_rejected_connections_total`). */
+export const UpdateRejection = {
+  ForeignClientId: 'foreign-client-id',
+  TooManyHeldUpdates: 'too-many-held-updates',
+} as const;
+
+export class UpdateRefusedError extends MalformedFrameError {
+  constructor(message: string, reason: string) {
+    super(message, { reason });
+  }
+}
+
+interface Session {
+  /** The user the session's token names; undefined until its Auth frame. */
+  user: string | undefined;
+  /** null until Hocuspocus authorised the session. */
+  writable: boolean | null;
+  /** Client ids this session may write new structs under (owned by its user), learned as they come. */
+  readonly owned: Set<number>;
+  /** Per client: the clock after what this session forwarded. */
+  readonly forwarded: Map<number, number>;
+  /** Updates held, in arrival order. */
+  held: Array<Held> | null;
+}
+
+interface Held {
+  readonly update: DecodedUpdate;
+  readonly bytes: number;
+  readonly payload: unknown;
+  /** Counted in its document's held total (it was found incomplete). */
+  counted: boolean;
+}
+
+/** The user a token names (unverified: Hocuspocus verifies the same token before anything of the session applies). */
+export function claimedUser(token: string): string | undefined {
+  try {
+    const sub = decodeJwt(token).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function documentNameOf(address: string): string {
+  const session = address.indexOf('\0');
+  return session < 0 ? address : address.slice(0, session);
+}
+
+export class UpdateGate<Payload> implements Waiter {
+  private readonly guard: UpdateGuard;
+  private readonly forward: (address: string, payload: Payload) => void;
+  private readonly fail: (error: Error) => void;
+  private readonly sessions = new Map<string, Session>();
+  private heldCount = 0;
+  private heldBytes = 0;
+
+  /** `forward` sends an admitted held update on; `fail` closes the socket (a held update turned out foreign). */
+  constructor(guard: UpdateGuard, forward: (address: string, payload: Payload) => void, fail: (error: Error) => void) {
+    this.guard = guard;
+    this.forward = forward;
+    this.fail = fail;
+  }
+
+  private session(address: string): Session {
+    let session = this.sessions.get(address);
+    if (session === undefined) {
+      session = { user: undefined, writable: null, owned: new Set(), forwarded: new Map(), held: null };
+      this.sessions.set(address, session);
+    }
+    return session;
+  }
+
+  /** The session on `address` sent a token. */
+  authenticating(address: string, token: string): void {
+    this.session(address).user = claimedUser(token);
+  }
+
+  /** Hocuspocus authorised the session on `address`. */
+  authorised(address: string, writable: boolean): void {
+    const session = this.session(address);
+    session.writable = writable;
+    // Not from inside Hocuspocus' own send of the Authenticated message.
+    if (session.held !== null) queueMicrotask(() => session.held !== null && this.release(address, session));
+  }
+
+  /** Hocuspocus ended the session on `address`: what it held is dropped (it would never have been applied). */
+  ended(address: string): void {
+    const session = this.sessions.get(address);
+    if (session === undefined) return;
+    this.drop(address, session);
+    this.sessions.delete(address);
+  }
+
+  /** The socket closed. */
+  close(): void {
+    for (const [address, session] of this.sessions) this.drop(address, session);
+    this.sessions.clear();
+  }
+
+  /**
+   * Whether the update (`bytes` long) may go on now; false when it is held (and `payload` forwarded later). Throws
+   * UpdateRefusedError when the connection must close.
+   */
+  admit(address: string, update: DecodedUpdate, bytes: number, payload: Payload): boolean {
+    if (update.structs.length === 0 && isEmptyDeleteSet(update.ds)) return true; // nothing to check (an empty sync step 2)
+    const session = this.session(address);
+    if (session.held === null && this.decide(address, session, update) === Verdict.Complete) return true;
+    this.hold(address, session, { update, bytes, payload, counted: false });
+    return false;
+  }
+
+  retry(documentName: string): void {
+    for (const [address, session] of this.sessions) {
+      if (session.held !== null && documentNameOf(address) === documentName) this.release(address, session);
+    }
+  }
+
+  /** Checks `update`; a complete one counts as forwarded. Throws for a foreign one. Incomplete: the doc may be missing. */
+  private decide(address: string, session: Session, update: DecodedUpdate): Verdict | null {
+    if (session.writable === false) return Verdict.Complete;
+    const name = documentNameOf(address);
+    const document = session.writable === null ? undefined : this.guard.get(name);
+    if (document === undefined) return null;
+    const user = session.user;
+    const result = checkUpdate(update, document.doc, session.forwarded, (client) => {
+      if (session.owned.has(client)) return Ownership.Own;
+      const owner = document.owners.get(client);
+      if (owner === undefined) return Ownership.Free;
+      if (owner !== user) return Ownership.Foreign;
+      session.owned.add(client);
+      return Ownership.Own;
+    });
+    if (result.verdict === Verdict.Foreign) {
+      throw new UpdateRefusedError(`an update writes under client id ${result.client}, which another user owns`, UpdateRejection.ForeignClientId);
+    }
+    if (result.verdict === Verdict.Complete) {
+      for (const client of result.free) {
+        if (user !== undefined) this.guard.claim(name, client, user);
+        session.owned.add(client);
+      }
+      for (const [client, end] of result.ends) {
+        if ((session.forwarded.get(client) ?? 0) < end) session.forwarded.set(client, end);
+      }
+    }
+    return result.verdict;
+  }
+
+  private hold(address: string, session: Session, held: Held): void {
+    const { limits } = this.guard;
+    this.heldCount += 1;
+    this.heldBytes += held.bytes;
+    (session.held ??= []).push(held);
+    if (session.held.length === 1) this.guard.wait(documentNameOf(address), this);
+    if (this.heldCount > limits.maxHeldUpdatesPerConnection || this.heldBytes > limits.maxHeldBytesPerConnection) {
+      throw new UpdateRefusedError(
+        `more than ${limits.maxHeldUpdatesPerConnection} updates (or ${limits.maxHeldBytesPerConnection} bytes) waiting for what they depend on`,
+        UpdateRejection.TooManyHeldUpdates,
+      );
+    }
+    this.count(address, held);
+  }
+
+  /** Counts `held` in its document's total once it is known to be incomplete (not merely waiting for the document). */
+  private count(address: string, held: Held): void {
+    if (held.counted) return;
+    const document = this.guard.get(documentNameOf(address));
+    const session = this.sessions.get(address);
+    if (document === undefined || session?.writable == null) return;
+    held.counted = true;
+    document.held += 1;
+    const limit = this.guard.limits.maxHeldUpdatesPerDocument;
+    if (document.held > limit) {
+      throw new UpdateRefusedError(`more than ${limit} updates held for this document, waiting for what they depend on`, UpdateRejection.TooManyHeldUpdates);
+    }
+  }
+
+  /** Sends on, in order, the held updates that are complete now; stops at the first that is not. */
+  private release(address: string, session: Session): void {
+    try {
+      const held = session.held!;
+      while (held.length > 0) {
+        const next = held[0]!;
+        const verdict = this.decide(address, session, next.update);
+        if (verdict !== Verdict.Complete) {
+          if (verdict === Verdict.Incomplete) this.count(address, next);
+          return;
+        }
+        held.shift();
+        this.uncount(address, next);
+        this.forward(address, next.payload as Payload);
+      }
+      session.held = null;
+      this.guard.stopWaiting(documentNameOf(address), this);
+    } catch (error) {
+      this.fail(error as Error);
+    }
+  }
+
+  private uncount(address: string, held: Held): void {
+    this.heldCount -= 1;
+    this.heldBytes -= held.bytes;
+    if (!held.counted) return;
+    held.counted = false;
+    const document = this.guard.get(documentNameOf(address));
+    if (document !== undefined) document.held -= 1;
+  }
+
+  private drop(address: string, session: Session): void {
+    if (session.held === null) return;
+    for (const held of session.held) this.uncount(address, held);
+    session.held = null;
+    this.guard.stopWaiting(documentNameOf(address), this);
+  }
+}
