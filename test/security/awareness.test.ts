@@ -29,8 +29,8 @@ function token(sub: string, name = sub.toUpperCase()): Promise<string> {
 
 type Entry = [client: number, clock: number, state: unknown];
 
-/** A Hocuspocus Awareness frame for `document` (null: a y-websocket frame, no address) carrying these entries. */
-function awarenessFrame(document: string | null, entries: readonly Entry[]): Uint8Array {
+/** An awareness update (y-protocols' encoding) of these entries. */
+function awarenessUpdate(entries: readonly Entry[]): Uint8Array {
   const update = encoding.createEncoder();
   encoding.writeVarUint(update, entries.length);
   for (const [client, clock, state] of entries) {
@@ -38,11 +38,20 @@ function awarenessFrame(document: string | null, entries: readonly Entry[]): Uin
     encoding.writeVarUint(update, clock);
     encoding.writeVarString(update, JSON.stringify(state));
   }
+  return encoding.toUint8Array(update);
+}
+
+/** A Hocuspocus Awareness frame for `document` (null: a y-websocket frame, no address) carrying `update`. */
+function awarenessFrameOf(document: string | null, update: Uint8Array): Uint8Array {
   const e = encoding.createEncoder();
   if (document !== null) encoding.writeVarString(e, document);
   encoding.writeVarUint(e, 1); // Awareness
-  encoding.writeVarUint8Array(e, encoding.toUint8Array(update));
+  encoding.writeVarUint8Array(e, update);
   return encoding.toUint8Array(e);
+}
+
+function awarenessFrame(document: string | null, entries: readonly Entry[]): Uint8Array {
+  return awarenessFrameOf(document, awarenessUpdate(entries));
 }
 
 /** A client that records every awareness state it is sent, by client id. */
@@ -189,6 +198,20 @@ describe('awareness from a hostile client', () => {
     expect(everSeen.filter((state) => parsePresence(state)?.user.id === 'bob' || parsePresence(state)?.user.name === 'Bob')).toEqual([]);
     expect(everSeen.filter((state) => parseLastSeen(state)?.['bob'] !== undefined)).toEqual([]);
     expect(await metrics(server)).toMatch(/concord_presence_rewritten_total 1/);
+  });
+
+  it('an awareness update with bytes after its last state: closed 4400, not relayed', async () => {
+    const server = await startTestServer();
+    const carol = await watcher(server, 'board', 'carol');
+    const sam = await present(server, 'board', 'sam', { page: 'start' });
+    await waitFor(() => carol.states().has(sam.doc.clientID));
+    const attacker = await mallory(server, 'board');
+    const update = awarenessUpdate([[5151, 1, { user: { id: 'mallory', name: 'Mallory', color: '#e03131' } }]]);
+    attacker.send(awarenessFrameOf('board', new Uint8Array([...update, 0, 1, 2])));
+
+    expect((await attacker.closed).code).toBe(MALFORMED);
+    await sentinel(sam, carol, 'after');
+    expect(carol.seen.filter((entry) => entry.client === 5151)).toEqual([]);
   });
 
   it("still passes what stock clients send about others: y-websocket's echoes, a provider's removals of peers it timed out", async () => {

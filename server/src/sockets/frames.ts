@@ -100,6 +100,7 @@ function decodeAwarenessUpdate(update: Uint8Array, maxStateBytes: number): void 
     entries.states[i] = JSON.parse(decoding.readVarString(decoder));
     entries.count = i + 1;
   }
+  if (decoding.hasContent(decoder)) throw new MalformedFrameError(`${update.length - decoder.pos} bytes after the awareness update`);
 }
 
 interface Body {
