@@ -53,6 +53,8 @@ export const ErrorKind = {
   TokenExpired: 'token-expired',
   InvalidClaims: 'invalid-claims',
   DocumentNotGranted: 'document-not-granted',
+  /** The token was issued before a revocation of this document for its user (SPEC §3 `POST /api/revocations`). */
+  Revoked: 'revoked',
   TenantMismatch: 'tenant-mismatch',
   InvalidDocumentName: 'invalid-document-name',
   InvalidTenant: 'invalid-tenant',
@@ -63,6 +65,8 @@ export const ErrorKind = {
   InvalidSchema: 'invalid-schema',
   InvalidChannel: 'invalid-channel',
   InvalidEvent: 'invalid-event',
+  /** A revocation whose user, documents glob or access is not valid. */
+  InvalidRevocation: 'invalid-revocation',
   /** A write to a field someone else holds a lock on (they are editing it), made without `force`. */
   FieldLocked: 'field-locked',
 } as const;

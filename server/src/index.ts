@@ -5,6 +5,8 @@ export { ConfigError, configFromEnv, DEFAULT_MAX_MESSAGE_BYTES, resolveConfig, S
 export type { ConcordConfig, ConfigInput, LogLevel } from './config.js';
 export type { AppendEntry, DocumentStore, StoredEntry } from './storage/DocumentStore.js';
 export { StoreClosedError } from './storage/DocumentStore.js';
+export type { RevocationStore } from './storage/RevocationStore.js';
+export type { Revocation, RevokedAccess } from './auth/revocations.js';
 export { MemoryStore } from './storage/MemoryStore.js';
 export { LevelStore } from './storage/LevelStore.js';
 export { PostgresStore } from './storage/PostgresStore.js';

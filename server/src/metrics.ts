@@ -191,7 +191,7 @@ export function createMetrics(sources: MetricSources) {
     }),
     tokenRefreshes: new Counter({
       name: 'concord_token_refreshes_total',
-      help: 'Fresh tokens on open connections: requested by the server, and what came of those sent (accepted, refused, not-granted, identity-changed)',
+      help: 'Fresh tokens on open connections: requested by the server, and what came of those sent (accepted, refused, not-granted, revoked, identity-changed)',
       labelNames: ['result'] as const,
       registers: [registry],
     }),
@@ -267,6 +267,18 @@ export function createMetrics(sources: MetricSources) {
     eventsReplayed: new Counter({
       name: 'concord_events_replayed_total',
       help: 'Events sent again to subscribers that had missed them (reconnects)',
+      registers: [registry],
+    }),
+    revocations: new Counter({
+      name: 'concord_revocations_total',
+      help: 'Revocations applied on this instance (POST /api/revocations, server.revoke), by access left: none, read',
+      labelNames: ['access'] as const,
+      registers: [registry],
+    }),
+    revokedSessions: new Counter({
+      name: 'concord_revoked_sessions_total',
+      help: 'Open document sessions a revocation changed, by access left: none (ended), read (made read-only)',
+      labelNames: ['access'] as const,
       registers: [registry],
     }),
   };

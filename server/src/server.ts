@@ -11,6 +11,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Hocuspocus } from '@hocuspocus/server';
 import { DEFAULT_TENANT, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
+import { Revoker, type RevocationInput, type RevocationResult } from './auth/Revoker.js';
 import { ConcordHocuspocus } from './seams/hocuspocus.js';
 import { Sessions, SessionsExtension } from './auth/Sessions.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
@@ -40,6 +41,7 @@ import type { DocumentStore } from './storage/DocumentStore.js';
 import { GroupCommitter } from './storage/GroupCommitter.js';
 import { LevelStore } from './storage/LevelStore.js';
 import { PostgresStore } from './storage/PostgresStore.js';
+import { keepsRevocations } from './storage/RevocationStore.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -94,6 +96,12 @@ export interface ConcordServer {
    * device of the user gets it, now or when it reconnects.
    */
   notify(user: string, notification: NotificationInput, options?: { tenant?: string; actor?: BackendActor }): Promise<NotificationResult>;
+  /**
+   * Revokes (`access` `none`, the default) or downgrades (`read`) what `user` of `tenant` (default `default`) may do
+   * on the documents matching `documents` (default `*`), as `POST /api/revocations` does: open sessions change at once,
+   * tokens issued before stay capped, and it is stored. Resolves once durable; throws a ConcordError for bad input.
+   */
+  revoke(revocation: RevocationInput): Promise<RevocationResult>;
   /** Closes every socket (clients reconnect later), stores every document, closes storage. */
   stop(): Promise<void>;
 }
@@ -149,6 +157,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     });
     committer = new GroupCommitter(store, metrics, log);
     const sessions = new Sessions({ log, metrics });
+    const revoker = new Revoker({ store: keepsRevocations(store) ? store : null, sessions, metrics, log });
+    await revoker.load();
     const updates = new UpdateGuard({
       maxHeldUpdatesPerConnection: config.maxHeldUpdatesPerConnection,
       maxHeldBytesPerConnection: config.maxHeldUpdateBytesPerConnection,
@@ -183,7 +193,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     hocuspocus.configure({
       extensions: [
         new BroadcastExtension(),
-        new AuthExtension(verifier, log, metrics, { requireExp: config.requireTokenExp, sessions }),
+        new AuthExtension(verifier, log, metrics, { requireExp: config.requireTokenExp, sessions, revocations: revoker.list }),
         new SessionsExtension(sessions),
         storage,
         new StampClampExtension(),
@@ -232,6 +242,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         changeDocument: (tenant, name, changes, actor) => writer.change(tenant, name, changes, actor),
         notify: (tenant, user, notification, actor) => writer.notify(tenant, user, notification, actor),
         onRefused: (status) => metrics.refusedRequests.inc({ status: String(status) }),
+        revoke: (revocation) => revoker.revoke(revocation),
+        revocations: revoker.list,
       },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
@@ -299,6 +311,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         writer.change(options.tenant ?? DEFAULT_TENANT, name, changes, options.actor ?? SERVER_ACTOR),
       notify: (user, notification, options = {}) =>
         writer.notify(options.tenant ?? DEFAULT_TENANT, user, notification, options.actor ?? SERVER_ACTOR),
+      revoke: (revocation) => revoker.revoke(revocation),
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {

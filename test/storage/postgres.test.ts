@@ -12,6 +12,7 @@ import { DATABASE_URL, describePostgres, freshSchema, withSearchPath } from '../
 import { seededRandom } from '../support/random.js';
 import { waitFor } from '../support/wait.js';
 import { runDocumentStoreContract } from './contract.js';
+import { runRevocationStoreContract } from './revocationContract.js';
 
 const urls = new WeakMap<DocumentStore, string>();
 
@@ -54,6 +55,21 @@ describePostgres('PostgreSQL storage', () => {
       return reopened;
     },
   });
+  runRevocationStoreContract('postgres', {
+    async open() {
+      const { url } = await freshSchema();
+      const store = await PostgresStore.open(url);
+      urls.set(store, url);
+      return store;
+    },
+    async reopen(store) {
+      await store.close();
+      const url = urls.get(store)!;
+      const reopened = await PostgresStore.open(url);
+      urls.set(reopened, url);
+      return reopened;
+    },
+  });
 
   test('migrations: instances starting together apply each one once, in the schema of the search_path', async () => {
     const { schema, url } = await freshSchema();
@@ -66,9 +82,10 @@ describePostgres('PostgreSQL storage', () => {
       { version: 1, name: 'update log' },
       { version: 2, name: 'append in one statement' },
       { version: 3, name: 'records of several updates' },
+      { version: 4, name: 'revocations' },
     ]);
     const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
-    expect(tables.rows.map((r) => r.table_name)).toEqual(['concord_entries', 'concord_migrations']);
+    expect(tables.rows.map((r) => r.table_name)).toEqual(['concord_entries', 'concord_migrations', 'concord_revocations']);
   });
 
   test('an upgrade keeps the rows written before it, and instances still on the old version keep appending safely', async () => {
@@ -120,7 +137,7 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     await client.query(`INSERT INTO ${schema}.concord_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(3\); upgrade Concord/);
+    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(4\); upgrade Concord/);
   });
 
   test('start-up failures say where and why, never the password', async () => {

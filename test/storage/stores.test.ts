@@ -10,8 +10,10 @@ import { seededRandom } from '../support/random.js';
 import { makeTempDir } from '../support/server.js';
 import { waitFor } from '../support/wait.js';
 import { runDocumentStoreContract } from './contract.js';
+import { runRevocationStoreContract } from './revocationContract.js';
 
 runDocumentStoreContract('memory', { open: async () => new MemoryStore() });
+runRevocationStoreContract('memory', { open: async () => new MemoryStore() });
 
 runDocumentStoreContract('leveldb', {
   async open() {
@@ -20,6 +22,16 @@ runDocumentStoreContract('leveldb', {
   async reopen(store) {
     await store.close();
     return LevelStore.open((store as LevelStore).directory);
+  },
+});
+
+runRevocationStoreContract('leveldb', {
+  async open() {
+    return LevelStore.open(await makeTempDir('concord-level-'));
+  },
+  async reopen(store) {
+    await store.close();
+    return LevelStore.open(store.directory);
   },
 });
 

@@ -12,7 +12,7 @@ type Matcher = (name: string) => boolean;
 const MAX_CACHED_MATCHERS = 1000;
 const matchers = new Map<string, Matcher>();
 
-function matcherFor(pattern: string): Matcher {
+export function matcherFor(pattern: string): Matcher {
   let matcher = matchers.get(pattern);
   if (!matcher) {
     if (matchers.size >= MAX_CACHED_MATCHERS) matchers.clear();

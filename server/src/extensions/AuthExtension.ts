@@ -13,6 +13,10 @@
  * same tenant and user — another identity closes the socket with 4400, identity is bound to the connection — and its
  * grant on the document is applied live (write → read makes the session read-only, none ends it Forbidden); the
  * session's expiry moves to the new token's. With `requireExp`, a token without `exp` is refused (4401).
+ *
+ * Revocations cap the grant last, at connect and on refresh (auth/revocations.ts, the iat rule): a token issued before
+ * a revocation of its user on the document is refused with reason `revoked` (Forbidden, 4403 on `/y/`) or granted read
+ * only.
  */
 import type { Extension, onAuthenticatePayload, onTokenSyncPayload } from '@hocuspocus/server';
 import {
@@ -33,6 +37,7 @@ import {
   type TokenClaims,
 } from '@concord/engine';
 import { accessFor, documentAccess } from '../auth/access.js';
+import { capAccess, type RevocationList } from '../auth/revocations.js';
 import type { Sessions } from '../auth/Sessions.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { Logger } from '../logger.js';
@@ -56,6 +61,8 @@ export interface AuthOptions {
   readonly requireExp?: boolean;
   /** Sessions whose expiry and access a fresh token moves; without it a token sent again is ignored. */
   readonly sessions?: Sessions;
+  /** Revocations that cap tokens issued before them (auth/revocations.ts). */
+  readonly revocations?: RevocationList;
   readonly now?: () => number;
 }
 
@@ -126,8 +133,10 @@ export class AuthExtension implements Extension {
       if (claims.tenant !== tenant) {
         throw new ConcordError(ErrorKind.TenantMismatch, `the token is for tenant ${claims.tenant}, not ${tenant}`);
       }
-      const access = grantOf(claims, name, channel, workspace);
-      if (access === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${channel ?? name}`);
+      const granted = grantOf(claims, name, channel, workspace);
+      if (granted === null) throw new ConcordError(ErrorKind.DocumentNotGranted, `the token does not grant ${channel ?? name}`);
+      const access = this.capped(claims, granted, channel ?? name);
+      if (access === null) throw new ConcordError(ErrorKind.Revoked, `${channel ?? name} was revoked for ${claims.sub} after this token was issued`);
       // A channel carries events from the server only: its subscribers, whatever their grant, never write to it.
       connectionConfig.readOnly = access === Access.Read || channel !== null;
       this.log.debug({ user: claims.sub, document: documentName, access }, 'authenticated');
@@ -162,10 +171,17 @@ export class AuthExtension implements Extension {
     }
     if (sessions.of(connection) !== session) return; // ended while the token was checked
     const { name, channel, workspace } = parseAddress(documentName);
-    const access = grantOf(claims, name, channel, workspace);
-    if (access === null) {
+    const granted = grantOf(claims, name, channel, workspace);
+    if (granted === null) {
       this.metrics.tokenRefreshes.inc({ result: 'not-granted' });
       sessions.end(session, CloseReason.Forbidden, 'forbidden');
+      return;
+    }
+    // A token issued before a revocation does not undo it: the session keeps what the revocation left, or ends.
+    const access = this.capped(claims, granted, channel ?? name);
+    if (access === null) {
+      this.metrics.tokenRefreshes.inc({ result: 'revoked' });
+      sessions.end(session, CloseReason.Revoked, 'revoked');
       return;
     }
     this.metrics.tokenRefreshes.inc({ result: 'accepted' });
@@ -187,13 +203,17 @@ export class AuthExtension implements Extension {
     return claims;
   }
 
+  /** `granted`, capped by the revocations of the token's user on `name` (the iat rule). */
+  private capped(claims: TokenClaims, granted: Access, name: string): Access | null {
+    return capAccess(granted, this.options.revocations?.capFor(claims, name) ?? null);
+  }
+
   private refuse(error: unknown, documentName: string, userId: string | undefined): Refusal {
     const kind = error instanceof ConcordError ? error.kind : ErrorKind.InvalidDocumentName;
     const unauthorized = UNAUTHORIZED_KINDS.has(kind);
     this.metrics.authFailures.inc({ kind });
     this.log.info({ kind, document: documentName, user: userId, detail: (error as Error).message }, 'refused a document');
-    return unauthorized
-      ? { code: CloseCode.Unauthorized, reason: CloseReason.Unauthorized }
-      : { code: CloseCode.Forbidden, reason: CloseReason.Forbidden };
+    if (unauthorized) return { code: CloseCode.Unauthorized, reason: CloseReason.Unauthorized };
+    return { code: CloseCode.Forbidden, reason: kind === ErrorKind.Revoked ? CloseReason.Revoked : CloseReason.Forbidden };
   }
 }

@@ -1,13 +1,16 @@
 /**
- * The app backend's HTTP API: publish an event to a channel, apply field changes to a document.
+ * The app backend's HTTP API: publish an event to a channel, apply field changes to a document, revoke access.
  *
  *   POST /api/channels/<channel>/events    {"event": "payment-recorded", "payload": {...}}
  *   POST /api/documents/<name>/changes     {"fields": {...}, "records": {"<collection>": {"<id>": {...}}}}
  *   POST /api/users/<id>/notifications     {"kind": "assignment", "title": "...", "target": {"document": "task-7"}}
+ *   POST /api/revocations                  {"user": "mallory", "documents": "project-*", "access": "none" | "read"}
  *
  * Callers authenticate with `Authorization: Bearer <credential>`: the server's API key (`CONCORD_API_KEY`; the tenant
  * is the `tenant` query parameter, default `default`), or a JWT of the tenant whose `publish` globs grant the channel
- * or whose `docs` globs grant write on the document, or whose `publish` globs match the user's inbox (`inbox:<id>`). Every answer is JSON; errors are `{"error": ...}` with 400 (bad
+ * or whose `docs` globs grant write on the document (unless a revocation caps the token: auth/revocations.ts), or whose
+ * `publish` globs match the user's inbox (`inbox:<id>`). Revocations take the API key only: a valid token gets 403.
+ * Every answer is JSON; errors are `{"error": ...}` with 400 (bad
  * input, including JSON nested deeper than MAX_JSON_DEPTH), 401 (no or bad credential), 403 (not granted), 413 (too large)
  * or 415 (not JSON).
  *
@@ -23,6 +26,8 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { documentAccess, mayPublish } from '../auth/access.js';
+import { revocationBody, type RevocationInput, type RevocationResult } from '../auth/Revoker.js';
+import { capAccess, type RevocationList } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { BackendActor, DocumentChangeResult, NotificationResult } from '../backend/DocumentWriter.js';
 import type { PublishedEvent } from '../channels/ChannelHub.js';
@@ -30,6 +35,8 @@ import { jsonDepthExceeds, MAX_JSON_DEPTH } from './jsonDepth.js';
 
 /** Room for the JSON around an event's payload. */
 const ENVELOPE_BYTES = 1024;
+/** Largest body of a revocation: a user id and a glob (each at most 1,000 characters) and an access. */
+const MAX_REVOCATION_BODY_BYTES = 8 * 1024;
 
 export interface BackendApiOptions {
   readonly apiKey: string | undefined;
@@ -42,6 +49,10 @@ export interface BackendApiOptions {
   notify(tenant: string, user: string, notification: unknown, actor: BackendActor): Promise<NotificationResult>;
   /** Told of each request refused before its body was read (a metric). */
   onRefused?(status: 401 | 403 | 413): void;
+  /** Makes a revocation (auth/Revoker.ts); resolves once it is durable. */
+  revoke(input: RevocationInput & { tenant: string }): Promise<RevocationResult>;
+  /** What caps tokens issued before a revocation. */
+  readonly revocations: RevocationList;
 }
 
 type Caller =
@@ -169,7 +180,7 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
     '/api/documents/:name/changes',
     admitted((caller, c) => {
       const name = c.req.param('name') as string;
-      if (caller.kind === 'token' && documentAccess(caller.claims, name) !== Access.Write) {
+      if (caller.kind === 'token' && capAccess(documentAccess(caller.claims, name), options.revocations.capFor(caller.claims, name)) !== Access.Write) {
         throw new ApiError(403, `the token does not grant write on ${name}${inboxOwner(name) !== null ? ' (an inbox is its owner\'s alone)' : ''}`);
       }
     }),
@@ -198,6 +209,27 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       const notification = await jsonBody(c);
       const result = await options.notify(caller.tenant, user, notification, caller.actor);
       return c.json(result, result.durable ? 200 : 202);
+    }),
+  );
+
+  app.post(
+    '/api/revocations',
+    admitted((caller) => {
+      if (caller.kind === 'token') throw new ApiError(403, 'revocations take the API key only (CONCORD_API_KEY), not a token');
+    }),
+    tooLarge(MAX_REVOCATION_BODY_BYTES),
+    errors(async (c) => {
+      const caller = callerOf(c);
+      const body = revocationBody.safeParse(await jsonBody(c));
+      if (!body.success) throw new ApiError(400, body.error.issues.map((issue) => issue.message).join('; '));
+      let result: RevocationResult;
+      try {
+        result = await options.revoke({ tenant: caller.tenant, ...body.data });
+      } catch (error) {
+        if (error instanceof ConcordError) throw error;
+        return c.json({ error: `the revocation holds on this instance until it restarts, but it could not be stored: ${(error as Error).message}` }, 500);
+      }
+      return c.json(result, 200);
     }),
   );
 }

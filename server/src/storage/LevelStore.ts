@@ -17,10 +17,16 @@
  * and a small database's recent writes are flushed straight to level 2 when nothing deeper overlaps them: its
  * superseded records then stayed on disk for good (a 220 KB document left 770 KB of files after its compactions). With
  * the brackets below, a document's files always sit above a level that overlaps them, so the tidy rewrites them.
+ *
+ * Revocations (RevocationStore) are keys `v:<at as 13 hex digits>:<random id>` holding the revocation as JSON, apart
+ * from every record key, so they load in time order with one range read.
  */
+import { randomUUID } from 'node:crypto';
 import { ClassicLevel } from 'classic-level';
+import type { Revocation } from '../auth/revocations.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
+import { revocationFrom, type RevocationStore } from './RevocationStore.js';
 
 const SEQ_DIGITS = 13;
 
@@ -28,6 +34,8 @@ const SEQ_DIGITS = 13;
 export const TIDY_AFTER_IDLE_MS = 2_000;
 /** Sort before and after every record key (`r:…`): see the top of this file. */
 const BRACKET_KEYS = ['!', '~'] as const;
+/** Every revocation key starts so (after every `r:` record key, before the closing bracket). */
+const REVOCATION_PREFIX = 'v:';
 
 /** Key prefixes of recently used documents, so writing a key does not re-encode the name. */
 const MAX_CACHED_PREFIXES = 1024;
@@ -56,7 +64,7 @@ function seqOf(key: string): number {
   return Number.parseInt(key.slice(key.lastIndexOf(':') + 1), 16);
 }
 
-export class LevelStore implements DocumentStore {
+export class LevelStore implements DocumentStore, RevocationStore {
   readonly kind = 'leveldb';
   readonly directory: string;
   private readonly db: ClassicLevel<string, Uint8Array>;
@@ -145,6 +153,28 @@ export class LevelStore implements DocumentStore {
     await this.db.batch(operations, { sync: true });
     this.untidy.add(name);
     this.tidyWhenIdle();
+  }
+
+  async saveRevocation(revocation: Revocation): Promise<void> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    const key = `${REVOCATION_PREFIX}${revocation.at.toString(16).padStart(SEQ_DIGITS, '0')}:${randomUUID()}`;
+    await this.db.put(key, new TextEncoder().encode(JSON.stringify(revocation)), { sync: true });
+  }
+
+  async loadRevocations(): Promise<readonly Revocation[]> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    const revocations: Revocation[] = [];
+    const decoder = new TextDecoder();
+    for await (const [key, value] of this.db.iterator({ gte: REVOCATION_PREFIX, lt: 'v;' })) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(decoder.decode(value));
+      } catch {
+        parsed = undefined;
+      }
+      revocations.push(revocationFrom(parsed, `LevelDB key ${key}`));
+    }
+    return revocations;
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,15 @@
 /**
- * The in-memory reference implementation of DocumentStore: the contract in its plainest form, for tests and for
- * embedding Concord where nothing needs to outlive the process.
+ * The in-memory reference implementation of DocumentStore and RevocationStore: the contracts in their plainest form,
+ * for tests and for embedding Concord where nothing needs to outlive the process.
  */
+import type { Revocation } from '../auth/revocations.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
+import { byTime, type RevocationStore } from './RevocationStore.js';
 
-export class MemoryStore implements DocumentStore {
+export class MemoryStore implements DocumentStore, RevocationStore {
   readonly kind = 'memory';
   private readonly documents = new Map<string, { entries: StoredEntry[]; head: number }>();
+  private readonly revocations: Revocation[] = [];
   private closed = false;
 
   async load(name: string): Promise<readonly StoredEntry[]> {
@@ -37,6 +40,16 @@ export class MemoryStore implements DocumentStore {
     const gone = new Set(replaced);
     const kept = document.entries.filter((entry) => !gone.has(entry.seq));
     document.entries = [...kept, { seq, update: snapshot.slice() }].sort((a, b) => a.seq - b.seq);
+  }
+
+  async saveRevocation(revocation: Revocation): Promise<void> {
+    this.assertOpen();
+    this.revocations.push({ ...revocation });
+  }
+
+  async loadRevocations(): Promise<readonly Revocation[]> {
+    this.assertOpen();
+    return this.revocations.map((revocation) => ({ ...revocation })).sort(byTime);
   }
 
   async close(): Promise<void> {

@@ -84,6 +84,20 @@ export const MIGRATIONS: readonly Migration[] = [
       END
       $$;`,
   },
+  {
+    version: 4,
+    name: 'revocations',
+    // SPEC §3 POST /api/revocations, kept for every instance and across restarts (auth/revocations.ts); `at` in ms.
+    sql: `
+      CREATE TABLE concord_revocations (
+        id bigserial PRIMARY KEY,
+        tenant text NOT NULL,
+        "user" text NOT NULL,
+        documents text NOT NULL,
+        access text NOT NULL CHECK (access IN ('none', 'read')),
+        at bigint NOT NULL
+      );`,
+  },
 ];
 
 /** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */

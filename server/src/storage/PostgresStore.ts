@@ -19,12 +19,16 @@
  * Every operation is one transaction; a failed one discards its connection (closing it rolls back). A commit whose
  * outcome is unknown (the connection died during COMMIT) fails, and the caller's retry may store those updates
  * twice: harmless, since applying a Yjs update twice changes nothing.
+ *
+ * Revocations (RevocationStore) are rows of `concord_revocations` (migration 4), one INSERT each, read back by `at`.
  */
 import pg from 'pg';
 import { createLogger, type Logger } from '../logger.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { migrate } from './PostgresMigrations.js';
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
+import { revocationFrom, type RevocationStore } from './RevocationStore.js';
+import type { Revocation } from '../auth/revocations.js';
 
 /** Connections per instance: one group-commit write at a time, plus loads and compactions. */
 export const DEFAULT_MAX_CONNECTIONS = 10;
@@ -54,6 +58,8 @@ const DELETE_SINGLES = 'DELETE FROM concord_entries WHERE document = $1 AND NOT 
 const SELECT_RECORDS_IN = 'SELECT seq, update FROM concord_entries WHERE document = $1 AND packed AND seq BETWEEN $2 AND $3';
 const DELETE_ROW = 'DELETE FROM concord_entries WHERE document = $1 AND seq = $2';
 const INSERT_ROW = 'INSERT INTO concord_entries (document, seq, update, packed) VALUES ($1, $2, $3, $4)';
+const INSERT_REVOCATION = 'INSERT INTO concord_revocations (tenant, "user", documents, access, at) VALUES ($1, $2, $3, $4, $5)';
+const SELECT_REVOCATIONS = 'SELECT id, tenant, "user", documents, access, at FROM concord_revocations ORDER BY at, id';
 
 /** The entries of a row. */
 function entriesOf(row: { seq: string; update: Buffer; packed: boolean }): StoredEntry[] {
@@ -83,7 +89,7 @@ export function reasonOf(error: unknown): string {
   return String(error);
 }
 
-export class PostgresStore implements DocumentStore {
+export class PostgresStore implements DocumentStore, RevocationStore {
   readonly kind = 'postgres';
   private readonly pool: pg.Pool;
   private readonly log: Logger;
@@ -183,6 +189,26 @@ export class PostgresStore implements DocumentStore {
       }
       await client.query(INSERT_ROW, [name, seq, snapshot, false]);
     });
+  }
+
+  async saveRevocation({ tenant, user, documents, access, at }: Revocation): Promise<void> {
+    this.assertOpen();
+    try {
+      await this.pool.query(INSERT_REVOCATION, [tenant, user, documents, access, at]);
+    } catch (error) {
+      throw new Error(`PostgreSQL revocation insert failed: ${reasonOf(error)}`, { cause: error });
+    }
+  }
+
+  async loadRevocations(): Promise<readonly Revocation[]> {
+    this.assertOpen();
+    let rows: Array<Record<string, unknown>>;
+    try {
+      rows = (await this.pool.query<Record<string, unknown>>(SELECT_REVOCATIONS)).rows;
+    } catch (error) {
+      throw new Error(`PostgreSQL revocation load failed: ${reasonOf(error)}`, { cause: error });
+    }
+    return rows.map((row) => revocationFrom({ ...row, at: Number(row.at) }, `concord_revocations id ${String(row.id)}`));
   }
 
   async close(): Promise<void> {
