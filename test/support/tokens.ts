@@ -16,12 +16,15 @@ export interface TestClaims {
   expiresInSeconds?: number | null;
   /** Seconds ago the token was issued (`iat`). Default 0. */
   issuedSecondsAgo?: number;
+  /** `iat`, seconds since the epoch (overrides `issuedSecondsAgo`); null for a token without one. */
+  issuedAt?: number | null;
 }
 
 export async function mintToken(claims: TestClaims, secret: string = TEST_SECRET): Promise<string> {
-  const { expiresInSeconds = 3600, issuedSecondsAgo = 0, sub, ...rest } = claims;
+  const { expiresInSeconds = 3600, issuedSecondsAgo = 0, issuedAt, sub, ...rest } = claims;
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ ...rest }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt(now - issuedSecondsAgo);
+  const jwt = new SignJWT({ ...rest }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub);
+  if (issuedAt !== null) jwt.setIssuedAt(issuedAt ?? now - issuedSecondsAgo);
   if (expiresInSeconds !== null) jwt.setExpirationTime(now + expiresInSeconds);
   return jwt.sign(new TextEncoder().encode(secret));
 }
