@@ -74,6 +74,10 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
         if (this.handles.get(handle.name) === handle) this.handles.delete(handle.name);
       },
       outboxChanged: (name, entries) => void this.recordOutbox(name, entries),
+      outboxDeleted: async (name) => {
+        await (await this.registry())?.forget(name);
+        this.emit('outbox', []);
+      },
     };
     this.background = new BackgroundSender({
       open: (name) => this.open(name),

@@ -6,11 +6,12 @@
  * gives up after `LOCAL_LOAD_TIMEOUT_MS`, keeping why), restores the outbox from what is stored beside it, and joins
  * the tabs' channel; the document attaches to the server only after that. A room (a channel's name) keeps nothing on
  * the device and talks to no tab. Updates whose origin is in `foreignOrigins` (the server's provider, the IndexedDB
- * binding) are not passed to other tabs: they get those themselves.
+ * binding) are not passed to other tabs: they get those themselves. `erase` deletes the copy from the device (the
+ * server revoked the document): nothing of it stays in IndexedDB, and nothing more is written or passed to tabs.
  */
 import type * as Y from 'yjs';
 import type { Identity } from './identity.js';
-import { closeLocalCopy, loadLocalCopy, localDatabaseName } from './local.js';
+import { closeLocalCopy, deleteLocalDatabase, loadLocalCopy, localDatabaseName } from './local.js';
 import type { LocalCopy } from './localCopy.js';
 import type { Outbox } from './outbox.js';
 import { crossTabAvailable, TabChannel } from './tabs.js';
@@ -39,6 +40,8 @@ export class DeviceCopy {
   private loaded = false;
   private tabs: TabChannel | null = null;
   private closed = false;
+  /** The IndexedDB database of the copy, once known. */
+  private database: string | null = null;
 
   constructor(name: string, doc: Y.Doc, options: DeviceCopyOptions) {
     this.name = name;
@@ -71,6 +74,7 @@ export class DeviceCopy {
       // No local copy: nothing of a room is kept on the device.
     } else if (this.options.persistence && identity.namespace !== null) {
       const database = localDatabaseName(identity.namespace, this.name);
+      this.database = database;
       this.options.rememberDatabase(database);
       this.loadProblem = await loadLocalCopy(database, this.doc, (binding) => this.bound(binding, outbox), this.options.changed);
       if (this.local && this.loadProblem === null) await outbox.restore(this.local);
@@ -90,6 +94,13 @@ export class DeviceCopy {
     this.local = null;
     outbox.forgetStore();
     if (local) await closeLocalCopy(local);
+  }
+
+  /** Deletes the copy from the device: the binding closes, the tabs' channel is left, the database is deleted. */
+  async erase(outbox: Outbox): Promise<void> {
+    this.close();
+    await this.forget(outbox);
+    if (this.database !== null) await deleteLocalDatabase(this.database);
   }
 
   /** Leaves the tabs' channel at once; a binding that appears later is closed as soon as it does. */

@@ -8,6 +8,11 @@
  * outbox (outbox.ts: what the server has not acknowledged), the history (history.ts: this user's undo and redo),
  * presence (presence.ts), held remote updates (frequency.ts). The handle wires them, counts its references, and
  * announces `status` and `outbox` when what it derives from them changes.
+ *
+ * Revocation (SPEC §3): when the server refuses the document `revoked`, the handle deletes what the device holds of
+ * it — the IndexedDB copy, the outbox and its record in the namespace's registry — reports the changes that were
+ * never sent (`access` event, `none`), and stays `unauthorized` with reason `revoked` until it is closed. A downgrade
+ * (the server authenticates it again read-only) is an `access` event too: local changes stay in the outbox, unsendable.
  */
 import type { DocumentSpec, DocumentType, TypedDocument } from '@concord/engine';
 import { ObservableV2 } from 'lib0/observable';
@@ -25,7 +30,7 @@ import { AwarenessPresence } from './presence.js';
 import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
 import type { TokenProvider } from './token.js';
-import type { DocumentEvents, DocumentHandle, DocumentStatus, OutboxEntry } from './types.js';
+import type { AccessChange, DocumentEvents, DocumentHandle, DocumentStatus, OutboxEntry } from './types.js';
 
 
 /** What a document needs from the client that opened it. */
@@ -42,6 +47,8 @@ export interface DocumentContext {
   rememberDatabase(name: string): void;
   /** The document's outbox changed (recorded in the namespace's registry, for documents no screen has open). */
   outboxChanged(name: string, entries: readonly OutboxEntry[]): void;
+  /** The document's outbox was deleted (revoked): its record in the registry goes, whoever wrote it. */
+  outboxDeleted(name: string): Promise<void>;
   /** Called once, when the last reference is released. */
   closed(handle: SyncedDocument): void;
 }
@@ -130,6 +137,10 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     return this.changes.entries();
   }
 
+  unsendable(): readonly OutboxEntry[] {
+    return this.connection?.readOnly === true && this.connection.refusal === null ? this.changes.entries() : [];
+  }
+
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S> {
     return type.open(this.doc);
   }
@@ -200,6 +211,8 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
       authenticated: this.onAuthenticated,
       synced: () => this.firstSync.resolve(),
       stateless: (payload) => this.emit('stateless', [payload]),
+      revoked: this.onRevoked,
+      accessChanged: this.onAccessChanged,
     });
     const { provider } = connection;
     this.changes.serverOrigin(provider);
@@ -219,11 +232,32 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     this.emit('authenticated', []);
   };
 
+  /** Deletes what the device holds of the document; what was never sent is reported, not silently dropped. */
+  private readonly onRevoked = () => {
+    if (this.isClosed) return;
+    const unsendable = this.changes.discard();
+    const erased = this.copy.erase(this.changes).then(() => this.context.outboxDeleted(this.name));
+    erased.catch(() => {
+      // IndexedDB failed to delete: the copy is closed and never written again; it is deleted with the namespace.
+    });
+    this.refresh();
+    this.emitAccess({ access: 'none', reason: this.connection?.refusalReason ?? null, unsendable });
+  };
+
+  private readonly onAccessChanged = (readOnly: boolean) => {
+    this.emitAccess({ access: readOnly ? 'read' : 'write', reason: null, unsendable: readOnly ? this.changes.entries() : [] });
+  };
+
+  private emitAccess(change: AccessChange): void {
+    if (!this.isClosed) this.emit('access', [Object.freeze(change)]);
+  }
+
   private derive(): DocumentStatus {
     const connection = this.connection;
     return deriveStatus({
       socket: this.context.socket.state,
       refusal: connection?.refusal ?? null,
+      refusalReason: connection?.refusalReason ?? null,
       authenticated: connection?.authenticated ?? false,
       providerSynced: connection?.synced ?? false,
       pendingChanges: this.changes.count,

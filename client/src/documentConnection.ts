@@ -5,8 +5,11 @@
  * The rule: a document the server refuses or closes is taken off the socket (nothing more is sent for it). A
  * refused token (or a token function that failed) is replaced: the document tries again with a fresh token after a
  * backoff that doubles up to `REFUSED_RETRY_MAX_DELAY_MS`; a Forbidden document, whose token is fine but does not
- * grant it, waits for the socket's next connection. The server's storage notices (degraded, ok) are read here; other
- * stateless messages go to the document's listeners.
+ * grant it, waits for the socket's next connection. A document refused `revoked` (SPEC §3 revocations: the user's
+ * access was revoked, live or before this token was issued) stays off the socket for good: the document tells its
+ * listener, which deletes what the device holds of it. A new scope on a later authentication (the server downgraded
+ * the session live, or a token now grants less or more) is told as an access change. The server's storage notices
+ * (degraded, ok) are read here; other stateless messages go to the document's listeners.
  *
  * While authenticated, the document sends each fresh token the token provider fetches ahead of the current one's
  * expiry (`TokenProvider.onRefresh`) over its open session: the server moves the session's expiry, nothing is resent.
@@ -32,6 +35,10 @@ export interface ConnectionListener {
   synced(): void;
   /** A stateless message from the server that is not a storage notice. */
   stateless(payload: string): void;
+  /** The server revoked this document (reason `revoked`): it is off the socket for good. */
+  revoked(): void;
+  /** The server authenticated the document again with another scope: read-only now, or writable again. */
+  accessChanged(readOnly: boolean): void;
 }
 
 export class DocumentConnection {
@@ -50,6 +57,12 @@ export class DocumentConnection {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Why the server refused the document (until it authenticates it again). */
   private refusedFor: string | null = null;
+  /** The reason the server gave with its last refusal (`revoked`, `Forbidden`, `Unauthorized`), until it authenticates it again. */
+  private refusedWith: string | null = null;
+  /** Refused `revoked`: never back on the socket. */
+  private revokedHere = false;
+  /** Read-only at the last authentication; null before the first. */
+  private lastReadOnly: boolean | null = null;
   /** Why the server closed the document on an open connection. */
   private closedFor: string | null = null;
   /** The server's last storage notice said it cannot store; cleared by an `ok` notice or a new authentication. */
@@ -106,6 +119,11 @@ export class DocumentConnection {
     return this.refusedFor;
   }
 
+  /** The reason the server gave with its refusal, as it sent it (`revoked`, `Forbidden`, …), or null. */
+  get refusalReason(): string | null {
+    return this.refusedWith;
+  }
+
   /** Why the server closed the document, or null. */
   get closedByServer(): string | null {
     return this.closedFor;
@@ -136,8 +154,13 @@ export class DocumentConnection {
     this.degraded = false; // a server that is still degraded says so again right after authentication
     this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
     this.refusedFor = null;
+    this.refusedWith = null;
     this.closedFor = null;
+    const readOnly = this.readOnly;
+    const accessChanged = this.lastReadOnly !== null && this.lastReadOnly !== readOnly;
+    this.lastReadOnly = readOnly;
     this.listener.authenticated();
+    if (accessChanged) this.listener.accessChanged(readOnly);
     this.listener.changed();
   };
 
@@ -154,8 +177,15 @@ export class DocumentConnection {
   private readonly onRefused = ({ reason }: { reason: string }) => {
     this.endRefresh();
     this.refusedFor = `the server refused document ${this.name}: ${reason}`;
+    this.refusedWith = reason;
     this.takeOffSocket();
-    if (reason !== CloseReason.Forbidden && this.tokens.canRefresh) {
+    if (reason === CloseReason.Revoked) {
+      // The token it was refused with was issued before a revocation: the next connection fetches a fresh one.
+      this.revokedHere = true;
+      clearTimeout(this.retryTimer);
+      this.tokens.invalidate(this.lastToken);
+      this.listener.revoked();
+    } else if (reason !== CloseReason.Forbidden && this.tokens.canRefresh) {
       this.tokens.invalidate(this.lastToken);
       this.scheduleRetry();
     }
@@ -168,7 +198,7 @@ export class DocumentConnection {
     const delay = this.retryDelayMs / 2 + Math.random() * (this.retryDelayMs / 2);
     this.retryDelayMs = Math.min(this.retryDelayMs * 2, REFUSED_RETRY_MAX_DELAY_MS);
     this.retryTimer = setTimeout(() => {
-      if (!this.offSocket) return;
+      if (!this.offSocket || this.revokedHere) return;
       this.offSocket = false;
       this.provider.attach();
     }, delay);
@@ -196,7 +226,7 @@ export class DocumentConnection {
   };
 
   private readonly onSocketOpen = () => {
-    if (!this.offSocket) return;
+    if (!this.offSocket || this.revokedHere) return;
     clearTimeout(this.retryTimer);
     this.offSocket = false;
     this.provider.attach();

@@ -10,6 +10,7 @@ export type { Clock } from './clock.js';
 export { TYPING_TIMEOUT_MS } from './presence.js';
 export { UNDO_CAPTURE_TIMEOUT_MS, UNDO_MAX_STEPS } from './history.js';
 export type {
+  AccessChange,
   Channel,
   ChannelEventMeta,
   ChannelGap,

@@ -92,6 +92,11 @@ function deleteDatabase(name: string): Promise<void> {
   });
 }
 
+/** Deletes one document's database (other tabs holding it open close it: lib0's `onversionchange`). */
+export async function deleteLocalDatabase(name: string): Promise<void> {
+  if (indexedDBAvailable()) await deleteDatabase(name);
+}
+
 /**
  * Deletes every database of `namespace`: those the browser lists (`indexedDB.databases()`, where supported) and
  * those in `known` (what this client opened), so it also works where listing is not available.

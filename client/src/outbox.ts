@@ -178,6 +178,23 @@ export class Outbox {
     this.options.onChange();
   }
 
+  /**
+   * Drops the outbox (the server revoked the document, SPEC §3): returns the entries it listed, lists nothing from now
+   * on, whatever changes, and writes nothing more.
+   */
+  discard(): readonly OutboxEntry[] {
+    const entries = this.entries();
+    this.destroy();
+    this.store = null;
+    this.server = stateOf(this.doc);
+    this.deletes = Y.createDeleteSet();
+    this.removed.clear();
+    this.cached = Object.freeze([]);
+    this.stale = false;
+    this.storeProblem = null;
+    return entries;
+  }
+
   /** Writes what is not written yet and stops writing (the local copy is closing). */
   forgetStore(): void {
     if (this.saveTimer !== undefined) this.save();

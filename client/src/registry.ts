@@ -62,6 +62,13 @@ export class OutboxRegistry {
     }
   }
 
+  /** Removes `document`'s record, whoever wrote it (its changes were deleted from the device). */
+  async forget(document: string): Promise<void> {
+    const [store] = idb.transact(await this.open(), [STORE]);
+    await idb.del(store!, document);
+    this.written.delete(document);
+  }
+
   /** Every document with a recorded outbox, oldest change first. */
   async pending(): Promise<PendingDocument[]> {
     const [store] = idb.transact(await this.open(), [STORE], 'readonly');

@@ -6,6 +6,7 @@
  * document will not sync whatever the socket does); next comes the socket; a document on an open socket is
  * `connected` only once the server has authenticated it, and `degraded` while the server says it cannot store.
  */
+import { CloseReason } from '@concord/engine';
 import type { ConnectionState, DocumentStatus } from './types.js';
 
 /** The error of every document when the server closed the whole socket for its token. */
@@ -15,6 +16,8 @@ export interface StatusInputs {
   readonly socket: ConnectionState;
   /** The server refused this document (PermissionDenied); the reason is in `refusal`. */
   readonly refusal: string | null;
+  /** The reason the server sent with that refusal (`revoked`, `Forbidden`, …). */
+  readonly refusalReason: string | null;
   readonly authenticated: boolean;
   readonly providerSynced: boolean;
   readonly pendingChanges: number;
@@ -52,6 +55,7 @@ export function deriveStatus(inputs: StatusInputs): DocumentStatus {
     error:
       inputs.refusal ??
       (inputs.socket === 'unauthorized' ? SOCKET_REFUSED : state === 'degraded' ? SERVER_CANNOT_STORE : inputs.problem),
+    reason: state === 'unauthorized' ? (inputs.refusalReason ?? (inputs.socket === 'unauthorized' ? CloseReason.Unauthorized : null)) : null,
   });
 }
 
@@ -64,6 +68,7 @@ export function sameStatus(a: DocumentStatus, b: DocumentStatus): boolean {
     a.localCopy === b.localCopy &&
     a.readOnly === b.readOnly &&
     a.heldUpdates === b.heldUpdates &&
-    a.error === b.error
+    a.error === b.error &&
+    a.reason === b.reason
   );
 }

@@ -113,6 +113,28 @@ export interface DocumentStatus {
   readonly heldUpdates: number;
   /** Why the server refused the document, or why the local copy could not be used; null when all is well. */
   readonly error: string | null;
+  /**
+   * With `unauthorized`: the reason the server gave, as it sent it — `revoked` (the user's access was revoked: the
+   * document's copy on this device and its outbox were deleted, see the `access` event), `Forbidden` (the token does
+   * not grant it), `Unauthorized` (the token was refused). Null otherwise.
+   */
+  readonly reason: string | null;
+}
+
+/**
+ * The server changed what this user may do on an open document (SPEC §3 revocations): `none` (revoked: the document
+ * left the connection for good, and its copy on this device and its outbox were deleted), `read` (read-only from now:
+ * local changes are kept, listed in the outbox, but the server takes none of them), or `write` again.
+ */
+export interface AccessChange {
+  readonly access: 'none' | 'read' | 'write';
+  /** The server's reason for `none` (`revoked`); null for a change of scope. */
+  readonly reason: string | null;
+  /**
+   * Local changes the server does not have and will not take: for `none`, what was deleted with the outbox; for
+   * `read`, what stays in the outbox, unsent (also `DocumentHandle.unsendable()`). Empty for `write`.
+   */
+  readonly unsendable: readonly OutboxEntry[];
 }
 
 export type SyncClientEvents = {
@@ -183,6 +205,8 @@ export type DocumentEvents = {
    * again (a new write, with a later stamp); to keep theirs, do nothing.
    */
   conflict: (conflict: FieldConflict) => void;
+  /** The server revoked the document or changed its access while it was open (see `AccessChange`). */
+  access: (change: AccessChange) => void;
 };
 
 export type PresenceEvents = {
@@ -349,6 +373,8 @@ export interface DocumentHandle extends Observable<DocumentEvents> {
   whenSynced(): Promise<void>;
   /** The local changes the server has not acknowledged yet; `outbox` events say when they change. */
   outbox(): readonly OutboxEntry[];
+  /** The outbox's entries while the document is read-only (they cannot be sent); empty otherwise. */
+  unsendable(): readonly OutboxEntry[];
   /** Undo and redo of this client's own changes to the document (see `History`). */
   readonly history: History;
   /** Typed access to the document through an engine document type. */

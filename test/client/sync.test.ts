@@ -74,6 +74,7 @@ describe('client sync', () => {
       readOnly: false,
       heldUpdates: 0,
       error: null,
+      reason: null,
     });
     expect(socketStates[0]).toBe('connecting');
     expect(socketStates.at(-1)).toBe('connected');
