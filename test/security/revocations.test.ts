@@ -98,6 +98,29 @@ describe('POST /api/revocations: the contract', () => {
     expect(mallory.failures).toEqual([]);
   });
 
+  it('without an API key configured, nobody may revoke: a token gets 403, anything else 401', async () => {
+    const server = await startTestServer();
+    const body = { user: 'mallory' };
+    const byToken = await post(server, '/api/revocations', body, await mintToken({ sub: 'admin', tenant: 'acme', docs: { '*': 'write' }, publish: ['*'] }));
+    expect(byToken.status, JSON.stringify(byToken.body)).toBe(403);
+    expect((await post(server, '/api/revocations', body, API_KEY)).status).toBe(401);
+  });
+
+  it('server.revoke does the same from Node: applied, stored, answered with the same fields; bad input throws', async () => {
+    const server = await start();
+    const old = await malloryToken(Math.floor(Date.now() / 1000) - 60);
+    const result = await server.current.revoke({ user: 'mallory', documents: 'project-*', tenant: 'acme' });
+    expect(Object.keys(result).sort()).toEqual(['access', 'at', 'documents', 'sessions', 'user']);
+    expect(result).toMatchObject({ user: 'mallory', documents: 'project-*', access: 'none', sessions: 0 });
+    await expect(server.current.revoke({ user: '' })).rejects.toMatchObject({ kind: 'invalid-revocation' });
+    await expect(server.current.revoke({ user: 'x', access: 'write' as 'read' })).rejects.toThrow(/access must be "none" or "read"/);
+    await expect(server.current.revoke({ user: 'x', tenant: 'no/such' })).rejects.toMatchObject({ kind: 'invalid-tenant' });
+    await server.restart();
+    const refused = hocuspocusClient(server, 'project-1', old);
+    await waitFor(() => refused.failures.length > 0);
+    expect(refused.failures).toEqual(['revoked']);
+  });
+
   it('refuses bad input with JSON errors (400, 413, 415), revoking nothing', async () => {
     const server = await start();
     const cases: Array<[Promise<Answer>, number, RegExp]> = [
