@@ -227,6 +227,29 @@ describe('access "read" on open sessions', () => {
   });
 });
 
+describe('access "read" and token refresh', () => {
+  it('a fresh token sent on the open connection, issued before the revocation, does not undo the downgrade', async () => {
+    const server = await start();
+    const oldIat = Math.floor(Date.now() / 1000) - 60;
+    let refreshes = 0;
+    // The first token expires soon, so the server asks for a fresh one; the token function's tokens are all old.
+    const tokens = async () => mintToken({ sub: 'mallory', tenant: 'acme', docs: { '*': 'write' }, issuedAt: oldIat, expiresInSeconds: refreshes++ === 0 ? 3 : 600 });
+    const mallory = hocuspocusClient(server, 'project-1', tokens);
+    const alice = hocuspocusClient(server, 'project-1', await aliceToken());
+    await Promise.all([mallory.whenSynced(), alice.whenSynced()]);
+    await revoke(server, { user: 'mallory', documents: 'project-*', access: 'read' });
+    await waitFor(() => mallory.scope() === 'readonly');
+    await waitFor(async () => /concord_token_refreshes_total\{result="accepted"\} [1-9]/.test(await (await fetch(`${server.url}/metrics`)).text()), {
+      message: 'the server to take a fresh token',
+    });
+    mallory.doc.getText('t').insert(0, 'sneaky');
+    await handledAfter(mallory, alice);
+    expect(mallory.scope()).toBe('readonly');
+    expect(text(serverDocument(server, 'acme', 'project-1')!)).toBe('');
+    expect(mallory.failures).toEqual([]);
+  });
+});
+
 describe('the iat rule', () => {
   async function rule(server: TestServer, issuedBefore: string, noIat: string) {
     // An old token is refused on the revoked documents only.
