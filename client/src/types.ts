@@ -51,7 +51,8 @@ export interface SyncClientOptions {
    */
   localNamespace?: string;
   /**
-   * Presence identity.
+   * Presence identity. Through a Concord server, peers see the token's `sub` and `name` as `id` and `name` whatever
+   * is given here (the server rewrites a state that claims another user); `color` is the client's.
    * @default from the token claims: id = sub, name = name ?? sub, color = colorForUser(id).
    */
   user?: Partial<PresenceUser>;

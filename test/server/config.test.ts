@@ -29,6 +29,7 @@ function problems(input: Parameters<typeof resolveConfig>[0]): string {
 describe('resolveConfig', () => {
   test('defaults match SPEC §3', () => {
     expect(resolveConfig({})).toMatchObject({ port: 8080, host: '127.0.0.1', dataDir: './data', logLevel: 'info', maxMessageBytes: 8 * 1024 * 1024, heartbeatIntervalMs: 2_500 });
+    expect(resolveConfig({})).toMatchObject({ maxAwarenessStates: 4, maxAwarenessStateBytes: 16 * 1024 });
   });
 
   test.each([
@@ -46,6 +47,8 @@ describe('resolveConfig', () => {
     [{ host: '0.0.0.0' }, 'HOST (--host) is "0.0.0.0", not a loopback address: dev mode'],
     [{ databaseUrl: 'mysql://localhost/test' }, 'CONCORD_DATABASE_URL (--database-url) must be a URL starting with postgres:// or postgresql://'],
     [{ heartbeatIntervalMs: '100' }, 'CONCORD_HEARTBEAT_INTERVAL_MS (--heartbeat-interval-ms) must be at least 500 ms'],
+    [{ maxAwarenessStates: '0' }, 'CONCORD_MAX_AWARENESS_STATES (--max-awareness-states) must be at least 1 (every provider needs its own)'],
+    [{ maxAwarenessStateBytes: '100' }, 'CONCORD_MAX_AWARENESS_STATE_BYTES (--max-awareness-state-bytes) must be at least 256 bytes'],
   ])('%j is refused: %s', (input, message) => {
     expect(problems(input)).toContain(message);
   });

@@ -17,7 +17,8 @@
  * Last seen: in a tenant's workspace room (`@workspace`) the server remembers, for every user whose last client left
  * the room, their name, colour and when; it shares that table as its own awareness state (`{ lastSeen }`), which every
  * client of the room receives with the others' states, so "offline, last seen 5 min ago" needs no other message. The
- * table lives in memory for as long as the room is loaded.
+ * table lives in memory for as long as the room is loaded. The user a state names is its token's (AwarenessGuard
+ * rewrites a client's claim before it is applied), so the table lists only users who were there.
  */
 import { isTransactionOrigin, type afterLoadDocumentPayload, type Connection, type Document, type Extension } from '@hocuspocus/server';
 import { removeAwarenessStates } from 'y-protocols/awareness';
