@@ -14,8 +14,10 @@ import { describe, expect, test } from 'vitest';
 import type { Socket } from 'node:net';
 import * as Y from 'yjs';
 import { frames, hocuspocusClient, rawSocket, type RawSocket } from '../support/clients.js';
+import * as decoding from 'lib0/decoding';
+import { WebSocket } from 'ws';
 import { spawnServer, type ServerProcess } from '../support/serverProcess.js';
-import { makeTempDir } from '../support/server.js';
+import { makeTempDir, startTestServer, type TestServer } from '../support/server.js';
 import { mintToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
 
@@ -69,8 +71,25 @@ function stateless(document: string, payload: string): Uint8Array {
   return encoding.toUint8Array(e);
 }
 
+/** Full-state requests a reading client sends at once. */
+const REPEATED_REQUESTS = 100;
+
+function syncHead(frame: Uint8Array): decoding.Decoder | null {
+  try {
+    const d = decoding.createDecoder(frame);
+    decoding.readVarString(d);
+    return decoding.readVarUint(d) === 0 && decoding.readVarUint(d) === 1 ? d : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A Hocuspocus Sync step 2 (the answer to a step 1). */
+const isSyncStep2 = (frame: Uint8Array) => syncHead(frame) !== null;
+const syncStep2Update = (frame: Uint8Array) => decoding.readVarUint8Array(syncHead(frame)!);
+
 /** Opens a raw `/sync` socket authenticated on `document`. */
-async function authenticated(server: ServerProcess, document: string, token: string): Promise<RawSocket> {
+async function authenticated(server: Pick<ServerProcess | TestServer, 'syncUrl'>, document: string, token: string): Promise<RawSocket> {
   const socket = await rawSocket(server.syncUrl);
   socket.send(frames.auth(document, token));
   await waitFor(() => socket.received.some((frame) => frames.isAuthenticated(frame)), { message: 'authenticated' });
@@ -78,15 +97,22 @@ async function authenticated(server: ServerProcess, document: string, token: str
 }
 
 /**
- * Stops reading `socket` and sends `request()` in bursts until the server reports a send-buffer close (or
- * MAX_REQUESTS went out); returns the highest RSS seen meanwhile.
+ * Stops reading `socket` and sends `request()`, `firstBurst` at once and then five at a time, until the server reports a
+ * send-buffer close (or MAX_REQUESTS more went out); returns the highest RSS seen meanwhile.
  */
-async function flood(server: ServerProcess, socket: RawSocket, request: () => Uint8Array): Promise<{ peakRss: number; sent: number }> {
+async function flood(
+  server: ServerProcess,
+  socket: RawSocket,
+  request: () => Uint8Array,
+  firstBurst = 5,
+): Promise<{ peakRss: number; sent: number }> {
   (socket.ws as unknown as { _socket: Socket })._socket.pause();
   let peakRss = 0;
   let sent = 0;
-  while (sent < MAX_REQUESTS) {
-    for (let i = 0; i < 5; i++, sent++) socket.send(request());
+  let burst = firstBurst;
+  while (sent < firstBurst + MAX_REQUESTS) {
+    for (let i = 0; i < burst; i++, sent++) socket.send(request());
+    burst = 5;
     const text = await scrape(server);
     peakRss = Math.max(peakRss, rssOf(text));
     if (sendBufferClosesOf(text) > 0) break;
@@ -97,7 +123,10 @@ async function flood(server: ServerProcess, socket: RawSocket, request: () => Ui
 }
 
 describe('a client that stops reading', () => {
-  test('asking again and again for the whole document: closed with 4507, server memory bounded, readers unaffected', async () => {
+  test.each([
+    ['a few at a time', 5],
+    ['150 at once first', 150],
+  ])('asking again and again for the whole document (%s): closed with 4507, server memory bounded, readers unaffected', async (_, burst) => {
     const server = await startServer();
     const name = 'big-doc';
     const writer = hocuspocusClient(server, name, await mintToken({ sub: 'writer', docs: { [name]: 'write' } }));
@@ -110,7 +139,7 @@ describe('a client that stops reading', () => {
     const attacker = await authenticated(server, name, readToken);
     const baseline = rssOf(await scrape(server));
 
-    const { peakRss, sent } = await flood(server, attacker, () => fullStateRequest(name));
+    const { peakRss, sent } = await flood(server, attacker, () => fullStateRequest(name), burst);
     console.log(`full-state flood: ${sent} requests, RSS ${Math.round(baseline / MIB)} MB → peak ${Math.round(peakRss / MIB)} MB`);
     expect(sendBufferClosesOf(await scrape(server))).toBe(1);
     expect(peakRss - baseline).toBeLessThan(RSS_GROWTH_BOUND_BYTES);
@@ -152,3 +181,37 @@ describe('a client that stops reading', () => {
     expect((await attacker.closed).code).toBe(CloseCode.SendBufferFull);
   });
 });
+
+describe('a client that asks for the whole document many times at once', () => {
+  test('and reads: answered once or a few times (the answer covers every copy), not closed', async () => {
+    const server = await startTestServer();
+    const name = 'asked-often';
+    const writer = hocuspocusClient(server, name, await mintToken({ sub: 'writer', docs: { [name]: 'write' } }));
+    await writer.whenSynced();
+    writer.doc.getText('body').insert(0, randomBytes(384 * 1024).toString('base64'));
+    await waitFor(() => writer.provider.unsyncedChanges === 0, { message: 'document stored' });
+
+    const client = await authenticated(server, name, await mintToken({ sub: 'reader', docs: { [name]: 'read', fence: 'read' } }));
+    const answersBefore = client.received.filter(isSyncStep2).length;
+    for (let i = 0; i < REPEATED_REQUESTS; i++) client.send(fullStateRequest(name));
+    const doc = new Y.Doc();
+    let read = 0;
+    await waitFor(() => {
+      for (; read < client.received.length; read++) {
+        const frame = client.received[read]!;
+        if (isSyncStep2(frame)) Y.applyUpdate(doc, syncStep2Update(frame));
+      }
+      return doc.getText('body').length === 512 * 1024;
+    }, { message: 'the whole document arrived' });
+    // The answers Hocuspocus made are in once it has answered what the client sent after the requests: opening
+    // another document, which takes a token check and a load.
+    client.send(frames.auth('fence', await mintToken({ sub: 'reader', docs: { fence: 'read' } })));
+    await waitFor(() => client.received.filter((frame) => frames.isAuthenticated(frame)).length >= 2, { message: 'fence opened' });
+    const answers = client.received.filter(isSyncStep2).length - answersBefore;
+    console.log(`${REPEATED_REQUESTS} full-state requests at once: ${answers} answered`);
+    expect(answers).toBeGreaterThanOrEqual(1);
+    expect(answers).toBeLessThan(REPEATED_REQUESTS / 10);
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+});
+

@@ -11,6 +11,9 @@
  * (UpdateBatch); the client still gets one acknowledgement per message: the batch's acknowledgement is sent once for
  * each message it stands for.
  *
+ * A Sync step 1 for a document whose previous one is still being answered is dropped (SyncRequests.ts): asking for
+ * the whole document a hundred times in a row gets it encoded once.
+ *
  * The heartbeat is Hocuspocus' own Ping frame for providers that answer it (v4 on, which name their version in their
  * Auth frame): the provider replies Pong, and the Ping tells the client its link is alive. A v3 provider would throw
  * on a Ping frame, so it gets a WebSocket ping (answered by its WebSocket implementation) until it says otherwise.
@@ -20,6 +23,7 @@
  */
 import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
+import { messageYjsSyncStep1 } from 'y-protocols/sync';
 import { CloseCode, TENANT_SEPARATOR } from '@concord/engine';
 import * as decoding from 'lib0/decoding';
 import { claimedTenant } from '../auth/TokenVerifier.js';
@@ -41,6 +45,7 @@ import {
   utf8Strings,
 } from './frames.js';
 import { ServerSocket } from './ServerSocket.js';
+import { SyncRequests } from './SyncRequests.js';
 import { UpdateBatch } from './UpdateBatch.js';
 import { UpdateGate } from './UpdateGate.js';
 
@@ -62,6 +67,8 @@ export class SyncSocket extends ServerSocket {
   private held: Array<{ frame: Uint8Array; parsed: ClientFrame }> | null = null;
   private heldBytes = 0;
   private readonly addresses = new AddressReader();
+  /** Full-state requests being answered: a repeated one is dropped meanwhile (see SyncRequests). */
+  private readonly syncRequests = new SyncRequests();
   /** `<tenant>/` as UTF-8, stripped from outgoing addresses byte by byte. */
   private tenantPrefix: Uint8Array | undefined;
   /** Keystrokes read in this turn, waiting to go to Hocuspocus as one update. */
@@ -122,6 +129,7 @@ export class SyncSocket extends ServerSocket {
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
     if (frame.length === 1 || this.tenantPrefix === undefined) return frame; // connection-level ping
+    if (this.syncRequests.waiting) this.syncRequests.sent(frame);
     const type = frameType(frame);
     if (type === MessageType.Auth || type === MessageType.CLOSE) this.sessionChanged(frame, type);
     return stripAddressPrefix(frame, this.tenantPrefix) ?? frame;
@@ -205,6 +213,8 @@ export class SyncSocket extends ServerSocket {
 
   private relay(received: Uint8Array, parsed: ClientFrame): void {
     const address = `${this.tenant}${TENANT_SEPARATOR}${parsed.address}`;
+    if (parsed.step === messageYjsSyncStep1 && !this.syncRequests.admit(address)) return; // the answer on its way covers it
+    if (parsed.type === MessageType.Auth) this.syncRequests.forget(address);
     const frame = parsed.type === MessageType.Sync || parsed.type === MessageType.SyncReply ? received : this.checkPresence(address, received, parsed);
     if (parsed.token !== undefined) this.gate.authenticating(address, parsed.token);
     if (parsed.update !== undefined && !this.gate.admit(address, parsed.update, frame.byteLength, { frame, parsed })) return;

@@ -127,6 +127,8 @@ function structRun(update: DecodedUpdate): StructRun | undefined {
 }
 
 const NOTHING: Body = { carriesUpdate: false };
+/** A Sync step 1: the client's state vector, asking for what it is missing. */
+const STEP_ONE: Body = { carriesUpdate: false, step: SyncStep.One };
 
 /** Decodes the body of a client message of `type` in full. */
 function checkBody(decoder: decoding.Decoder, type: number, maxAwarenessStateBytes: number): Body {
@@ -137,7 +139,7 @@ function checkBody(decoder: decoding.Decoder, type: number, maxAwarenessStateByt
       const payload = decoding.readVarUint8Array(decoder);
       if (step === SyncStep.One) {
         checkStateVector(payload);
-        return NOTHING;
+        return STEP_ONE;
       }
       if (step !== SyncStep.Two && step !== SyncStep.Update) throw new MalformedFrameError(`unknown sync step ${step}`);
       // Whole: Yjs ignores bytes after an update, so v2 bytes read as v1 or junk after a valid update would pass.
