@@ -226,10 +226,14 @@ describe('awareness from a hostile client', () => {
     await waitFor(() => yjs.provider.awareness.getStates().get(alice.doc.clientID)?.['cursor'] === 'D');
     await waitFor(() => carol.states().has(yjs.doc.clientID), { message: "Yara's state to reach Carol" });
 
-    // A removal of a peer (a null state), as a provider sends for one it timed out: passes, and removes no one.
+    // A removal of a peer (a null state), as a provider sends for one it timed out: passes, and removes no one
+    // (Hocuspocus 4 applies only states from a client, never removals; checked here before Alice speaks again).
+    const sam = await present(server, 'board', 'sam', { page: 'start' });
     const attacker = await mallory(server, 'board');
     const clock = carol.client.provider.awareness!.meta.get(alice.doc.clientID)!.clock;
     attacker.send(awarenessFrame('board', [[alice.doc.clientID, clock + 1, null]]));
+    await sentinel(sam, carol, 'after the removal');
+    expect(carol.states().get(alice.doc.clientID)?.['cursor']).toBe('D');
     alice.provider.awareness!.setLocalStateField('cursor', 'E');
     await waitFor(() => carol.states().get(alice.doc.clientID)?.['cursor'] === 'E');
 
