@@ -32,6 +32,15 @@ export const CloseCode = {
    * 507, insufficient storage). Clients reconnect and sync afresh.
    */
   SendBufferFull: 4507,
+  /**
+   * No document authenticated within the server's deadline after the socket opened (`CONCORD_AUTH_TIMEOUT_MS`). The
+   * same number as ConnectionTimeout on purpose: stock clients reconnect on it (a slow token fetch is not final).
+   */
+  AuthenticationTimeout: 4408,
+  /** More messages, bytes or presence updates a second than the server allows one connection (token bucket); reconnect with backoff. */
+  RateLimited: 4429,
+  /** The user already has as many open connections as the server allows one user; the newest one is closed. */
+  TooManyConnections: 4430,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -44,6 +53,19 @@ export const CloseReason = {
   Revoked: 'revoked',
   /** A token of another user or tenant sent on a connection (4400): identity is bound to the connection. */
   IdentityChanged: 'Malformed message: a token of another user or tenant on this connection',
+  AuthenticationTimeout: 'Authentication timeout',
+  /** Too much data before the first authentication (`CONCORD_MAX_BYTES_BEFORE_AUTH`); sent with 1009. */
+  TooMuchBeforeAuthentication: 'Too much data before authentication',
+  TooManyConnections: 'Too many connections for this user',
+  /** Sent with PermissionDenied for a document beyond `CONCORD_MAX_DOCUMENTS_PER_CONNECTION`; the socket stays. */
+  TooManyDocuments: 'too-many-documents',
+} as const;
+
+/** Close reasons sent with 4429, naming the bucket that ran dry. */
+export const RateLimitReason = {
+  Messages: 'Rate limit exceeded: messages',
+  Bytes: 'Rate limit exceeded: bytes',
+  Awareness: 'Rate limit exceeded: presence updates',
 } as const;
 
 /** What went wrong, as a stable string apps and tests can branch on. */

@@ -1,4 +1,4 @@
-export { CloseCode, CloseReason, ConcordError, ErrorKind } from './codes.js';
+export { CloseCode, CloseReason, ConcordError, ErrorKind, RateLimitReason } from './codes.js';
 export {
   assertDocumentName,
   assertTenant,

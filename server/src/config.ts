@@ -202,6 +202,142 @@ export const SETTINGS = {
       .max(1_000_000, 'must be at most 1000000')
       .default(DEFAULT_MAX_HELD_UPDATES_PER_DOCUMENT),
   },
+  maxBytesBeforeAuth: {
+    env: 'CONCORD_MAX_BYTES_BEFORE_AUTH',
+    flag: '--max-bytes-before-auth <bytes>',
+    description:
+      'bytes a socket may send before its first document is authenticated, per frame and in all (Auth frames aside, which are answered, not held; over it: close 1009)',
+    // 64 KiB: an Auth frame with a large token and a provider's first sync and presence fit many times over; 150
+    // sockets that each send a full 8 MiB frame before authenticating took 1.2 GB (issue 14), at this budget 10 MB.
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(4096, 'must be at least 4096 bytes')
+      .max(1024 * MIB, 'must be at most 1 GiB')
+      .default(64 * 1024),
+  },
+  authTimeoutMs: {
+    env: 'CONCORD_AUTH_TIMEOUT_MS',
+    flag: '--auth-timeout-ms <ms>',
+    description: 'close a socket with 4408 when no document authenticated within this long after it opened',
+    // 5 s: a provider sends its token as soon as the socket opens (or after its token function answers); a socket that
+    // authenticated nothing by then costs memory for no one, and a client that was merely slow reconnects.
+    schema: z.coerce
+      .number({ message: 'must be a number of milliseconds' })
+      .int('must be a whole number of milliseconds')
+      .min(500, 'must be at least 500 ms')
+      .max(120_000, 'must be at most 120000 ms')
+      .default(5_000),
+  },
+  maxUnauthenticatedConnections: {
+    env: 'CONCORD_MAX_UNAUTHENTICATED_CONNECTIONS',
+    flag: '--max-unauthenticated-connections <count>',
+    description: 'sockets open at once that have not authenticated a document yet; upgrades beyond it get HTTP 503',
+    // 2000: every client of a busy server reconnecting at once after a restart authenticates within a round trip or
+    // two, and those refused retry with backoff; 1000 viewers of the fan-out benchmark connect at once.
+    schema: z.coerce
+      .number({ message: 'must be a number of sockets' })
+      .int('must be a whole number of sockets')
+      .min(1, 'must be at least 1')
+      .default(2_000),
+  },
+  maxConnections: {
+    env: 'CONCORD_MAX_CONNECTIONS',
+    flag: '--max-connections <count>',
+    description: 'open sockets in all; upgrades beyond it get HTTP 503',
+    // 20 000: an idle socket costs a few KiB (test/bench idle row), so this is well under 1 GB, and within the file
+    // descriptors of a default systemd service (LimitNOFILE 524288) or a raised ulimit.
+    schema: z.coerce
+      .number({ message: 'must be a number of sockets' })
+      .int('must be a whole number of sockets')
+      .min(1, 'must be at least 1')
+      .default(20_000),
+  },
+  maxConnectionsPerIp: {
+    env: 'CONCORD_MAX_CONNECTIONS_PER_IP',
+    flag: '--max-connections-per-ip <count>',
+    description: 'open sockets from one remote address (loopback included); upgrades beyond it get HTTP 429',
+    // 10 000: high, because one address can be a whole office behind NAT or a local proxy (then every client is
+    // 127.0.0.1; lower it when clients connect directly), and the benchmarks open 5 000 sockets from 127.0.0.1.
+    schema: z.coerce
+      .number({ message: 'must be a number of sockets' })
+      .int('must be a whole number of sockets')
+      .min(1, 'must be at least 1')
+      .default(10_000),
+  },
+  maxConnectionsPerUser: {
+    env: 'CONCORD_MAX_CONNECTIONS_PER_USER',
+    flag: '--max-connections-per-user <count>',
+    description: 'open sockets of one user (token `sub`), counted once authenticated; the newest beyond it is closed with 4430',
+    // 10 000: a person needs a few (one per tab, one per /y/ document), but service accounts and the benchmarks use
+    // one token for thousands of sockets; lower it when every token is a person.
+    schema: z.coerce
+      .number({ message: 'must be a number of sockets' })
+      .int('must be a whole number of sockets')
+      .min(1, 'must be at least 1')
+      .default(10_000),
+  },
+  messagesPerSecond: {
+    env: 'CONCORD_MESSAGES_PER_SECOND',
+    flag: '--messages-per-second <count>',
+    description: 'messages one socket may send a second, sustained (token bucket; beyond it and its burst: close 4429)',
+    // 50 000: a script writing as fast as the server acknowledges (64 edits in flight, test/bench writers) sends about
+    // 18 000 a second here; typing with cursors is about 40.
+    schema: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').default(50_000),
+  },
+  messagesBurst: {
+    env: 'CONCORD_MESSAGES_BURST',
+    flag: '--messages-burst <count>',
+    description: 'messages one socket may send at once above its sustained rate',
+    schema: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').default(10_000),
+  },
+  bytesPerSecond: {
+    env: 'CONCORD_BYTES_PER_SECOND',
+    flag: '--bytes-per-second <bytes>',
+    description: 'bytes one socket may send a second, sustained (token bucket; beyond it and its burst: close 4429)',
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(1024, 'must be at least 1024 bytes')
+      .default(16 * MIB),
+  },
+  bytesBurst: {
+    env: 'CONCORD_BYTES_BURST',
+    flag: '--bytes-burst <bytes>',
+    description: 'bytes one socket may send at once above its sustained rate (at least the largest frame)',
+    // 64 MiB: a client back from a long offline stretch syncs several large documents at once.
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(1024, 'must be at least 1024 bytes')
+      .default(64 * MIB),
+  },
+  awarenessPerSecond: {
+    env: 'CONCORD_AWARENESS_PER_SECOND',
+    flag: '--awareness-per-second <count>',
+    description: 'presence (awareness) updates one socket may send a second, sustained (beyond it and its burst: close 4429)',
+    // 100: a cursor moved with the mouse updates presence at about the screen's rate; relaying one costs the server far
+    // more than an edit (50 000 from one socket took 7.5 s of CPU, issue 14; 2 000 here stalled others for 1–2 s).
+    schema: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').default(100),
+  },
+  awarenessBurst: {
+    env: 'CONCORD_AWARENESS_BURST',
+    flag: '--awareness-burst <count>',
+    description: 'presence updates one socket may send at once above its sustained rate (each document it opens adds 2)',
+    // 300: a few seconds of a cursor dragged at full speed; a socket opening many documents gets 2 more per document.
+    schema: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').default(300),
+  },
+  maxDocumentsPerConnection: {
+    env: 'CONCORD_MAX_DOCUMENTS_PER_CONNECTION',
+    flag: '--max-documents-per-connection <count>',
+    description: `documents one /sync socket may have open; beyond it a document is refused (reason ${'`too-many-documents`'}), the socket stays`,
+    // 1000: an app that opens every record of a large list as its own document over one socket.
+    schema: z.coerce
+      .number({ message: 'must be a number of documents' })
+      .int('must be a whole number of documents')
+      .min(1, 'must be at least 1')
+      .default(1_000),
+  },
   connectionTimeoutMs: {
     env: 'CONCORD_CONNECTION_TIMEOUT_MS',
     flag: '--connection-timeout-ms <ms>',

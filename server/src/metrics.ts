@@ -80,6 +80,11 @@ export function createMetrics(sources: MetricSources) {
       labelNames: protocol,
       registers: [registry],
     }),
+    unauthenticatedConnections: new Gauge({
+      name: 'concord_unauthenticated_connections',
+      help: 'Open WebSocket connections that have not authenticated a document yet (capped: CONCORD_MAX_UNAUTHENTICATED_CONNECTIONS)',
+      registers: [registry],
+    }),
     connectionsOpened: new Counter({
       name: 'concord_connections_opened_total',
       help: 'WebSocket connections accepted since start',
@@ -197,7 +202,7 @@ export function createMetrics(sources: MetricSources) {
     }),
     rejectedConnections: new Counter({
       name: 'concord_rejected_connections_total',
-      help: 'Connections refused or closed for bad input, by reason',
+      help: 'Connections refused or closed for bad input or a limit, by reason (e.g. unauthenticated-limit, ip-limit, user-limit, auth-timeout, pre-auth-bytes, rate-messages, rate-awareness)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

@@ -22,6 +22,7 @@ import { AuthExtension } from './extensions/AuthExtension.js';
 import { BroadcastExtension } from './extensions/BroadcastExtension.js';
 import { ChannelExtension } from './extensions/ChannelExtension.js';
 import { PresenceExtension } from './extensions/PresenceExtension.js';
+import { LimitsExtension } from './extensions/LimitsExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
 import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StampClampExtension } from './extensions/StampClampExtension.js';
@@ -36,6 +37,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { AwarenessGuard } from './sockets/AwarenessGuard.js';
 import { warmCompression } from './sockets/compression.js';
+import { ConnectionCounts } from './sockets/limits.js';
 import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
 import type { DocumentStore } from './storage/DocumentStore.js';
 import { GroupCommitter } from './storage/GroupCommitter.js';
@@ -195,6 +197,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new BroadcastExtension(),
         new AuthExtension(verifier, log, metrics, { requireExp: config.requireTokenExp, sessions, revocations: revoker.list }),
         new SessionsExtension(sessions),
+        new LimitsExtension(),
         storage,
         new StampClampExtension(),
         new ChannelExtension(channels),
@@ -218,6 +221,24 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         metrics,
       ),
       updates,
+      limits: new ConnectionCounts(
+        {
+          maxBytesBeforeAuth: config.maxBytesBeforeAuth,
+          authTimeoutMs: config.authTimeoutMs,
+          maxUnauthenticatedConnections: config.maxUnauthenticatedConnections,
+          maxConnections: config.maxConnections,
+          maxConnectionsPerIp: config.maxConnectionsPerIp,
+          maxConnectionsPerUser: config.maxConnectionsPerUser,
+          messagesPerSecond: config.messagesPerSecond,
+          messagesBurst: config.messagesBurst,
+          bytesPerSecond: config.bytesPerSecond,
+          bytesBurst: config.bytesBurst,
+          awarenessPerSecond: config.awarenessPerSecond,
+          awarenessBurst: config.awarenessBurst,
+          maxDocumentsPerConnection: config.maxDocumentsPerConnection,
+        },
+        (delta) => metrics.unauthenticatedConnections.inc(delta),
+      ),
       allowedOrigins: config.allowedOrigins,
       permessageDeflate: config.permessageDeflate,
       heartbeatIntervalMs: config.heartbeatIntervalMs,

@@ -10,7 +10,10 @@
  *   messages (Concord always asks for `server_no_context_takeover`, which makes every message compress on its own);
  * - writes a frame with the RSV1 bit ("this message is compressed") through the socket's `Sender`, exactly as `ws`
  *   frames a message it compressed itself (`Sender.frame` + `sendFrame`), provided nothing is queued in the sender;
- * - corks ws' TCP socket (`_socket`) while a burst of frames is written, so they leave in one `writev`.
+ * - corks ws' TCP socket (`_socket`) while a burst of frames is written, so they leave in one `writev`;
+ * - raises one socket's frame size limit once it authenticated (`_receiver._maxPayload`, and the permessage-deflate
+ *   extension's `_maxPayload` for the inflated size): ws takes `maxPayload` per server only, and a socket that has not
+ *   authenticated must not make ws buffer a whole large frame before Concord sees a byte of it (sockets/limits.ts).
  * Every function falls back to ws' public API when what it reads is missing.
  */
 import type { Socket } from 'node:net';
@@ -26,8 +29,13 @@ interface SenderInternals {
   sendFrame(list: Buffer[], callback?: (error?: Error) => void): void;
 }
 
+interface PayloadLimitInternals {
+  _maxPayload?: number;
+}
+
 interface WebSocketInternals {
-  readonly _extensions?: Record<string, PerMessageDeflateInternals | undefined>;
+  readonly _extensions?: Record<string, (PerMessageDeflateInternals & PayloadLimitInternals) | undefined>;
+  readonly _receiver?: PayloadLimitInternals | null;
   readonly _sender?: SenderInternals | null;
   readonly _socket?: Socket;
 }
@@ -83,4 +91,18 @@ export function corked(socket: ws.WebSocket, write: () => void): void {
   } finally {
     tcp?.uncork();
   }
+}
+
+/**
+ * Raises the largest frame this socket accepts (ws checks it as the frame's length arrives, and again for the inflated
+ * size). False, with nothing changed, when ws' internals are not where this reads them.
+ */
+export function raiseMaxPayload(socket: ws.WebSocket, bytes: number): boolean {
+  const receiver = inside(socket)._receiver;
+  const deflate = inside(socket)._extensions?.['permessage-deflate'];
+  if (!receiver || typeof receiver._maxPayload !== 'number') return false;
+  if (deflate !== undefined && typeof deflate._maxPayload !== 'number') return false;
+  receiver._maxPayload = bytes;
+  if (deflate !== undefined) deflate._maxPayload = bytes;
+  return true;
 }

@@ -27,15 +27,17 @@
  * every ticket registered for its document before it is durable. A document's acknowledgements keep their order.
  */
 import type { IncomingMessage } from 'node:http';
+import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
-import { CloseCode, CloseReason } from '@concord/engine';
+import { CloseCode, CloseReason, RateLimitReason } from '@concord/engine';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol, Traffic } from '../metrics.js';
-import { corked, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
+import { corked, raiseMaxPayload, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
 import type { AwarenessGuard } from './AwarenessGuard.js';
 import { broadcastOf, deflateLater, worthDeflating, type BroadcastFrame } from './compression.js';
-import { AddressReader, frameType, MalformedFrameError } from './frames.js';
+import { AddressReader, frameType, MalformedFrameError, readServerFrameHead } from './frames.js';
+import { SocketRates, type ConnectionCounts, type RateLimit } from './limits.js';
 import type { UpdateGuard } from './UpdateGuard.js';
 
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
@@ -72,7 +74,7 @@ export interface SocketContext {
   readonly durability: DurableTickets;
   readonly metrics: Metrics;
   readonly log: Logger;
-  /** Limit for frames held back before the socket's first authentication, in bytes. */
+  /** Largest frame accepted once the socket authenticated a document, in bytes. */
   readonly maxMessageBytes: number;
   /** Bytes the server may hold unsent for one socket before closing it (see the send-buffer rule). */
   readonly maxSendBufferBytes: number;
@@ -80,7 +82,21 @@ export interface SocketContext {
   readonly awareness: AwarenessGuard;
   /** What clients' updates are checked against before they reach Hocuspocus (UpdateGate). */
   readonly updates: UpdateGuard;
+  /** The server's connection limits and counts (sockets/limits.ts). */
+  readonly limits: ConnectionCounts;
 }
+
+/** Presence updates a socket may send for each document it opens, above its burst: a provider announces itself once. */
+const AWARENESS_CREDIT_PER_DOCUMENT = 2;
+
+/** A socket closed for a limit gets this long to finish the close handshake before it is cut. */
+const LIMIT_CLOSE_GRACE_MS = 1_000;
+
+const RATE_LIMIT_REASONS: Record<RateLimit, string> = {
+  messages: RateLimitReason.Messages,
+  bytes: RateLimitReason.Bytes,
+  awareness: RateLimitReason.Awareness,
+};
 
 /**
  * Heartbeats in a row a client may leave unanswered before its socket is terminated. Two: a healthy client that
@@ -162,6 +178,17 @@ export abstract class ServerSocket implements WebSocketLike {
   private closeAfterQueue: { code?: number; reason?: string } | undefined;
   /** Heartbeats sent since something last arrived from the client. */
   private silentBeats = 0;
+  /** A document authenticated on this socket (sticky): the pre-authentication limits no longer apply. */
+  private authenticated = false;
+  /** Bytes received before the first authentication, Auth frames aside. */
+  private bytesBeforeAuth = 0;
+  private authDeadline: ReturnType<typeof setTimeout> | undefined;
+  /** The user the socket is counted for (the first authenticated document's), once known. */
+  private user: string | undefined;
+  /** Closed for a limit: nothing more it sends is handled. */
+  private limited = false;
+  private readonly rates: SocketRates;
+  private readonly remoteAddress: string;
 
   constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, logBindings: Record<string, unknown>) {
     this.ws = ws;
@@ -170,6 +197,8 @@ export abstract class ServerSocket implements WebSocketLike {
     this.logBindings = logBindings;
     this.traffic = context.metrics.traffic[protocol];
     this.windowBits = serverDeflateWindowBits(ws);
+    this.rates = new SocketRates(context.limits.settings);
+    this.remoteAddress = typeof logBindings.remote === 'string' ? logBindings.remote : '';
   }
 
   /** The wire protocol (auth/Sessions.ts reads it from a Hocuspocus connection's socket). */
@@ -183,17 +212,26 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Hands the socket to Hocuspocus and starts relaying frames. */
   attach(request: IncomingMessage): void {
-    const { metrics } = this.context;
+    const { metrics, limits } = this.context;
     metrics.connections.inc({ protocol: this.protocol });
     metrics.connectionsOpened.inc({ protocol: this.protocol });
+    limits.opened(this.remoteAddress);
+    this.authDeadline = setTimeout(() => this.authenticationTimedOut(), limits.settings.authTimeoutMs);
+    this.authDeadline.unref();
     this.connection = this.context.hocuspocus.handleConnection(this, toRequest(request));
     this.ws.on('message', (data, isBinary) => {
       this.silentBeats = 0;
+      if (this.limited) return;
       const frame = rawToBytes(data);
       this.traffic.messagesIn += 1;
       this.traffic.bytesIn += frame.byteLength;
       if (this.ws.readyState !== WebSocket.OPEN) return; // closing: what the client sent after its close is not read
       if (this.beatsSinceOverflow >= 0) return; // closed for not reading: its requests would be answered into the void
+      const dry = this.rates.takeMessage(frame.byteLength);
+      if (dry !== null) {
+        this.rateLimited(dry);
+        return;
+      }
       if (!isBinary) {
         this.reject(new MalformedFrameError('text frames are not part of the protocol'));
         return;
@@ -211,6 +249,8 @@ export abstract class ServerSocket implements WebSocketLike {
       }
     });
     this.ws.on('close', (code, reason) => {
+      clearTimeout(this.authDeadline);
+      limits.closed(this.remoteAddress, this.authenticated, this.user);
       this.beforeClose();
       metrics.connections.dec({ protocol: this.protocol });
       metrics.connectionDuration.observe({ protocol: this.protocol }, (performance.now() - this.openedAt) / 1000);
@@ -221,8 +261,9 @@ export abstract class ServerSocket implements WebSocketLike {
     });
     this.ws.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        metrics.rejectedConnections.inc({ reason: 'message-too-big' });
-        this.log.warn({ limitBytes: this.context.maxMessageBytes }, 'closed a connection that sent a frame over the size limit');
+        const limitBytes = this.authenticated ? this.context.maxMessageBytes : limits.settings.maxBytesBeforeAuth;
+        metrics.rejectedConnections.inc({ reason: this.authenticated ? 'message-too-big' : 'pre-auth-bytes' });
+        this.log.warn({ limitBytes, authenticated: this.authenticated }, 'closed a connection that sent a frame over the size limit');
       } else {
         this.log.warn({ err: error }, 'WebSocket error');
       }
@@ -247,7 +288,82 @@ export abstract class ServerSocket implements WebSocketLike {
       this.acknowledge(frame);
       return;
     }
+    if (!this.authenticated) this.noticeAuthentication(frame);
     this.transmit(frame);
+  }
+
+  /** Before the first authentication: whether `frame` (from Hocuspocus) says a document authenticated. */
+  private noticeAuthentication(frame: Uint8Array): void {
+    if (frame.length < 3) return;
+    const { type, decoder } = readServerFrameHead(frame);
+    if (type !== MessageType.Auth || decoder.arr[decoder.pos] !== AuthMessageType.Authenticated) return;
+    this.authenticated = true;
+    clearTimeout(this.authDeadline);
+    this.context.limits.authenticated();
+    if (!raiseMaxPayload(this.ws, this.context.maxMessageBytes)) {
+      this.log.error('cannot raise the frame size limit after authentication (ws internals changed; see seams/ws.ts)');
+    }
+  }
+
+  /**
+   * The socket's user, from its first authenticated document (LimitsExtension): counted against the per-user cap,
+   * and closed with 4430 when the user already has the most allowed.
+   */
+  identify(user: string): void {
+    if (this.user !== undefined) return;
+    this.user = user;
+    if (!this.context.limits.addUser(user)) {
+      this.closeForLimit('user-limit', CloseCode.TooManyConnections, CloseReason.TooManyConnections, { user });
+    }
+  }
+
+  /** A document opened on this socket: room for its first presence updates (see SocketRates.creditAwareness). */
+  protected documentOpened(): void {
+    this.rates.creditAwareness(AWARENESS_CREDIT_PER_DOCUMENT);
+  }
+
+  /**
+   * Counts `bytes` the client sent before its first authenticated document (Auth frames aside: they are answered, not
+   * held); false, and the socket is being closed 1009, once they pass the budget.
+   */
+  protected takeBeforeAuth(bytes: number): boolean {
+    if (this.authenticated || (this.bytesBeforeAuth += bytes) <= this.context.limits.settings.maxBytesBeforeAuth) return true;
+    this.closeForLimit('pre-auth-bytes', CloseCode.MessageTooBig, CloseReason.TooMuchBeforeAuthentication);
+    return false;
+  }
+
+  /** Counts a presence update the client sent; false when that was over its limit (the socket is being closed). */
+  protected takeAwareness(): boolean {
+    if (this.rates.takeAwareness()) return true;
+    this.rateLimited('awareness');
+    return false;
+  }
+
+  private authenticationTimedOut(): void {
+    if (this.authenticated) return;
+    this.closeForLimit('auth-timeout', CloseCode.AuthenticationTimeout, CloseReason.AuthenticationTimeout);
+  }
+
+  /** Closes the socket because it sent more than a bucket allows. */
+  protected rateLimited(limit: RateLimit): void {
+    this.closeForLimit(`rate-${limit}`, CloseCode.RateLimited, RATE_LIMIT_REASONS[limit]);
+  }
+
+  /**
+   * Closes the socket for a limit: nothing more it sends is handled, and it is cut when it does not finish the close
+   * handshake within a second (a client flooding the server may not read).
+   */
+  private closeForLimit(reason: string, code: number, message: string, details: Record<string, unknown> = {}): void {
+    if (this.limited) return;
+    this.limited = true;
+    this.context.metrics.rejectedConnections.inc({ reason });
+    this.log.info({ reason, ...details }, `closed a connection: ${message}`);
+    this.queue = null; // nothing waiting to go out matters more than closing
+    this.queuedBytes = 0;
+    this.close(code, message);
+    setTimeout(() => {
+      if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+    }, LIMIT_CLOSE_GRACE_MS).unref();
   }
 
   /** Sends an acknowledgement (as many times as client messages it stands for) once what it acknowledges is durable. */
@@ -449,6 +565,11 @@ export abstract class ServerSocket implements WebSocketLike {
    * WebSocket ping, invisible to browser code, cannot tell it).
    */
   protected sendHeartbeatFrame(frame: Uint8Array): void {
+    this.write(frame, null);
+  }
+
+  /** Sends a frame the socket itself makes (already in the client's terms), after what is queued. */
+  protected sendToClient(frame: Uint8Array): void {
     this.write(frame, null);
   }
 

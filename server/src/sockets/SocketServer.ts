@@ -1,8 +1,9 @@
 /**
  * Accepts WebSocket upgrades on the HTTP port and routes them by path: `/sync` to the Hocuspocus protocol,
  * `/y/<name>` to the y-websocket bridge. It owns the checks made before a socket exists (path, origin, and in dev
- * mode a loopback `Host`: see http/loopbackHost.ts), the frame size limit (ws `maxPayload`: a larger frame closes the
- * socket with 1009), permessage-deflate, the set of open sockets that shutdown closes, and the heartbeat: one timer
+ * mode a loopback `Host`: see http/loopbackHost.ts), the connection caps (in all, not yet authenticated, per address:
+ * HTTP 503/429 before a socket exists; see limits.ts), the frame size limit (ws `maxPayload`, the pre-authentication
+ * budget until a socket authenticates: a larger frame closes the socket with 1009), permessage-deflate, the set of open sockets that shutdown closes, and the heartbeat: one timer
  * for every socket (not one per socket: an idle server holds thousands), which beats each socket once per
  * `heartbeatIntervalMs` (see ServerSocket.beat).
  */
@@ -58,10 +59,12 @@ export function isOriginAllowed(request: IncomingMessage, allowedOrigins: readon
   }
 }
 
+const STATUS_TEXT: Record<number, string> = { 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+
 function refuse(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ error: message });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Service Unavailable'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Service Unavailable'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -77,7 +80,8 @@ export class SocketServer {
     this.options = options;
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: options.maxMessageBytes,
+      // Until a socket authenticates; ServerSocket raises it to maxMessageBytes then.
+      maxPayload: Math.min(options.maxMessageBytes, options.limits.settings.maxBytesBeforeAuth),
       perMessageDeflate: options.permessageDeflate ? PERMESSAGE_DEFLATE : false,
     });
     let lastBeatAt = performance.now();
@@ -113,6 +117,12 @@ export class SocketServer {
       metrics.rejectedConnections.inc({ reason: 'origin' });
       log.warn({ origin: request.headers.origin }, 'refused a WebSocket from an origin that is not allowed');
       return refuse(socket, 403, `origin ${request.headers.origin} is not allowed (CONCORD_ALLOWED_ORIGINS)`);
+    }
+    const refusal = this.options.limits.refusal(request, this.sockets.size);
+    if (refusal !== null) {
+      metrics.rejectedConnections.inc({ reason: refusal.reason });
+      log.debug({ reason: refusal.reason, remote: request.socket.remoteAddress }, 'refused a WebSocket: a connection limit is reached');
+      return refuse(socket, refusal.status, refusal.message);
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, path));
   };

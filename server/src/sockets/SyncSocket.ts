@@ -6,6 +6,7 @@
  * inbound address gets the tenant prefix, each outbound one loses it. Authentication then verifies the token and
  * refuses any document whose prefix is not the verified tenant, so a forged claim reaches nothing; a later token that
  * claims another tenant closes the socket (4400). Frames that arrive before the first token wait, within a bound.
+ * How many documents the socket opens, and how many authenticate in Hocuspocus at once, is DocumentSlots' business.
  *
  * Keystrokes that arrive together on a document this socket already edits go to Hocuspocus as one update
  * (UpdateBatch); the client still gets one acknowledgement per message: the batch's acknowledgement is sent once for
@@ -24,8 +25,9 @@
 import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
 import { messageYjsSyncStep1 } from 'y-protocols/sync';
-import { CloseCode, TENANT_SEPARATOR } from '@concord/engine';
+import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
 import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import { AwarenessSession } from './AwarenessGuard.js';
 import {
@@ -44,6 +46,7 @@ import {
   type StructRun,
   utf8Strings,
 } from './frames.js';
+import { DocumentSlots } from './DocumentSlots.js';
 import { ServerSocket } from './ServerSocket.js';
 import { SyncRequests } from './SyncRequests.js';
 import { UpdateBatch } from './UpdateBatch.js';
@@ -90,6 +93,8 @@ export class SyncSocket extends ServerSocket {
     (address, held) => this.pass(address, held.frame, held.parsed),
     (error) => this.refuse(error),
   );
+  /** Documents open, authenticating and waiting (made with the first token). */
+  private slots: DocumentSlots | null = null;
 
   protected inbound(frame: Uint8Array): void {
     if (frame.length === 1 && frame[0] === PONG_FRAME_BYTE) {
@@ -104,6 +109,8 @@ export class SyncSocket extends ServerSocket {
       throw error;
     }
     if (parsed.providerVersion !== undefined) this.answersPingFrames = true;
+    if (parsed.type !== MessageType.Auth && !this.takeBeforeAuth(frame.byteLength)) return;
+    if (parsed.type === MessageType.Awareness && !this.takeAwareness()) return;
     if (this.tenant === undefined) {
       if (parsed.type !== MessageType.Auth || parsed.token === undefined) {
         this.hold(frame, parsed);
@@ -111,6 +118,7 @@ export class SyncSocket extends ServerSocket {
       }
       this.tenant = claimedTenant(parsed.token);
       this.tenantPrefix = utf8Strings.of(`${this.tenant}${TENANT_SEPARATOR}`);
+      this.slots = new DocumentSlots(this.context.limits.settings.maxDocumentsPerConnection, this.context.maxMessageBytes);
       this.relay(frame, parsed);
       for (const held of this.held ?? []) {
         // Awareness entries are read right after parsing (AwarenessGuard): a held one is parsed again.
@@ -157,14 +165,16 @@ export class SyncSocket extends ServerSocket {
   }
 
   /**
-   * Hocuspocus authorised the socket's session on a document (its updates may now be checked), or ended it (refused
-   * it, or closed it): updates forwarded and not yet acknowledged there never will be, updates held for it are dropped,
+   * Hocuspocus answered the socket's authentication of a document (a pending slot frees; see DocumentSlots), authorised
+   * its session (its updates may now be checked), or ended it (refused it, or closed it): updates forwarded and not yet acknowledged there never will be, updates held for it are dropped,
    * and the next session starts unbatched.
    */
   private sessionChanged(frame: Uint8Array, type: number): void {
     const { address, decoder } = readServerFrameHead(frame);
     if (type === MessageType.Auth) {
       const kind = decoding.readVarUint(decoder);
+      this.slots?.answered(address, kind !== AuthMessageType.PermissionDenied); // a pending slot frees
+      queueMicrotask(() => this.releaseWaiting());
       if (kind === AuthMessageType.Authenticated) this.gate.authorised(address, decoding.readVarString(decoder) !== READ_ONLY_SCOPE);
       if (kind !== AuthMessageType.PermissionDenied) return;
     }
@@ -172,6 +182,28 @@ export class SyncSocket extends ServerSocket {
     this.editing?.delete(address);
     this.endPresence(address);
     this.gate.ended(address);
+  }
+
+  /** Forwards the documents that waited for a pending slot, as slots free. */
+  private releaseWaiting(): void {
+    for (let ready = this.slots?.nextReady(); ready; ready = this.slots?.nextReady()) {
+      for (const held of ready) {
+        // Awareness entries are read right after parsing (AwarenessGuard): a held one is parsed again.
+        this.relay(held.frame, held.parsed.type === MessageType.Awareness ? this.parseAgain(held.frame) : held.parsed);
+      }
+    }
+  }
+
+  /** Answers an Auth frame beyond the documents limit with PermissionDenied; the socket stays. */
+  private refuseDocument(parsed: ClientFrame): void {
+    this.context.metrics.authFailures.inc({ kind: CloseReason.TooManyDocuments });
+    this.log.info({ document: parsed.address, limit: this.context.limits.settings.maxDocumentsPerConnection }, 'refused a document: too many on one connection');
+    const encoder = encoding.createEncoder();
+    encoding.writeVarString(encoder, parsed.address);
+    encoding.writeVarUint(encoder, MessageType.Auth);
+    encoding.writeVarUint(encoder, AuthMessageType.PermissionDenied);
+    encoding.writeVarString(encoder, CloseReason.TooManyDocuments);
+    this.sendToClient(encoding.toUint8Array(encoder));
   }
 
   private refuse(error: Error): void {
@@ -213,6 +245,14 @@ export class SyncSocket extends ServerSocket {
 
   private relay(received: Uint8Array, parsed: ClientFrame): void {
     const address = `${this.tenant}${TENANT_SEPARATOR}${parsed.address}`;
+    const route = this.slots!.route(address, parsed.type === MessageType.Auth, { frame: received, parsed });
+    if (route !== 'forward') {
+      if (route === 'refuse') return this.refuseDocument(parsed);
+      if (route === 'queued') return this.documentOpened();
+      if (route !== 'opened') return;
+      this.documentOpened();
+    }
+    if (parsed.type === MessageType.CLOSE) this.slots!.closed(address);
     if (parsed.step === messageYjsSyncStep1 && !this.syncRequests.admit(address)) return; // the answer on its way covers it
     if (parsed.type === MessageType.Auth) this.syncRequests.forget(address);
     const frame = parsed.type === MessageType.Sync || parsed.type === MessageType.SyncReply ? received : this.checkPresence(address, received, parsed);
@@ -267,7 +307,7 @@ export class SyncSocket extends ServerSocket {
   private hold(frame: Uint8Array, parsed: ClientFrame): void {
     this.heldBytes += frame.byteLength;
     const held = (this.held ??= []);
-    if (held.length >= MAX_FRAMES_BEFORE_AUTH || this.heldBytes > this.context.maxMessageBytes) {
+    if (held.length >= MAX_FRAMES_BEFORE_AUTH || this.heldBytes > this.context.limits.settings.maxBytesBeforeAuth) {
       throw new MalformedFrameError(`too many messages before the first authentication`);
     }
     held.push({ frame, parsed });

@@ -84,7 +84,9 @@ export class YWebsocketSocket extends ServerSocket {
   }
 
   protected inbound(frame: Uint8Array): void {
+    if (!this.takeBeforeAuth(frame.byteLength)) return;
     const { type, update } = parseYWebsocketFrame(frame, this.context.awareness.limits.maxStateBytes);
+    if (type === MessageType.Awareness && !this.takeAwareness()) return;
     if (update !== undefined && !this.gate.admit(this.address, update, frame.byteLength, frame)) return;
     const presence = type === MessageType.Awareness ? this.context.awareness.check(this.presence) : null;
     this.forward(withPrefix(this.prefix, presence === null ? frame : awarenessFrame(NO_HEAD, presence), 0));

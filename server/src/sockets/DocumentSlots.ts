@@ -1,0 +1,108 @@
+/**
+ * The documents one `/sync` socket has open, and the two limits on them (issue 14: "500 documents opened at once on
+ * one socket: socket reset after 10–23").
+ *
+ * - At most `maxDocuments` open or waiting at once: the Auth frame of one more is answered PermissionDenied with
+ *   reason `too-many-documents` by the socket itself, the frames the client sent with it are dropped, and the socket
+ *   and its other documents stay.
+ * - At most `MAX_PENDING_AUTHENTICATIONS` authenticating in Hocuspocus at once: Hocuspocus resets the whole socket
+ *   when a client has 100 documents waiting for authentication (its `maxPendingDocuments`), so documents beyond this
+ *   wait here, frames and all, and go on in the order they came as earlier ones are answered.
+ *
+ * Addresses are the server's (`<tenant>/<name>`, with a session suffix when the provider sends one). Nothing here
+ * runs per message except `route` for frames other than Auth, which checks two sizes while nothing waits or was
+ * refused.
+ */
+import { MalformedFrameError, type ClientFrame } from './frames.js';
+
+/** Documents authenticating in Hocuspocus at once; half its reset threshold (100), which counts other frames too. */
+export const MAX_PENDING_AUTHENTICATIONS = 50;
+
+/** Addresses refused for the limit whose late frames are still dropped; older ones are forgotten. */
+const MAX_REMEMBERED_REFUSALS = 1_000;
+
+export interface HeldFrame {
+  readonly frame: Uint8Array;
+  readonly parsed: ClientFrame;
+}
+
+/**
+ * What to do with a client frame: pass it to Hocuspocus (`opened`: the Auth of a document new on the socket), keep it
+ * for later (`queued`: the Auth of a new document that waits), drop it, or refuse its document.
+ */
+export type Route = 'forward' | 'opened' | 'queued' | 'held' | 'drop' | 'refuse';
+
+export class DocumentSlots {
+  /** Forwarded to Hocuspocus and neither refused nor closed. */
+  private readonly open = new Set<string>();
+  /** Of those, the ones whose authentication Hocuspocus has not answered. */
+  private readonly pending = new Set<string>();
+  /** Documents waiting for a pending slot, in the order they came, with their frames. */
+  private readonly waiting = new Map<string, HeldFrame[]>();
+  private readonly refused = new Set<string>();
+  private waitingBytes = 0;
+  private readonly maxDocuments: number;
+  private readonly maxWaitingBytes: number;
+
+  constructor(maxDocuments: number, maxWaitingBytes: number) {
+    this.maxDocuments = maxDocuments;
+    this.maxWaitingBytes = maxWaitingBytes;
+  }
+
+  /** Decides for a client frame to `address`; frames it returns `held` for are kept here. Throws past the byte bound. */
+  route(address: string, isAuth: boolean, held: HeldFrame): Route {
+    if (!isAuth) {
+      if (this.waiting.size === 0 && this.refused.size === 0) return 'forward';
+      if (this.waiting.has(address)) return this.hold(address, held);
+      return this.refused.has(address) ? 'drop' : 'forward';
+    }
+    if (this.waiting.has(address)) return this.hold(address, held);
+    if (this.open.has(address)) return 'forward';
+    this.refused.delete(address);
+    if (this.open.size + this.waiting.size >= this.maxDocuments) {
+      if (this.refused.size >= MAX_REMEMBERED_REFUSALS) this.refused.delete(this.refused.values().next().value!);
+      this.refused.add(address);
+      return 'refuse';
+    }
+    if (this.pending.size >= MAX_PENDING_AUTHENTICATIONS) {
+      this.waiting.set(address, []);
+      this.hold(address, held);
+      return 'queued';
+    }
+    this.open.add(address);
+    this.pending.add(address);
+    return 'opened';
+  }
+
+  /** Hocuspocus answered the authentication of `address`; `granted` false: refused. */
+  answered(address: string, granted: boolean): void {
+    this.pending.delete(address);
+    if (!granted) this.open.delete(address);
+  }
+
+  /** The document at `address` was closed (by the server or the client). */
+  closed(address: string): void {
+    this.open.delete(address);
+  }
+
+  /**
+   * The frames of the next waiting document, once a pending slot is free (its Auth frame first); null when none can
+   * go now. Its frames are routed again by the caller, which now forwards them.
+   */
+  nextReady(): HeldFrame[] | null {
+    if (this.pending.size >= MAX_PENDING_AUTHENTICATIONS || this.waiting.size === 0) return null;
+    const [address, frames] = this.waiting.entries().next().value!;
+    this.waiting.delete(address);
+    for (const { frame } of frames) this.waitingBytes -= frame.byteLength;
+    return frames;
+  }
+
+  private hold(address: string, held: HeldFrame): Route {
+    this.waitingBytes += held.frame.byteLength;
+    if (this.waitingBytes > this.maxWaitingBytes) {
+      throw new MalformedFrameError(`more than ${this.maxWaitingBytes} bytes for documents waiting to authenticate`);
+    }
+    this.waiting.get(address)!.push(held);
+    return 'held';
+  }
+}
