@@ -23,7 +23,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
 import * as Y from 'yjs';
 // The seams are internals, not the package's API: imported from the server's sources.
-import { corked, frameOf, sendFrame, serverDeflateWindowBits } from '../../server/src/seams/ws.js';
+import { corked, frameOf, raiseMaxPayload, sendFrame, serverDeflateWindowBits } from '../../server/src/seams/ws.js';
 import {
   decodeWholeUpdate,
   deleteRanges,
@@ -379,8 +379,8 @@ describe('Yjs: what server/src/seams/yjs.ts reads', () => {
 
 describe('ws: what server/src/seams/ws.ts reaches into', () => {
   /** A ws 8 server and client on loopback; the server's end of the socket and its TCP socket. */
-  async function pair(serverDeflate: PerMessageDeflateOptions | false, clientDeflate: PerMessageDeflateOptions | boolean = true) {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: serverDeflate });
+  async function pair(serverDeflate: PerMessageDeflateOptions | false, clientDeflate: PerMessageDeflateOptions | boolean = true, maxPayload?: number) {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: serverDeflate, maxPayload });
     await once(wss, 'listening');
     const accepted = once(wss, 'connection') as Promise<[WebSocket, IncomingMessage]>;
     const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, { perMessageDeflate: clientDeflate });
@@ -392,7 +392,7 @@ describe('ws: what server/src/seams/ws.ts reaches into', () => {
     const [[server, request]] = await Promise.all([accepted, once(client, 'open')]);
     const received: Buffer[] = [];
     client.on('message', (data: Buffer) => received.push(data));
-    return { server, tcp: request.socket as Socket, received };
+    return { server, client, tcp: request.socket as Socket, received };
   }
 
   test('serverDeflateWindowBits reads the negotiated window; null when Concord must not compress', async () => {
@@ -430,5 +430,22 @@ describe('ws: what server/src/seams/ws.ts reaches into', () => {
     expect(tcp.writableCorked).toBe(0);
     await waitFor(() => received.length === 2);
     expect(received.map(String)).toEqual(['one', 'two']);
+  });
+
+  test('raiseMaxPayload lifts one socket\'s frame limit, plain and inflated; a frame over the old limit closed 1009 before', async () => {
+    for (const deflate of [false, { serverNoContextTakeover: true, threshold: 0 }] as const) {
+      const limited = await pair(deflate, deflate !== false, 1024);
+      const refused = new Promise<string | undefined>((resolve) => limited.server.on('error', (error: Error & { code?: string }) => resolve(error.code)));
+      limited.client.send(Buffer.alloc(4096, 1));
+      expect(await refused, 'ws maxPayload applies').toBe('WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+
+      const raised = await pair(deflate, deflate !== false, 1024);
+      const got: Buffer[] = [];
+      raised.server.on('message', (data: Buffer) => got.push(data));
+      expect(raiseMaxPayload(raised.server, 64 * 1024), 'ws internals (_receiver._maxPayload, permessage-deflate _maxPayload) changed').toBe(true);
+      raised.client.send(Buffer.alloc(32 * 1024, 2));
+      await waitFor(() => got.length === 1);
+      expect(got[0]!.length).toBe(32 * 1024);
+    }
   });
 });
