@@ -58,7 +58,9 @@ describe('before the first authentication', () => {
   it('frames under the per-frame limit close the socket 1009 once they pass the budget together; an authenticated socket sends large frames', async () => {
     const server = await startTestServer({ maxBytesBeforeAuth: 16 * 1024 });
     const socket = await rawSocket(server.syncUrl);
-    for (let i = 0; i < 3; i++) socket.send(frames.update('doc', new Uint8Array(6 * 1024)));
+    const chunk = new Y.Doc();
+    chunk.getText('t').insert(0, 'y'.repeat(6 * 1024));
+    for (let i = 0; i < 3; i++) socket.send(frames.update('doc', Y.encodeStateAsUpdate(chunk)));
     expect(await socket.closed).toEqual({ code: CloseCode.MessageTooBig, reason: CloseReason.TooMuchBeforeAuthentication });
 
     // Once a document authenticated, frames up to CONCORD_MAX_MESSAGE_BYTES go through (the ws limit was raised).
