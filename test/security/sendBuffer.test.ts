@@ -220,5 +220,44 @@ describe('a client that asks for the whole document many times at once', () => {
     expect(answers).toBeLessThan(REPEATED_REQUESTS / 10);
     expect(client.ws.readyState).toBe(WebSocket.OPEN);
   });
-});
 
+  test('over /y/ (y-websocket) too: answered once or a few times, not closed', async () => {
+    const server = await startTestServer();
+    const name = 'asked-often-y';
+    const writer = hocuspocusClient(server, name, await mintToken({ sub: 'writer', docs: { [name]: 'write' } }));
+    await writer.whenSynced();
+    writer.doc.getText('body').insert(0, randomBytes(384 * 1024).toString('base64'));
+    await waitFor(() => writer.provider.unsyncedChanges === 0, { message: 'document stored' });
+
+    const token = await mintToken({ sub: 'reader', docs: { [name]: 'read' } });
+    const client = await rawSocket(`${server.yUrl}/${name}?token=${token}`);
+    const request = encoding.encode((e) => {
+      encoding.writeVarUint(e, 0); // Sync
+      encoding.writeVarUint(e, 0); // step 1
+      encoding.writeVarUint8Array(e, Y.encodeStateVector(new Y.Doc()));
+    });
+    const isStep2 = (frame: Uint8Array) => frame[0] === 0 && frame[1] === 1;
+    for (let i = 0; i < REPEATED_REQUESTS; i++) client.send(request);
+    const doc = new Y.Doc();
+    let read = 0;
+    await waitFor(() => {
+      for (; read < client.received.length; read++) {
+        const frame = client.received[read]!;
+        if (!isStep2(frame)) continue;
+        const d = decoding.createDecoder(frame);
+        decoding.readVarUint(d);
+        decoding.readVarUint(d);
+        Y.applyUpdate(doc, decoding.readVarUint8Array(d));
+      }
+      return doc.getText('body').length === 512 * 1024;
+    }, { message: 'the whole document arrived' });
+    // Whatever else was answered is in once an edit made after that has reached the client.
+    writer.doc.getText('fence').insert(0, 'x');
+    await waitFor(() => client.received.some((frame) => frame[0] === 0 && frame[1] === 2), { message: 'a later edit arrived' });
+    const answers = client.received.filter(isStep2).length;
+    console.log(`${REPEATED_REQUESTS} full-state requests at once over /y/: ${answers} answered`);
+    expect(doc.getText('body').length).toBe(512 * 1024);
+    expect(answers).toBeLessThan(REPEATED_REQUESTS / 10);
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+});

@@ -13,12 +13,14 @@ import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
+import { messageYjsSyncStep1 } from 'y-protocols/sync';
 import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
 import type { WebSocket } from 'ws';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import type { AwarenessSession } from './AwarenessGuard.js';
 import { addressPrefixes, authFrame, awarenessFrame, MalformedFrameError, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
 import { ServerSocket, type SocketContext } from './ServerSocket.js';
+import { SyncRequests } from './SyncRequests.js';
 import { UpdateGate } from './UpdateGate.js';
 
 function closeCodeFor(reason: string): number {
@@ -34,6 +36,8 @@ export class YWebsocketSocket extends ServerSocket {
   private readonly prefix: Uint8Array;
   private readonly token: string;
   private readonly presence: AwarenessSession;
+  /** Full-state requests being answered: a repeated one is dropped meanwhile (see SyncRequests). */
+  private readonly syncRequests = new SyncRequests();
   /** Updates go on only when complete and under the user's own client ids (see UpdateGate). */
   private readonly gate = new UpdateGate<Uint8Array>(
     this.context.updates,
@@ -85,8 +89,9 @@ export class YWebsocketSocket extends ServerSocket {
 
   protected inbound(frame: Uint8Array): void {
     if (!this.takeBeforeAuth(frame.byteLength)) return;
-    const { type, update } = parseYWebsocketFrame(frame, this.context.awareness.limits.maxStateBytes);
+    const { type, update, step } = parseYWebsocketFrame(frame, this.context.awareness.limits.maxStateBytes);
     if (type === MessageType.Awareness && !this.takeAwareness()) return;
+    if (step === messageYjsSyncStep1 && !this.syncRequests.admit(this.address)) return; // the answer on its way covers it
     if (update !== undefined && !this.gate.admit(this.address, update, frame.byteLength, frame)) return;
     const presence = type === MessageType.Awareness ? this.context.awareness.check(this.presence) : null;
     this.forward(withPrefix(this.prefix, presence === null ? frame : awarenessFrame(NO_HEAD, presence), 0));
@@ -94,6 +99,7 @@ export class YWebsocketSocket extends ServerSocket {
 
   protected outbound(frame: Uint8Array): Uint8Array | null {
     if (frame.length === 1) return null; // Hocuspocus-only ping
+    if (this.syncRequests.waiting) this.syncRequests.sent(frame);
     const { bodyOffset, type, decoder } = readServerFrameHead(frame);
     switch (type) {
       case MessageType.Sync:

@@ -196,16 +196,16 @@ export function parseClientFrame(
 export function parseYWebsocketFrame(
   frame: Uint8Array,
   maxAwarenessStateBytes = Number.POSITIVE_INFINITY,
-): { readonly type: MessageType; readonly update?: DecodedUpdate } {
+): { readonly type: MessageType; readonly update?: DecodedUpdate; readonly step?: number } {
   try {
     const decoder = decoding.createDecoder(frame);
     const type = decoding.readVarUint(decoder) as MessageType;
     if (type !== MessageType.Sync && type !== MessageType.Awareness && type !== MessageType.QueryAwareness) {
       throw new MalformedFrameError(`message type ${type} is not part of the y-websocket protocol`);
     }
-    const { update } = checkBody(decoder, type, maxAwarenessStateBytes);
+    const { update, step } = checkBody(decoder, type, maxAwarenessStateBytes);
     checkEnd(decoder);
-    return { type, update };
+    return { type, update, step };
   } catch (error) {
     throw malformed(error);
   }
