@@ -173,7 +173,7 @@ describe('a client that stops reading', () => {
     const attacker = await authenticated(server, address, token);
     const baseline = rssOf(await scrape(server));
 
-    const { peakRss, sent } = await flood(server, attacker, () => stateless(address, JSON.stringify({ concord: 'since', epoch: 'any', seq: 0 })));
+    const { peakRss, sent } = await flood(server, attacker, () => stateless(address, JSON.stringify({ concord: 'since', epoch: 'any', seq: 0 })), 150);
     console.log(`replay flood: ${sent} requests, RSS ${Math.round(baseline / MIB)} MB → peak ${Math.round(peakRss / MIB)} MB`);
     expect(sendBufferClosesOf(await scrape(server))).toBe(1);
     expect(peakRss - baseline).toBeLessThan(RSS_GROWTH_BOUND_BYTES);
