@@ -132,3 +132,66 @@ test('an update held for a dependency goes through, and is acknowledged, once th
   await waitFor(() => keeper.doc.getText('t').toString().includes('junk'));
   expect(serverDocument(server, 'acme', 'doc')!.getText('t').toString()).toBe('njunkever sent');
 });
+
+test('the per-document bound closes the connection that goes past it; another connection keeps what it held', async () => {
+  const server = await startTestServer({ maxHeldUpdatesPerDocument: 16, maxHeldUpdatesPerConnection: 64 });
+  const token = await mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } });
+  const keeper = hocuspocusClient(server, 'doc', token);
+  await keeper.whenSynced();
+  const { base, updates } = orphans(20);
+
+  const first = await authenticated(server, token);
+  for (const update of updates.slice(0, 10)) first.send(frames.update('doc', update));
+  const marker = new Y.Doc();
+  marker.getText('m').insert(0, 'after');
+  first.send(frames.update('doc', Y.encodeStateAsUpdate(marker))); // complete: not held back behind the others
+  const second = await authenticated(server, token);
+  for (const update of updates.slice(10)) second.send(frames.update('doc', update));
+  expect(await closedWithin(second, 10_000)).toEqual({ code: 4400, reason: expect.stringMatching(/held for this document/) });
+  expect(acknowledgements(second)).toBe(0);
+  await waitFor(() => acknowledgements(first) === 1); // the complete one only
+
+  // The dependency arrives: what the first connection held goes through, and is acknowledged.
+  keeper.doc.transact(() => Y.applyUpdate(keeper.doc, Y.encodeStateAsUpdate(base)));
+  await waitFor(() => acknowledgements(first) === 11);
+  expect(serverDocument(server, 'acme', 'doc')!.getText('t').toString().split('junk')).toHaveLength(11);
+  expect(serverDocument(server, 'acme', 'doc')!.store.pendingStructs).toBeNull();
+});
+
+test('the per-connection byte bound closes with 4400', async () => {
+  const server = await startTestServer({ maxHeldUpdateBytesPerConnection: 64 * 1024 });
+  const token = await mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } });
+  const base = new Y.Doc();
+  base.getText('t').insert(0, 'never sent');
+  const large = (i: number) => {
+    const doc = new Y.Doc();
+    Y.applyUpdate(doc, Y.encodeStateAsUpdate(base));
+    const before = Y.encodeStateVector(doc);
+    doc.getText('t').insert(1, String(i).repeat(40 * 1024));
+    return Y.encodeStateAsUpdate(doc, before);
+  };
+  const socket = await authenticated(server, token);
+  socket.send(frames.update('doc', large(1)));
+  socket.send(frames.update('doc', large(2)));
+  expect(await closedWithin(socket, 10_000)).toEqual({ code: 4400, reason: expect.stringMatching(/bytes\) waiting/) });
+  expect(acknowledgements(socket)).toBe(0);
+});
+
+test('a new edit that arrives before the earlier edits it continues waits for them, then both go through (convergence seed 1351110673)', async () => {
+  const server = await startTestServer();
+  const token = await mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } });
+  const socket = await authenticated(server, token);
+  const doc = new Y.Doc();
+  const updates: Uint8Array[] = [];
+  doc.on('update', (update: Uint8Array) => void updates.push(update));
+  doc.getText('t').insert(0, 'abc');
+  socket.send(frames.update('doc', updates[0]!));
+  await waitFor(() => acknowledgements(socket) === 1);
+  doc.getText('t').insert(3, 'def'); // offline: sent later, as a reconnecting client sends it in its sync step 2
+  doc.getText('t').insert(6, 'g'); // after reconnecting: sent at once
+  socket.send(frames.update('doc', updates[2]!));
+  socket.send(frames.update('doc', updates[1]!));
+  await waitFor(() => acknowledgements(socket) === 3);
+  expect(serverDocument(server, 'acme', 'doc')!.getText('t').toString()).toBe('abcdefg');
+  expect(serverDocument(server, 'acme', 'doc')!.store.pendingStructs).toBeNull();
+});

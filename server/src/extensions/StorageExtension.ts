@@ -8,8 +8,9 @@
  * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
  * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
  * the document and loads never replay a long history, and again when the document unloads with a tail worth
- * replacing, so a document at rest loads from one snapshot. Who owns each client id of a document (see
- * sockets/UpdateGuard.ts) is loaded with it, and claims are stored through the same committer. Channels (`<tenant>/#<channel>`) and workspace rooms (`<tenant>/@workspace`) are not stored.
+ * replacing, so a document at rest loads from one snapshot. Channels (`<tenant>/#<channel>`) and workspace rooms
+ * (`<tenant>/@workspace`) are not stored. Who owns each client id of a document (sockets/UpdateGuard.ts) is loaded
+ * with it, and registered for the sockets' update checks; claims are stored through the same committer.
  */
 import {
   isTransactionOrigin,

@@ -21,6 +21,9 @@
  *
  * Presence: each document session (its first Auth frame until the client or the server ends it) is an
  * AwarenessSession, and every awareness frame is checked against it (AwarenessGuard) before it goes on.
+ *
+ * Updates: every update goes through the socket's UpdateGate first (before any batching): only complete updates under
+ * the user's own client ids go on, in order; incomplete ones wait there, outside the document, unacknowledged.
  */
 import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
@@ -257,6 +260,7 @@ export class SyncSocket extends ServerSocket {
     if (parsed.type === MessageType.Auth) this.syncRequests.forget(address);
     const frame = parsed.type === MessageType.Sync || parsed.type === MessageType.SyncReply ? received : this.checkPresence(address, received, parsed);
     if (parsed.token !== undefined) this.gate.authenticating(address, parsed.token);
+    else if (parsed.type === MessageType.CLOSE) this.gate.ended(address); // the client closed the document
     if (parsed.update !== undefined && !this.gate.admit(address, parsed.update, frame.byteLength, { frame, parsed })) return;
     this.pass(address, frame, parsed);
   }

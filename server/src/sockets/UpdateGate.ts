@@ -8,8 +8,10 @@
  * Held updates are bounded (UpdateLimits): per connection in number and bytes, and per document in number of
  * incomplete ones across connections. The connection whose update would go past a bound is closed with 4400.
  *
- * Updates also wait here, in order, until the socket's session on their document is authorised and the document is
- * loaded (Hocuspocus would have queued them the same way). A read-only session's updates go on unchecked: Hocuspocus
+ * Updates also wait here until the socket's session on their document is authorised and the document is loaded
+ * (Hocuspocus would have queued them the same way). Held updates go on in the order they came, except that one still
+ * incomplete does not hold back those after it: a client that reconnects sends a new edit before the sync step 2
+ * that carries the offline edits it continues. A read-only session's updates go on unchecked: Hocuspocus
  * applies none of them.
  *
  * Per update on the hot path: a few map lookups (the session, the document, the client ids' states) and one pass over
@@ -127,7 +129,12 @@ export class UpdateGate<Payload> implements Waiter {
   admit(address: string, update: DecodedUpdate, bytes: number, payload: Payload): boolean {
     if (update.structs.length === 0 && isEmptyDeleteSet(update.ds)) return true; // nothing to check (an empty sync step 2)
     const session = this.session(address);
-    if (session.held === null && this.decide(address, session, update) === Verdict.Complete) return true;
+    if (this.decide(address, session, update) === Verdict.Complete) {
+      // Held updates of this session may have waited for this one (a client's offline edits arrive in its sync step 2,
+      // after a new edit that continues them): they are tried again once it has gone on.
+      if (session.held !== null) this.guard.changed(documentNameOf(address));
+      return true;
+    }
     this.hold(address, session, { update, bytes, payload, counted: false });
     return false;
   }
@@ -197,21 +204,33 @@ export class UpdateGate<Payload> implements Waiter {
     }
   }
 
-  /** Sends on, in order, the held updates that are complete now; stops at the first that is not. */
+  /**
+   * Sends on the held updates that are complete now, in the order they came; one that is still incomplete stays and
+   * the next ones are tried (a later update of the same client can be what an earlier one waits for), until a pass
+   * sends nothing.
+   */
   private release(address: string, session: Session): void {
     try {
       const held = session.held!;
-      while (held.length > 0) {
-        const next = held[0]!;
-        const verdict = this.decide(address, session, next.update);
-        if (verdict !== Verdict.Complete) {
-          if (verdict === Verdict.Incomplete) this.count(address, next);
-          return;
+      let progress = true;
+      while (progress && held.length > 0) {
+        progress = false;
+        for (let i = 0; i < held.length; i++) {
+          const next = held[i]!;
+          const verdict = this.decide(address, session, next.update);
+          if (verdict === null) return; // the session or its document is not ready yet
+          if (verdict === Verdict.Incomplete) {
+            this.count(address, next);
+            continue;
+          }
+          held.splice(i, 1);
+          i -= 1;
+          this.uncount(address, next);
+          this.forward(address, next.payload as Payload);
+          progress = true;
         }
-        held.shift();
-        this.uncount(address, next);
-        this.forward(address, next.payload as Payload);
       }
+      if (held.length > 0) return;
       session.held = null;
       this.guard.stopWaiting(documentNameOf(address), this);
     } catch (error) {

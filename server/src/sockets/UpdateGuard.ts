@@ -119,6 +119,11 @@ export class UpdateGuard {
     this.listeners.delete(documentName);
   }
 
+  /** Retries the gates waiting for `documentName` (once per turn of the event loop, after what is in flight). */
+  changed(documentName: string): void {
+    this.schedule(documentName);
+  }
+
   private schedule(documentName: string): void {
     this.due.add(documentName);
     if (this.retryScheduled) return;

@@ -6,7 +6,7 @@
  * send (the URL's token, the document in the token's tenant), client frames get the document's address, and of
  * what Hocuspocus sends back only sync, awareness and query-awareness go out. A refusal closes the socket with
  * 4401 or 4403, which y-websocket treats as final (it does not retry 44xx). Awareness frames are checked against the
- * socket's one presence session (AwarenessGuard) before they go on.
+ * socket's one presence session (AwarenessGuard) before they go on, and updates through its UpdateGate.
  */
 import type { IncomingMessage } from 'node:http';
 import { AuthMessageType } from '@hocuspocus/common';
