@@ -10,7 +10,7 @@
  *   wait here, frames and all, and go on in the order they came as earlier ones are answered.
  *
  * Addresses are the server's (`<tenant>/<name>`, with a session suffix when the provider sends one). Nothing here
- * runs per message except `route` for frames other than Auth, which checks two sizes while nothing waits or was
+ * runs per message except `route` for frames other than Auth, which checks two fields while nothing waits or was
  * refused.
  */
 import { MalformedFrameError, type ClientFrame } from './frames.js';
@@ -37,9 +37,10 @@ export class DocumentSlots {
   private readonly open = new Set<string>();
   /** Of those, the ones whose authentication Hocuspocus has not answered. */
   private readonly pending = new Set<string>();
-  /** Documents waiting for a pending slot, in the order they came, with their frames. */
-  private readonly waiting = new Map<string, HeldFrame[]>();
-  private readonly refused = new Set<string>();
+  /** Documents waiting for a pending slot, in the order they came, with their frames (made with the first). */
+  private waiting: Map<string, HeldFrame[]> | null = null;
+  /** Made with the first refusal. */
+  private refused: Set<string> | null = null;
   private waitingBytes = 0;
   private readonly maxDocuments: number;
   private readonly maxWaitingBytes: number;
@@ -51,21 +52,23 @@ export class DocumentSlots {
 
   /** Decides for a client frame to `address`; frames it returns `held` for are kept here. Throws past the byte bound. */
   route(address: string, isAuth: boolean, held: HeldFrame): Route {
+    const waiting = this.waiting;
     if (!isAuth) {
-      if (this.waiting.size === 0 && this.refused.size === 0) return 'forward';
-      if (this.waiting.has(address)) return this.hold(address, held);
-      return this.refused.has(address) ? 'drop' : 'forward';
+      if (waiting === null && this.refused === null) return 'forward';
+      if (waiting?.has(address) === true) return this.hold(address, held);
+      return this.refused?.has(address) === true ? 'drop' : 'forward';
     }
-    if (this.waiting.has(address)) return this.hold(address, held);
+    if (waiting?.has(address) === true) return this.hold(address, held);
     if (this.open.has(address)) return 'forward';
-    this.refused.delete(address);
-    if (this.open.size + this.waiting.size >= this.maxDocuments) {
-      if (this.refused.size >= MAX_REMEMBERED_REFUSALS) this.refused.delete(this.refused.values().next().value!);
-      this.refused.add(address);
+    this.refused?.delete(address);
+    if (this.open.size + (waiting?.size ?? 0) >= this.maxDocuments) {
+      const refused = (this.refused ??= new Set());
+      if (refused.size >= MAX_REMEMBERED_REFUSALS) refused.delete(refused.values().next().value!);
+      refused.add(address);
       return 'refuse';
     }
     if (this.pending.size >= MAX_PENDING_AUTHENTICATIONS) {
-      this.waiting.set(address, []);
+      (this.waiting ??= new Map()).set(address, []);
       this.hold(address, held);
       return 'queued';
     }
@@ -90,9 +93,11 @@ export class DocumentSlots {
    * go now. Its frames are routed again by the caller, which now forwards them.
    */
   nextReady(): HeldFrame[] | null {
-    if (this.pending.size >= MAX_PENDING_AUTHENTICATIONS || this.waiting.size === 0) return null;
-    const [address, frames] = this.waiting.entries().next().value!;
-    this.waiting.delete(address);
+    const waiting = this.waiting;
+    if (waiting === null || this.pending.size >= MAX_PENDING_AUTHENTICATIONS) return null;
+    const [address, frames] = waiting.entries().next().value!;
+    waiting.delete(address);
+    if (waiting.size === 0) this.waiting = null;
     for (const { frame } of frames) this.waitingBytes -= frame.byteLength;
     return frames;
   }
@@ -102,7 +107,7 @@ export class DocumentSlots {
     if (this.waitingBytes > this.maxWaitingBytes) {
       throw new MalformedFrameError(`more than ${this.maxWaitingBytes} bytes for documents waiting to authenticate`);
     }
-    this.waiting.get(address)!.push(held);
+    this.waiting!.get(address)!.push(held);
     return 'held';
   }
 }

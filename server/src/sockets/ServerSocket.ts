@@ -299,6 +299,7 @@ export abstract class ServerSocket implements WebSocketLike {
     if (type !== MessageType.Auth || decoder.arr[decoder.pos] !== AuthMessageType.Authenticated) return;
     this.authenticated = true;
     clearTimeout(this.authDeadline);
+    this.authDeadline = undefined;
     this.context.limits.authenticated();
     if (!raiseMaxPayload(this.ws, this.context.maxMessageBytes)) {
       this.log.error('cannot raise the frame size limit after authentication (ws internals changed; see seams/ws.ts)');
