@@ -7,6 +7,7 @@
  */
 import * as encoding from 'lib0/encoding';
 import { describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
 import { CloseCode, RateLimitReason } from '@concord/engine';
 import { frames, hocuspocusClient, rawSocket } from '../support/clients.js';
 import { metricValue } from '../support/probes.js';
@@ -102,5 +103,24 @@ describe('a socket that floods the server', () => {
     text.insert(0, 'still here');
     await waitFor(() => typist.provider.unsyncedChanges === 0, { message: 'the typist still acknowledged' });
     expect(await metricValue(server.url, 'concord_rejected_connections_total', 'reason="rate-messages"')).toBe(1);
+  });
+
+  it('a socket over its bytes a second is closed 4429 (bytes); within the burst it is not', async () => {
+    const server = await startTestServer({ bytesPerSecond: 1024, bytesBurst: 64 * 1024 });
+    const token = await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } });
+    const writer = hocuspocusClient(server, 'notes', token);
+    await writer.whenSynced();
+    writer.doc.getText('t').insert(0, 'x'.repeat(20 * 1024)); // within the burst
+    await waitFor(() => writer.provider.unsyncedChanges === 0, { message: 'the 20 KiB edit acknowledged' });
+
+    const flooder = await rawSocket(server.syncUrl);
+    flooder.send(frames.auth('notes', token));
+    await waitFor(() => flooder.received.some((frame) => frames.isAuthenticated(frame)));
+    const chunk = new Y.Doc();
+    chunk.getText('t').insert(0, 'z'.repeat(16 * 1024));
+    const update = frames.update('notes', Y.encodeStateAsUpdate(chunk));
+    for (let i = 0; i < 8 && flooder.ws.readyState === flooder.ws.OPEN; i++) flooder.send(update);
+    expect(await flooder.closed).toEqual({ code: CloseCode.RateLimited, reason: RateLimitReason.Bytes });
+    expect(await metricValue(server.url, 'concord_rejected_connections_total', 'reason="rate-bytes"')).toBe(1);
   });
 });
