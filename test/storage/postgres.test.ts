@@ -14,7 +14,7 @@ import { waitFor } from '../support/wait.js';
 import { runDocumentStoreContract } from './contract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
 
-const urls = new WeakMap<DocumentStore, string>();
+const urls = new WeakMap<object, string>();
 
 async function open(url: string): Promise<PostgresStore> {
   const store = await PostgresStore.open(url);
@@ -39,37 +39,26 @@ async function compactAll(store: DocumentStore, name: string): Promise<void> {
   await store.compact(name, snapshot, entries.map((e) => e.seq));
 }
 
+/** A store on a schema of its own, for the contract suites. */
+async function openOnFreshSchema(): Promise<PostgresStore> {
+  const { url } = await freshSchema();
+  const store = await PostgresStore.open(url);
+  urls.set(store, url);
+  return store;
+}
+
+/** Closes `store` and opens its schema again (the contract suites' `reopen`). */
+async function reopenSchema<S extends { close(): Promise<void> }>(store: S): Promise<S> {
+  await store.close();
+  const url = urls.get(store)!;
+  const reopened = await PostgresStore.open(url);
+  urls.set(reopened, url);
+  return reopened as unknown as S;
+}
+
 describePostgres('PostgreSQL storage', () => {
-  runDocumentStoreContract('postgres', {
-    async open() {
-      const { url } = await freshSchema();
-      const store = await PostgresStore.open(url);
-      urls.set(store, url);
-      return store;
-    },
-    async reopen(store) {
-      await store.close();
-      const url = urls.get(store)!;
-      const reopened = await PostgresStore.open(url);
-      urls.set(reopened, url);
-      return reopened;
-    },
-  });
-  runRevocationStoreContract('postgres', {
-    async open() {
-      const { url } = await freshSchema();
-      const store = await PostgresStore.open(url);
-      urls.set(store, url);
-      return store;
-    },
-    async reopen(store) {
-      await store.close();
-      const url = urls.get(store)!;
-      const reopened = await PostgresStore.open(url);
-      urls.set(reopened, url);
-      return reopened;
-    },
-  });
+  runDocumentStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
+  runRevocationStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
 
   test('migrations: instances starting together apply each one once, in the schema of the search_path', async () => {
     const { schema, url } = await freshSchema();
