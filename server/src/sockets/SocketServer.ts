@@ -80,7 +80,7 @@ export class SocketServer {
     this.options = options;
     this.wss = new WebSocketServer({
       noServer: true,
-      // Until a socket authenticates; ServerSocket raises it to maxMessageBytes then.
+      // Until a socket authenticates; SocketLimits raises it to maxMessageBytes then.
       maxPayload: Math.min(options.maxMessageBytes, options.limits.settings.maxBytesBeforeAuth),
       perMessageDeflate: options.permessageDeflate ? PERMESSAGE_DEFLATE : false,
     });

@@ -296,7 +296,7 @@ export class SyncSocket extends ServerSocket {
   private forwardToServer(address: string, frame: Uint8Array, messages: number): void {
     if (messages > 0) {
       // A resent update the document already holds makes no new write: its acknowledgement still waits for
-      // everything the document has queued (see ServerSocket).
+      // everything the document has queued (see Acknowledgements.ts).
       const session = address.indexOf('\0');
       const ticket = this.context.durability.lastPendingTicket(session < 0 ? address : address.slice(0, session));
       if (ticket > 0) this.holdAcknowledgements(address, ticket);

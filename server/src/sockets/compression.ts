@@ -13,7 +13,7 @@
  * every socket that ever sent a large frame): at 500 viewers that made the server 17× slower than stock Hocuspocus
  * without compression (issue 12). Here nothing is compressed by `ws`: broadcasts are deflated once, synchronously
  * (a frame of a few KiB takes tens of µs at level 1); a frame for one socket alone (its first sync) is deflated on
- * zlib's thread pool, and what the server sends that socket meanwhile waits behind it, in order (ServerSocket).
+ * zlib's thread pool, and what the server sends that socket meanwhile waits behind it, in order (Outbound.ts).
  */
 import { constants, deflateRaw, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import type { CompressionCounts } from '../metrics.js';
