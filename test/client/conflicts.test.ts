@@ -138,6 +138,9 @@ describe('C20 conflicts', () => {
     // Other fields and other records are not locked; the holder writes freely.
     tasksOf(bob).get('t1')!.set('title', 'Ship it');
     tasksOf(alice).get('t1')!.set('status', 'doing');
+    // Bob's forced write comes after Alice's, so it must win: he has seen hers (written in the same millisecond
+    // without that, the two stamps tie and the writer key picks the winner; CI saw Alice's win once).
+    await waitFor(() => tasksOf(bob).get('t1')?.get('status') === 'doing');
     // Forced, Bob's write goes through.
     tasksOf(bob).get('t1')!.set('status', 'done', { force: true });
     await waitFor(() => tasksOf(alice).get('t1')?.get('status') === 'done');
