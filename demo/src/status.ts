@@ -4,7 +4,8 @@
  * changes the server has not acknowledged yet, connected while the server cannot store (degraded), or an unstable
  * connection. Red: offline, unauthorized (edits are kept locally and counted as pending; a refused token is renewed
  * by the client on its own), or a local copy that cannot be written ("Not saved on this device"). A reconnect attempt
- * after the connection was lost stays red until it succeeds, so the light does not flicker with every retry.
+ * after the connection was lost stays red until it succeeds, so the light does not flicker with every retry. A document
+ * whose access was revoked says so; one that turned read-only with local changes says they are not sent.
  */
 import type { ConnectionState, DocumentStatus } from '@concord/client';
 
@@ -33,6 +34,9 @@ export function indicatorFor(
   const unknown = statuses.length === 0 || open.length < statuses.length;
   const pending = open.reduce((sum, status) => sum + status.pendingChanges, 0);
 
+  if (open.some((status) => status.state === 'unauthorized' && status.reason === 'revoked')) {
+    return { light: 'red', label: 'Not authorized · access revoked', pending };
+  }
   if (state === 'unauthorized' || open.some((status) => status.state === 'unauthorized')) {
     return { light: 'red', label: 'Not authorized', pending };
   }
@@ -47,6 +51,8 @@ export function indicatorFor(
   if (open.some((status) => status.state === 'degraded')) {
     return { light: 'yellow', label: 'Server cannot save · changes kept here', pending };
   }
+  // Access turned read-only (a downgrade): changes made here stay on this device, and the server takes none of them.
+  if (pending > 0 && open.some((status) => status.readOnly)) return { light: 'yellow', label: 'Read only · changes not sent', pending };
   if (pending > 0) return { light: 'yellow', label: 'Syncing…', pending };
   if (unknown) return { light: 'yellow', label: 'Opening…', pending };
   if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending };

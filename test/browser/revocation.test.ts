@@ -1,7 +1,9 @@
 /**
  * Issue 14 point 2 in real Chromium: the app backend revokes Bob (`server.revoke`, as `POST /api/revocations` does)
- * while his demo is open and synced. Within moments his status turns red ("Not authorized"), the copies of his open
- * documents leave his browser's IndexedDB, and Alice goes on working. Needs the demo built and Chromium.
+ * while his demo is open and synced. Within moments his status turns red ("Not authorized · access revoked"), the
+ * copies of his open documents leave his browser's IndexedDB, and Alice goes on working. A downgrade to read keeps the
+ * session: a change made then says "Read only · changes not sent" and never reaches anyone. Needs the demo built and
+ * Chromium.
  */
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
@@ -34,7 +36,7 @@ describe.skipIf(skipWithoutChromium())(`a revoked user, in Chromium (${CHROMIUM_
     const { sessions } = await rig.server.revoke({ user: 'bob', tenant: 'demo' });
     expect(sessions).toBeGreaterThan(0);
     await bob.waitForLight('red');
-    expect(await bob.status.textContent()).toMatch(/Not authorized/);
+    expect(await bob.status.textContent()).toMatch(/Not authorized · access revoked/);
     await waitFor(async () => (await copies(bob, 'demo.bob')).length === 0, {
       timeoutMs: UI_TIMEOUT_MS,
       message: `Bob's document copies (${before.join(', ')}) to leave his browser`,
@@ -44,5 +46,28 @@ describe.skipIf(skipWithoutChromium())(`a revoked user, in Chromium (${CHROMIUM_
     await alice.waitForLight('green', { pending: 'none' });
     expect(await copies(alice, 'demo.alice')).not.toEqual([]);
     expect([...alice.errors, ...bob.errors]).toEqual([]);
+  });
+
+  it('downgraded to read, sees "Read only · changes not sent" for a change he makes; Alice never gets it', { timeout: 120_000 }, async () => {
+    const alice = await rig.open('Alice');
+    const carol = await rig.open('Carol');
+    await alice.signIn();
+    await carol.signIn();
+    const taskId = await alice.addTask('Budget review');
+    await carol.waitForFields(taskId, { title: 'Budget review', status: 'todo' });
+    await carol.waitForLight('green', { pending: 'none' });
+
+    const { sessions } = await rig.server.revoke({ user: 'carol', tenant: 'demo', access: 'read' });
+    expect(sessions).toBeGreaterThan(0);
+    await carol.field(taskId, 'status').selectOption('done');
+    await carol.waitForLight('yellow', { pending: 'some' });
+    expect(await carol.status.textContent()).toMatch(/Read only · changes not sent/);
+
+    // Alice's own change still reaches Carol (the session stays open, read-only); Carol's never reaches Alice.
+    await alice.field(taskId, 'assignee').fill('Alice');
+    await carol.waitForFields(taskId, { assignee: 'Alice' });
+    await alice.waitForLight('green', { pending: 'none' });
+    expect(await alice.field(taskId, 'status').inputValue()).toBe('todo');
+    expect([...alice.errors, ...carol.errors]).toEqual([]);
   });
 });
