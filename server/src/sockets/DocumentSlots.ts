@@ -35,8 +35,8 @@ export type Route = 'forward' | 'opened' | 'queued' | 'held' | 'drop' | 'refuse'
 export class DocumentSlots {
   /** Forwarded to Hocuspocus and neither refused nor closed. */
   private readonly open = new Set<string>();
-  /** Of those, the ones whose authentication Hocuspocus has not answered. */
-  private readonly pending = new Set<string>();
+  /** Of those, the ones whose authentication Hocuspocus has not answered; null while none (an idle socket has none). */
+  private pending: Set<string> | null = null;
   /** Documents waiting for a pending slot, in the order they came, with their frames (made with the first). */
   private waiting: Map<string, HeldFrame[]> | null = null;
   /** Made with the first refusal. */
@@ -67,19 +67,20 @@ export class DocumentSlots {
       refused.add(address);
       return 'refuse';
     }
-    if (this.pending.size >= MAX_PENDING_AUTHENTICATIONS) {
+    if ((this.pending?.size ?? 0) >= MAX_PENDING_AUTHENTICATIONS) {
       (this.waiting ??= new Map()).set(address, []);
       this.hold(address, held);
       return 'queued';
     }
     this.open.add(address);
-    this.pending.add(address);
+    (this.pending ??= new Set()).add(address);
     return 'opened';
   }
 
   /** Hocuspocus answered the authentication of `address`; `granted` false: refused. */
   answered(address: string, granted: boolean): void {
-    this.pending.delete(address);
+    const pending = this.pending;
+    if (pending !== null && pending.delete(address) && pending.size === 0) this.pending = null;
     if (!granted) this.open.delete(address);
   }
 
@@ -94,7 +95,7 @@ export class DocumentSlots {
    */
   nextReady(): HeldFrame[] | null {
     const waiting = this.waiting;
-    if (waiting === null || this.pending.size >= MAX_PENDING_AUTHENTICATIONS) return null;
+    if (waiting === null || (this.pending?.size ?? 0) >= MAX_PENDING_AUTHENTICATIONS) return null;
     const [address, frames] = waiting.entries().next().value!;
     waiting.delete(address);
     if (waiting.size === 0) this.waiting = null;

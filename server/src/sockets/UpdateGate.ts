@@ -40,10 +40,10 @@ interface Session {
   user: string | undefined;
   /** null until Hocuspocus authorised the session. */
   writable: boolean | null;
-  /** Client ids this session may write new structs under (owned by its user), learned as they come. */
-  readonly owned: Set<number>;
-  /** Per client: the clock after what this session forwarded. */
-  readonly forwarded: Map<number, number>;
+  /** Client ids this session may write new structs under (owned by its user), learned as they come; made with the first. */
+  owned: Set<number> | null;
+  /** Per client: the clock after what this session forwarded; made with the first (an idle session has neither). */
+  forwarded: Map<number, number> | null;
   /** Updates held, in arrival order. */
   held: Array<Held> | null;
 }
@@ -89,7 +89,7 @@ export class UpdateGate<Payload> implements Waiter {
   private session(address: string): Session {
     let session = this.sessions.get(address);
     if (session === undefined) {
-      session = { user: undefined, writable: null, owned: new Set(), forwarded: new Map(), held: null };
+      session = { user: undefined, writable: null, owned: null, forwarded: null, held: null };
       this.sessions.set(address, session);
     }
     return session;
@@ -152,12 +152,12 @@ export class UpdateGate<Payload> implements Waiter {
     const document = session.writable === null ? undefined : this.guard.get(name);
     if (document === undefined) return null;
     const user = session.user;
-    const result = checkUpdate(update, document.doc, session.forwarded, (client) => {
-      if (session.owned.has(client)) return Ownership.Own;
+    const result = checkUpdate(update, document.doc, session.forwarded ?? undefined, (client) => {
+      if (session.owned?.has(client) === true) return Ownership.Own;
       const owner = document.owners.get(client);
       if (owner === undefined) return Ownership.Free;
       if (owner !== user) return Ownership.Foreign;
-      session.owned.add(client);
+      (session.owned ??= new Set()).add(client);
       return Ownership.Own;
     });
     if (result.verdict === Verdict.Foreign) {
@@ -166,10 +166,11 @@ export class UpdateGate<Payload> implements Waiter {
     if (result.verdict === Verdict.Complete) {
       for (const client of result.free) {
         if (user !== undefined) this.guard.claim(name, client, user);
-        session.owned.add(client);
+        (session.owned ??= new Set()).add(client);
       }
       for (const [client, end] of result.ends) {
-        if ((session.forwarded.get(client) ?? 0) < end) session.forwarded.set(client, end);
+        const forwarded = (session.forwarded ??= new Map());
+        if ((forwarded.get(client) ?? 0) < end) forwarded.set(client, end);
       }
     }
     return result.verdict;
