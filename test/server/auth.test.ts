@@ -163,6 +163,8 @@ describe('tenant isolation', () => {
     const acme = hocuspocusClient(server, 'ledger', await writer({ '*': 'write' }, 'acme'));
     await acme.whenSynced();
     acme.doc.getText('t').insert(0, 'acme only');
+    // Acme's text is on the server before any attempt: an attempt that reached the document would then read it.
+    await waitFor(() => serverDocument(server, 'acme', 'ledger')?.getText('t').toString() === 'acme only');
     const globexToken = await writer({ '*': 'write' }, 'globex');
 
     // Names that try to climb into the other tenant are refused.
