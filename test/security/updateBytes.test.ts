@@ -38,14 +38,14 @@ async function authenticatedSocket() {
   return socket;
 }
 
-/** Sends `frame` on a fresh authenticated socket; expects 4400, no acknowledgement, and nothing stored after a restart. */
-async function expectRefused(frame: Uint8Array): Promise<void> {
+/** Sends `frame` on a fresh authenticated socket; expects 4400 with `reason`, no acknowledgement, and nothing applied. */
+async function expectRefused(frame: Uint8Array, reason = /^Malformed message: .*bytes after/): Promise<void> {
   const socket = await authenticatedSocket();
   const before = socket.received.length;
   socket.send(frame);
   const closed = await socket.closed;
   expect(closed.code).toBe(4400);
-  expect(closed.reason).toMatch(/^Malformed message: .*bytes after/);
+  expect(closed.reason).toMatch(reason);
   expect(socket.received.length, 'nothing was acknowledged').toBe(before);
   expect(serverDocument(server, 'acme', 'doc')?.getText('t').toString()).toBe('intact');
 }
@@ -86,6 +86,28 @@ describe('/sync', () => {
     encoding.writeVarString(auth, '4.0.0'); // the provider version, which a provider sends
     encoding.writeVarString(auth, 'extra');
     await expectRefused(encoding.toUint8Array(auth));
+    await expectStoredIntact();
+  });
+
+  test('an update whose item refers to a later struct of its own writer closes with 4400; none of it is applied', async () => {
+    // Found by the mutation fuzz of server/malformed.test.ts (seed 8). Yjs takes a reference to the writer's own
+    // struct as known and throws halfway through applying such an update: the items integrated before the throw stayed
+    // in the server's document, Hocuspocus logged the error, and the socket stayed open.
+    const writer = 7;
+    const forward = new Y.Item(Y.createID(writer, 0), null, Y.createID(writer, 1), null, null, null, null, new Y.ContentString('a'));
+    const later = new Y.Item(Y.createID(writer, 1), null, null, null, null, 't' as never, null, new Y.ContentString('b'));
+    const half = insertion('half ');
+    const encoder = new Y.UpdateEncoderV1();
+    encoding.writeVarUint(encoder.restEncoder, 2); // two clients: the valid insertion, which Yjs applies first, then the writer
+    const [valid] = Y.decodeUpdate(Y.encodeStateAsUpdate(half)).structs;
+    for (const [client, structs] of [[half.clientID, [valid!]], [writer, [forward, later]]] as const) {
+      encoding.writeVarUint(encoder.restEncoder, structs.length);
+      encoder.writeClient(client);
+      encoding.writeVarUint(encoder.restEncoder, 0);
+      for (const struct of structs) struct.write(encoder, 0);
+    }
+    encoding.writeVarUint(encoder.restEncoder, 0); // no deletions
+    await expectRefused(frames.update('doc', encoder.toUint8Array()), /^Malformed message: .*refers to a struct of its own/);
     await expectStoredIntact();
   });
 

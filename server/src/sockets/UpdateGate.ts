@@ -163,6 +163,9 @@ export class UpdateGate<Payload> implements Waiter {
     if (result.verdict === Verdict.Foreign) {
       throw new UpdateRefusedError(`an update writes under client id ${result.client}, which another user owns`, UpdateRejection.ForeignClientId);
     }
+    if (result.verdict === Verdict.Malformed) {
+      throw new MalformedFrameError(`an item of client ${result.client} refers to a struct of its own that comes after it`);
+    }
     if (result.verdict === Verdict.Complete) {
       for (const client of result.free) {
         if (user !== undefined) this.guard.claim(name, client, user);

@@ -25,6 +25,12 @@ export const Verdict = {
   Incomplete: 1,
   /** Writes new structs under a client id another user owns: refuse it. */
   Foreign: 2,
+  /**
+   * An item refers to its own writer's struct at or after itself: no client writes that (a left or right origin, or a
+   * parent, existed before the item), and Yjs, which takes such references as known, fails halfway through applying
+   * it, leaving the document with part of the update. Refuse it.
+   */
+  Malformed: 3,
 } as const;
 export type Verdict = (typeof Verdict)[keyof typeof Verdict];
 
@@ -33,7 +39,7 @@ export type Ownership = (typeof Ownership)[keyof typeof Ownership];
 
 export interface CheckResult {
   verdict: Verdict;
-  /** The foreign client id (Foreign). */
+  /** The foreign client id (Foreign), or the writer of the malformed item (Malformed). */
   client: number;
   /** Client ids nobody owns yet that the update writes new structs under (claimed once it is forwarded). */
   readonly free: number[];
@@ -58,6 +64,11 @@ function covered(store: Y.Doc['store'], forwarded: ReadonlyMap<number, number> |
 
 function knows(store: Y.Doc['store'], forwarded: ReadonlyMap<number, number> | undefined, id: Y.ID | null, writer: number): boolean {
   return id === null || id.client === writer || id.clock < covered(store, forwarded, id.client);
+}
+
+/** Whether `id` refers to the writer's own struct at or after `clock`, the item's own (see Verdict.Malformed). */
+function refersForward(id: Y.ID | null, writer: number, clock: number): boolean {
+  return id !== null && id.client === writer && id.clock >= clock;
 }
 
 /**
@@ -112,6 +123,16 @@ export function checkUpdate(
     if (!(struct instanceof Y.Item)) continue;
     const writer = struct.id.client;
     const parent = struct.parent;
+    const clock = struct.id.clock;
+    if (
+      refersForward(struct.origin, writer, clock) ||
+      refersForward(struct.rightOrigin, writer, clock) ||
+      (parent instanceof Y.ID && refersForward(parent, writer, clock))
+    ) {
+      result.verdict = Verdict.Malformed;
+      result.client = writer;
+      return result;
+    }
     if (
       !knows(store, forwarded, struct.origin, writer) ||
       !knows(store, forwarded, struct.rightOrigin, writer) ||
