@@ -50,6 +50,18 @@ async function expectRefused(frame: Uint8Array, reason = /^Malformed message: .*
   expect(serverDocument(server, 'acme', 'doc')?.getText('t').toString()).toBe('intact');
 }
 
+/** One update of `structs`, all by `client`, from the first one's clock on, with no deletions. */
+function encodeStructs(client: number, structs: readonly Y.Item[]): Uint8Array {
+  const encoder = new Y.UpdateEncoderV1();
+  encoding.writeVarUint(encoder.restEncoder, 1);
+  encoding.writeVarUint(encoder.restEncoder, structs.length);
+  encoder.writeClient(client);
+  encoding.writeVarUint(encoder.restEncoder, structs[0]!.id.clock);
+  for (const struct of structs) struct.write(encoder, 0);
+  encoding.writeVarUint(encoder.restEncoder, 0);
+  return encoder.toUint8Array();
+}
+
 async function expectStoredIntact(): Promise<void> {
   await server.restart();
   const fresh = hocuspocusClient(server, 'doc', token);
@@ -109,6 +121,51 @@ describe('/sync', () => {
     encoding.writeVarUint(encoder.restEncoder, 0); // no deletions
     await expectRefused(frames.update('doc', encoder.toUint8Array()), /^Malformed message: .*refers to a struct of its own/);
     await expectStoredIntact();
+  });
+
+  test('an item resent over what the server has is applied as the continuation of what it has, the same in memory and stored', async () => {
+    // Found by the mutation fuzz of server/malformed.test.ts (seed 105). The server has client 7's text item (clock 0)
+    // and its map entry m.k (clock 1); an update then sends clock 0 to 5 as one deleted item of the text. Yjs applies
+    // clocks 2 to 5 with the text as parent but the map entry as left neighbour, a link no update can write: stored and
+    // loaded again, those clocks became a later value of m.k, and m.k vanished after a restart while it showed in memory.
+    const writer = 7;
+    const first = new Y.Item(Y.createID(writer, 0), null, null, null, null, 't' as never, null, new Y.ContentString('x'));
+    const entry = new Y.Item(Y.createID(writer, 1), null, null, null, null, 'm' as never, 'k', new Y.ContentAny(['v']));
+    const overlapping = new Y.Item(Y.createID(writer, 0), null, null, null, null, 't' as never, null, new Y.ContentDeleted(6));
+    const socket = await authenticatedSocket();
+    socket.send(frames.update('doc', encodeStructs(writer, [first, entry])));
+    await waitFor(() => serverDocument(server, 'acme', 'doc')?.getMap('m').get('k') === 'v');
+    const acknowledged = socket.received.length;
+    socket.send(frames.update('doc', encodeStructs(writer, [overlapping])));
+    await waitFor(() => socket.received.length > acknowledged, { message: 'the resent update is acknowledged' });
+    const live = serverDocument(server, 'acme', 'doc')!;
+    expect(Y.getState(live.store, writer)).toBe(6);
+    const inMemory = { t: live.getText('t').toString(), m: live.getMap('m').toJSON() };
+    await server.restart();
+    const fresh = hocuspocusClient(server, 'doc', token);
+    await fresh.whenSynced();
+    expect({ t: fresh.doc.getText('t').toString(), m: fresh.doc.getMap('m').toJSON() }).toEqual(inMemory);
+  });
+
+  test('an edit resent longer than the server has it (typed on after a reconnect) is applied whole and acknowledged', async () => {
+    const alice = new Y.Doc();
+    alice.getText('t').insert(0, 'abc');
+    const socket = await authenticatedSocket();
+    socket.send(frames.update('doc', Y.encodeStateAsUpdate(alice)));
+    await waitFor(() => serverDocument(server, 'acme', 'doc')?.getText('t').toString().includes('abc'));
+    alice.getText('t').insert(3, 'def'); // Alice's store now holds 'abcdef' as one item: resent whole, it overlaps
+    const expected = new Y.Doc();
+    Y.applyUpdate(expected, Y.encodeStateAsUpdate(serverDocument(server, 'acme', 'doc')!));
+    Y.applyUpdate(expected, Y.encodeStateAsUpdate(alice));
+    const acknowledged = socket.received.length;
+    socket.send(frames.update('doc', Y.encodeStateAsUpdate(alice)));
+    await waitFor(() => socket.received.length > acknowledged, { message: 'the resent update is acknowledged' });
+    expect(serverDocument(server, 'acme', 'doc')!.getText('t').toString()).toBe(expected.getText('t').toString());
+    expect(expected.getText('t').toString()).toContain('abcdef');
+    await server.restart();
+    const fresh = hocuspocusClient(server, 'doc', token);
+    await fresh.whenSynced();
+    expect(fresh.doc.getText('t').toString()).toBe(expected.getText('t').toString());
   });
 
   test('a well-formed update still goes through and is acknowledged', async () => {

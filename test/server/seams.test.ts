@@ -27,6 +27,7 @@ import { corked, frameOf, raiseMaxPayload, sendFrame, serverDeflateWindowBits } 
 import {
   decodeWholeUpdate,
   deleteRanges,
+  encodeBeyondKnown,
   encodeChangesSince,
   encodeRun,
   withoutUpdateEvents,
@@ -360,6 +361,47 @@ describe('Yjs: what server/src/seams/yjs.ts reads', () => {
     expect(() => Y.decodeUpdate(v2), 'Yjs reads v2 bytes as a v1 update without an error').not.toThrow();
     expect(() => decodeWholeUpdate(v2)).toThrow(/bytes after the update/);
     expect(decodeWholeUpdate(new Uint8Array([0, 0])).structs).toEqual([]);
+  });
+
+  test('encodeBeyondKnown: a replica that has part of an update gets the same document from the rest as from all of it (seeded)', () => {
+    const { gen } = seededRandom('seams/encodeBeyondKnown');
+    let overlapping = 0;
+    for (let run = 0; run < 200; run++) {
+      const writer = new Y.Doc();
+      const text = writer.getText('t');
+      const partial = new Y.Doc();
+      let cursor = 0;
+      for (let i = 0, steps = prng.int32(gen, 1, 30); i < steps; i++) {
+        const choice = prng.int32(gen, 0, 9);
+        if (choice === 0 && text.length > 0) text.delete((cursor = prng.int32(gen, 0, text.length - 1)), 1);
+        else if (choice === 1) writer.getMap('m').set(`k${prng.int32(gen, 0, 2)}`, i);
+        else if (choice === 2) cursor = prng.int32(gen, 0, text.length); // typing elsewhere
+        else {
+          const word = prng.word(gen, 1, 4); // typing on: merged with what came before into one item
+          text.insert(cursor, word);
+          cursor += word.length;
+        }
+        if (prng.int32(gen, 0, 3) === 0) Y.applyUpdate(partial, Y.encodeStateAsUpdate(writer)); // what the replica got so far
+      }
+      // The writer's whole state: its items are merged, so one of them can start before what the replica has and end after.
+      const update = Y.encodeStateAsUpdate(writer);
+      const whole = new Y.Doc();
+      Y.applyUpdate(whole, Y.encodeStateAsUpdate(partial));
+      Y.applyUpdate(whole, update);
+      const known = Y.decodeStateVector(Y.encodeStateVector(partial));
+      const decoded = decodeWholeUpdate(update);
+      const spans = (struct: { id: Y.ID; length: number }) => struct.id.clock < (known.get(struct.id.client) ?? 0) && struct.id.clock + struct.length > (known.get(struct.id.client) ?? 0);
+      if (decoded.structs.some(spans)) overlapping += 1;
+      const rest = encodeBeyondKnown(decoded, (client) => known.get(client) ?? 0);
+      for (const struct of rest === null ? [] : Y.decodeUpdate(rest).structs) {
+        expect(struct.id.clock, `run ${run}: nothing the replica has is sent again`).toBeGreaterThanOrEqual(known.get(struct.id.client) ?? 0);
+      }
+      if (rest !== null) Y.applyUpdate(partial, rest);
+      expect(partial.getText('t').toString(), `run ${run}`).toBe(whole.getText('t').toString());
+      expect(partial.getMap('m').toJSON(), `run ${run}`).toEqual(whole.getMap('m').toJSON());
+      expect(Y.equalSnapshots(Y.snapshot(partial), Y.snapshot(whole)), `run ${run}`).toBe(true);
+    }
+    expect(overlapping, 'runs where an item started before what the replica had and ended after it').toBeGreaterThan(20);
   });
 
   test('encodeRun merges a typed word into one item', () => {

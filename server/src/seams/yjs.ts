@@ -21,6 +21,10 @@
  * an update): it passes `Y.decodeUpdateV2` a subclass of the exported `UpdateDecoderV1` that remembers its lib0
  * decoder. `deleteRanges` reads a decoded delete set's `clients`.
  *
+ * `encodeBeyondKnown` writes a client's update again without the part of it the document already holds (see
+ * sockets/updateCheck.ts `trimUpdate`): a struct that overlaps is written from the first unknown clock on, as Yjs writes
+ * any update from a state vector.
+ *
  * `withoutUpdateEvents` runs a change with the document's `update` listeners set aside, so Yjs does not encode an update
  * nobody needs (loading from storage: see StorageExtension).
  *
@@ -128,6 +132,13 @@ export function encodeChangesSince(doc: Y.Doc, since: ReadonlyMap<number, number
     for (let i = first + 1; i < structs.length; i++) structs[i]!.write(encoder, 0);
   }
 
+  writeDeletions(encoder, deletions);
+  return encoder.toUint8Array();
+}
+
+/** Writes a delete set's ranges, as Yjs' `writeDeleteSet` (not exported) does. */
+function writeDeletions(encoder: Y.UpdateEncoderV1, deletions: DeleteSetInternals['clients']): void {
+  const rest = encoder.restEncoder;
   encoding.writeVarUint(rest, deletions.size);
   for (const [client, ranges] of [...deletions].sort((a, b) => b[0] - a[0])) {
     encoder.resetDsCurVal();
@@ -138,6 +149,47 @@ export function encodeChangesSince(doc: Y.Doc, since: ReadonlyMap<number, number
       encoder.writeDsLen(range.len);
     }
   }
+}
+
+/**
+ * `update` (decoded, without gaps) written again without what is already known: per client, structs that end at or
+ * before `known(client)` (or before the end of an earlier struct of the update) are left out, and one that starts
+ * before is written from there on, with its left origin the struct before it (Yjs' own `write(encoder, offset)`, as
+ * for any update written from a state vector). Yjs applies such an overlapping struct the same way but keeps the
+ * parent it was sent with while taking the struct before as its left neighbour; when those disagree (a hostile or
+ * corrupted update) the document in memory is linked in a way no update can write, and it reads differently once
+ * stored and loaded again. Written from the struct before, it takes that struct's parent, in memory and in storage.
+ * `null` when the update adds nothing.
+ */
+export function encodeBeyondKnown(update: DecodedUpdate, known: (client: number) => number): Uint8Array | null {
+  const groups: Array<{ client: number; clock: number; parts: Array<[StoredStruct, number]> }> = [];
+  let group: (typeof groups)[number] | undefined;
+  let next = 0;
+  for (const struct of update.structs as unknown as StoredStruct[]) {
+    const { client, clock } = struct.id;
+    if (group?.client !== client) {
+      group = undefined;
+      next = known(client);
+    }
+    const end = clock + struct.length;
+    if (end <= next) continue;
+    const offset = Math.max(0, next - clock);
+    if (group === undefined) groups.push((group = { client, clock: clock + offset, parts: [] }));
+    group.parts.push([struct, offset]);
+    next = end;
+  }
+  const deletions = (update.ds as unknown as DeleteSetInternals).clients;
+  if (groups.length === 0 && deletions.size === 0) return null;
+  const encoder = new Y.UpdateEncoderV1();
+  const rest = encoder.restEncoder;
+  encoding.writeVarUint(rest, groups.length);
+  for (const { client, clock, parts } of groups) {
+    encoding.writeVarUint(rest, parts.length);
+    encoder.writeClient(client);
+    encoding.writeVarUint(rest, clock);
+    for (const [struct, offset] of parts) struct.write(encoder, offset);
+  }
+  writeDeletions(encoder, deletions);
   return encoder.toUint8Array();
 }
 

@@ -47,13 +47,14 @@ import {
   withPrefix,
   type ClientFrame,
   type StructRun,
+  syncFrame,
   utf8Strings,
 } from './frames.js';
 import { DocumentSlots } from './DocumentSlots.js';
 import { ServerSocket } from './ServerSocket.js';
 import { SyncRequests } from './SyncRequests.js';
 import { UpdateBatch } from './UpdateBatch.js';
-import { UpdateGate } from './UpdateGate.js';
+import { UpdateGate, type GatedSocket } from './UpdateGate.js';
 
 interface HeldFrame {
   readonly frame: Uint8Array;
@@ -68,7 +69,7 @@ const MAX_FRAMES_BEFORE_AUTH = 100;
 
 const PING_FRAME = new Uint8Array([PING_FRAME_BYTE]);
 
-export class SyncSocket extends ServerSocket {
+export class SyncSocket extends ServerSocket implements GatedSocket<HeldFrame> {
   private tenant: string | undefined;
   private held: Array<{ frame: Uint8Array; parsed: ClientFrame }> | null = null;
   private heldBytes = 0;
@@ -91,11 +92,7 @@ export class SyncSocket extends ServerSocket {
   /** The client answers Hocuspocus Ping frames (it named a provider version, or sent a Pong). */
   private answersPingFrames = false;
   /** Updates go on only when complete and under the user's own client ids; the rest wait here or close the socket. */
-  private readonly gate = new UpdateGate<HeldFrame>(
-    this.context.updates,
-    (address, held) => this.pass(address, held.frame, held.parsed),
-    (error) => this.refuse(error),
-  );
+  private readonly gate = new UpdateGate<HeldFrame>(this.context.updates, this);
   /** Documents open, authenticating and waiting (made with the first token). */
   private slots: DocumentSlots | null = null;
 
@@ -209,7 +206,20 @@ export class SyncSocket extends ServerSocket {
     this.sendToClient(encoding.toUint8Array(encoder));
   }
 
-  private refuse(error: Error): void {
+  /** A held update may go on now (UpdateGate). */
+  passHeld(address: string, held: HeldFrame): void {
+    this.pass(address, held.frame, held.parsed);
+  }
+
+  /** The same frame carrying `update` instead (UpdateGate; see trimUpdate). */
+  withUpdate(held: HeldFrame, update: Uint8Array): HeldFrame {
+    const { frame, parsed } = held;
+    const rewritten = syncFrame(frame.subarray(0, parsed.bodyOffset), parsed.type, parsed.step!, update);
+    return { frame: rewritten, parsed: this.parseAgain(rewritten) };
+  }
+
+  /** A held update turned out foreign or malformed (UpdateGate). */
+  refuseHeld(error: Error): void {
     if (error instanceof MalformedFrameError) {
       this.reject(error);
     } else {
@@ -261,8 +271,9 @@ export class SyncSocket extends ServerSocket {
     const frame = parsed.type === MessageType.Sync || parsed.type === MessageType.SyncReply ? received : this.checkPresence(address, received, parsed);
     if (parsed.token !== undefined) this.gate.authenticating(address, parsed.token);
     else if (parsed.type === MessageType.CLOSE) this.gate.ended(address); // the client closed the document
-    if (parsed.update !== undefined && !this.gate.admit(address, parsed.update, frame.byteLength, { frame, parsed })) return;
-    this.pass(address, frame, parsed);
+    if (parsed.update === undefined) return this.pass(address, frame, parsed);
+    const admitted = this.gate.admit(address, parsed.update, frame.byteLength, { frame, parsed });
+    if (admitted !== undefined) this.pass(address, admitted.frame, admitted.parsed);
   }
 
   /** Forwards a frame the gate let through, in a batch of keystrokes when it continues one. */

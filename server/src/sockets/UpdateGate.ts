@@ -20,7 +20,7 @@
 import { decodeJwt } from 'jose';
 import { isEmptyDeleteSet, type DecodedUpdate } from '../seams/yjs.js';
 import { MalformedFrameError } from './frames.js';
-import { checkUpdate, Ownership, Verdict } from './updateCheck.js';
+import { checkUpdate, Ownership, trimUpdate, Verdict } from './updateCheck.js';
 import type { UpdateGuard, Waiter } from './UpdateGuard.js';
 
 /** Why a connection was closed here (the `reason` label of `concord_rejected_connections_total`). */
@@ -71,19 +71,28 @@ function documentNameOf(address: string): string {
   return session < 0 ? address : address.slice(0, session);
 }
 
+/** The socket an UpdateGate checks updates for. */
+export interface GatedSocket<Payload> {
+  /** Sends on a held update once it may go. */
+  passHeld(address: string, payload: Payload): void;
+  /** Closes the socket: a held update turned out foreign or malformed (an UpdateRefusedError or MalformedFrameError). */
+  refuseHeld(error: Error): void;
+  /** `payload` carrying `update` instead of its own (the same update without what the document already holds). */
+  withUpdate(payload: Payload, update: Uint8Array): Payload;
+}
+
 export class UpdateGate<Payload> implements Waiter {
   private readonly guard: UpdateGuard;
-  private readonly forward: (address: string, payload: Payload) => void;
-  private readonly fail: (error: Error) => void;
+  private readonly socket: GatedSocket<Payload>;
   private readonly sessions = new Map<string, Session>();
   private heldCount = 0;
   private heldBytes = 0;
+  /** The last update `decide` found complete, written again without what was known (see trimUpdate); else null. */
+  private trimmed: Uint8Array | null = null;
 
-  /** `forward` sends an admitted held update on; `fail` closes the socket (a held update turned out foreign). */
-  constructor(guard: UpdateGuard, forward: (address: string, payload: Payload) => void, fail: (error: Error) => void) {
+  constructor(guard: UpdateGuard, socket: GatedSocket<Payload>) {
     this.guard = guard;
-    this.forward = forward;
-    this.fail = fail;
+    this.socket = socket;
   }
 
   private session(address: string): Session {
@@ -123,20 +132,29 @@ export class UpdateGate<Payload> implements Waiter {
   }
 
   /**
-   * Whether the update (`bytes` long) may go on now; false when it is held (and `payload` forwarded later). Throws
-   * UpdateRefusedError when the connection must close.
+   * What goes on now for the update (`bytes` long) that `payload` carries: `payload` itself, or a copy carrying the
+   * update without what the document already holds (see trimUpdate); undefined when it is held (and passed on later).
+   * Throws UpdateRefusedError or MalformedFrameError when the connection must close.
    */
-  admit(address: string, update: DecodedUpdate, bytes: number, payload: Payload): boolean {
-    if (update.structs.length === 0 && isEmptyDeleteSet(update.ds)) return true; // nothing to check (an empty sync step 2)
+  admit(address: string, update: DecodedUpdate, bytes: number, payload: Payload): Payload | undefined {
+    if (update.structs.length === 0 && isEmptyDeleteSet(update.ds)) return payload; // nothing to check (an empty sync step 2)
     const session = this.session(address);
     if (this.decide(address, session, update) === Verdict.Complete) {
       // Held updates of this session may have waited for this one (a client's offline edits arrive in its sync step 2,
       // after a new edit that continues them): they are tried again once it has gone on.
       if (session.held !== null) this.guard.changed(documentNameOf(address));
-      return true;
+      return this.going(payload);
     }
     this.hold(address, session, { update, bytes, payload, counted: false });
-    return false;
+    return undefined;
+  }
+
+  /** `payload`, carrying the update `decide` just found complete as it must go on. */
+  private going(payload: Payload): Payload {
+    const trimmed = this.trimmed;
+    if (trimmed === null) return payload;
+    this.trimmed = null;
+    return this.socket.withUpdate(payload, trimmed);
   }
 
   retry(documentName: string): void {
@@ -167,6 +185,7 @@ export class UpdateGate<Payload> implements Waiter {
       throw new MalformedFrameError(`an item of client ${result.client} refers to a struct of its own that comes after it`);
     }
     if (result.verdict === Verdict.Complete) {
+      if (result.overlaps) this.trimmed = trimUpdate(update, document.doc, session.forwarded ?? undefined);
       for (const client of result.free) {
         if (user !== undefined) this.guard.claim(name, client, user);
         (session.owned ??= new Set()).add(client);
@@ -230,7 +249,7 @@ export class UpdateGate<Payload> implements Waiter {
           held.splice(i, 1);
           i -= 1;
           this.uncount(address, next);
-          this.forward(address, next.payload as Payload);
+          this.socket.passHeld(address, this.going(next.payload as Payload));
           progress = true;
         }
       }
@@ -238,7 +257,7 @@ export class UpdateGate<Payload> implements Waiter {
       session.held = null;
       this.guard.stopWaiting(documentNameOf(address), this);
     } catch (error) {
-      this.fail(error as Error);
+      this.socket.refuseHeld(error as Error);
     }
   }
 

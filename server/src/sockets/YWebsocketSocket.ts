@@ -18,10 +18,10 @@ import { CloseCode, CloseReason, TENANT_SEPARATOR } from '@concord/engine';
 import type { WebSocket } from 'ws';
 import { claimedTenant } from '../auth/TokenVerifier.js';
 import type { AwarenessSession } from './AwarenessGuard.js';
-import { addressPrefixes, authFrame, awarenessFrame, MalformedFrameError, parseYWebsocketFrame, readServerFrameHead, withPrefix } from './frames.js';
+import { addressPrefixes, authFrame, awarenessFrame, MalformedFrameError, parseYWebsocketFrame, readServerFrameHead, syncFrame, withPrefix } from './frames.js';
 import { ServerSocket, type SocketContext } from './ServerSocket.js';
 import { SyncRequests } from './SyncRequests.js';
-import { UpdateGate } from './UpdateGate.js';
+import { UpdateGate, type GatedSocket } from './UpdateGate.js';
 
 function closeCodeFor(reason: string): number {
   if (reason === CloseReason.Unauthorized) return CloseCode.Unauthorized;
@@ -31,7 +31,7 @@ function closeCodeFor(reason: string): number {
 
 const NO_HEAD = new Uint8Array(0);
 
-export class YWebsocketSocket extends ServerSocket {
+export class YWebsocketSocket extends ServerSocket implements GatedSocket<Uint8Array> {
   private readonly address: string;
   private readonly prefix: Uint8Array;
   private readonly token: string;
@@ -39,11 +39,7 @@ export class YWebsocketSocket extends ServerSocket {
   /** Full-state requests being answered: a repeated one is dropped meanwhile (see SyncRequests). */
   private readonly syncRequests = new SyncRequests();
   /** Updates go on only when complete and under the user's own client ids (see UpdateGate). */
-  private readonly gate = new UpdateGate<Uint8Array>(
-    this.context.updates,
-    (_address, frame) => this.forward(withPrefix(this.prefix, frame, 0)),
-    (error) => (error instanceof MalformedFrameError ? this.reject(error) : this.close(CloseCode.InternalError, 'Internal error')),
-  );
+  private readonly gate = new UpdateGate<Uint8Array>(this.context.updates, this);
 
   constructor(ws: WebSocket, context: SocketContext, logBindings: Record<string, unknown>, documentName: string, token: string) {
     super(ws, context, 'y-websocket', logBindings);
@@ -92,9 +88,29 @@ export class YWebsocketSocket extends ServerSocket {
     const { type, update, step } = parseYWebsocketFrame(frame, this.context.awareness.limits.maxStateBytes);
     if (type === MessageType.Awareness && !this.takeAwareness()) return;
     if (step === messageYjsSyncStep1 && !this.syncRequests.admit(this.address)) return; // the answer on its way covers it
-    if (update !== undefined && !this.gate.admit(this.address, update, frame.byteLength, frame)) return;
+    if (update !== undefined) {
+      const admitted = this.gate.admit(this.address, update, frame.byteLength, frame);
+      if (admitted !== undefined) this.passHeld(this.address, admitted);
+      return;
+    }
     const presence = type === MessageType.Awareness ? this.context.awareness.check(this.presence) : null;
     this.forward(withPrefix(this.prefix, presence === null ? frame : awarenessFrame(NO_HEAD, presence), 0));
+  }
+
+  /** An update may go on (UpdateGate). */
+  passHeld(_address: string, frame: Uint8Array): void {
+    this.forward(withPrefix(this.prefix, frame, 0));
+  }
+
+  /** The same frame carrying `update` instead (UpdateGate; see trimUpdate). */
+  withUpdate(frame: Uint8Array, update: Uint8Array): Uint8Array {
+    return syncFrame(NO_HEAD, MessageType.Sync, parseYWebsocketFrame(frame).step!, update);
+  }
+
+  /** A held update turned out foreign or malformed (UpdateGate). */
+  refuseHeld(error: Error): void {
+    if (error instanceof MalformedFrameError) this.reject(error);
+    else this.close(CloseCode.InternalError, 'Internal error');
   }
 
   protected outbound(frame: Uint8Array): Uint8Array | null {

@@ -273,6 +273,16 @@ export function awarenessFrame(head: Uint8Array, update: Uint8Array): Uint8Array
   return encoding.toUint8Array(encoder);
 }
 
+/** A sync frame of `type` (Sync or SyncReply) and `step` carrying `update`, after `head` (an address, or nothing). */
+export function syncFrame(head: Uint8Array, type: number, step: number, update: Uint8Array): Uint8Array {
+  const encoder = encoding.createEncoder();
+  encoding.writeUint8Array(encoder, head);
+  encoding.writeVarUint(encoder, type);
+  encoding.writeVarUint(encoder, step);
+  encoding.writeVarUint8Array(encoder, update);
+  return encoding.toUint8Array(encoder);
+}
+
 /** The Auth frame a Hocuspocus provider sends first for a document. */
 export function authFrame(address: string, token: string): Uint8Array {
   const encoder = encoding.createEncoder();

@@ -16,7 +16,7 @@
  * owns it, nobody does yet, or someone else does.
  */
 import * as Y from 'yjs';
-import { deleteRanges, type DecodedUpdate } from '../seams/yjs.js';
+import { deleteRanges, encodeBeyondKnown, type DecodedUpdate } from '../seams/yjs.js';
 
 export const Verdict = {
   /** Complete, and every new struct is under a client id the user owns or may claim. */
@@ -45,10 +45,15 @@ export interface CheckResult {
   readonly free: number[];
   /** Per client of the update: the clock after its last struct (what this connection has forwarded once it goes). */
   readonly ends: Map<number, number>;
+  /**
+   * An item starts before what is known of its client and ends after it (a resent edit that continues one the
+   * document has part of, or a hostile one): the update must go on as `trimUpdate` writes it.
+   */
+  overlaps: boolean;
 }
 
 /** Reused for every check: the hot path allocates nothing here when the result is discarded at once. */
-const result: CheckResult = { verdict: Verdict.Complete, client: 0, free: [], ends: new Map() };
+const result: CheckResult = { verdict: Verdict.Complete, client: 0, free: [], ends: new Map(), overlaps: false };
 
 /** Known state of `client`: the document's, or further where this connection forwarded more that is not applied yet. */
 function knownState(store: Y.Doc['store'], forwarded: ReadonlyMap<number, number> | undefined, client: number): number {
@@ -85,6 +90,7 @@ export function checkUpdate(
   result.verdict = Verdict.Complete;
   result.free.length = 0;
   result.ends.clear();
+  result.overlaps = false;
   const structs = update.structs;
   let incomplete = false;
   // Structs come grouped by client, each group in clock order.
@@ -111,6 +117,7 @@ export function checkUpdate(
       }
     }
     if (clock > end) incomplete = true; // a gap: Yjs would keep the rest pending
+    else if (clock < end && clock + struct.length > end && struct instanceof Y.Item) result.overlaps = true;
     if (!(struct instanceof Y.Skip) && clock + struct.length > end) end = clock + struct.length;
   }
   if (client !== -1) result.ends.set(client, end);
@@ -152,6 +159,16 @@ export function checkUpdate(
     }
   }
   return result;
+}
+
+/**
+ * A complete `update` that overlaps what is known (`CheckResult.overlaps`), written without what is known: the item
+ * that overlaps goes on from the first clock not known, as the continuation of the struct before it, so it takes that
+ * struct's parent in the document as it will in storage (see `encodeBeyondKnown`). Yjs applies an honest resent edit
+ * the same way either way. Call it before what the update forwards is counted.
+ */
+export function trimUpdate(update: DecodedUpdate, doc: Y.Doc, forwarded: ReadonlyMap<number, number> | undefined): Uint8Array {
+  return encodeBeyondKnown(update, (client) => knownState(doc.store, forwarded, client))!;
 }
 
 /** Index of the last struct of the client whose group starts at `first`. */
