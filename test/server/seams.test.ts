@@ -131,6 +131,19 @@ describe('Hocuspocus: what server/src/seams/hocuspocus.ts replaces', () => {
   });
 });
 
+describe('Hocuspocus: the connection id ConcordHocuspocus flattens', () => {
+  test('a connection has its own string socketId, a UUID, which ConcordHocuspocus keeps (the same characters)', () => {
+    const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    for (const hocuspocus of [new Hocuspocus({ quiet: true }), new ConcordHocuspocus({ quiet: true })]) {
+      const socket = { readyState: 1, send: () => {}, close: () => {} };
+      const connection = hocuspocus.handleConnection(socket as never, { url: '/', headers: new Headers() } as Request);
+      onCleanup(() => connection.close());
+      expect(Object.hasOwn(connection, 'socketId'), 'server/src/seams/hocuspocus.ts replaces ClientConnection.socketId').toBe(true);
+      expect((connection as unknown as { socketId: unknown }).socketId).toMatch(UUID);
+    }
+  });
+});
+
 describe('Hocuspocus: the awareness hooks ConcordHocuspocus leaves out when nothing implements them', () => {
   const request = { url: '/sync', headers: new Headers() } as unknown as Request;
   const load = (hocuspocus: Hocuspocus) => hocuspocus.loadDocument('doc', request, 'socket', { readOnly: false, isAuthenticated: true }, {});

@@ -21,6 +21,11 @@
  *   `onAwarenessUpdate`: with 300 people moving cursors, 900 000 state copies a second for no reader (13 % of the
  *   server's time). When no extension implements them, a loaded document gets neither (`loadDocument`).
  *
+ * - A connection's id as a tree of strings. Hocuspocus names every connection with `crypto.randomUUID()`, which Node
+ *   builds by concatenating its 20 parts: a tree of 13 cons strings (~420 bytes) that the connection, and every
+ *   document session's hook payload, keeps for as long as the socket is open. `handleConnection` replaces it with a
+ *   flat copy (the same characters, 72 bytes) before any session copies it: an idle socket costs ~400 bytes less.
+ *
  * The rule: whatever a configuration gives, runs exactly as in stock Hocuspocus. Only hooks that nothing configured
  * implements are skipped, so an extension that adds one of them gets it called as usual.
  *
@@ -89,6 +94,14 @@ export class ConcordHocuspocus extends Hocuspocus {
   override storeDocumentHooks(document: Document, hookPayload: onStoreDocumentPayload, immediately?: boolean): Promise<unknown> {
     if (!immediately && !this.storeHooksConfigured) return DONE;
     return super.storeDocumentHooks(document, hookPayload, immediately);
+  }
+
+  /** Stock, with the connection's `socketId` flat (see the top of this file). */
+  override handleConnection(...args: Parameters<Hocuspocus['handleConnection']>): ReturnType<Hocuspocus['handleConnection']> {
+    const connection = super.handleConnection(...args);
+    const internals = connection as unknown as { socketId: string };
+    internals.socketId = [...internals.socketId].join('');
+    return connection;
   }
 
   override async loadDocument(...args: Parameters<Hocuspocus['loadDocument']>): Promise<Document> {

@@ -20,7 +20,7 @@ import { WebSocket } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Traffic } from '../metrics.js';
 import { corked, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
-import { deflateLater, worthDeflating, type BroadcastFrame } from './compression.js';
+import { deflateLater, worthDeflating, type BroadcastFrame, type Translator } from './compression.js';
 
 /** A frame waiting behind a compression in flight: the message, and the whole frame once ready (null: send plain). */
 interface QueuedFrame {
@@ -29,8 +29,13 @@ interface QueuedFrame {
   ready: boolean;
 }
 
-/** Translates a Hocuspocus frame for the client, or null to drop it (the socket's protocol, ServerSocket.outbound). */
-export type Translate = (frame: Uint8Array) => Uint8Array | null;
+/**
+ * The socket an Outbound sends for: it translates Hocuspocus frames for its protocol (ServerSocket.outbound) and has
+ * the logger. A reference to the socket rather than two closures: an idle socket holds ~150 bytes less.
+ */
+export interface OutboundSocket extends Translator {
+  readonly log: Logger;
+}
 
 /** Heartbeats a socket closed for not reading gets to read its close frame before it is terminated: one whole interval. */
 const BEATS_TO_READ_CLOSE_AFTER_OVERFLOW = 2;
@@ -49,9 +54,7 @@ export class Outbound {
   /** This protocol's message and byte totals. */
   private readonly traffic: Traffic;
   private readonly maxSendBufferBytes: number;
-  private readonly translate: Translate;
-  /** The socket's logger (made on its first record). */
-  private readonly log: () => Logger;
+  private readonly socket: OutboundSocket;
   /** The deflate window the client allows the server; null when frames go plain. */
   private readonly windowBits: number | null;
   /** Frames waiting behind a compression in flight, in order; null while nothing waits. */
@@ -65,13 +68,12 @@ export class Outbound {
   /** A close asked for while frames were waiting: done once they are sent. */
   private closeAfterQueue: { code?: number; reason?: string } | undefined;
 
-  constructor(ws: WebSocket, metrics: Metrics, traffic: Traffic, maxSendBufferBytes: number, translate: Translate, log: () => Logger) {
+  constructor(ws: WebSocket, socket: OutboundSocket, metrics: Metrics, traffic: Traffic, maxSendBufferBytes: number) {
     this.ws = ws;
+    this.socket = socket;
     this.metrics = metrics;
     this.traffic = traffic;
     this.maxSendBufferBytes = maxSendBufferBytes;
-    this.translate = translate;
-    this.log = log;
     this.windowBits = serverDeflateWindowBits(ws);
   }
 
@@ -99,7 +101,7 @@ export class Outbound {
   /** A frame for this socket alone: translated, and deflated on the thread pool when large. */
   transmit(frame: Uint8Array): void {
     if (this.ws.readyState !== WebSocket.OPEN || this.overBudget()) return;
-    const bytes = this.translate(frame);
+    const bytes = this.socket.translateOutbound(frame);
     if (bytes === null) return;
     if (!worthDeflating(bytes, this.windowBits)) {
       this.write(bytes, null);
@@ -118,7 +120,7 @@ export class Outbound {
 
   /** A frame for this socket alone, `copies` times in one write: translated once, never deflated. */
   writeCopies(frame: Uint8Array, copies: number): void {
-    const bytes = this.translate(frame);
+    const bytes = this.socket.translateOutbound(frame);
     if (bytes === null) return;
     corked(this.ws, () => {
       for (let i = 0; i < copies; i++) this.write(bytes, null);
@@ -127,7 +129,7 @@ export class Outbound {
 
   /** A frame broadcast to many sockets: its translation and compression are shared with the recipients of `key`. */
   sendBroadcast(broadcast: BroadcastFrame, key: string): void {
-    const translation = broadcast.translation(key, this.translate);
+    const translation = broadcast.translation(key, this.socket);
     if (translation.bytes === null) return;
     this.write(translation.bytes, translation.frameFor(this.windowBits, this.metrics.compression));
   }
@@ -161,7 +163,7 @@ export class Outbound {
     if (this.beatsSinceOverflow < 0) {
       this.beatsSinceOverflow = 0;
       this.metrics.rejectedConnections.inc({ reason: 'send-buffer-full' });
-      this.log().warn({ heldBytes: held, limitBytes: this.maxSendBufferBytes }, 'closed a connection that stopped reading (send buffer full)');
+      this.socket.log.warn({ heldBytes: held, limitBytes: this.maxSendBufferBytes }, 'closed a connection that stopped reading (send buffer full)');
       this.dropQueue(); // deflates in flight find no queue and send nothing
       this.ws.close(CloseCode.SendBufferFull, CloseReason.SendBufferFull);
     }

@@ -22,8 +22,8 @@ import type { AwarenessGuard } from './AwarenessGuard.js';
 import { broadcastOf } from './compression.js';
 import { frameType, MalformedFrameError } from './frames.js';
 import type { ConnectionCounts } from './limits.js';
-import { Outbound } from './Outbound.js';
-import { SocketLimits } from './SocketLimits.js';
+import { Outbound, type OutboundSocket } from './Outbound.js';
+import { SocketLimits, type LimitedSocket } from './SocketLimits.js';
 import type { UpdateGuard } from './UpdateGuard.js';
 
 export type { DurableTickets } from './Acknowledgements.js';
@@ -88,7 +88,7 @@ function toRequest(request: IncomingMessage): Request {
   return { url: `${url.pathname}${url.search}`, headers } as unknown as Request;
 }
 
-export abstract class ServerSocket implements WebSocketLike {
+export abstract class ServerSocket implements WebSocketLike, OutboundSocket, LimitedSocket {
   protected readonly ws: WebSocket;
   protected readonly context: SocketContext;
   /** What this socket's log records carry; the child logger is made on the first record (most sockets never log). */
@@ -114,10 +114,9 @@ export abstract class ServerSocket implements WebSocketLike {
     this.protocol = protocol;
     this.logBindings = logBindings;
     this.traffic = context.metrics.traffic[protocol];
-    const log = (): Logger => this.log;
-    this.out = new Outbound(ws, context.metrics, this.traffic, context.maxSendBufferBytes, (frame) => this.outbound(frame), log);
+    this.out = new Outbound(ws, this, context.metrics, this.traffic, context.maxSendBufferBytes);
     const remoteAddress = typeof logBindings.remote === 'string' ? logBindings.remote : '';
-    this.limits = new SocketLimits(ws, this, context.limits, context.metrics, this.out, log, context.maxMessageBytes, remoteAddress);
+    this.limits = new SocketLimits(ws, this, context.limits, context.metrics, this.out, context.maxMessageBytes, remoteAddress);
   }
 
   /** The wire protocol (auth/Sessions.ts reads it from a Hocuspocus connection's socket). */
@@ -125,8 +124,14 @@ export abstract class ServerSocket implements WebSocketLike {
     return this.protocol;
   }
 
-  protected get log(): Logger {
+  /** The socket's logger, made on its first record. */
+  get log(): Logger {
     return (this.childLog ??= this.context.log.child(this.logBindings));
+  }
+
+  /** Translates a Hocuspocus frame for the client (Outbound's and broadcasts' Translator; see `outbound`). */
+  translateOutbound(frame: Uint8Array): Uint8Array | null {
+    return this.outbound(frame);
   }
 
   /** Hands the socket to Hocuspocus and starts relaying frames. */
@@ -144,7 +149,7 @@ export abstract class ServerSocket implements WebSocketLike {
       this.traffic.bytesIn += frame.byteLength;
       if (this.ws.readyState !== WebSocket.OPEN) return; // closing: what the client sent after its close is not read
       if (this.out.overflowed) return; // closed for not reading: its requests would be answered into the void
-      if (!this.limits.takeMessage(frame.byteLength)) return;
+      if (!this.limits.admitMessage(frame.byteLength)) return;
       if (!isBinary) {
         this.reject(new MalformedFrameError('text frames are not part of the protocol'));
         return;
@@ -216,7 +221,7 @@ export abstract class ServerSocket implements WebSocketLike {
 
   /** Counts a presence update the client sent; false when that was over its limit (the socket is being closed). */
   protected takeAwareness(): boolean {
-    return this.limits.takeAwareness();
+    return this.limits.admitPresence();
   }
 
   /** How many client messages the acknowledgement Hocuspocus sends for `address` now stands for. */

@@ -31,22 +31,22 @@ const RATE_LIMIT_REASONS: Record<RateLimit, string> = {
   awareness: RateLimitReason.Awareness,
 };
 
-/** What a socket closes through: its own `close`, which its protocol may adapt (YWebsocketSocket). */
-export interface Closable {
+/** The socket whose limits these are: it closes through its own `close`, which its protocol may adapt (YWebsocketSocket). */
+export interface LimitedSocket {
   close(code?: number, reason?: string): void;
+  readonly log: Logger;
 }
 
-export class SocketLimits {
+/** The buckets are the base class, not a field: one object per socket, not two (see the Idle row of `npm run bench`). */
+export class SocketLimits extends SocketRates {
   private readonly ws: WebSocket;
-  private readonly socket: Closable;
+  private readonly socket: LimitedSocket;
   private readonly counts: ConnectionCounts;
   private readonly metrics: Metrics;
   private readonly outbound: Outbound;
-  private readonly log: () => Logger;
   /** Largest frame accepted once the socket authenticated a document, in bytes. */
   private readonly maxMessageBytes: number;
   private readonly remoteAddress: string;
-  private readonly rates: SocketRates;
   /** A document authenticated on this socket (sticky): the pre-authentication limits no longer apply. */
   private isAuthenticated = false;
   /** Bytes received before the first authentication, Auth frames aside. */
@@ -59,23 +59,21 @@ export class SocketLimits {
 
   constructor(
     ws: WebSocket,
-    socket: Closable,
+    socket: LimitedSocket,
     counts: ConnectionCounts,
     metrics: Metrics,
     outbound: Outbound,
-    log: () => Logger,
     maxMessageBytes: number,
     remoteAddress: string,
   ) {
+    super(counts.settings);
     this.ws = ws;
     this.socket = socket;
     this.counts = counts;
     this.metrics = metrics;
     this.outbound = outbound;
-    this.log = log;
     this.maxMessageBytes = maxMessageBytes;
     this.remoteAddress = remoteAddress;
-    this.rates = new SocketRates(counts.settings);
   }
 
   /** Whether a document authenticated on this socket. */
@@ -111,7 +109,7 @@ export class SocketLimits {
     this.authDeadline = undefined;
     this.counts.authenticated();
     if (!raiseMaxPayload(this.ws, this.maxMessageBytes)) {
-      this.log().error('cannot raise the frame size limit after authentication (ws internals changed; see seams/ws.ts)');
+      this.socket.log.error('cannot raise the frame size limit after authentication (ws internals changed; see seams/ws.ts)');
     }
   }
 
@@ -120,7 +118,7 @@ export class SocketLimits {
     const authenticated = this.isAuthenticated;
     const limitBytes = authenticated ? this.maxMessageBytes : this.counts.settings.maxBytesBeforeAuth;
     this.metrics.rejectedConnections.inc({ reason: authenticated ? 'message-too-big' : 'pre-auth-bytes' });
-    this.log().warn({ limitBytes, authenticated }, 'closed a connection that sent a frame over the size limit');
+    this.socket.log.warn({ limitBytes, authenticated }, 'closed a connection that sent a frame over the size limit');
   }
 
   /**
@@ -136,8 +134,8 @@ export class SocketLimits {
   }
 
   /** One frame of `bytes` from the client: false when it was over a bucket (the socket is being closed). */
-  takeMessage(bytes: number): boolean {
-    const dry = this.rates.takeMessage(bytes);
+  admitMessage(bytes: number): boolean {
+    const dry = this.takeMessage(bytes);
     if (dry === null) return true;
     this.rateLimited(dry);
     return false;
@@ -145,7 +143,7 @@ export class SocketLimits {
 
   /** A document opened on this socket: room for its first presence updates (see SocketRates.creditAwareness). */
   documentOpened(): void {
-    this.rates.creditAwareness(AWARENESS_CREDIT_PER_DOCUMENT);
+    this.creditAwareness(AWARENESS_CREDIT_PER_DOCUMENT);
   }
 
   /**
@@ -159,8 +157,8 @@ export class SocketLimits {
   }
 
   /** Counts a presence update the client sent; false when that was over its limit (the socket is being closed). */
-  takeAwareness(): boolean {
-    if (this.rates.takeAwareness()) return true;
+  admitPresence(): boolean {
+    if (this.takeAwareness()) return true;
     this.rateLimited('awareness');
     return false;
   }
@@ -183,7 +181,7 @@ export class SocketLimits {
     if (this.isLimited) return;
     this.isLimited = true;
     this.metrics.rejectedConnections.inc({ reason });
-    this.log().info({ reason, ...details }, `closed a connection: ${message}`);
+    this.socket.log.info({ reason, ...details }, `closed a connection: ${message}`);
     this.outbound.dropQueue(); // nothing waiting to go out matters more than closing
     this.socket.close(code, message);
     setTimeout(() => {

@@ -52,6 +52,7 @@ import {
 } from './frames.js';
 import { DocumentSlots } from './DocumentSlots.js';
 import { ServerSocket } from './ServerSocket.js';
+import { SmallMap } from './SmallMap.js';
 import { SyncRequests } from './SyncRequests.js';
 import { UpdateBatch } from './UpdateBatch.js';
 import { UpdateGate, type GatedSocket } from './UpdateGate.js';
@@ -87,8 +88,8 @@ export class SyncSocket extends ServerSocket implements GatedSocket<HeldFrame> {
   private owed: Map<string, number[]> | null = null;
   /** Addresses this socket edits: an acknowledgement came back since the session was authorised. Only these batch. */
   private editing: Set<string> | null = null;
-  /** Per address: the document session's presence (who, which client ids). Created with the first. */
-  private presence: Map<string, AwarenessSession> | null = null;
+  /** Per address: the document session's presence (who, which client ids); almost always one (see SmallMap). */
+  private readonly presence = new SmallMap<string, AwarenessSession>();
   /** The client answers Hocuspocus Ping frames (it named a provider version, or sent a Pong). */
   private answersPingFrames = false;
   /** Updates go on only when complete and under the user's own client ids; the rest wait here or close the socket. */
@@ -154,8 +155,8 @@ export class SyncSocket extends ServerSocket implements GatedSocket<HeldFrame> {
 
   protected override beforeClose(): void {
     this.flushBatch();
-    for (const session of this.presence?.values() ?? []) this.context.awareness.close(session);
-    this.presence = null;
+    for (const session of this.presence.values()) this.context.awareness.close(session);
+    this.presence.clear();
     this.gate.close();
   }
 
@@ -231,12 +232,12 @@ export class SyncSocket extends ServerSocket implements GatedSocket<HeldFrame> {
   /** Checks an awareness frame (see AwarenessGuard); returns the frame to forward. Opens and ends sessions. */
   private checkPresence(address: string, frame: Uint8Array, parsed: ClientFrame): Uint8Array {
     if (parsed.type === MessageType.Auth) {
-      const session = this.presence?.get(address);
-      if (session === undefined) (this.presence ??= new Map()).set(address, this.context.awareness.open(address, parsed.token!));
+      const session = this.presence.get(address);
+      if (session === undefined) this.presence.set(address, this.context.awareness.open(address, parsed.token!));
       else session.identify(parsed.token!);
     } else if (parsed.type === MessageType.Awareness) {
-      let session = this.presence?.get(address);
-      if (session === undefined) (this.presence ??= new Map()).set(address, (session = this.context.awareness.open(address, null)));
+      let session = this.presence.get(address);
+      if (session === undefined) this.presence.set(address, (session = this.context.awareness.open(address, null)));
       const update = this.context.awareness.check(session);
       if (update !== null) return awarenessFrame(frame.subarray(0, parsed.bodyOffset), update);
     } else if (parsed.type === MessageType.CLOSE) {
@@ -246,9 +247,9 @@ export class SyncSocket extends ServerSocket implements GatedSocket<HeldFrame> {
   }
 
   private endPresence(address: string): void {
-    const session = this.presence?.get(address);
+    const session = this.presence.get(address);
     if (session === undefined) return;
-    this.presence!.delete(address);
+    this.presence.delete(address);
     this.context.awareness.close(session);
   }
 

@@ -21,6 +21,7 @@ import { decodeJwt } from 'jose';
 import { isEmptyDeleteSet, type DecodedUpdate } from '../seams/yjs.js';
 import { MalformedFrameError } from './frames.js';
 import { checkUpdate, Ownership, trimUpdate, Verdict } from './updateCheck.js';
+import { SmallMap } from './SmallMap.js';
 import type { UpdateGuard, Waiter } from './UpdateGuard.js';
 
 /** Why a connection was closed here (the `reason` label of `concord_rejected_connections_total`). */
@@ -84,7 +85,8 @@ export interface GatedSocket<Payload> {
 export class UpdateGate<Payload> implements Waiter {
   private readonly guard: UpdateGuard;
   private readonly socket: GatedSocket<Payload>;
-  private readonly sessions = new Map<string, Session>();
+  /** Per address (document session): almost always one (see SmallMap). */
+  private readonly sessions = new SmallMap<string, Session>();
   private heldCount = 0;
   private heldBytes = 0;
   /** The last update `decide` found complete, written again without what was known (see trimUpdate); else null. */

@@ -102,6 +102,11 @@ export class Translation {
 }
 
 /** A frame being broadcast: what each protocol makes of it, computed by the first socket that needs it. */
+/** What translates a Hocuspocus frame for a client of one protocol, or drops it (null): a socket (ServerSocket). */
+export interface Translator {
+  translateOutbound(frame: Uint8Array): Uint8Array | null;
+}
+
 export class BroadcastFrame {
   readonly frame: Uint8Array;
   private readonly translations = new Map<string, Translation>();
@@ -111,10 +116,10 @@ export class BroadcastFrame {
   }
 
   /** The frame as sockets of `protocol` send it (`translate` runs once per protocol; null: not sent). */
-  translation(protocol: string, translate: (frame: Uint8Array) => Uint8Array | null): Translation {
+  translation(protocol: string, translator: Translator): Translation {
     let translation = this.translations.get(protocol);
     if (translation === undefined) {
-      translation = new Translation(translate(this.frame));
+      translation = new Translation(translator.translateOutbound(this.frame));
       this.translations.set(protocol, translation);
     }
     return translation;
