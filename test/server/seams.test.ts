@@ -137,7 +137,7 @@ describe('Hocuspocus: the connection id ConcordHocuspocus flattens', () => {
     for (const hocuspocus of [new Hocuspocus({ quiet: true }), new ConcordHocuspocus({ quiet: true })]) {
       const socket = { readyState: 1, send: () => {}, close: () => {} };
       const connection = hocuspocus.handleConnection(socket as never, { url: '/', headers: new Headers() } as Request);
-      onCleanup(() => connection.close());
+      onCleanup(() => connection.handleClose({ code: 1000, reason: '' }));
       expect(Object.hasOwn(connection, 'socketId'), 'server/src/seams/hocuspocus.ts replaces ClientConnection.socketId').toBe(true);
       expect((connection as unknown as { socketId: unknown }).socketId).toMatch(UUID);
     }

@@ -336,18 +336,29 @@ export function stripAddressPrefix(frame: Uint8Array, prefix: Uint8Array): Uint8
   return out;
 }
 
+function isAscii(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! > 0x7f) return false;
+  return true;
+}
+
 /** As lib0 decodes (a leading BOM is kept), so a name reads here as Hocuspocus and clients read it. */
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * Reads the address a frame starts with, remembering the last one: a socket mostly talks about the same document,
  * so comparing a few bytes replaces decoding a string on most frames. Leaves `cursor.pos` after the address.
+ *
+ * An ASCII address (every address a Concord client makes, tenant prefix aside) is compared with the remembered text
+ * itself; only another one keeps a copy of its bytes. A copy is a Buffer object, ~100 bytes that every idle socket
+ * would hold.
  */
 const NO_BYTES = new Uint8Array(0);
 
 export class AddressReader {
+  /** The last address's bytes when it was not ASCII; empty when it was (compared with `lastText`). */
   private lastBytes = NO_BYTES;
   private lastText = '';
+  private lastAscii = false;
 
   read(frame: Uint8Array): string {
     const length = varUintAt(frame, 0);
@@ -355,20 +366,26 @@ export class AddressReader {
     const end = start + length;
     if (end > frame.length) throw new MalformedFrameError('the address runs past the end of the message');
     cursor.pos = end;
-    const last = this.lastBytes;
-    if (last.length === length) {
-      let same = true;
-      for (let i = 0; i < length; i++) {
-        if (frame[start + i] !== last[i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.lastText;
-    }
-    this.lastBytes = Buffer.from(frame.subarray(start, end)); // small: from Node's buffer pool, no buffer of its own
-    this.lastText = utf8.decode(this.lastBytes);
+    if (this.lastAscii ? this.sameAsText(frame, start, length) : this.sameAsBytes(frame, start, length)) return this.lastText;
+    const bytes = frame.subarray(start, end);
+    this.lastText = utf8.decode(bytes);
+    this.lastAscii = this.lastText.length === length && isAscii(bytes);
+    this.lastBytes = this.lastAscii ? NO_BYTES : Buffer.from(bytes); // small: from Node's buffer pool
     return this.lastText;
+  }
+
+  private sameAsText(frame: Uint8Array, start: number, length: number): boolean {
+    const text = this.lastText;
+    if (text.length !== length) return false;
+    for (let i = 0; i < length; i++) if (frame[start + i] !== text.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private sameAsBytes(frame: Uint8Array, start: number, length: number): boolean {
+    const last = this.lastBytes;
+    if (last.length !== length) return false;
+    for (let i = 0; i < length; i++) if (frame[start + i] !== last[i]) return false;
+    return true;
   }
 
   /** Where the address just read ended. */
