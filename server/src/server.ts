@@ -17,6 +17,7 @@ import { Sessions, SessionsExtension } from './auth/Sessions.js';
 import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInput } from './config.js';
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
+import { Durability } from './durability/Durability.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
 import { BroadcastExtension } from './extensions/BroadcastExtension.js';
@@ -158,6 +159,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       storeBacklog: () => committer?.backlog ?? 0,
     });
     committer = new GroupCommitter(store, metrics, log);
+    const durability = new Durability(committer);
     const sessions = new Sessions({ log, metrics });
     const revoker = new Revoker({ store: keepsRevocations(store) ? store : null, sessions, metrics, log });
     await revoker.load();
@@ -178,7 +180,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       metrics,
       log: log.child({ component: 'channels' }),
     });
-    const writer = new DocumentWriter(hocuspocus, committer);
+    const writer = new DocumentWriter(hocuspocus, durability);
     const webhooks =
       lifecycle.webhooks.length > 0 && config.webhookSecret !== undefined
         ? new WebhookSender({ secret: config.webhookSecret, retry: webhookRetry, log: log.child({ component: 'webhooks' }), metrics })
@@ -212,7 +214,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       hocuspocus,
       metrics,
       log: log.child({ component: 'sockets' }),
-      durability: committer,
+      durability,
       maxMessageBytes: config.maxMessageBytes,
       maxSendBufferBytes: config.maxSendBufferBytes,
       awareness: new AwarenessGuard(

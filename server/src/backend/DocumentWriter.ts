@@ -29,7 +29,7 @@ import {
   type DocumentChanges,
 } from '@concord/engine';
 import type { ConnectionContext } from '../extensions/AuthExtension.js';
-import type { GroupCommitter } from '../storage/GroupCommitter.js';
+import type { Durability } from '../durability/Durability.js';
 
 /** How long a change waits for storage before the caller is told it is applied but not yet durable. */
 export const DURABLE_WAIT_MS = 5_000;
@@ -63,11 +63,11 @@ export interface BackendActor {
 
 export class DocumentWriter {
   private readonly hocuspocus: Hocuspocus;
-  private readonly committer: GroupCommitter;
+  private readonly durability: Durability;
 
-  constructor(hocuspocus: Hocuspocus, committer: GroupCommitter) {
+  constructor(hocuspocus: Hocuspocus, durability: Durability) {
     this.hocuspocus = hocuspocus;
-    this.committer = committer;
+    this.durability = durability;
   }
 
   /** Validates `changes` (a ConcordError says what is wrong; nothing is written) and applies them. */
@@ -136,14 +136,14 @@ export class DocumentWriter {
   }
 
   private async durable(qualified: string): Promise<boolean> {
-    const ticket = this.committer.lastPendingTicket(qualified);
-    if (ticket === 0) return true;
+    const barrier = this.durability.barrier(qualified);
+    if (this.durability.passed(barrier)) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<false>((resolve) => {
       timer = setTimeout(resolve, DURABLE_WAIT_MS, false);
     });
     try {
-      return await Promise.race([this.committer.whenDurable(ticket).then(() => true), timeout]);
+      return await Promise.race([this.durability.whenPassed(barrier).then(() => true), timeout]);
     } finally {
       clearTimeout(timer);
     }

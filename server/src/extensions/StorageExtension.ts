@@ -1,10 +1,10 @@
 /**
- * Loads documents from the DocumentStore and makes every change durable before it is acknowledged.
+ * Loads documents from the DocumentStore and hands every change to the group committer.
  *
- * Every update a loaded document applies (except those loaded from storage) goes to the group committer at once.
- * When it came from a client, that client's acknowledgement is held back until the write is durable; other clients
- * see the change immediately. An update the document already held (resent after a reconnect) is acknowledged only
- * once everything the document has queued is durable. While writes fail, a document with changes not yet stored stays loaded (unloading it
+ * Every update a loaded document applies (except those loaded from storage) goes to the group committer at once,
+ * from the document's update event, before Hocuspocus acknowledges it; the acknowledgement then waits until the
+ * document's queued writes are durable (durability/Durability.ts, sockets/Acknowledgements.ts), while other clients
+ * see the change immediately. While writes fail, a document with changes not yet stored stays loaded (unloading it
  * would let a reload from storage miss them), clients are told storage is degraded, and the committer retries.
  * A document's log is compacted off the hot path once its tail outgrows its snapshot, so storage stays about 1.5×
  * the document and loads never replay a long history, and again when the document unloads with a tail worth
@@ -26,7 +26,6 @@ import { isChannelDocument, isConcordOrigin, isWorkspaceDocument, OriginTag, STO
 import * as Y from 'yjs';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { ServerSocket } from '../sockets/ServerSocket.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
 import type { GroupCommitter, StoredCounts } from '../storage/GroupCommitter.js';
 import { UpdateMerger } from '../storage/UpdateMerger.js';
@@ -196,16 +195,10 @@ export class StorageExtension implements Extension {
     const fromClient = isTransactionOrigin(origin) && origin.source === 'connection';
     if (fromClient) this.metrics.updates.fromClients += 1;
     else this.metrics.updates.fromServer += 1;
-    let ticket: number;
     try {
-      ticket = this.committer.append(state.name, update);
+      this.committer.append(state.name, update);
     } catch (error) {
       this.log.error({ err: error, document: state.name }, 'an update arrived after storage closed; it is not stored');
-      return;
-    }
-    if (fromClient) {
-      const socket = origin.connection.webSocket;
-      if (socket instanceof ServerSocket) socket.holdAcknowledgements(origin.connection.messageAddress, ticket);
     }
   }
 

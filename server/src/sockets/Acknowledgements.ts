@@ -2,31 +2,27 @@
  * The acknowledgements one socket sends (ServerSocket's `acks` field, made with the first): `SyncStatus` frames,
  * each telling the client that its update is safe.
  *
- * The acknowledgement rule: Hocuspocus sends `SyncStatus` right after it applied a client's update in memory.
- * Storage registers the ticket of that update's durable write first (`hold`, called from the document's update event,
- * which fires before the acknowledgement is sent), so a `SyncStatus` goes out only once every ticket registered for
- * its document before it is durable. A document's acknowledgements keep their order.
+ * The acknowledgement rule: a `SyncStatus` goes out only once everything its document held when Hocuspocus sent it
+ * is durable (the barrier of durability/Durability.ts, taken here for the document named in the frame's address).
+ * Hocuspocus applies a client's update, which storage appends to the group committer from the document's update
+ * event, and sends the `SyncStatus` in the same synchronous run (`@hocuspocus/server` 4.7.0
+ * `src/MessageReceiver.ts:241–254` for a sync step 2, `268–281` for an update), so the barrier taken then covers that
+ * update and everything queued for the document before it. An update the document already held (resent after a
+ * reconnect) makes no write of its own, and its acknowledgement still waits for everything the document has queued.
+ * A barrier is never below an earlier one of its document that has not passed, so a document's acknowledgements keep
+ * their order.
  */
 import { WebSocket } from 'ws';
+import type { Barrier, DurabilityGate } from '../durability/Durability.js';
 import { corked } from '../seams/ws.js';
 import { AddressReader } from './frames.js';
 import type { Outbound } from './Outbound.js';
-
-/** Where acknowledgements learn what is durable (the group committer). */
-export interface DurableTickets {
-  /** Every ticket up to this one is durable. */
-  readonly durableThrough: number;
-  /** The last ticket of document `name` not yet durable, or 0. */
-  lastPendingTicket(name: string): number;
-  /** Calls back once after the next successful write. */
-  onceDurable(callback: () => void): void;
-}
 
 /** How many client messages the acknowledgement Hocuspocus sends for `address` now stands for (ServerSocket.acknowledgementCopies). */
 export type AcknowledgementCopies = (address: string) => number;
 
 interface HeldAcknowledgement {
-  readonly ticket: number;
+  readonly barrier: Barrier;
   readonly frame: Uint8Array;
   /** How many client messages it stands for (see `AcknowledgementCopies`). */
   readonly copies: number;
@@ -37,17 +33,15 @@ const NONE_HELD: HeldAcknowledgement[] = [];
 
 export class Acknowledgements {
   private readonly ws: WebSocket;
-  private readonly durability: DurableTickets;
+  private readonly durability: DurabilityGate;
   private readonly outbound: Outbound;
   private readonly copiesFor: AcknowledgementCopies;
-  /** Per message address: the ticket its next acknowledgement must wait for (made with the first; most sockets never write). */
-  private requiredTickets: Map<string, number> | null = null;
-  /** Acknowledgements waiting for their ticket, in the order Hocuspocus sent them. */
+  /** Acknowledgements waiting for their barrier, in the order Hocuspocus sent them. */
   private heldAcks: HeldAcknowledgement[] = NONE_HELD;
   private releaseScheduled = false;
   private readonly addressReader = new AddressReader();
 
-  constructor(ws: WebSocket, durability: DurableTickets, outbound: Outbound, copiesFor: AcknowledgementCopies) {
+  constructor(ws: WebSocket, durability: DurabilityGate, outbound: Outbound, copiesFor: AcknowledgementCopies) {
     this.ws = ws;
     this.durability = durability;
     this.outbound = outbound;
@@ -58,50 +52,42 @@ export class Acknowledgements {
   acknowledge(frame: Uint8Array): void {
     const address = this.addressReader.read(frame);
     const copies = this.copiesFor(address);
-    if (this.requiredTickets !== null && this.requiredTickets.size > 0) {
-      const ticket = this.requiredTickets.get(address) ?? 0;
-      if (ticket > this.durability.durableThrough) {
-        // Acknowledgements still held are for other documents (an address's tickets never decrease, and every
-        // durable one is released as its write completes), so one that is durable already need not wait for them.
-        if (this.heldAcks === NONE_HELD) this.heldAcks = [];
-        this.heldAcks.push({ ticket, frame, copies });
-        this.releaseAfterNextWrite();
-        return;
-      }
-      this.requiredTickets.delete(address);
+    // The address is the document's name, with the client's session after a NUL when it has one.
+    const session = address.indexOf('\0');
+    const barrier = this.durability.barrier(session < 0 ? address : address.slice(0, session));
+    if (this.durability.passed(barrier)) {
+      // Acknowledgements still held are for other documents: one of this document would have a barrier not above
+      // this one's, so it passed too, and was released by the write that passed it.
+      this.transmitCopies(frame, copies);
+      return;
     }
-    this.transmitCopies(frame, copies);
-  }
-
-  /** Acknowledgements for `address` sent from now on wait until `ticket` is durable. */
-  hold(address: string, ticket: number): void {
-    const required = (this.requiredTickets ??= new Map());
-    if (ticket > (required.get(address) ?? 0)) required.set(address, ticket);
+    if (this.heldAcks === NONE_HELD) this.heldAcks = [];
+    this.heldAcks.push({ barrier, frame, copies });
+    this.releaseAfterProgress();
   }
 
   /**
-   * Sends the held acknowledgements whose ticket is durable, in order (an address's tickets never decrease, so
-   * none overtakes an earlier one of its document); waits for the next write for the rest.
+   * Sends the held acknowledgements whose barrier has passed, in order (none overtakes an earlier one of its
+   * document, whose barrier is not above its own); waits for the next progress for the rest.
    */
   private releaseAcks(): void {
     this.releaseScheduled = false;
-    const durable = this.durability.durableThrough;
     const waiting: HeldAcknowledgement[] = [];
     // One write for the whole burst instead of one per acknowledgement.
     corked(this.ws, () => {
       for (const held of this.heldAcks) {
-        if (held.ticket <= durable) this.transmitCopies(held.frame, held.copies);
+        if (this.durability.passed(held.barrier)) this.transmitCopies(held.frame, held.copies);
         else waiting.push(held);
       }
     });
     this.heldAcks = waiting.length > 0 ? waiting : NONE_HELD;
-    if (waiting.length > 0) this.releaseAfterNextWrite();
+    if (waiting.length > 0) this.releaseAfterProgress();
   }
 
-  private releaseAfterNextWrite(): void {
+  private releaseAfterProgress(): void {
     if (this.releaseScheduled || this.ws.readyState !== WebSocket.OPEN) return;
     this.releaseScheduled = true;
-    this.durability.onceDurable(() => this.releaseAcks());
+    this.durability.onceProgress(() => this.releaseAcks());
   }
 
   /** An acknowledgement, `copies` times (translated once). */

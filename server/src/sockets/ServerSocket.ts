@@ -17,7 +17,8 @@ import { CloseCode } from '@concord/engine';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol, Traffic } from '../metrics.js';
-import { Acknowledgements, type DurableTickets } from './Acknowledgements.js';
+import type { DurabilityGate } from '../durability/Durability.js';
+import { Acknowledgements } from './Acknowledgements.js';
 import type { AwarenessGuard } from './AwarenessGuard.js';
 import { broadcastOf } from './compression.js';
 import { frameType, MalformedFrameError } from './frames.js';
@@ -26,13 +27,12 @@ import { Outbound, type OutboundSocket } from './Outbound.js';
 import { SocketLimits, type LimitedSocket } from './SocketLimits.js';
 import type { UpdateGuard } from './UpdateGuard.js';
 
-export type { DurableTickets } from './Acknowledgements.js';
-
 type ClientConnection = ReturnType<Hocuspocus['handleConnection']>;
 
 export interface SocketContext {
   readonly hocuspocus: Hocuspocus;
-  readonly durability: DurableTickets;
+  /** When acknowledgements may go out (durability/Durability.ts). */
+  readonly durability: DurabilityGate;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Largest frame accepted once the socket authenticated a document, in bytes. */
@@ -197,7 +197,7 @@ export abstract class ServerSocket implements WebSocketLike, OutboundSocket, Lim
       return;
     }
     if (frame.length > 1 && frameType(frame) === MessageType.SyncStatus) {
-      (this.acks ??= this.makeAcknowledgements()).acknowledge(frame);
+      if (this.acknowledges) (this.acks ??= this.makeAcknowledgements()).acknowledge(frame);
       return;
     }
     if (!this.limits.authenticated) this.limits.noticeAuthentication(frame);
@@ -229,9 +229,9 @@ export abstract class ServerSocket implements WebSocketLike, OutboundSocket, Lim
     return 1;
   }
 
-  /** Acknowledgements for `address` sent from now on wait until `ticket` is durable. */
-  holdAcknowledgements(address: string, ticket: number): void {
-    (this.acks ??= this.makeAcknowledgements()).hold(address, ticket);
+  /** Whether the protocol has acknowledgements (`SyncStatus`); a protocol without them drops Hocuspocus'. */
+  protected get acknowledges(): boolean {
+    return true;
   }
 
   private makeAcknowledgements(): Acknowledgements {

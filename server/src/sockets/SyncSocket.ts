@@ -307,11 +307,6 @@ export class SyncSocket extends ServerSocket implements GatedSocket<HeldFrame> {
   /** Forwards a frame that carries `messages` update messages of the client (0: none). */
   private forwardToServer(address: string, frame: Uint8Array, messages: number): void {
     if (messages > 0) {
-      // A resent update the document already holds makes no new write: its acknowledgement still waits for
-      // everything the document has queued (see Acknowledgements.ts).
-      const session = address.indexOf('\0');
-      const ticket = this.context.durability.lastPendingTicket(session < 0 ? address : address.slice(0, session));
-      if (ticket > 0) this.holdAcknowledgements(address, ticket);
       const owed = (this.owed ??= new Map());
       const frames = owed.get(address);
       if (frames === undefined) owed.set(address, [messages]);

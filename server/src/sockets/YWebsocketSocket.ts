@@ -70,8 +70,10 @@ export class YWebsocketSocket extends ServerSocket implements GatedSocket<Uint8A
     return 'y-websocket';
   }
 
-  /** y-websocket has no acknowledgements: nothing to hold. */
-  override holdAcknowledgements(): void {}
+  /** y-websocket has no acknowledgements. */
+  protected override get acknowledges(): boolean {
+    return false;
+  }
 
   protected override start(): void {
     this.gate.authenticating(this.address, this.token);
