@@ -13,7 +13,7 @@ export { PostgresStore } from './storage/PostgresStore.js';
 export { migrate, MIGRATIONS } from './storage/PostgresMigrations.js';
 export { UpdateMerger } from './storage/UpdateMerger.js';
 export { FUTURE_STAMP_ALLOWANCE_MS } from './extensions/StampClampExtension.js';
-export { COMPACT_AFTER_ENTRIES, COMPACT_MIN_TAIL_BYTES, COMPACT_ON_UNLOAD_MIN_BYTES, COMPACT_ON_UNLOAD_MIN_ENTRIES } from './extensions/StorageExtension.js';
+export { COMPACT_AFTER_ENTRIES, COMPACT_MIN_TAIL_BYTES, COMPACT_ON_UNLOAD_MIN_BYTES, COMPACT_ON_UNLOAD_MIN_ENTRIES } from './storage/Compactor.js';
 export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';
 export type { PublishedEvent } from './channels/ChannelHub.js';

@@ -1,6 +1,8 @@
 /**
- * Assembles a Concord server: configuration, storage, the Hocuspocus instance with its extensions (in the order
- * they run: broadcast, auth, sessions, storage, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
+ * Assembles a Concord server: configuration, storage (the group committer, the durability that acknowledgements
+ * wait on, the compactor), the Hocuspocus instance with its extensions (in the order they run: broadcast, auth,
+ * sessions, limits, persistence, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel
+ * hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
@@ -27,7 +29,7 @@ import { LimitsExtension } from './extensions/LimitsExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
 import { MetricsExtension } from './extensions/MetricsExtension.js';
 import { StampClampExtension } from './extensions/StampClampExtension.js';
-import { StorageExtension } from './extensions/StorageExtension.js';
+import { PersistenceExtension } from './extensions/PersistenceExtension.js';
 import { clientErrorHandler } from './http/clientErrors.js';
 import { UpdateGuard } from './sockets/UpdateGuard.js';
 import { createHttpApp } from './http/app.js';
@@ -40,9 +42,11 @@ import { AwarenessGuard } from './sockets/AwarenessGuard.js';
 import { warmCompression } from './sockets/compression.js';
 import { ConnectionCounts } from './sockets/limits.js';
 import { SocketServer, SYNC_PATH } from './sockets/SocketServer.js';
+import { Compactor } from './storage/Compactor.js';
 import type { DocumentStore } from './storage/DocumentStore.js';
 import { GroupCommitter } from './storage/GroupCommitter.js';
 import { LevelStore } from './storage/LevelStore.js';
+import { LoadedDocuments } from './storage/LoadedDocuments.js';
 import { PostgresStore } from './storage/PostgresStore.js';
 import { keepsRevocations } from './storage/RevocationStore.js';
 
@@ -168,7 +172,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       maxHeldBytesPerConnection: config.maxHeldUpdateBytesPerConnection,
       maxHeldUpdatesPerDocument: config.maxHeldUpdatesPerDocument,
     });
-    const storage = new StorageExtension(store, committer, log, metrics, updates);
+    const loadedDocuments = new LoadedDocuments();
+    const compactor = new Compactor(store, committer, loadedDocuments, log, metrics);
+    const persistence = new PersistenceExtension(store, committer, loadedDocuments, log, metrics, updates);
     const channels = new ChannelHub({
       hocuspocus,
       retention: {
@@ -200,7 +206,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new AuthExtension(verifier, log, metrics, { requireExp: config.requireTokenExp, sessions, revocations: revoker.list }),
         new SessionsExtension(sessions),
         new LimitsExtension(),
-        storage,
+        persistence,
         new StampClampExtension(),
         new ChannelExtension(channels),
         new PresenceExtension({ windowMs: config.presenceWindowMs }),
@@ -316,7 +322,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       committer.close();
       sessions.close();
       channels.close();
-      await storage.close();
+      await compactor.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();
       log.info('stopped');

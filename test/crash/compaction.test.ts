@@ -30,7 +30,7 @@ const KILL_DELAY_RANGES_MS: ReadonlyArray<readonly [number, number]> = [
 ];
 /**
  * Each edit carries this much padding, so the log reaches the compaction threshold (128 KiB after the snapshot,
- * StorageExtension) in about 700 edits instead of thousands of bare tags.
+ * Compactor) in about 700 edits instead of thousands of bare tags.
  */
 const PADDING_BYTES = 160;
 /** About 700 entries go into one compaction; a log this short afterwards was compacted. */

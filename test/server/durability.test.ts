@@ -177,7 +177,7 @@ describe('compaction', () => {
     const entries = await store.load('acme/doc');
     const stored = entries.reduce((sum, entry) => sum + entry.update.byteLength, 0);
     console.log(`[compaction-bound] 6000 edits: ${entries.length} entries, ${stored} bytes stored, document ${encoded} bytes`);
-    // StorageExtension: a snapshot plus entries weighing at most half the snapshot or 128 KiB.
+    // Compactor: a snapshot plus entries weighing at most half the snapshot or 128 KiB.
     expect(entries.length).toBeLessThan(6000);
     expect(stored).toBeLessThanOrEqual(1.5 * encoded + COMPACT_MIN_TAIL_BYTES);
     const rebuilt = new Y.Doc();

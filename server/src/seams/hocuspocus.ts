@@ -6,12 +6,12 @@
  *
  * - The store timer. Stock Hocuspocus re-arms a debounce timer for a document on every update it applies
  *   (`storeDocumentHooks`: 2 s, at most 10 s), to run the `onStoreDocument`/`afterStoreDocument` hooks of extensions
- *   that save whole documents now and then. Concord stores every update as it is applied (StorageExtension, through
+ *   that save whole documents now and then. Concord stores every update as it is applied (PersistenceExtension, through
  *   the group committer) and configures no such hook, so that timer only costs: clearing and re-arming it, with a
  *   closure and a promise, took about 5 % of the server's CPU per acknowledged edit at 10 saturated writers
  *   (test/bench). The debounced runs are skipped; immediate runs still go through as stock, because Hocuspocus unloads
  *   a document after the one a direct connection's disconnect makes. Unloading after the last client leaves does not
- *   depend on the timer (with none armed, Hocuspocus unloads at once, and StorageExtension's `beforeUnloadDocument`
+ *   depend on the timer (with none armed, Hocuspocus unloads at once, and PersistenceExtension's `beforeUnloadDocument`
  *   waits for the document's writes).
  * - Per-message hooks nobody implements. For every message and update Hocuspocus runs `beforeHandleMessage`,
  *   `afterHandleMessage`, `beforeSync` and `onChange` through a promise chain over every extension, its own empty

@@ -26,7 +26,7 @@
  * any update from a state vector.
  *
  * `withoutUpdateEvents` runs a change with the document's `update` listeners set aside, so Yjs does not encode an update
- * nobody needs (loading from storage: see StorageExtension).
+ * nobody needs (loading from storage: see PersistenceExtension).
  *
  * What is read: `doc.store.clients` (every client's structs, sorted by clock), and the structs' own `write(encoder,
  * offset)`, with the exported `findIndexSS` and `UpdateEncoderV1`. The wire format is Yjs' update format v1, which

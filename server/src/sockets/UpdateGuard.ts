@@ -8,7 +8,7 @@
  * client ids stay theirs across reconnects and restarts: a second tab or a reloaded page (a new Y.Doc, a new client
  * id) claims a fresh id; a client coming back with offline edits finds its old id still its own.
  *
- * Documents register here once loaded (StorageExtension): until then, and until a session's authorisation is known,
+ * Documents register here once loaded (PersistenceExtension): until then, and until a session's authorisation is known,
  * gates hold updates for them. A gate that holds updates for a document waits for its next change (or its load): the
  * guard listens to that document only while someone waits, and retries the waiting gates once per turn of the event
  * loop, however many updates the document applied in it.
