@@ -178,6 +178,32 @@ describe('/sync', () => {
 });
 
 describe('/y/<name>', () => {
+  function yUpdateFrame(update: Uint8Array): Uint8Array {
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, 0); // Sync
+    encoding.writeVarUint(encoder, 2); // Update
+    encoding.writeVarUint8Array(encoder, update);
+    return encoding.toUint8Array(encoder);
+  }
+
+  test('an item resent over what the server has goes on as the continuation of what it has, the same in memory and stored', async () => {
+    const writer = 9;
+    const first = new Y.Item(Y.createID(writer, 0), null, null, null, null, 't' as never, null, new Y.ContentString('y'));
+    const entry = new Y.Item(Y.createID(writer, 1), null, null, null, null, 'm' as never, 'k', new Y.ContentAny(['w']));
+    const overlapping = new Y.Item(Y.createID(writer, 0), null, null, null, null, 't' as never, null, new Y.ContentDeleted(6));
+    const socket = await rawSocket(`${server.yUrl}/doc?token=${token}`);
+    socket.send(yUpdateFrame(encodeStructs(writer, [first, entry])));
+    await waitFor(() => serverDocument(server, 'acme', 'doc')?.getMap('m').get('k') === 'w');
+    socket.send(yUpdateFrame(encodeStructs(writer, [overlapping])));
+    await waitFor(() => Y.getState(serverDocument(server, 'acme', 'doc')!.store, writer) === 6);
+    const live = serverDocument(server, 'acme', 'doc')!;
+    const inMemory = { t: live.getText('t').toString(), m: live.getMap('m').toJSON() };
+    await server.restart();
+    const fresh = hocuspocusClient(server, 'doc', token);
+    await fresh.whenSynced();
+    expect({ t: fresh.doc.getText('t').toString(), m: fresh.doc.getMap('m').toJSON() }).toEqual(inMemory);
+  });
+
   test('a valid update followed by stray bytes closes with 4400 and is not applied', async () => {
     const socket = await rawSocket(`${server.yUrl}/doc?token=${token}`);
     const update = encoding.createEncoder();
