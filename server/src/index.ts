@@ -6,6 +6,8 @@ export type { ConcordConfig, ConfigInput, LogLevel } from './config.js';
 export type { AppendEntry, DocumentStore, StoredEntry } from './storage/DocumentStore.js';
 export { StoreClosedError } from './storage/DocumentStore.js';
 export type { RevocationStore } from './storage/RevocationStore.js';
+export { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
+export type { ChannelAppend, ChannelKey, ChannelRead, ChannelStore, NewChannelEvent, Retention } from './storage/ChannelStore.js';
 export type { Revocation, RevokedAccess } from './auth/revocations.js';
 export { MemoryStore } from './storage/MemoryStore.js';
 export { LevelStore } from './storage/LevelStore.js';

@@ -49,6 +49,7 @@ import { LevelStore } from './storage/LevelStore.js';
 import { LoadedDocuments } from './storage/LoadedDocuments.js';
 import { PostgresStore } from './storage/PostgresStore.js';
 import { keepsRevocations } from './storage/RevocationStore.js';
+import { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -89,10 +90,11 @@ export interface ConcordServer {
   readonly sessions: Sessions;
   /**
    * Publishes `event` with `payload` (JSON, at most `maxEventBytes`) to `channel` of `tenant` (default `default`):
-   * every subscriber gets it at once, and subscribers that are offline get it when they reconnect, within the
-   * retention. Throws a ConcordError for a bad channel, event name or payload.
+   * once it is stored (it resolves then), every subscriber gets it, and subscribers that are offline get it when they
+   * reconnect, within the retention, across restarts. Rejects with a ConcordError for a bad channel, event name or
+   * payload. Events published one after the other without waiting keep their order.
    */
-  publish(channel: string, event: string, payload?: unknown, options?: { tenant?: string }): PublishedEvent;
+  publish(channel: string, event: string, payload?: unknown, options?: { tenant?: string }): Promise<PublishedEvent>;
   /**
    * Applies field changes to a document as the app backend (see engine `documentChangesSchema`): every viewer sees
    * them at once; resolves once they are durable (or with `durable: false` after a while when storage is failing).
@@ -177,6 +179,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const persistence = new PersistenceExtension(store, committer, loadedDocuments, log, metrics, updates);
     const channels = new ChannelHub({
       hocuspocus,
+      store: keepsChannels(store) ? store : new MemoryChannelStore(),
       retention: {
         maxEvents: config.eventRetentionCount,
         maxAgeMs: config.eventRetentionSeconds * 1000,
@@ -208,7 +211,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new LimitsExtension(),
         persistence,
         new StampClampExtension(),
-        new ChannelExtension(channels),
+        new ChannelExtension(channels, log.child({ component: 'channels' })),
         new PresenceExtension({ windowMs: config.presenceWindowMs }),
         lifecycleHooks,
         new MetricsExtension(metrics),
@@ -321,7 +324,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await lifecycleHooks.close();
       committer.close();
       sessions.close();
-      channels.close();
+      await channels.close();
       await compactor.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();

@@ -12,6 +12,7 @@ import { DATABASE_URL, describePostgres, freshSchema, withSearchPath } from '../
 import { seededRandom } from '../support/random.js';
 import { waitFor } from '../support/wait.js';
 import { runDocumentStoreContract } from './contract.js';
+import { runChannelStoreContract } from './channelContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
 
 const urls = new WeakMap<object, string>();
@@ -59,6 +60,7 @@ async function reopenSchema<S extends { close(): Promise<void> }>(store: S): Pro
 describePostgres('PostgreSQL storage', () => {
   runDocumentStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
   runRevocationStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
+  runChannelStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
 
   test('migrations: instances starting together apply each one once, in the schema of the search_path', async () => {
     const { schema, url } = await freshSchema();
@@ -72,9 +74,16 @@ describePostgres('PostgreSQL storage', () => {
       { version: 2, name: 'append in one statement' },
       { version: 3, name: 'records of several updates' },
       { version: 4, name: 'revocations' },
+      { version: 5, name: 'channel logs' },
     ]);
     const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
-    expect(tables.rows.map((r) => r.table_name)).toEqual(['concord_entries', 'concord_migrations', 'concord_revocations']);
+    expect(tables.rows.map((r) => r.table_name)).toEqual([
+      'concord_channel_events',
+      'concord_channels',
+      'concord_entries',
+      'concord_migrations',
+      'concord_revocations',
+    ]);
   });
 
   test('an upgrade keeps the rows written before it, and instances still on the old version keep appending safely', async () => {
@@ -126,7 +135,7 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     await client.query(`INSERT INTO ${schema}.concord_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(4\); upgrade Concord/);
+    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(5\); upgrade Concord/);
   });
 
   test('start-up failures say where and why, never the password', async () => {

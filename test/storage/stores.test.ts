@@ -10,10 +10,12 @@ import { seededRandom } from '../support/random.js';
 import { makeTempDir } from '../support/server.js';
 import { waitFor } from '../support/wait.js';
 import { runDocumentStoreContract } from './contract.js';
+import { runChannelStoreContract } from './channelContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
 
 runDocumentStoreContract('memory', { open: async () => new MemoryStore() });
 runRevocationStoreContract('memory', { open: async () => new MemoryStore() });
+runChannelStoreContract('memory', { open: async () => new MemoryStore() });
 
 runDocumentStoreContract('leveldb', {
   async open() {
@@ -26,6 +28,16 @@ runDocumentStoreContract('leveldb', {
 });
 
 runRevocationStoreContract('leveldb', {
+  async open() {
+    return LevelStore.open(await makeTempDir('concord-level-'));
+  },
+  async reopen(store) {
+    await store.close();
+    return LevelStore.open(store.directory);
+  },
+});
+
+runChannelStoreContract('leveldb', {
   async open() {
     return LevelStore.open(await makeTempDir('concord-level-'));
   },

@@ -5,7 +5,9 @@
  * away); `blackhole()` keeps every connection open but silently drops what either side sends and leaves new ones
  * unanswered (a network that went away without telling anyone: no FIN, no RST — nor does one side's close reach the
  * other); `restore()` forwards again (a blackholed connection stays dead: what was dropped is gone; one whose other
- * side closed meanwhile is reset, as that side would answer the first packet to arrive). It closes when the test ends.
+ * side closed meanwhile is reset, as that side would answer the first packet to arrive). `retarget()` sends new
+ * connections elsewhere (a server restarted on another port, at the address clients already have). It closes when the
+ * test ends.
  */
 import { createConnection, createServer, type Socket } from 'node:net';
 import { onCleanup } from './cleanup.js';
@@ -22,10 +24,13 @@ export interface TcpProxy {
   /** Drops every byte in both directions, without closing anything, until `restore()`; new connections hang. */
   blackhole(): void;
   restore(): void;
+  /** Pipes connections accepted from now on to `target`; open ones stay where they are. */
+  retarget(target: { host: string; port: number }): void;
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(first: { host: string; port: number }): Promise<TcpProxy> {
+  let target = first;
   const open = new Set<Socket>();
   let cut = false;
   let hungUp = false;
@@ -106,6 +111,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       silent = false;
       for (const socket of [...held, ...orphans]) drop(socket);
       orphans.clear();
+    },
+    retarget(next) {
+      target = next;
     },
     close() {
       proxy.cut();

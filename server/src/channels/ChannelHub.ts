@@ -2,9 +2,14 @@
  * Publishing events to channels and replaying them: the server side of engine/src/channels.ts.
  *
  * `publish` validates the event (channel and event names, a JSON payload within `maxEventBytes`), appends it to the
- * channel's log and sends it to every connection subscribed to the channel on this instance, at once. `replay`
- * answers a subscriber's `since` request from the log. Logs live in memory, one per channel that has had an event or
- * a subscriber within the retention age; a sweep drops the others, so idle channels cost nothing.
+ * channel's log in the store (storage/ChannelStore.ts) and, once that is durable, sends it to every connection
+ * subscribed to the channel on this instance. `replay` answers a subscriber's `since` request from the stored log.
+ * The log's epoch and numbers are the store's, so they outlive a restart: a subscriber that reconnects gets what it
+ * missed, with no gap unless the retention dropped some of it.
+ *
+ * The rule that keeps delivery in order (clients drop an event numbered at or below one they have): a channel's
+ * publishes are appended one write at a time, in the order they were made; those made while a write is under way wait
+ * and go together in the next one. So events are numbered, and sent, in publish order.
  */
 import {
   assertTenant,
@@ -13,6 +18,7 @@ import {
   ConcordError,
   ErrorKind,
   eventNameProblem,
+  isChannelDocument,
   TENANT_SEPARATOR,
   type ChannelEvent,
   type EventMessage,
@@ -22,13 +28,14 @@ import {
 import type { Hocuspocus } from '@hocuspocus/server';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { ChannelLog, type Retention } from './ChannelLog.js';
+import type { ChannelKey, ChannelStore, NewChannelEvent, Retention } from '../storage/ChannelStore.js';
 
-/** How often logs of quiet channels are dropped. */
+/** How often events beyond the retention and channels idle past it are dropped from the store. */
 const SWEEP_INTERVAL_MS = 60_000;
 
 export interface ChannelHubOptions {
   readonly hocuspocus: Hocuspocus;
+  readonly store: ChannelStore;
   readonly retention: Retention;
   /** Largest payload accepted, as JSON bytes. */
   readonly maxEventBytes: number;
@@ -44,21 +51,42 @@ export interface PublishedEvent extends ChannelEvent {
   readonly delivered: number;
 }
 
+interface QueuedEvent extends NewChannelEvent {
+  readonly payload: unknown;
+  resolve(published: PublishedEvent): void;
+  reject(error: unknown): void;
+}
+
+/** A channel's publishes waiting for the write under way (if any) to finish. */
+interface Queue {
+  readonly key: ChannelKey;
+  readonly address: string;
+  waiting: QueuedEvent[];
+  writing: boolean;
+}
+
 export class ChannelHub {
   private readonly options: ChannelHubOptions;
   private readonly now: () => number;
-  private readonly logs = new Map<string, ChannelLog>();
+  private readonly queues = new Map<string, Queue>();
   private readonly sweeper: ReturnType<typeof setInterval>;
+  private sweeping: Promise<void> | undefined;
+  /** Writes under way (one per channel at most). */
+  private readonly writes = new Set<Promise<void>>();
 
   constructor(options: ChannelHubOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
 
-  /** Appends an event to `tenant`'s `channel` and sends it to its subscribers; throws a ConcordError for bad input. */
-  publish(tenant: string, channel: string, event: string, payload: unknown): PublishedEvent {
+  /**
+   * Appends an event to `tenant`'s `channel` and, once it is stored, sends it to its subscribers; rejects with a
+   * ConcordError for bad input (before anything is stored), or with the store's error. The event is queued before
+   * the first `await`, so publishes made one after the other are numbered in that order.
+   */
+  async publish(tenant: string, channel: string, event: string, payload: unknown): Promise<PublishedEvent> {
     assertTenant(tenant);
     const channelProblem = channelNameProblem(channel);
     if (channelProblem) throw new ConcordError(ErrorKind.InvalidChannel, channelProblem);
@@ -74,45 +102,84 @@ export class ChannelHub {
       );
     }
     const address = `${tenant}${TENANT_SEPARATOR}${CHANNEL_PREFIX}${channel}`;
-    const log = this.logFor(address);
-    const stored = log.append(event, JSON.parse(json) as unknown, bytes);
-    const document = this.options.hocuspocus.documents.get(address);
-    const delivered = document?.getConnectionsCount() ?? 0;
-    if (document) {
-      const message: EventMessage = { concord: 'event', epoch: log.epoch, ...stored };
-      document.broadcastStateless(JSON.stringify(message));
+    let queue = this.queues.get(address);
+    if (!queue) {
+      queue = { key: { tenant, channel }, address, waiting: [], writing: false };
+      this.queues.set(address, queue);
     }
-    this.options.metrics.eventsPublished.inc();
-    this.options.log.debug({ tenant, channel, event, seq: stored.seq, delivered }, 'published an event');
-    return { channel, epoch: log.epoch, delivered, ...stored };
+    const published = new Promise<PublishedEvent>((resolve, reject) => {
+      queue.waiting.push({ event, json, bytes, at: this.now(), payload: JSON.parse(json) as unknown, resolve, reject });
+    });
+    if (!queue.writing) {
+      const writing = this.write(queue);
+      this.writes.add(writing);
+      void writing.finally(() => this.writes.delete(writing));
+    }
+    return published;
   }
 
   /** The answer to a subscriber's `since` request on the channel document `address` (`<tenant>/#<channel>`). */
-  replay(address: string, request: SinceRequest): string {
+  async replay(address: string, request: SinceRequest): Promise<string> {
     const position = request.epoch === null || request.seq === null ? null : { epoch: request.epoch, seq: request.seq };
-    const replay = this.logFor(address).since(position);
-    if (replay.events.length > 0) this.options.metrics.eventsReplayed.inc(replay.events.length);
-    return JSON.stringify({ concord: 'replay', ...replay } satisfies ReplayMessage);
+    const { epoch, head, events } = await this.options.store.readEvents(keyOf(address), position, this.options.retention, this.now());
+    const after = position === null ? head : position.epoch === epoch ? position.seq : 0;
+    // Missed events the store no longer holds: an earlier epoch, or numbers between the client's and the first held.
+    const gap = position !== null && (position.epoch !== epoch || (after < head && (events[0]?.seq ?? head + 1) > after + 1));
+    if (events.length > 0) this.options.metrics.eventsReplayed.inc(events.length);
+    return JSON.stringify({ concord: 'replay', epoch, head, events, gap } satisfies ReplayMessage);
   }
 
-  close(): void {
+  /** Stops the sweep; resolves once the publishes and the sweep under way are done (close the store after). */
+  async close(): Promise<void> {
     clearInterval(this.sweeper);
-    this.logs.clear();
+    await Promise.all([...this.writes, this.sweeping]);
   }
 
-  private logFor(address: string): ChannelLog {
-    let log = this.logs.get(address);
-    if (!log) {
-      log = new ChannelLog(this.options.retention, this.now);
-      this.logs.set(address, log);
+  /** Appends what waits on `queue` in one write, sends it, and goes on while more waits. */
+  private async write(queue: Queue): Promise<void> {
+    queue.writing = true;
+    while (queue.waiting.length > 0) {
+      const batch = queue.waiting;
+      queue.waiting = [];
+      try {
+        const { epoch, first } = await this.options.store.appendEvents(queue.key, batch, this.options.retention, this.now());
+        const document = this.options.hocuspocus.documents.get(queue.address);
+        const delivered = document?.getConnectionsCount() ?? 0;
+        batch.forEach((queued, i) => {
+          const stored: ChannelEvent = { seq: first + i, event: queued.event, payload: queued.payload, at: queued.at };
+          if (document) document.broadcastStateless(JSON.stringify({ concord: 'event', epoch, ...stored } satisfies EventMessage));
+          this.options.metrics.eventsPublished.inc();
+          this.options.log.debug({ ...queue.key, event: stored.event, seq: stored.seq, delivered }, 'published an event');
+          queued.resolve({ channel: queue.key.channel, epoch, delivered, ...stored });
+        });
+      } catch (error) {
+        this.options.log.error({ ...queue.key, err: error, events: batch.length }, 'channel events could not be stored');
+        for (const queued of batch) queued.reject(error);
+      }
     }
-    return log;
+    queue.writing = false;
+    this.queues.delete(queue.address);
   }
 
-  /** Drops the logs of channels with no event left, no event within the retention age and no subscriber here. */
-  sweep(): void {
-    for (const [address, log] of this.logs) {
-      if (log.trim() && !this.options.hocuspocus.documents.has(address)) this.logs.delete(address);
+  /** Drops what the retention no longer keeps, and channels idle past it that have no subscriber here. */
+  sweep(): Promise<void> {
+    if (this.sweeping) return this.sweeping;
+    const loaded: ChannelKey[] = [];
+    for (const address of this.options.hocuspocus.documents.keys()) {
+      if (isChannelDocument(address)) loaded.push(keyOf(address));
     }
+    this.sweeping = this.options.store
+      .sweepChannels(this.options.retention, this.now(), loaded)
+      .catch((error: unknown) => this.options.log.warn({ err: error }, 'the channel sweep failed; it runs again later'))
+      .finally(() => {
+        this.sweeping = undefined;
+      });
+    return this.sweeping;
   }
+}
+
+/** The channel of the channel document `address` (`<tenant>/#<channel>`). */
+function keyOf(address: string): ChannelKey {
+  const at = address.indexOf(TENANT_SEPARATOR);
+  return { tenant: address.slice(0, at), channel: address.slice(at + 1 + CHANNEL_PREFIX.length) };
 }

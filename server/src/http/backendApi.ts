@@ -44,7 +44,8 @@ export interface BackendApiOptions {
   readonly maxEventBytes: number;
   /** Largest body of a document change. */
   readonly maxChangeBytes: number;
-  publish(tenant: string, channel: string, event: string, payload: unknown): PublishedEvent;
+  /** Resolves once the event is stored. */
+  publish(tenant: string, channel: string, event: string, payload: unknown): Promise<PublishedEvent>;
   changeDocument(tenant: string, name: string, changes: unknown, actor: BackendActor): Promise<DocumentChangeResult>;
   notify(tenant: string, user: string, notification: unknown, actor: BackendActor): Promise<NotificationResult>;
   /** Told of each request refused before its body was read (a metric). */
@@ -170,7 +171,7 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       if (bytes > options.maxEventBytes) {
         throw new ApiError(413, `the payload is ${bytes} bytes of JSON; at most ${options.maxEventBytes} are accepted`);
       }
-      const published = options.publish(caller.tenant, channel, body.data.event, body.data.payload ?? null);
+      const published = await options.publish(caller.tenant, channel, body.data.event, body.data.payload ?? null);
       const { payload: _payload, ...receipt } = published;
       return c.json(receipt, 200);
     }),

@@ -49,7 +49,7 @@ export interface FieldChange {
 }
 
 export interface LifecycleActions {
-  publish(tenant: string, channel: string, event: string, payload: unknown): void;
+  publish(tenant: string, channel: string, event: string, payload: unknown): Promise<unknown>;
   notify(tenant: string, user: string, notification: { kind: string; title: string; target: { document: string; record?: string } }): Promise<unknown>;
 }
 
@@ -130,11 +130,9 @@ export class LifecycleExtension implements Extension {
       const values = { document: name, record, field: rule.field, value, previous, by: authorOf(transaction.origin) };
       if (rule.event) {
         const channel = fill(rule.channel, values);
-        try {
-          this.actions.publish(tenant, channel, rule.event, { root: rule.root, ...values, at: Date.now() });
-        } catch (error) {
+        this.actions.publish(tenant, channel, rule.event, { root: rule.root, ...values, at: Date.now() }).catch((error: unknown) => {
           this.log.error({ err: error, document: name, channel, event: rule.event }, 'a field hook could not publish');
-        }
+        });
       }
       if (rule.notify) {
         const user = fill(rule.notify.user, values);

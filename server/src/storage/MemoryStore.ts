@@ -1,15 +1,26 @@
 /**
- * The in-memory reference implementation of DocumentStore and RevocationStore: the contracts in their plainest form,
- * for tests and for embedding Concord where nothing needs to outlive the process.
+ * The in-memory reference implementation of DocumentStore, RevocationStore and ChannelStore: the contracts in their
+ * plainest form, for tests and for embedding Concord where nothing needs to outlive the process.
  */
+import type { ChannelPosition } from '@concord/engine';
 import type { Revocation } from '../auth/revocations.js';
+import {
+  MemoryChannelStore,
+  type ChannelAppend,
+  type ChannelKey,
+  type ChannelRead,
+  type ChannelStore,
+  type NewChannelEvent,
+  type Retention,
+} from './ChannelStore.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { byTime, type RevocationStore } from './RevocationStore.js';
 
-export class MemoryStore implements DocumentStore, RevocationStore {
+export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore {
   readonly kind = 'memory';
   private readonly documents = new Map<string, { entries: StoredEntry[]; head: number }>();
   private readonly revocations: Revocation[] = [];
+  private readonly channels = new MemoryChannelStore();
   private closed = false;
 
   async load(name: string): Promise<readonly StoredEntry[]> {
@@ -50,6 +61,21 @@ export class MemoryStore implements DocumentStore, RevocationStore {
   async loadRevocations(): Promise<readonly Revocation[]> {
     this.assertOpen();
     return this.revocations.map((revocation) => ({ ...revocation })).sort(byTime);
+  }
+
+  async appendEvents(key: ChannelKey, events: readonly NewChannelEvent[], retention: Retention, now: number): Promise<ChannelAppend> {
+    this.assertOpen();
+    return this.channels.appendEvents(key, events, retention, now);
+  }
+
+  async readEvents(key: ChannelKey, position: ChannelPosition | null, retention: Retention, now: number): Promise<ChannelRead> {
+    this.assertOpen();
+    return this.channels.readEvents(key, position, retention, now);
+  }
+
+  async sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
+    this.assertOpen();
+    return this.channels.sweepChannels(retention, now, keep);
   }
 
   async close(): Promise<void> {

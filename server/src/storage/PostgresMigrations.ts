@@ -98,6 +98,33 @@ export const MIGRATIONS: readonly Migration[] = [
         at bigint NOT NULL
       );`,
   },
+  {
+    version: 5,
+    name: 'channel logs',
+    // ChannelStore: a row per channel (its epoch, made in Node; its last number; when it was last appended to, in ms;
+    // the payload bytes it holds) and its recent events, the payload as the JSON text published. The channel row's
+    // lock orders appends, so numbers follow commit order.
+    sql: `
+      CREATE TABLE concord_channels (
+        tenant text NOT NULL,
+        channel text NOT NULL,
+        epoch text NOT NULL,
+        head bigint NOT NULL,
+        active_at bigint NOT NULL,
+        PRIMARY KEY (tenant, channel)
+      );
+      CREATE TABLE concord_channel_events (
+        tenant text NOT NULL,
+        channel text NOT NULL,
+        seq bigint NOT NULL,
+        event text NOT NULL,
+        payload text NOT NULL,
+        bytes integer NOT NULL,
+        at bigint NOT NULL,
+        PRIMARY KEY (tenant, channel, seq)
+      );
+      CREATE INDEX concord_channel_events_at ON concord_channel_events (at);`,
+  },
 ];
 
 /** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */
