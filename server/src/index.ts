@@ -7,6 +7,8 @@ export type { AppendEntry, DocumentStore, StoredEntry } from './storage/Document
 export { StoreClosedError } from './storage/DocumentStore.js';
 export type { RevocationStore } from './storage/RevocationStore.js';
 export { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
+export { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
+export type { LastSeenStore } from './storage/LastSeenStore.js';
 export type { ChannelAppend, ChannelKey, ChannelRead, ChannelStore, NewChannelEvent, Retention } from './storage/ChannelStore.js';
 export type { Revocation, RevokedAccess } from './auth/revocations.js';
 export { MemoryStore } from './storage/MemoryStore.js';

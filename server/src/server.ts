@@ -50,6 +50,7 @@ import { LoadedDocuments } from './storage/LoadedDocuments.js';
 import { PostgresStore } from './storage/PostgresStore.js';
 import { keepsRevocations } from './storage/RevocationStore.js';
 import { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
+import { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -189,6 +190,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       metrics,
       log: log.child({ component: 'channels' }),
     });
+    const presence = new PresenceExtension({
+      windowMs: config.presenceWindowMs,
+      lastSeen: keepsLastSeen(store) ? store : new MemoryLastSeenStore(),
+      log: log.child({ component: 'presence' }),
+    });
     const writer = new DocumentWriter(hocuspocus, durability);
     const webhooks =
       lifecycle.webhooks.length > 0 && config.webhookSecret !== undefined
@@ -212,7 +218,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         persistence,
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),
-        new PresenceExtension({ windowMs: config.presenceWindowMs }),
+        presence,
         lifecycleHooks,
         new MetricsExtension(metrics),
         new LoggingExtension(log),
@@ -325,6 +331,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       committer.close();
       sessions.close();
       await channels.close();
+      await presence.close();
       await compactor.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();

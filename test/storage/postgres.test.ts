@@ -13,6 +13,7 @@ import { seededRandom } from '../support/random.js';
 import { waitFor } from '../support/wait.js';
 import { runDocumentStoreContract } from './contract.js';
 import { runChannelStoreContract } from './channelContract.js';
+import { runLastSeenStoreContract } from './lastSeenContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
 
 const urls = new WeakMap<object, string>();
@@ -61,6 +62,7 @@ describePostgres('PostgreSQL storage', () => {
   runDocumentStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
   runRevocationStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
   runChannelStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
+  runLastSeenStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
 
   test('migrations: instances starting together apply each one once, in the schema of the search_path', async () => {
     const { schema, url } = await freshSchema();
@@ -75,12 +77,14 @@ describePostgres('PostgreSQL storage', () => {
       { version: 3, name: 'records of several updates' },
       { version: 4, name: 'revocations' },
       { version: 5, name: 'channel logs' },
+      { version: 6, name: 'last seen' },
     ]);
     const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
     expect(tables.rows.map((r) => r.table_name)).toEqual([
       'concord_channel_events',
       'concord_channels',
       'concord_entries',
+      'concord_last_seen',
       'concord_migrations',
       'concord_revocations',
     ]);
@@ -135,7 +139,7 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     await client.query(`INSERT INTO ${schema}.concord_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(5\); upgrade Concord/);
+    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(6\); upgrade Concord/);
   });
 
   test('start-up failures say where and why, never the password', async () => {

@@ -11,11 +11,13 @@ import { makeTempDir } from '../support/server.js';
 import { waitFor } from '../support/wait.js';
 import { runDocumentStoreContract } from './contract.js';
 import { runChannelStoreContract } from './channelContract.js';
+import { runLastSeenStoreContract } from './lastSeenContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
 
 runDocumentStoreContract('memory', { open: async () => new MemoryStore() });
 runRevocationStoreContract('memory', { open: async () => new MemoryStore() });
 runChannelStoreContract('memory', { open: async () => new MemoryStore() });
+runLastSeenStoreContract('memory', { open: async () => new MemoryStore() });
 
 runDocumentStoreContract('leveldb', {
   async open() {
@@ -38,6 +40,16 @@ runRevocationStoreContract('leveldb', {
 });
 
 runChannelStoreContract('leveldb', {
+  async open() {
+    return LevelStore.open(await makeTempDir('concord-level-'));
+  },
+  async reopen(store) {
+    await store.close();
+    return LevelStore.open(store.directory);
+  },
+});
+
+runLastSeenStoreContract('leveldb', {
   async open() {
     return LevelStore.open(await makeTempDir('concord-level-'));
   },

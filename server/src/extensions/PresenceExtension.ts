@@ -17,13 +17,27 @@
  * Last seen: in a tenant's workspace room (`@workspace`) the server remembers, for every user whose last client left
  * the room, their name, colour and when; it shares that table as its own awareness state (`{ lastSeen }`), which every
  * client of the room receives with the others' states, so "offline, last seen 5 min ago" needs no other message. The
- * table lives in memory for as long as the room is loaded. The user a state names is its token's (AwarenessGuard
- * rewrites a client's claim before it is applied), so the table lists only users who were there.
+ * table is stored (storage/LastSeenStore.ts): a room that loads starts from the tenant's newest LAST_SEEN_LOADED
+ * entries, so a restart (or the room being unloaded) forgets nobody, and someone's departure is shared once it is
+ * stored (or failed to be: presence is not held back by storage). The user a state names is its token's
+ * (AwarenessGuard rewrites a client's claim before it is applied), so the table lists only users who were there.
  */
-import { isTransactionOrigin, type afterLoadDocumentPayload, type Connection, type Document, type Extension } from '@hocuspocus/server';
+import {
+  isTransactionOrigin,
+  type afterLoadDocumentPayload,
+  type Connection,
+  type Document,
+  type Extension,
+  type onLoadDocumentPayload,
+} from '@hocuspocus/server';
 import { removeAwarenessStates } from 'y-protocols/awareness';
-import { isWorkspaceDocument, parsePresence, type LastSeen } from '@concord/engine';
+import { isWorkspaceDocument, parsePresence, TENANT_SEPARATOR, type LastSeen } from '@concord/engine';
+import type { Logger } from '../logger.js';
 import { replaceAwarenessBroadcast, type AwarenessBroadcast } from '../seams/hocuspocus.js';
+import type { LastSeenStore } from '../storage/LastSeenStore.js';
+
+/** Entries of the stored last-seen table a workspace room starts from (the tenant's most recent). */
+export const LAST_SEEN_LOADED = 1000;
 
 interface AwarenessChange {
   added: number[];
@@ -35,16 +49,43 @@ export class PresenceExtension implements Extension {
   readonly extensionName = 'concord-presence';
   private readonly windowMs: number;
   private readonly now: () => number;
+  private readonly store: LastSeenStore;
+  private readonly log: Logger;
+  /** What each workspace room being loaded read from the store, until afterLoadDocument takes it. */
+  private readonly loaded = new WeakMap<Document, Record<string, LastSeen>>();
+  /** Saves under way, so a graceful stop can wait for them. */
+  private readonly saving = new Set<Promise<void>>();
 
-  constructor(options: { windowMs: number; now?: () => number }) {
+  constructor(options: { windowMs: number; lastSeen: LastSeenStore; log: Logger; now?: () => number }) {
     this.windowMs = options.windowMs;
+    this.store = options.lastSeen;
+    this.log = options.log;
     this.now = options.now ?? Date.now;
+  }
+
+  /** A workspace room reads its last-seen table before any client is let in. */
+  async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
+    if (!isWorkspaceDocument(documentName)) return;
+    const tenant = documentName.slice(0, documentName.indexOf(TENANT_SEPARATOR));
+    try {
+      this.loaded.set(document, await this.store.loadLastSeen(tenant, LAST_SEEN_LOADED));
+    } catch (error) {
+      this.log.warn({ err: error, tenant }, 'the last-seen table could not be read; the room starts without it');
+    }
   }
 
   async afterLoadDocument({ document, documentName }: afterLoadDocumentPayload): Promise<void> {
     this.coalesce(document);
     this.removeOnLeave(document);
-    if (isWorkspaceDocument(documentName)) this.rememberWhoLeft(document);
+    if (isWorkspaceDocument(documentName)) {
+      this.rememberWhoLeft(document, documentName.slice(0, documentName.indexOf(TENANT_SEPARATOR)), this.loaded.get(document) ?? {});
+      this.loaded.delete(document);
+    }
+  }
+
+  /** Resolves once every last-seen save under way is done (before the store closes). */
+  async close(): Promise<void> {
+    await Promise.all(this.saving);
   }
 
   private coalesce(document: Document): void {
@@ -112,29 +153,45 @@ export class PresenceExtension implements Extension {
     });
   }
 
-  private rememberWhoLeft(document: Document): void {
+  private rememberWhoLeft(document: Document, tenant: string, stored: Record<string, LastSeen>): void {
     const { awareness } = document;
     const userOf = new Map<number, { id: string; name: string; color: string }>();
-    const lastSeen: Record<string, LastSeen> = {};
+    const lastSeen = new Map<string, LastSeen>(Object.entries(stored));
+    // fromEntries: a user id such as `__proto__` stays an entry.
+    const share = () => {
+      if (!document.isDestroyed) awareness.setLocalState({ lastSeen: Object.fromEntries(lastSeen) });
+    };
+    if (lastSeen.size > 0) share();
     awareness.on('change', ({ added, updated, removed }: AwarenessChange) => {
-      let changed = false;
+      let returned = false;
       for (const clientId of [...added, ...updated]) {
         const presence = parsePresence(awareness.getStates().get(clientId));
         if (!presence) continue;
         userOf.set(clientId, presence.user);
-        if (lastSeen[presence.user.id]) {
-          delete lastSeen[presence.user.id];
-          changed = true;
-        }
+        if (lastSeen.delete(presence.user.id)) returned = true;
       }
+      const left: Array<[string, LastSeen]> = [];
       for (const clientId of removed) {
         const user = userOf.get(clientId);
         userOf.delete(clientId);
         if (!user || [...userOf.values()].some((other) => other.id === user.id)) continue;
-        lastSeen[user.id] = { name: user.name, color: user.color, at: this.now() };
-        changed = true;
+        const seen = { name: user.name, color: user.color, at: this.now() };
+        lastSeen.set(user.id, seen);
+        left.push([user.id, seen]);
       }
-      if (changed) awareness.setLocalState({ lastSeen: { ...lastSeen } });
+      if (returned) share();
+      if (left.length > 0) this.save(tenant, left).then(share);
     });
+  }
+
+  /** Stores who left; resolves once stored or failed (a failure is logged: the table is shared all the same). */
+  private save(tenant: string, left: ReadonlyArray<[string, LastSeen]>): Promise<void> {
+    const saving = Promise.all(left.map(([user, seen]) => this.store.saveLastSeen(tenant, user, seen))).then(
+      () => undefined,
+      (error: unknown) => this.log.warn({ err: error, tenant }, 'a last-seen time could not be stored; it is shared all the same'),
+    );
+    this.saving.add(saving);
+    void saving.finally(() => this.saving.delete(saving));
+    return saving;
   }
 }

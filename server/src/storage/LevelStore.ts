@@ -26,9 +26,12 @@
  * `{event, at, bytes, json}`, so a channel's events are one ordered range. An append writes the events, the new head
  * and the deletion of what the retention no longer keeps in one synced batch; appends and sweeps of one channel take
  * turns, and its head is kept in memory once read (one process at a time, as above).
+ *
+ * Last-seen times (LastSeenStore) are keys `s:<encodeURIComponent(tenant)>:<encodeURIComponent(user)>` holding
+ * `{name, color, at}`, a tenant's in one range; saves of one user take turns, so the later `at` is the one kept.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChannelPosition } from '@concord/engine';
+import type { ChannelPosition, LastSeen } from '@concord/engine';
 import { ClassicLevel } from 'classic-level';
 import type { Revocation } from '../auth/revocations.js';
 import {
@@ -44,6 +47,7 @@ import {
   type NewChannelEvent,
   type Retention,
 } from './ChannelStore.js';
+import { newestSeen, type LastSeenStore } from './LastSeenStore.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
 import { revocationFrom, type RevocationStore } from './RevocationStore.js';
@@ -77,6 +81,10 @@ const channelEventsOf = (address: string) => {
 const channelEventKey = (address: string, seq: number) =>
   `${CHANNEL_EVENT_PREFIX}${encodeURIComponent(address)}:${seq.toString(16).padStart(SEQ_DIGITS, '0')}`;
 
+/** Last-seen keys (LastSeenStore): a tenant's are one range. */
+const LAST_SEEN_PREFIX = 's:';
+const lastSeenRange = (tenant: string) => ({ gt: `${LAST_SEEN_PREFIX}${encodeURIComponent(tenant)}:`, lt: `${LAST_SEEN_PREFIX}${encodeURIComponent(tenant)};` });
+
 /** Key prefixes of recently used documents, so writing a key does not re-encode the name. */
 const MAX_CACHED_PREFIXES = 1024;
 const prefixes = new Map<string, string>();
@@ -104,7 +112,7 @@ function seqOf(key: string): number {
   return Number.parseInt(key.slice(key.lastIndexOf(':') + 1), 16);
 }
 
-export class LevelStore implements DocumentStore, RevocationStore, ChannelStore {
+export class LevelStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore {
   readonly kind = 'leveldb';
   readonly directory: string;
   private readonly db: ClassicLevel<string, Uint8Array>;
@@ -285,6 +293,27 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore 
     }
   }
 
+  async saveLastSeen(tenant: string, user: string, { name, color, at }: LastSeen): Promise<void> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    const key = `${lastSeenRange(tenant).gt}${encodeURIComponent(user)}`;
+    await this.inTurn(key, async () => {
+      const held = await this.db.get(key);
+      if (held !== undefined && (JSON.parse(new TextDecoder().decode(held)) as LastSeen).at > at) return;
+      await this.db.put(key, new TextEncoder().encode(JSON.stringify({ name, color, at })), { sync: true });
+    });
+  }
+
+  async loadLastSeen(tenant: string, limit: number): Promise<Record<string, LastSeen>> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    const range = lastSeenRange(tenant);
+    const decoder = new TextDecoder();
+    const entries: Array<[string, LastSeen]> = [];
+    for await (const [key, value] of this.db.iterator(range)) {
+      entries.push([decodeURIComponent(key.slice(range.gt.length)), JSON.parse(decoder.decode(value)) as LastSeen]);
+    }
+    return newestSeen(entries, limit);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.tidyTimer);
@@ -324,7 +353,7 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore 
     }
   }
 
-  /** Runs `work` once every earlier piece of work on the channel `address` has finished. */
+  /** Runs `work` once every earlier piece of work on `address` (a channel, a last-seen key) has finished. */
   private inTurn<T>(address: string, work: () => Promise<T>): Promise<T> {
     const previous = this.channelTurns.get(address) ?? Promise.resolve();
     const result = previous.then(work, work);

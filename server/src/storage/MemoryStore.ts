@@ -1,8 +1,8 @@
 /**
- * The in-memory reference implementation of DocumentStore, RevocationStore and ChannelStore: the contracts in their
+ * The in-memory reference implementation of DocumentStore, RevocationStore, ChannelStore and LastSeenStore: the contracts in their
  * plainest form, for tests and for embedding Concord where nothing needs to outlive the process.
  */
-import type { ChannelPosition } from '@concord/engine';
+import type { ChannelPosition, LastSeen } from '@concord/engine';
 import type { Revocation } from '../auth/revocations.js';
 import {
   MemoryChannelStore,
@@ -13,14 +13,16 @@ import {
   type NewChannelEvent,
   type Retention,
 } from './ChannelStore.js';
+import { MemoryLastSeenStore, type LastSeenStore } from './LastSeenStore.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { byTime, type RevocationStore } from './RevocationStore.js';
 
-export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore {
+export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore {
   readonly kind = 'memory';
   private readonly documents = new Map<string, { entries: StoredEntry[]; head: number }>();
   private readonly revocations: Revocation[] = [];
   private readonly channels = new MemoryChannelStore();
+  private readonly lastSeen = new MemoryLastSeenStore();
   private closed = false;
 
   async load(name: string): Promise<readonly StoredEntry[]> {
@@ -76,6 +78,16 @@ export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore
   async sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
     this.assertOpen();
     return this.channels.sweepChannels(retention, now, keep);
+  }
+
+  async saveLastSeen(tenant: string, user: string, seen: LastSeen): Promise<void> {
+    this.assertOpen();
+    return this.lastSeen.saveLastSeen(tenant, user, seen);
+  }
+
+  async loadLastSeen(tenant: string, limit: number): Promise<Record<string, LastSeen>> {
+    this.assertOpen();
+    return this.lastSeen.loadLastSeen(tenant, limit);
   }
 
   async close(): Promise<void> {

@@ -125,6 +125,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX concord_channel_events_at ON concord_channel_events (at);`,
   },
+  {
+    version: 6,
+    name: 'last seen',
+    // LastSeenStore: who left each tenant's workspace room, and when (ms); a tenant's newest are read on room load.
+    sql: `
+      CREATE TABLE concord_last_seen (
+        tenant text NOT NULL,
+        "user" text NOT NULL,
+        name text NOT NULL,
+        color text NOT NULL,
+        at bigint NOT NULL,
+        PRIMARY KEY (tenant, "user")
+      );
+      CREATE INDEX concord_last_seen_newest ON concord_last_seen (tenant, at DESC);`,
+  },
 ];
 
 /** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */

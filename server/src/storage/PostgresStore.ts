@@ -26,9 +26,11 @@
  * statement: it bumps the channel's head (creating the row with a new epoch when missing; the row lock orders appends
  * of one channel, so numbers follow commit order, across instances too), inserts the events under the numbers it got,
  * and deletes what the count and age limits drop. The byte budget is applied when reading and by the sweep.
+ *
+ * Last-seen times (LastSeenStore) are rows of `concord_last_seen` (migration 6): an upsert that keeps the later `at`.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChannelPosition } from '@concord/engine';
+import type { ChannelPosition, LastSeen } from '@concord/engine';
 import pg from 'pg';
 import { createLogger, type Logger } from '../logger.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
@@ -47,6 +49,7 @@ import {
   type NewChannelEvent,
   type Retention,
 } from './ChannelStore.js';
+import type { LastSeenStore } from './LastSeenStore.js';
 
 /** Connections per instance: one group-commit write at a time, plus loads and compactions. */
 export const DEFAULT_MAX_CONNECTIONS = 10;
@@ -120,6 +123,10 @@ const SWEEP_CHANNELS = `
   DELETE FROM concord_channels c WHERE active_at < $1
   AND NOT EXISTS (SELECT 1 FROM concord_channel_events e WHERE e.tenant = c.tenant AND e.channel = c.channel)
   AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS k(tenant, channel) WHERE k.tenant = c.tenant AND k.channel = c.channel)`;
+const SAVE_LAST_SEEN = `
+  INSERT INTO concord_last_seen AS s (tenant, "user", name, color, at) VALUES ($1, $2, $3, $4, $5)
+  ON CONFLICT (tenant, "user") DO UPDATE SET name = $3, color = $4, at = $5 WHERE s.at <= $5`;
+const LOAD_LAST_SEEN = 'SELECT "user", name, color, at FROM concord_last_seen WHERE tenant = $1 ORDER BY at DESC LIMIT $2';
 
 /** The entries of a row. */
 function entriesOf(row: { seq: string; update: Buffer; packed: boolean }): StoredEntry[] {
@@ -149,7 +156,7 @@ export function reasonOf(error: unknown): string {
   return String(error);
 }
 
-export class PostgresStore implements DocumentStore, RevocationStore, ChannelStore {
+export class PostgresStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore {
   readonly kind = 'postgres';
   private readonly pool: pg.Pool;
   private readonly log: Logger;
@@ -316,6 +323,17 @@ export class PostgresStore implements DocumentStore, RevocationStore, ChannelSto
     this.assertOpen();
     await this.query('channel sweep', SWEEP_EVENTS, [now - retention.maxAgeMs, retention.maxBytes]);
     await this.query('channel sweep', SWEEP_CHANNELS, [now - retention.maxAgeMs, keep.map((k) => k.tenant), keep.map((k) => k.channel)]);
+  }
+
+  async saveLastSeen(tenant: string, user: string, { name, color, at }: LastSeen): Promise<void> {
+    this.assertOpen();
+    await this.query('last-seen save', SAVE_LAST_SEEN, [tenant, user, name, color, at]);
+  }
+
+  async loadLastSeen(tenant: string, limit: number): Promise<Record<string, LastSeen>> {
+    this.assertOpen();
+    const { rows } = await this.query<{ user: string; name: string; color: string; at: string }>('last-seen load', LOAD_LAST_SEEN, [tenant, limit]);
+    return Object.fromEntries(rows.map((row) => [row.user, { name: row.name, color: row.color, at: Number(row.at) }]));
   }
 
   async close(): Promise<void> {
