@@ -5,7 +5,7 @@ export { ConfigError, configFromEnv, DEFAULT_MAX_MESSAGE_BYTES, resolveConfig, S
 export type { ConcordConfig, ConfigInput, LogLevel } from './config.js';
 export type { AppendEntry, DocumentStore, StoredEntry } from './storage/DocumentStore.js';
 export { StoreClosedError } from './storage/DocumentStore.js';
-export type { RevocationStore } from './storage/RevocationStore.js';
+export type { RevocationsSince, RevocationStore } from './storage/RevocationStore.js';
 export { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
 export { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
 export type { LastSeenStore } from './storage/LastSeenStore.js';

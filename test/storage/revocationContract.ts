@@ -49,6 +49,34 @@ export function runRevocationStoreContract<S extends Store>(name: string, harnes
       expect(await store.loadRevocations()).toEqual([saved[1], saved[3], saved[0], saved[2]]);
     });
 
+    test('loadRevocationsSince: every revocation saved since the cursor, whatever its time; repeats allowed', async () => {
+      const store = await open();
+      const at = 1_760_000_000_000;
+      const first = await store.loadRevocationsSince(null);
+      expect(first.revocations).toEqual([]);
+      const early = [revocation(at + 10), revocation(at + 20, { user: 'eve' })];
+      for (const r of early) await store.saveRevocation(r);
+      const second = await store.loadRevocationsSince(first.cursor);
+      expect(new Set(second.revocations)).toEqual(new Set(early));
+      expect(second.revocations).toHaveLength(2);
+
+      // Saved after the cursor, one of them dated before everything seen (another instance's clock, a slow insert).
+      const late = [revocation(at + 5, { user: 'trudy' }), revocation(at + 30, { user: 'oscar', access: 'read' })];
+      for (const r of late) await store.saveRevocation(r);
+      const third = await store.loadRevocationsSince(second.cursor);
+      for (const r of late) expect(third.revocations).toContainEqual(r);
+      // Repeats of what was seen before are allowed (callers apply idempotently), but not new inventions.
+      for (const r of third.revocations) expect([...early, ...late]).toContainEqual(r);
+
+      // Nothing new: nothing beyond possible repeats; and from the start, everything.
+      const fourth = await store.loadRevocationsSince(third.cursor);
+      for (const r of fourth.revocations) expect([...early, ...late]).toContainEqual(r);
+      expect(fourth.revocations.filter((r) => r.user === 'nobody')).toEqual([]);
+      const all = await store.loadRevocationsSince(null);
+      expect(all.revocations).toHaveLength(4);
+      expect(await store.loadRevocations()).toEqual([late[0], early[0], early[1], late[1]]);
+    });
+
     // Only persistent stores can reopen; a memory store has no such test (rather than one that passes doing nothing).
     const reopen = harness.reopen;
     if (reopen) {

@@ -19,7 +19,9 @@
  * the brackets below, a document's files always sit above a level that overlaps them, so the tidy rewrites them.
  *
  * Revocations (RevocationStore) are keys `v:<at as 13 hex digits>:<random id>` holding the revocation as JSON, apart
- * from every record key, so they load in time order with one range read.
+ * from every record key, so they load in time order with one range read. A key's time is always above the last key's
+ * (a revocation whose `at` is not, saved in the same millisecond or after the clock went back, is keyed a millisecond
+ * after the last; its value keeps its own `at`), so keys are in the order saved and `loadRevocationsSince` reads the range after the cursor, the last key read.
  *
  * Channel logs (ChannelStore) are a key `c:<encodeURIComponent(<tenant>/#<channel>)>` per channel holding its epoch,
  * head and last append time as JSON, and its events `e:<the same>:<seq as 13 hex digits>` holding
@@ -50,7 +52,7 @@ import {
 import { newestSeen, type LastSeenStore } from './LastSeenStore.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
-import { revocationFrom, type RevocationStore } from './RevocationStore.js';
+import { byTime, revocationFrom, type RevocationsSince, type RevocationStore } from './RevocationStore.js';
 
 const SEQ_DIGITS = 13;
 
@@ -127,6 +129,8 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
   /** Channels read since the open (the store is their only writer), and the work on each, one after the other. */
   private readonly channelMetas = new Map<string, ChannelMeta>();
   private readonly channelTurns = new Map<string, Promise<unknown>>();
+  /** The time in the last revocation key (read at the first save). */
+  private lastRevocationAt: number | undefined;
 
   private constructor(db: ClassicLevel<string, Uint8Array>, directory: string) {
     this.db = db;
@@ -208,24 +212,43 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
 
   async saveRevocation(revocation: Revocation): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.kind);
-    const key = `${REVOCATION_PREFIX}${revocation.at.toString(16).padStart(SEQ_DIGITS, '0')}:${randomUUID()}`;
-    await this.db.put(key, new TextEncoder().encode(JSON.stringify(revocation)), { sync: true });
+    await this.inTurn(REVOCATION_PREFIX, async () => {
+      if (this.lastRevocationAt === undefined) {
+        const [last] = await this.db.keys({ gte: REVOCATION_PREFIX, lt: 'v;', reverse: true, limit: 1 }).all();
+        this.lastRevocationAt = last === undefined ? 0 : Number.parseInt(last.slice(REVOCATION_PREFIX.length, REVOCATION_PREFIX.length + SEQ_DIGITS), 16);
+      }
+      const keyAt = Math.max(revocation.at, this.lastRevocationAt + 1);
+      const key = `${REVOCATION_PREFIX}${keyAt.toString(16).padStart(SEQ_DIGITS, '0')}:${randomUUID()}`;
+      await this.db.put(key, new TextEncoder().encode(JSON.stringify(revocation)), { sync: true });
+      this.lastRevocationAt = keyAt;
+    });
   }
 
   async loadRevocations(): Promise<readonly Revocation[]> {
+    // Keys are in the order saved; a revocation keyed later than its `at` (see the top) is put back in time order.
+    return [...(await this.loadRevocationsSince(null)).revocations].sort(byTime);
+  }
+
+  /** The cursor is the last key read: the range after it holds what was saved since, keys being in the order saved. */
+  async loadRevocationsSince(cursor: string | null): Promise<RevocationsSince> {
     if (this.closed) throw new StoreClosedError(this.kind);
     const revocations: Revocation[] = [];
     const decoder = new TextDecoder();
-    for await (const [key, value] of this.db.iterator({ gte: REVOCATION_PREFIX, lt: 'v;' })) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(decoder.decode(value));
-      } catch {
-        parsed = undefined;
+    let last = cursor ?? REVOCATION_PREFIX;
+    // In turn with saves: a save whose key is drawn is written before this read starts.
+    await this.inTurn(REVOCATION_PREFIX, async () => {
+      for await (const [key, value] of this.db.iterator({ gt: last, lt: 'v;' })) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(decoder.decode(value));
+        } catch {
+          parsed = undefined;
+        }
+        revocations.push(revocationFrom(parsed, `LevelDB key ${key}`));
+        last = key;
       }
-      revocations.push(revocationFrom(parsed, `LevelDB key ${key}`));
-    }
-    return revocations;
+    });
+    return { revocations, cursor: last };
   }
 
   async appendEvents(key: ChannelKey, events: readonly NewChannelEvent[], retention: Retention, now: number): Promise<ChannelAppend> {

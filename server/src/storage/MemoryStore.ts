@@ -15,7 +15,7 @@ import {
 } from './ChannelStore.js';
 import { MemoryLastSeenStore, type LastSeenStore } from './LastSeenStore.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
-import { byTime, type RevocationStore } from './RevocationStore.js';
+import { byTime, type RevocationsSince, type RevocationStore } from './RevocationStore.js';
 
 export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore {
   readonly kind = 'memory';
@@ -78,6 +78,13 @@ export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore
   async sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
     this.assertOpen();
     return this.channels.sweepChannels(retention, now, keep);
+  }
+
+  /** The cursor is how many revocations had been saved (they are kept in the order saved). */
+  async loadRevocationsSince(cursor: string | null): Promise<RevocationsSince> {
+    this.assertOpen();
+    const from = cursor === null ? 0 : Number(cursor);
+    return { revocations: this.revocations.slice(from).map((revocation) => ({ ...revocation })), cursor: String(this.revocations.length) };
   }
 
   async saveLastSeen(tenant: string, user: string, seen: LastSeen): Promise<void> {

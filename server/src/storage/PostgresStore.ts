@@ -21,6 +21,9 @@
  * twice: harmless, since applying a Yjs update twice changes nothing.
  *
  * Revocations (RevocationStore) are rows of `concord_revocations` (migration 4), one INSERT each, read back by `at`.
+ * `loadRevocationsSince` reads the rows numbered above the cursor's id, and again those whose `at` is within
+ * REVOCATION_LOOKBACK_MS of the newest it had seen: a row numbered below the cursor whose insert committed after the
+ * cursor was read (ids are drawn before commit) is caught so, if instances' clocks agree within that.
  *
  * Channel logs (ChannelStore) are `concord_channels` and `concord_channel_events` (migration 5). An append is one
  * statement: it bumps the channel's head (creating the row with a new epoch when missing; the row lock orders appends
@@ -36,7 +39,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { migrate } from './PostgresMigrations.js';
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
-import { revocationFrom, type RevocationStore } from './RevocationStore.js';
+import { revocationFrom, type RevocationsSince, type RevocationStore } from './RevocationStore.js';
 import type { Revocation } from '../auth/revocations.js';
 import {
   publicEvent,
@@ -81,6 +84,10 @@ const DELETE_ROW = 'DELETE FROM concord_entries WHERE document = $1 AND seq = $2
 const INSERT_ROW = 'INSERT INTO concord_entries (document, seq, update, packed) VALUES ($1, $2, $3, $4)';
 const INSERT_REVOCATION = 'INSERT INTO concord_revocations (tenant, "user", documents, access, at) VALUES ($1, $2, $3, $4, $5)';
 const SELECT_REVOCATIONS = 'SELECT id, tenant, "user", documents, access, at FROM concord_revocations ORDER BY at, id';
+const SELECT_REVOCATIONS_SINCE =
+  'SELECT id, tenant, "user", documents, access, at FROM concord_revocations WHERE id > $1 OR at >= $2 ORDER BY id';
+/** How far back in `at` loadRevocationsSince reads again (see the top). */
+export const REVOCATION_LOOKBACK_MS = 30_000;
 
 /** $1 tenant, $2 channel, $3 epoch if new, $4 count, $5 now; events $6–$9; $10 maxEvents, $11 oldest `at` kept. */
 const APPEND_EVENTS = `
@@ -334,6 +341,25 @@ export class PostgresStore implements DocumentStore, RevocationStore, ChannelSto
     this.assertOpen();
     const { rows } = await this.query<{ user: string; name: string; color: string; at: string }>('last-seen load', LOAD_LAST_SEEN, [tenant, limit]);
     return Object.fromEntries(rows.map((row) => [row.user, { name: row.name, color: row.color, at: Number(row.at) }]));
+  }
+
+  /** The cursor is `<highest id>:<highest at>` of what was read (`0:0` before any). */
+  async loadRevocationsSince(cursor: string | null): Promise<RevocationsSince> {
+    this.assertOpen();
+    const [id, at] = (cursor ?? '0:0').split(':').map(Number) as [number, number];
+    const { rows } = await this.query<Record<string, unknown>>('revocation load', SELECT_REVOCATIONS_SINCE, [
+      id,
+      cursor === null ? Number.MIN_SAFE_INTEGER : at - REVOCATION_LOOKBACK_MS,
+    ]);
+    let highestId = id;
+    let newest = at;
+    const revocations = rows.map((row) => {
+      const revocation = revocationFrom({ ...row, at: Number(row.at) }, `concord_revocations id ${String(row.id)}`);
+      highestId = Math.max(highestId, Number(row.id));
+      newest = Math.max(newest, revocation.at);
+      return revocation;
+    });
+    return { revocations, cursor: `${highestId}:${newest}` };
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,10 @@
  * - `saveRevocation(r)` resolves only once `r` is durable; two saves of equal revocations keep both (the list is a
  *   log, not a set: callers tolerate repeats).
  * - `loadRevocations()` returns every revocation saved, field for field as given, oldest `at` first.
+ * - `loadRevocationsSince(cursor)` returns every revocation saved since the load that gave `cursor` (`null`: every
+ *   one), whatever its `at`, with a cursor for the next call. It may return some seen before (callers tolerate
+ *   repeats: applying a revocation twice changes nothing); what another instance saves meanwhile is never missed.
+ *   It is how instances learn of each other's revocations when the bus is down (the Redis fallback polling).
  * Stores never interpret a revocation: matching globs and tokens is auth/revocations.ts's job.
  */
 import { RevokedAccess, type Revocation } from '../auth/revocations.js';
@@ -13,6 +17,13 @@ import { RevokedAccess, type Revocation } from '../auth/revocations.js';
 export interface RevocationStore {
   saveRevocation(revocation: Revocation): Promise<void>;
   loadRevocations(): Promise<readonly Revocation[]>;
+  loadRevocationsSince(cursor: string | null): Promise<RevocationsSince>;
+}
+
+/** What `loadRevocationsSince` returns: the revocations, and the cursor (opaque, the store's own) to go on from. */
+export interface RevocationsSince {
+  readonly revocations: readonly Revocation[];
+  readonly cursor: string;
 }
 
 /** Whether a store (a DocumentStore given by the embedding app, say) keeps revocations too. */
