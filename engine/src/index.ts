@@ -14,8 +14,10 @@ export {
 export type { QualifiedName } from './names.js';
 export {
   isConcordOrigin,
+  isMadeElsewhere,
   LOCAL_EDIT_ORIGIN,
   OriginTag,
+  RELAY_ORIGIN,
   SERVER_API_ORIGIN,
   SERVER_CLAMP_ORIGIN,
   STORAGE_ORIGIN,

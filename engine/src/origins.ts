@@ -16,6 +16,11 @@ export const OriginTag = {
   LocalEdit: 'local-edit',
   /** The server re-wrote a field entry stamped beyond its clock with a clamped stamp (server/src/extensions/StampClamp). */
   ServerClamp: 'server-clamp',
+  /**
+   * Relayed from another server instance, where it was checked, clamped, hooked and stored already: here it is only
+   * applied and sent to this instance's clients (no lifecycle hook, webhook or clamp runs for it a second time).
+   */
+  Relay: 'relay',
 } as const;
 export type OriginTag = (typeof OriginTag)[keyof typeof OriginTag];
 
@@ -34,9 +39,18 @@ export const STORAGE_ORIGIN = origin(OriginTag.Storage, true);
 export const SERVER_API_ORIGIN = origin(OriginTag.ServerApi, false);
 export const LOCAL_EDIT_ORIGIN = origin(OriginTag.LocalEdit, false);
 export const SERVER_CLAMP_ORIGIN = origin(OriginTag.ServerClamp, false);
+export const RELAY_ORIGIN = origin(OriginTag.Relay, true);
 
 export function isConcordOrigin(value: unknown, tag?: OriginTag): value is ConcordOrigin {
   if (typeof value !== 'object' || value === null) return false;
   const concord = (value as { concord?: unknown }).concord;
   return typeof concord === 'string' && (tag === undefined || concord === tag);
+}
+
+/**
+ * Whether a change was made before, elsewhere: loaded from storage, or relayed from another instance. Such a change
+ * already had its hooks, webhooks and clamps where it was made, and must not have them again.
+ */
+export function isMadeElsewhere(origin: unknown): boolean {
+  return isConcordOrigin(origin, OriginTag.Storage) || isConcordOrigin(origin, OriginTag.Relay);
 }

@@ -18,9 +18,8 @@ import {
   FIELD_KEY_SEPARATOR,
   fieldKey,
   isChannelDocument,
-  isConcordOrigin,
+  isMadeElsewhere,
   isWorkspaceDocument,
-  OriginTag,
   parseEntry,
   SERVER_CLAMP_ORIGIN,
   type FieldEntry,
@@ -63,8 +62,9 @@ export class StampClampExtension implements Extension {
   }
 
   private check(document: Document, transaction: Y.Transaction): void {
-    // The server's own writes (API, clamps) are stamped with its clock; storage loads were checked when they arrived.
-    if (transaction.local || isConcordOrigin(transaction.origin, OriginTag.Storage)) return;
+    // The server's own writes (API, clamps) are stamped with its clock; storage loads were checked when they arrived,
+    // and relayed changes by the instance they arrived at.
+    if (transaction.local || isMadeElsewhere(transaction.origin)) return;
     let future: FutureEntry[] | null = null;
     const limit = this.now() + this.allowanceMs;
     for (const [type, keys] of transaction.changed) {

@@ -23,9 +23,8 @@ import {
   INBOX_PREFIX,
   isKeyOf,
   isChannelDocument,
-  isConcordOrigin,
+  isMadeElsewhere,
   isWorkspaceDocument,
-  OriginTag,
   readField,
   TENANT_SEPARATOR,
   winningEntry,
@@ -126,7 +125,7 @@ export class LifecycleExtension implements Extension {
   private watch(document: Document, tenant: string, name: string, rule: FieldHookRule): void {
     const map = document.getMap(rule.root);
     const fire = (record: string | null, value: unknown, previous: unknown, transaction: Y.Transaction) => {
-      if (isConcordOrigin(transaction.origin, OriginTag.Storage)) return;
+      if (isMadeElsewhere(transaction.origin)) return;
       const values = { document: name, record, field: rule.field, value, previous, by: authorOf(transaction.origin) };
       if (rule.event) {
         const channel = fill(rule.channel, values);
@@ -180,7 +179,7 @@ export class LifecycleExtension implements Extension {
   }
 
   private gather(tenant: string, name: string, document: Document, transaction: Y.Transaction): void {
-    if (transaction.changed.size === 0 || isConcordOrigin(transaction.origin, OriginTag.Storage)) return;
+    if (transaction.changed.size === 0 || isMadeElsewhere(transaction.origin)) return;
     const key = `${tenant}${TENANT_SEPARATOR}${name}`;
     let pending = this.pending.get(key);
     if (!pending) {
