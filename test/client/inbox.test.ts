@@ -1,11 +1,14 @@
 /**
  * C16 notifications inbox, against a real server: the backend notifies a user over HTTP; every device of the user
  * shows it with the same unread count; reading on one device (also offline) clears it on the others; kinds switched
- * off are not delivered; what the user views is read automatically; nobody else opens the inbox.
+ * off are not delivered; what the user views is read automatically; nobody else opens the inbox; the inbox is a
+ * stored document, so what was notified outlives a `kill -9` of the server.
  */
 import type { Inbox, InboxNotification } from '@concord/client';
 import type { NotificationPreference } from '@concord/engine';
 import { describe, expect, it } from 'vitest';
+import { makeTempDir } from '../support/server.js';
+import { spawnServer } from '../support/serverProcess.js';
 import { startTcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
 import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
@@ -116,5 +119,20 @@ describe('C16 notifications inbox', () => {
     expect(snooping.status.error).toMatch(/Forbidden/);
     const notFound = await notify(server.url, 'bad user!', { kind: 'custom', title: 'x' });
     expect(notFound.status).toBe(400);
+  });
+
+  it('is a stored document: a notification answered as durable is there after the server is killed and restarted', async () => {
+    freshIndexedDB();
+    const storage = { dataDir: await makeTempDir(), args: ['--api-key', API_KEY] };
+    const first = await spawnServer(storage);
+    const sent = await notify(first.url, 'bob', { kind: 'mention', title: 'Sarah mentioned you' });
+    expect(sent).toMatchObject({ status: 200, body: { delivered: true, durable: true } });
+    await first.kill('SIGKILL');
+    const second = await spawnServer(storage);
+    const device = makeClient(second, { token: await token('bob') });
+    const inbox = await device.openInbox();
+    await inbox.handle.whenSynced();
+    await waitFor(() => inbox.unreadCount === 1);
+    expect(inbox.notifications()[0]).toMatchObject({ id: sent.body.id, title: 'Sarah mentioned you', read: false });
   });
 });
