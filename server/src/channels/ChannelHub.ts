@@ -71,6 +71,8 @@ export class ChannelHub {
   private readonly queues = new Map<string, Queue>();
   private readonly sweeper: ReturnType<typeof setInterval>;
   private sweeping: Promise<void> | undefined;
+  /** Replays being read, by channel and position. */
+  private readonly replays = new Map<string, Promise<string>>();
   /** Writes under way (one per channel at most). */
   private readonly writes = new Set<Promise<void>>();
 
@@ -118,8 +120,22 @@ export class ChannelHub {
     return published;
   }
 
-  /** The answer to a subscriber's `since` request on the channel document `address` (`<tenant>/#<channel>`). */
-  async replay(address: string, request: SinceRequest): Promise<string> {
+  /**
+   * The answer to a subscriber's `since` request on the channel document `address` (`<tenant>/#<channel>`). Equal
+   * requests made while one is being read share its read and its answer (a reconnect storm, or a client asking again
+   * and again, costs one read).
+   */
+  replay(address: string, request: SinceRequest): Promise<string> {
+    const key = `${address}\n${request.epoch}\n${request.seq}`;
+    let answer = this.replays.get(key);
+    if (!answer) {
+      answer = this.readReplay(address, request).finally(() => this.replays.delete(key));
+      this.replays.set(key, answer);
+    }
+    return answer;
+  }
+
+  private async readReplay(address: string, request: SinceRequest): Promise<string> {
     const position = request.epoch === null || request.seq === null ? null : { epoch: request.epoch, seq: request.seq };
     const { epoch, head, events } = await this.options.store.readEvents(keyOf(address), position, this.options.retention, this.now());
     const after = position === null ? head : position.epoch === epoch ? position.seq : 0;

@@ -278,13 +278,12 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
   async readEvents(key: ChannelKey, position: ChannelPosition | null, retention: Retention, now: number): Promise<ChannelRead> {
     if (this.closed) throw new StoreClosedError(this.kind);
     const address = addressOf(key);
-    // In turn: a channel read for the first time is created, and an append under way finishes before the read.
-    return this.inTurn(address, async () => {
-      const { epoch, head } = await this.channelMeta(address, now);
-      const after = readAfter(position, epoch, head);
-      const events = after >= head ? [] : retained(await this.channelEvents(address, after), head, retention, now);
-      return { epoch, head, events: events.map((event) => publicEvent({ ...event, payload: JSON.parse(event.payload as string) as unknown })) };
-    });
+    // A channel read for the first time is created in turn (with appends). Once known, reads need no turn: the head
+    // known here moves only after the events up to it are written.
+    const { epoch, head } = this.channelMetas.get(address) ?? (await this.inTurn(address, () => this.channelMeta(address, now)));
+    const after = readAfter(position, epoch, head);
+    const events = after >= head ? [] : retained(await this.channelEvents(address, after, head), head, retention, now);
+    return { epoch, head, events: events.map((event) => publicEvent({ ...event, payload: JSON.parse(event.payload as string) as unknown })) };
   }
 
   async sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
@@ -445,12 +444,12 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
     return { seqs, bytes, left };
   }
 
-  /** The channel's held events numbered above `after`, oldest first, each payload still as its JSON text. */
-  private async channelEvents(address: string, after: number): Promise<HeldEvent[]> {
+  /** The channel's held events numbered above `after` up to `head`, oldest first, each payload as its JSON text. */
+  private async channelEvents(address: string, after: number, head: number): Promise<HeldEvent[]> {
     const decoder = new TextDecoder();
     const events: HeldEvent[] = [];
     const range = channelEventsOf(address);
-    for await (const [key, value] of this.db.iterator({ gt: after > 0 ? channelEventKey(address, after) : range.gt, lt: range.lt })) {
+    for await (const [key, value] of this.db.iterator({ gt: after > 0 ? channelEventKey(address, after) : range.gt, lte: channelEventKey(address, head) })) {
       const { event, at, bytes, json } = JSON.parse(decoder.decode(value)) as { event: string; at: number; bytes: number; json: string };
       events.push({ seq: seqOf(key), event, at, bytes, payload: json });
     }
