@@ -2,7 +2,8 @@
  * Channel logs outlive the server process (issue 15 point 3): a subscriber of a real `concord serve` is cut off, the
  * server is killed (`kill -9`: an event is stored before the HTTP API answers), a new process starts on the same
  * data (LevelDB, and PostgreSQL), events are published to it, and the subscriber, reconnecting at its old address,
- * gets every event it missed in the same epoch with no `$gap`, then live ones.
+ * gets every event it missed in the same epoch with no `$gap`, then live ones. The same holds for a subscriber that
+ * reconnects to another instance sharing the PostgreSQL database.
  */
 import type { Channel, ChannelEventMeta, ChannelGap } from '@concord/client';
 import { describe, expect, it } from 'vitest';
@@ -38,7 +39,12 @@ async function publish(server: ServerProcess, n: number): Promise<void> {
 
 const numbers = (received: readonly Received[]) => received.map(({ payload }) => (payload as { n: number }).n);
 
-async function subscriberSurvivesRestart(storage: { dataDir: string; databaseUrl?: string }): Promise<void> {
+/**
+ * Bob subscribed through a proxy to a first server gets 1–3 live; cut off, he misses 4–6, published to a second server
+ * on the same data (the first killed before it starts: a restart; or left running beside it on PostgreSQL: another
+ * instance); he reconnects at his old address, now leading to the second, and gets 4–6 replayed, then 7 live.
+ */
+async function subscriberResumesElsewhere(storage: { dataDir: string; databaseUrl?: string }, { restart }: { restart: boolean }): Promise<void> {
   freshIndexedDB();
   const options = { ...storage, args: ['--api-key', API_KEY] };
   const first = await spawnServer(options);
@@ -56,8 +62,8 @@ async function subscriberSurvivesRestart(storage: { dataDir: string; databaseUrl
 
   proxy.cut();
   await waitFor(() => client.state === 'offline');
-  await first.kill('SIGKILL');
-  const second = await spawnServer(options);
+  if (restart) await first.kill('SIGKILL');
+  const second = await spawnServer(restart ? options : { ...options, dataDir: await makeTempDir() });
   for (let n = 4; n <= 6; n++) await publish(second, n);
   proxy.retarget({ host: '127.0.0.1', port: Number(new URL(second.url).port) });
   proxy.restore();
@@ -73,13 +79,18 @@ async function subscriberSurvivesRestart(storage: { dataDir: string; databaseUrl
 
 describe('channel logs across a server restart', () => {
   it('LevelDB: the subscriber gets what it missed, in the same epoch, with no $gap', async () => {
-    await subscriberSurvivesRestart({ dataDir: await makeTempDir() });
+    await subscriberResumesElsewhere({ dataDir: await makeTempDir() }, { restart: true });
   });
 });
 
 describePostgres('channel logs across a server restart on PostgreSQL', () => {
   it('the subscriber gets what it missed, in the same epoch, with no $gap', async () => {
     const { url } = await freshSchema();
-    await subscriberSurvivesRestart({ dataDir: await makeTempDir(), databaseUrl: url });
+    await subscriberResumesElsewhere({ dataDir: await makeTempDir(), databaseUrl: url }, { restart: true });
+  });
+
+  it('a subscriber that reconnects to another instance on the same database resumes there with no $gap', async () => {
+    const { url } = await freshSchema();
+    await subscriberResumesElsewhere({ dataDir: await makeTempDir(), databaseUrl: url }, { restart: false });
   });
 });
