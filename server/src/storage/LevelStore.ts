@@ -21,13 +21,10 @@
  * Revocations (RevocationStore) are keys `v:<at as 13 hex digits>:<random id>` holding the revocation as JSON, apart
  * from every record key, so they load in time order with one range read. A key's time is always above the last key's
  * (a revocation whose `at` is not, saved in the same millisecond or after the clock went back, is keyed a millisecond
- * after the last; its value keeps its own `at`), so keys are in the order saved and `loadRevocationsSince` reads the range after the cursor, the last key read.
+ * after the last; its value keeps its own `at`), so keys are in the order saved and `loadRevocationsSince` reads the
+ * range after the cursor, the last key read.
  *
- * Channel logs (ChannelStore) are a key `c:<encodeURIComponent(<tenant>/#<channel>)>` per channel holding its epoch,
- * head and last append time as JSON, and its events `e:<the same>:<seq as 13 hex digits>` holding
- * `{event, at, bytes, json}`, so a channel's events are one ordered range. An append writes the events, the new head
- * and the deletion of what the retention no longer keeps in one synced batch; appends and sweeps of one channel take
- * turns, and its head is kept in memory once read (one process at a time, as above).
+ * Channel logs (ChannelStore) are LevelChannels.ts's, in key ranges of their own (`c:`, `e:`).
  *
  * Last-seen times (LastSeenStore) are keys `s:<encodeURIComponent(tenant)>:<encodeURIComponent(user)>` holding
  * `{name, color, at}`, a tenant's in one range; saves of one user take turns, so the later `at` is the one kept.
@@ -36,23 +33,13 @@ import { randomUUID } from 'node:crypto';
 import type { ChannelPosition, LastSeen } from '@concord/engine';
 import { ClassicLevel } from 'classic-level';
 import type { Revocation } from '../auth/revocations.js';
-import {
-  addressOf,
-  publicEvent,
-  readAfter,
-  retained,
-  type ChannelAppend,
-  type ChannelKey,
-  type ChannelRead,
-  type ChannelStore,
-  type HeldEvent,
-  type NewChannelEvent,
-  type Retention,
-} from './ChannelStore.js';
+import type { ChannelAppend, ChannelKey, ChannelRead, ChannelStore, NewChannelEvent, Retention } from './ChannelStore.js';
+import { LevelChannels } from './LevelChannels.js';
 import { newestSeen, type LastSeenStore } from './LastSeenStore.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
 import { byTime, revocationFrom, type RevocationsSince, type RevocationStore } from './RevocationStore.js';
+import { Turns } from './turns.js';
 
 const SEQ_DIGITS = 13;
 
@@ -62,26 +49,6 @@ export const TIDY_AFTER_IDLE_MS = 2_000;
 const BRACKET_KEYS = ['!', '~'] as const;
 /** Every revocation key starts so (after every `r:` record key, before the closing bracket). */
 const REVOCATION_PREFIX = 'v:';
-
-/** Channel keys (ChannelStore): one per channel, and the events of each in a range of their own. */
-const CHANNEL_PREFIX = 'c:';
-const CHANNEL_EVENT_PREFIX = 'e:';
-
-interface ChannelMeta {
-  epoch: string;
-  head: number;
-  activeAt: number;
-  /** Payload bytes of the events held. */
-  bytes: number;
-}
-
-const channelKeyOf = (address: string) => `${CHANNEL_PREFIX}${encodeURIComponent(address)}`;
-const channelEventsOf = (address: string) => {
-  const prefix = `${CHANNEL_EVENT_PREFIX}${encodeURIComponent(address)}`;
-  return { gt: `${prefix}:`, lt: `${prefix};` };
-};
-const channelEventKey = (address: string, seq: number) =>
-  `${CHANNEL_EVENT_PREFIX}${encodeURIComponent(address)}:${seq.toString(16).padStart(SEQ_DIGITS, '0')}`;
 
 /** Last-seen keys (LastSeenStore): a tenant's are one range. */
 const LAST_SEEN_PREFIX = 's:';
@@ -126,15 +93,18 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
   private tidyTimer: NodeJS.Timeout | undefined;
   private tidying: Promise<void> | undefined;
   private lastWriteAt = 0;
-  /** Channels read since the open (the store is their only writer), and the work on each, one after the other. */
-  private readonly channelMetas = new Map<string, ChannelMeta>();
-  private readonly channelTurns = new Map<string, Promise<unknown>>();
+  /** Work that must not overlap, by key: revocation saves and reads, saves of one last-seen entry, one channel's. */
+  private readonly turns = new Turns();
+  private readonly channels: LevelChannels;
   /** The time in the last revocation key (read at the first save). */
   private lastRevocationAt: number | undefined;
 
   private constructor(db: ClassicLevel<string, Uint8Array>, directory: string) {
     this.db = db;
     this.directory = directory;
+    this.channels = new LevelChannels(db, this.turns, () => {
+      this.lastWriteAt = performance.now();
+    });
   }
 
   /** Opens (creating when needed) the database in `directory`; fails clearly when another process holds it. */
@@ -212,7 +182,7 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
 
   async saveRevocation(revocation: Revocation): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.kind);
-    await this.inTurn(REVOCATION_PREFIX, async () => {
+    await this.turns.run(REVOCATION_PREFIX, async () => {
       if (this.lastRevocationAt === undefined) {
         const [last] = await this.db.keys({ gte: REVOCATION_PREFIX, lt: 'v;', reverse: true, limit: 1 }).all();
         this.lastRevocationAt = last === undefined ? 0 : Number.parseInt(last.slice(REVOCATION_PREFIX.length, REVOCATION_PREFIX.length + SEQ_DIGITS), 16);
@@ -236,7 +206,7 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
     const decoder = new TextDecoder();
     let last = cursor ?? REVOCATION_PREFIX;
     // In turn with saves: a save whose key is drawn is written before this read starts.
-    await this.inTurn(REVOCATION_PREFIX, async () => {
+    await this.turns.run(REVOCATION_PREFIX, async () => {
       for await (const [key, value] of this.db.iterator({ gt: last, lt: 'v;' })) {
         let parsed: unknown;
         try {
@@ -251,74 +221,25 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
     return { revocations, cursor: last };
   }
 
-  async appendEvents(key: ChannelKey, events: readonly NewChannelEvent[], retention: Retention, now: number): Promise<ChannelAppend> {
+  appendEvents(key: ChannelKey, events: readonly NewChannelEvent[], retention: Retention, now: number): Promise<ChannelAppend> {
     if (this.closed) throw new StoreClosedError(this.kind);
-    const address = addressOf(key);
-    return this.inTurn(address, async () => {
-      const meta = await this.channelMeta(address, now);
-      const first = meta.head + 1;
-      const head = meta.head + events.length;
-      const encoder = new TextEncoder();
-      const operations: Array<{ type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string }> = [];
-      const written: HeldEvent[] = events.map(({ event, json, bytes, at }, i) => ({ seq: first + i, event, payload: json, at, bytes }));
-      for (const { seq, event, at, bytes, payload: json } of written) {
-        operations.push({ type: 'put', key: channelEventKey(address, seq), value: encoder.encode(JSON.stringify({ event, at, bytes, json })) });
-      }
-      const dropped = await this.channelTrim(address, { ...meta, head, bytes: meta.bytes + written.reduce((sum, e) => sum + e.bytes, 0) }, written, retention, now);
-      for (const seq of dropped.seqs) operations.push({ type: 'del', key: channelEventKey(address, seq) });
-      const next: ChannelMeta = { epoch: meta.epoch, head, activeAt: now, bytes: dropped.bytes };
-      operations.push({ type: 'put', key: channelKeyOf(address), value: encoder.encode(JSON.stringify(next)) });
-      this.lastWriteAt = performance.now();
-      await this.db.batch(operations, { sync: true });
-      this.channelMetas.set(address, next);
-      return { epoch: meta.epoch, first };
-    });
+    return this.channels.appendEvents(key, events, retention, now);
   }
 
-  async readEvents(key: ChannelKey, position: ChannelPosition | null, retention: Retention, now: number): Promise<ChannelRead> {
+  readEvents(key: ChannelKey, position: ChannelPosition | null, retention: Retention, now: number): Promise<ChannelRead> {
     if (this.closed) throw new StoreClosedError(this.kind);
-    const address = addressOf(key);
-    // A channel read for the first time is created in turn (with appends). Once known, reads need no turn: the head
-    // known here moves only after the events up to it are written.
-    const { epoch, head } = this.channelMetas.get(address) ?? (await this.inTurn(address, () => this.channelMeta(address, now)));
-    const after = readAfter(position, epoch, head);
-    const events = after >= head ? [] : retained(await this.channelEvents(address, after, head), head, retention, now);
-    return { epoch, head, events: events.map((event) => publicEvent({ ...event, payload: JSON.parse(event.payload as string) as unknown })) };
+    return this.channels.readEvents(key, position, retention, now);
   }
 
-  async sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
+  sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.kind);
-    const kept = new Set(keep.map(addressOf));
-    const decoder = new TextDecoder();
-    const addresses: string[] = [];
-    for await (const key of this.db.keys({ gte: CHANNEL_PREFIX, lt: 'c;' })) addresses.push(decodeURIComponent(key.slice(CHANNEL_PREFIX.length)));
-    for (const address of addresses) {
-      await this.inTurn(address, async () => {
-        const stored = await this.db.get(channelKeyOf(address));
-        if (stored === undefined) return;
-        const meta = JSON.parse(decoder.decode(stored)) as ChannelMeta;
-        const dropped = await this.channelTrim(address, meta, [], retention, now);
-        const operations: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: Uint8Array }> = dropped.seqs.map(
-          (seq) => ({ type: 'del', key: channelEventKey(address, seq) }),
-        );
-        const forget = dropped.left === 0 && meta.activeAt < now - retention.maxAgeMs && !kept.has(address);
-        if (forget) operations.push({ type: 'del', key: channelKeyOf(address) });
-        else if (operations.length > 0) {
-          const next: ChannelMeta = { ...meta, bytes: dropped.bytes };
-          operations.push({ type: 'put', key: channelKeyOf(address), value: new TextEncoder().encode(JSON.stringify(next)) });
-          this.channelMetas.set(address, next);
-        }
-        if (operations.length === 0) return;
-        await this.db.batch(operations, { sync: true });
-        if (forget) this.channelMetas.delete(address);
-      });
-    }
+    return this.channels.sweepChannels(retention, now, keep);
   }
 
   async saveLastSeen(tenant: string, user: string, { name, color, at }: LastSeen): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.kind);
     const key = `${lastSeenRange(tenant).gt}${encodeURIComponent(user)}`;
-    await this.inTurn(key, async () => {
+    await this.turns.run(key, async () => {
       const held = await this.db.get(key);
       if (held !== undefined && (JSON.parse(new TextDecoder().decode(held)) as LastSeen).at > at) return;
       await this.db.put(key, new TextEncoder().encode(JSON.stringify({ name, color, at })), { sync: true });
@@ -373,87 +294,6 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
       const { gt, lt } = rangeOf(name);
       await this.db.compactRange(gt, lt);
     }
-  }
-
-  /** Runs `work` once every earlier piece of work on `address` (a channel, a last-seen key) has finished. */
-  private inTurn<T>(address: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.channelTurns.get(address) ?? Promise.resolve();
-    const result = previous.then(work, work);
-    const turn = result.catch(() => undefined);
-    this.channelTurns.set(address, turn);
-    void turn.then(() => {
-      if (this.channelTurns.get(address) === turn) this.channelTurns.delete(address);
-    });
-    return result;
-  }
-
-  /** A channel's epoch and head; a channel never seen gets a new epoch, stored at once (its subscribers hold it). */
-  private async channelMeta(address: string, now: number): Promise<ChannelMeta> {
-    const known = this.channelMetas.get(address);
-    if (known) return known;
-    const stored = await this.db.get(channelKeyOf(address));
-    let meta: ChannelMeta;
-    if (stored === undefined) {
-      meta = { epoch: randomUUID(), head: 0, activeAt: now, bytes: 0 };
-      await this.db.put(channelKeyOf(address), new TextEncoder().encode(JSON.stringify(meta)), { sync: true });
-    } else {
-      meta = JSON.parse(new TextDecoder().decode(stored)) as ChannelMeta;
-    }
-    this.channelMetas.set(address, meta);
-    return meta;
-  }
-
-  /**
-   * What the retention drops from a channel at `meta` (its head and held bytes counting `written`, not yet stored):
-   * the oldest events, up to the first one kept. Reads from the oldest on, so usually one or two keys.
-   */
-  private async channelTrim(
-    address: string,
-    meta: ChannelMeta,
-    written: readonly HeldEvent[],
-    retention: Retention,
-    now: number,
-  ): Promise<{ seqs: number[]; bytes: number; left: number }> {
-    const oldestKept = now - retention.maxAgeMs;
-    const seqs: number[] = [];
-    let bytes = meta.bytes;
-    const drops = (event: { seq: number; at: number }) =>
-      event.seq <= meta.head - retention.maxEvents || event.at < oldestKept || bytes > retention.maxBytes;
-    const decoder = new TextDecoder();
-    let left = written.length;
-    let stopped = false;
-    for await (const [key, value] of this.db.iterator(channelEventsOf(address))) {
-      const { at, bytes: size } = JSON.parse(decoder.decode(value)) as { at: number; bytes: number };
-      if (!stopped && drops({ seq: seqOf(key), at })) {
-        seqs.push(seqOf(key));
-        bytes -= size;
-        continue;
-      }
-      stopped = true;
-      left += 1;
-      break;
-    }
-    if (!stopped) {
-      for (const event of written) {
-        if (!drops(event)) break;
-        seqs.push(event.seq);
-        bytes -= event.bytes;
-        left -= 1;
-      }
-    }
-    return { seqs, bytes, left };
-  }
-
-  /** The channel's held events numbered above `after` up to `head`, oldest first, each payload as its JSON text. */
-  private async channelEvents(address: string, after: number, head: number): Promise<HeldEvent[]> {
-    const decoder = new TextDecoder();
-    const events: HeldEvent[] = [];
-    const range = channelEventsOf(address);
-    for await (const [key, value] of this.db.iterator({ gt: after > 0 ? channelEventKey(address, after) : range.gt, lte: channelEventKey(address, head) })) {
-      const { event, at, bytes, json } = JSON.parse(decoder.decode(value)) as { event: string; at: number; bytes: number; json: string };
-      events.push({ seq: seqOf(key), event, at, bytes, payload: json });
-    }
-    return events;
   }
 
   /** Reads the last sequence number of `name` once (concurrent callers share the read). */
