@@ -25,10 +25,7 @@
  * REVOCATION_LOOKBACK_MS of the newest it had seen: a row numbered below the cursor whose insert committed after the
  * cursor was read (ids are drawn before commit) is caught so, if instances' clocks agree within that.
  *
- * Channel logs (ChannelStore) are `concord_channels` and `concord_channel_events` (migration 5). An append is one
- * statement: it bumps the channel's head (creating the row with a new epoch when missing; the row lock orders appends
- * of one channel, so numbers follow commit order, across instances too), inserts the events under the numbers it got,
- * and deletes what the count and age limits drop. The byte budget is applied when reading and by the sweep.
+ * Channel logs (ChannelStore) are PostgresChannels.ts's (migration 5).
  *
  * Last-seen times (LastSeenStore) are rows of `concord_last_seen` (migration 6): an upsert that keeps the later `at`.
  */
@@ -41,17 +38,8 @@ import { migrate } from './PostgresMigrations.js';
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
 import { revocationFrom, type RevocationsSince, type RevocationStore } from './RevocationStore.js';
 import type { Revocation } from '../auth/revocations.js';
-import {
-  publicEvent,
-  readAfter,
-  retained,
-  type ChannelAppend,
-  type ChannelKey,
-  type ChannelRead,
-  type ChannelStore,
-  type NewChannelEvent,
-  type Retention,
-} from './ChannelStore.js';
+import type { ChannelAppend, ChannelKey, ChannelRead, ChannelStore, NewChannelEvent, Retention } from './ChannelStore.js';
+import { PostgresChannels } from './PostgresChannels.js';
 import type { LastSeenStore } from './LastSeenStore.js';
 
 /** Connections per instance: one group-commit write at a time, plus loads and compactions. */
@@ -89,47 +77,6 @@ const SELECT_REVOCATIONS_SINCE =
 /** How far back in `at` loadRevocationsSince reads again (see the top). */
 export const REVOCATION_LOOKBACK_MS = 30_000;
 
-/** $1 tenant, $2 channel, $3 epoch if new, $4 count, $5 now; events $6–$9; $10 maxEvents, $11 oldest `at` kept. */
-const APPEND_EVENTS = `
-  WITH channel AS (
-    INSERT INTO concord_channels AS c (tenant, channel, epoch, head, active_at) VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (tenant, channel) DO UPDATE SET head = c.head + $4, active_at = $5
-    RETURNING epoch, head
-  ), added AS (
-    INSERT INTO concord_channel_events (tenant, channel, seq, event, payload, bytes, at)
-    SELECT $1, $2, channel.head - $4 + e.i, e.event, e.payload, e.bytes, e.at
-    FROM channel, unnest($6::text[], $7::text[], $8::integer[], $9::bigint[]) WITH ORDINALITY AS e(event, payload, bytes, at, i)
-  ), trimmed AS (
-    DELETE FROM concord_channel_events
-    WHERE tenant = $1 AND channel = $2 AND (seq <= (SELECT head FROM channel) - $10 OR at < $11)
-  )
-  SELECT epoch, head FROM channel`;
-/** The channel's epoch and head, creating it (epoch $3, at $4) when missing. */
-const CHANNEL_HEAD = `
-  WITH created AS (
-    INSERT INTO concord_channels (tenant, channel, epoch, head, active_at) VALUES ($1, $2, $3, 0, $4)
-    ON CONFLICT (tenant, channel) DO NOTHING
-    RETURNING epoch, head
-  )
-  SELECT epoch, head FROM created
-  UNION ALL SELECT epoch, head FROM concord_channels WHERE tenant = $1 AND channel = $2`;
-const SELECT_EVENTS = `
-  SELECT seq, event, payload, bytes, at FROM concord_channel_events
-  WHERE tenant = $1 AND channel = $2 AND seq > $3 AND seq <= $4 ORDER BY seq`;
-/** $1 oldest `at` kept, $2 payload bytes kept per channel. */
-const SWEEP_EVENTS = `
-  DELETE FROM concord_channel_events e USING (
-    SELECT tenant, channel, seq FROM (
-      SELECT tenant, channel, seq, at, sum(bytes) OVER (PARTITION BY tenant, channel ORDER BY seq DESC) AS newer
-      FROM concord_channel_events
-    ) AS held WHERE at < $1 OR newer > $2
-  ) AS dropped
-  WHERE e.tenant = dropped.tenant AND e.channel = dropped.channel AND e.seq = dropped.seq`;
-/** $1 oldest activity kept, $2/$3 the channels to keep (tenants, channels). */
-const SWEEP_CHANNELS = `
-  DELETE FROM concord_channels c WHERE active_at < $1
-  AND NOT EXISTS (SELECT 1 FROM concord_channel_events e WHERE e.tenant = c.tenant AND e.channel = c.channel)
-  AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS k(tenant, channel) WHERE k.tenant = c.tenant AND k.channel = c.channel)`;
 const SAVE_LAST_SEEN = `
   INSERT INTO concord_last_seen AS s (tenant, "user", name, color, at) VALUES ($1, $2, $3, $4, $5)
   ON CONFLICT (tenant, "user") DO UPDATE SET name = $3, color = $4, at = $5 WHERE s.at <= $5`;
@@ -167,6 +114,7 @@ export class PostgresStore implements DocumentStore, RevocationStore, ChannelSto
   readonly kind = 'postgres';
   private readonly pool: pg.Pool;
   private readonly log: Logger;
+  private readonly channels = new PostgresChannels((operation, text, values) => this.query(operation, text, values));
   private closed = false;
 
   private constructor(pool: pg.Pool, log: Logger) {
@@ -285,51 +233,19 @@ export class PostgresStore implements DocumentStore, RevocationStore, ChannelSto
     return rows.map((row) => revocationFrom({ ...row, at: Number(row.at) }, `concord_revocations id ${String(row.id)}`));
   }
 
-  async appendEvents(key: ChannelKey, events: readonly NewChannelEvent[], retention: Retention, now: number): Promise<ChannelAppend> {
+  appendEvents(key: ChannelKey, events: readonly NewChannelEvent[], retention: Retention, now: number): Promise<ChannelAppend> {
     this.assertOpen();
-    const { rows } = await this.query<{ epoch: string; head: string }>('channel append', APPEND_EVENTS, [
-      key.tenant,
-      key.channel,
-      randomUUID(),
-      events.length,
-      now,
-      events.map((e) => e.event),
-      events.map((e) => e.json),
-      events.map((e) => e.bytes),
-      events.map((e) => e.at),
-      retention.maxEvents,
-      now - retention.maxAgeMs,
-    ]);
-    const row = rows[0] as { epoch: string; head: string };
-    return { epoch: row.epoch, first: Number(row.head) - events.length + 1 };
+    return this.channels.appendEvents(key, events, retention, now);
   }
 
-  async readEvents(key: ChannelKey, position: ChannelPosition | null, retention: Retention, now: number): Promise<ChannelRead> {
+  readEvents(key: ChannelKey, position: ChannelPosition | null, retention: Retention, now: number): Promise<ChannelRead> {
     this.assertOpen();
-    let channel: { epoch: string; head: string } | undefined;
-    // Twice at most: a channel created by another connection after this statement's snapshot shows in neither part.
-    for (let attempt = 0; attempt < 2 && !channel; attempt++) {
-      channel = (await this.query<{ epoch: string; head: string }>('channel read', CHANNEL_HEAD, [key.tenant, key.channel, randomUUID(), now])).rows[0];
-    }
-    if (!channel) throw new Error('PostgreSQL channel read failed: the channel row was neither found nor created');
-    const { epoch } = channel;
-    const head = Number(channel.head);
-    const after = readAfter(position, epoch, head);
-    if (after >= head) return { epoch, head, events: [] };
-    const { rows } = await this.query<{ seq: string; event: string; payload: string; bytes: number; at: string }>(
-      'channel read',
-      SELECT_EVENTS,
-      [key.tenant, key.channel, after, head],
-    );
-    const held = rows.map((row) => ({ seq: Number(row.seq), event: row.event, payload: row.payload, bytes: row.bytes, at: Number(row.at) }));
-    const events = retained(held, head, retention, now).map((event) => publicEvent({ ...event, payload: JSON.parse(event.payload) as unknown }));
-    return { epoch, head, events };
+    return this.channels.readEvents(key, position, retention, now);
   }
 
-  async sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
+  sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
     this.assertOpen();
-    await this.query('channel sweep', SWEEP_EVENTS, [now - retention.maxAgeMs, retention.maxBytes]);
-    await this.query('channel sweep', SWEEP_CHANNELS, [now - retention.maxAgeMs, keep.map((k) => k.tenant), keep.map((k) => k.channel)]);
+    return this.channels.sweepChannels(retention, now, keep);
   }
 
   async saveLastSeen(tenant: string, user: string, { name, color, at }: LastSeen): Promise<void> {
