@@ -114,6 +114,9 @@ export function runChannelStoreContract<S extends Store>(name: string, harness: 
       const after = await store.readEvents(account, from0, KEEP_ALL, T0 + 10_000);
       expect(after).toMatchObject({ epoch, head: 11 });
       expect(payloadsOf(after)).toEqual([9, 10]);
+      // So does one under a smaller byte budget: "11" and "10" are 4 bytes of JSON, 9 does not fit beside them.
+      await store.appendEvents(account, [event('tick', 11, T0 + 10_000)], { ...KEEP_ALL, maxBytes: 4 }, T0 + 10_000);
+      expect(payloadsOf(await store.readEvents(account, from0, KEEP_ALL, T0 + 10_000))).toEqual([10, 11]);
     });
 
     test('the sweep drops expired events and forgets idle channels, but not those it is told to keep', async () => {

@@ -5,8 +5,9 @@
  *
  * An append is one statement: it bumps the channel's head (creating the row with a new epoch when missing; the row
  * lock orders appends of one channel, so numbers follow commit order, across instances too), inserts the events under
- * the numbers it got, and deletes what the count and age limits drop. The byte budget is applied when reading and by
- * the sweep (a window over each channel's events, newest first).
+ * the numbers it got, and deletes what the retention drops (count, age, bytes). Reads apply the retention too, so
+ * what no append dropped yet (events aged since) is never sent; the sweep deletes events past the age limit and forgets
+ * idle channels.
  */
 import { randomUUID } from 'node:crypto';
 import type { ChannelPosition } from '@concord/engine';
@@ -26,7 +27,11 @@ import {
 /** One statement on a pooled connection, its failure named by `operation` (PostgresStore's). */
 export type Query = <R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]) => Promise<pg.QueryResult<R>>;
 
-/** $1 tenant, $2 channel, $3 epoch if new, $4 count, $5 now; events $6–$9; $10 maxEvents, $11 oldest `at` kept. */
+/**
+ * $1 tenant, $2 channel, $3 epoch if new, $4 count, $5 now; events $6–$9; $10 maxEvents, $11 oldest `at` kept, $12 the
+ * new events' bytes, $13 maxBytes. What the trim sees is the channel as it was (one statement, one snapshot): it drops
+ * the oldest held events that the count, the age, or the bytes of every newer one (the new ones included) rule out.
+ */
 const APPEND_EVENTS = `
   WITH channel AS (
     INSERT INTO concord_channels AS c (tenant, channel, epoch, head, active_at) VALUES ($1, $2, $3, $4, $5)
@@ -37,8 +42,11 @@ const APPEND_EVENTS = `
     SELECT $1, $2, channel.head - $4 + e.i, e.event, e.payload, e.bytes, e.at
     FROM channel, unnest($6::text[], $7::text[], $8::integer[], $9::bigint[]) WITH ORDINALITY AS e(event, payload, bytes, at, i)
   ), trimmed AS (
-    DELETE FROM concord_channel_events
-    WHERE tenant = $1 AND channel = $2 AND (seq <= (SELECT head FROM channel) - $10 OR at < $11)
+    DELETE FROM concord_channel_events e USING (
+      SELECT seq, sum(bytes) OVER (ORDER BY seq DESC) AS newer FROM concord_channel_events WHERE tenant = $1 AND channel = $2
+    ) AS held
+    WHERE e.tenant = $1 AND e.channel = $2 AND e.seq = held.seq
+    AND (e.seq <= (SELECT head FROM channel) - $10 OR e.at < $11 OR held.newer + $12 > $13)
   )
   SELECT epoch, head FROM channel`;
 /** The channel's epoch and head, creating it (epoch $3, at $4) when missing. */
@@ -53,20 +61,14 @@ const CHANNEL_HEAD = `
 const SELECT_EVENTS = `
   SELECT seq, event, payload, bytes, at FROM concord_channel_events
   WHERE tenant = $1 AND channel = $2 AND seq > $3 AND seq <= $4 ORDER BY seq`;
-/** $1 oldest `at` kept, $2 payload bytes kept per channel. */
-const SWEEP_EVENTS = `
-  DELETE FROM concord_channel_events e USING (
-    SELECT tenant, channel, seq FROM (
-      SELECT tenant, channel, seq, at, sum(bytes) OVER (PARTITION BY tenant, channel ORDER BY seq DESC) AS newer
-      FROM concord_channel_events
-    ) AS held WHERE at < $1 OR newer > $2
-  ) AS dropped
-  WHERE e.tenant = dropped.tenant AND e.channel = dropped.channel AND e.seq = dropped.seq`;
+/** $1 oldest `at` kept (an index range: the sweep reads only what it drops). */
+const SWEEP_EVENTS = 'DELETE FROM concord_channel_events WHERE at < $1';
 /** $1 oldest activity kept, $2/$3 the channels to keep (tenants, channels). */
 const SWEEP_CHANNELS = `
   DELETE FROM concord_channels c WHERE active_at < $1
   AND NOT EXISTS (SELECT 1 FROM concord_channel_events e WHERE e.tenant = c.tenant AND e.channel = c.channel)
   AND NOT EXISTS (SELECT 1 FROM unnest($2::text[], $3::text[]) AS k(tenant, channel) WHERE k.tenant = c.tenant AND k.channel = c.channel)`;
+
 export class PostgresChannels implements ChannelStore {
   private readonly query: Query;
 
@@ -87,6 +89,8 @@ export class PostgresChannels implements ChannelStore {
       events.map((e) => e.at),
       retention.maxEvents,
       now - retention.maxAgeMs,
+      events.reduce((sum, e) => sum + e.bytes, 0),
+      retention.maxBytes,
     ]);
     const row = rows[0] as { epoch: string; head: string };
     return { epoch: row.epoch, first: Number(row.head) - events.length + 1 };
@@ -114,7 +118,7 @@ export class PostgresChannels implements ChannelStore {
   }
 
   async sweepChannels(retention: Retention, now: number, keep: readonly ChannelKey[]): Promise<void> {
-    await this.query('channel sweep', SWEEP_EVENTS, [now - retention.maxAgeMs, retention.maxBytes]);
+    await this.query('channel sweep', SWEEP_EVENTS, [now - retention.maxAgeMs]);
     await this.query('channel sweep', SWEEP_CHANNELS, [now - retention.maxAgeMs, keep.map((k) => k.tenant), keep.map((k) => k.channel)]);
   }
 }
