@@ -2,9 +2,11 @@
  * The app backend's HTTP API over a real server: `POST /api/channels/<channel>/events` reaches subscribers (here a
  * stock HocuspocusProvider on `#<channel>`, which gets events as stateless messages), `POST
  * /api/documents/<name>/changes` changes what every viewer sees and what is stored; credentials, grants and bad
- * input get clear JSON errors with the right status, and nothing of a refused request is published or written.
+ * input get clear JSON errors with the right status, and nothing of a refused request is published or written; a
+ * publish answers once its event is stored (one the store cannot take is a 500 and reaches nobody).
  */
 import { hasField, parseChannelMessage, readField, readFields } from '@concord/engine';
+import { MemoryStore, type ChannelKey, type NewChannelEvent, type Retention } from '@concord/server';
 import { describe, expect, it } from 'vitest';
 import type * as Y from 'yjs';
 import { hocuspocusClient } from '../support/clients.js';
@@ -55,6 +57,28 @@ describe('POST /api/channels/<channel>/events', () => {
     ]);
     expect(other.events).toEqual([]);
     expect(acme.client.scope()).toBe('readonly');
+  });
+
+  it('answers once the event is stored: one the store cannot take gets a 500, reaches nobody and numbers nothing', async () => {
+    class RefusingStore extends MemoryStore {
+      refuse = true;
+      override async appendEvents(key: ChannelKey, events: readonly NewChannelEvent[], retention: Retention, now: number) {
+        if (this.refuse) throw new Error('disk full');
+        return super.appendEvents(key, events, retention, now);
+      }
+    }
+    const store = new RefusingStore();
+    const server = await startTestServer({ apiKey: API_KEY, store });
+    const acme = await listener(server, 'account-123');
+
+    const refused = await post(server, '/api/channels/account-123/events?tenant=acme', { event: 'payment-recorded', payload: { n: 1 } }, API_KEY);
+    expect(refused.status).toBe(500);
+    await expect(server.current.publish('account-123', 'payment-recorded', { n: 1 }, { tenant: 'acme' })).rejects.toThrow('disk full');
+    store.refuse = false;
+    const stored = await post(server, '/api/channels/account-123/events?tenant=acme', { event: 'payment-recorded', payload: { n: 2 } }, API_KEY);
+    expect(stored).toMatchObject({ status: 200, body: { seq: 1, delivered: 1 } });
+    await waitFor(() => acme.events.length === 1);
+    expect(acme.events).toEqual([{ event: 'payment-recorded', payload: { n: 2 } }]);
   });
 
   it('refuses bad credentials, ungranted channels and bad input with clear errors, publishing nothing', async () => {
