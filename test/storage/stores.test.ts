@@ -59,16 +59,26 @@ runLastSeenStoreContract('leveldb', {
   },
 });
 
+/** Size of a file LevelDB may delete between the listing and the stat (a compaction finishing): 0 once gone. */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+}
+
 async function directoryBytes(directory: string): Promise<number> {
   let total = 0;
-  for (const file of await readdir(directory)) total += (await stat(join(directory, file))).size;
+  for (const file of await readdir(directory)) total += await sizeOf(join(directory, file));
   return total;
 }
 
 /** Bytes of LevelDB's write-ahead log (what LevelDB has not yet written into its tables). */
 async function logBytes(directory: string): Promise<number> {
   let total = 0;
-  for (const file of await readdir(directory)) if (file.endsWith('.log')) total += (await stat(join(directory, file))).size;
+  for (const file of await readdir(directory)) if (file.endsWith('.log')) total += await sizeOf(join(directory, file));
   return total;
 }
 
