@@ -28,6 +28,8 @@ export interface ServerProcessOptions {
   dataDir: string;
   /** PostgreSQL storage instead of LevelDB. */
   databaseUrl?: string;
+  /** Redis that joins this process to the other instances on the same PostgreSQL (`--redis-url`). */
+  redisUrl?: string;
   /** Default `info`; `debug` shows compactions. */
   logLevel?: string;
   /** Called for every log line as it arrives, before anything else sees it (so it can kill at once). */
@@ -59,6 +61,7 @@ export async function spawnServer(options: ServerProcessOptions): Promise<Server
   }
   const args = ['serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', options.dataDir, '--auth-secret', TEST_SECRET];
   if (options.databaseUrl) args.push('--database-url', options.databaseUrl);
+  if (options.redisUrl) args.push('--redis-url', options.redisUrl);
   args.push('--log-level', options.logLevel ?? 'info');
   if (options.args) args.push(...options.args);
   const child = spawn(process.execPath, [cli, ...args], {

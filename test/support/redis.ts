@@ -1,0 +1,158 @@
+/**
+ * A private Redis for tests: `startRedis()` runs `redis-server` (or `REDIS_SERVER`) on a free port of 127.0.0.1,
+ * without persistence, and resolves once it answers PING; `kill()` SIGKILLs it (an outage), `restart()` starts it
+ * again, empty, on the same port. It is killed when the test (or, from `beforeAll`, the file) ends. `describeRedis`
+ * runs a suite only when the binary exists: otherwise, locally, it is skipped with a loud notice, and with `CI` set it
+ * fails instead, so a CI run never passes without the Redis tests.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createConnection, createServer } from 'node:net';
+import { describe, test } from 'vitest';
+import { onCleanup } from './cleanup.js';
+
+const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
+
+/** How long a redis-server may take to answer PING after it is spawned. */
+const START_TIMEOUT_MS = 10_000;
+/** Between PING attempts while it starts. */
+const PING_INTERVAL_MS = 20;
+
+function findProblem(): string | null {
+  const result = spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' });
+  if (result.error) return result.error.message;
+  if (result.status !== 0) return `"${REDIS_SERVER} --version" exited with ${result.status}`;
+  return null;
+}
+
+/** Why redis-server cannot run here, or null when it can. */
+export const redisProblem: string | null = findProblem();
+
+/** `CI` set to anything but an empty string, `0` or `false`. */
+function isCI(): boolean {
+  const ci = process.env.CI?.trim().toLowerCase();
+  return ci !== undefined && ci !== '' && ci !== '0' && ci !== 'false';
+}
+
+/** `describe` for suites that need a private Redis: skipped loudly when redis-server is missing, failed when `CI` is set. */
+export function describeRedis(title: string, body: () => void): void {
+  if (redisProblem === null) {
+    describe(title, body);
+    return;
+  }
+  const why = `${REDIS_SERVER} cannot run (${redisProblem})`;
+  if (isCI()) {
+    describe(title, () => {
+      test('redis-server is installed (CI requires it; set REDIS_SERVER)', () => {
+        throw new Error(`${why}: with CI set, the Redis tests must run`);
+      });
+    });
+    return;
+  }
+  const banner = '!'.repeat(100);
+  console.warn(`\n${banner}\n!! SKIPPED "${title}": ${why}.\n!! Install redis-server or set REDIS_SERVER to run these tests (with CI set they fail).\n${banner}\n`);
+  describe.skip(title, body);
+}
+
+export interface PrivateRedis {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** SIGKILLs it and resolves once it is gone. */
+  kill(): Promise<void>;
+  /** Starts it again (empty) on the same port; resolves once it answers PING. */
+  restart(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** One raw PING: true on `+PONG`. */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    let answer = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      answer += chunk.toString('latin1');
+      if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** Spawns redis-server on `port`; resolves once it answers PING, rejects if it exits or times out first. */
+async function spawnOn(port: number): Promise<ChildProcess> {
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`redis-server on port ${port} exited before answering PING:\n${output}`);
+    }
+    if (await ping(port)) return child;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, PING_INTERVAL_MS));
+  }
+}
+
+/** A private redis-server on a free port, killed at cleanup. */
+export async function startRedis(): Promise<PrivateRedis> {
+  let child: ChildProcess | undefined;
+  let port = 0;
+  for (let attempt = 0; child === undefined; attempt += 1) {
+    port = await freePort();
+    try {
+      child = await spawnOn(port);
+    } catch (error) {
+      // Someone else took the port between the probe and the spawn: try another.
+      if (attempt >= 3 || !String((error as Error).message).includes('in use')) throw error;
+    }
+  }
+  onCleanup(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+  });
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async kill() {
+      if (!child) return;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited(child);
+    },
+    async restart() {
+      if (child && child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited(child);
+      }
+      child = await spawnOn(port);
+    },
+  };
+}
