@@ -111,7 +111,7 @@ export const SETTINGS = {
   redisUrl: {
     env: 'CONCORD_REDIS_URL',
     flag: '--redis-url <url>',
-    description: 'Redis for scale-out across instances',
+    description: 'Redis that joins instances sharing CONCORD_DATABASE_URL into one cluster (scale-out)',
     schema: url(['redis:', 'rediss:']),
   },
   maxMessageBytes: {
@@ -585,8 +585,10 @@ export function resolveConfig(input: ConfigInput): ConcordConfig {
     if (resolved.webhookUrl !== undefined && resolved.webhookSecret === undefined) {
       problems.push(`${describe('webhookUrl')} is set but ${describe('webhookSecret')} is not: webhooks are always signed`);
     }
-    if (resolved.redisUrl !== undefined) {
-      problems.push(`${describe('redisUrl')}: Redis scale-out is not available in this version yet; unset it to run one instance`);
+    if (resolved.redisUrl !== undefined && resolved.databaseUrl === undefined) {
+      problems.push(
+        `${describe('redisUrl')} joins instances into one cluster and needs the PostgreSQL they share (${describe('databaseUrl')}); LevelDB is one process's`,
+      );
     }
     if (problems.length === 0) return resolved;
   }

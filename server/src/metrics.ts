@@ -55,7 +55,48 @@ export interface MetricSources {
   documents(): number;
   storeHealthy(): boolean;
   storeBacklog(): number;
+  /** Whether the Redis bus is up; absent without `CONCORD_REDIS_URL` (no Redis metrics then). */
+  redisHealthy?(): boolean;
 }
+
+/** Metrics of the Redis bus (server/src/cluster/RedisBus.ts), registered only when Redis is configured. */
+function createBusMetrics(registry: Registry, healthy: () => boolean) {
+  return {
+    redisHealthy: new Gauge({
+      name: 'concord_redis_healthy',
+      help: '1 while both Redis connections of the bus are ready, 0 while Redis is unreachable',
+      registers: [registry],
+      collect() {
+        this.set(healthy() ? 1 : 0);
+      },
+    }),
+    redisDisconnects: new Counter({
+      name: 'concord_redis_disconnects_total',
+      help: 'Times the bus lost Redis (went from healthy to unhealthy)',
+      registers: [registry],
+    }),
+    busMessages: new Counter({
+      name: 'concord_bus_messages_total',
+      help: 'Bus messages by direction (in: from other instances, out: published) and kind',
+      labelNames: ['direction', 'kind'] as const,
+      registers: [registry],
+    }),
+    busBytes: new Counter({
+      name: 'concord_bus_bytes_total',
+      help: 'Bytes of bus messages by direction (in, out)',
+      labelNames: ['direction'] as const,
+      registers: [registry],
+    }),
+    busDropped: new Counter({
+      name: 'concord_bus_dropped_total',
+      help: 'Bus messages not published (Redis unreachable) or not understood, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type BusMetrics = ReturnType<typeof createBusMetrics>;
 
 export function createMetrics(sources: MetricSources) {
   const registry = new Registry();
@@ -71,6 +112,8 @@ export function createMetrics(sources: MetricSources) {
 
   return {
     registry,
+    /** Present only when Redis is configured. */
+    bus: sources.redisHealthy === undefined ? undefined : createBusMetrics(registry, sources.redisHealthy),
     traffic,
     updates,
     compression,

@@ -21,6 +21,8 @@ import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInpu
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
 import { Durability } from './durability/Durability.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
+import { clusterNamespace } from './cluster/namespace.js';
+import { RedisBus } from './cluster/RedisBus.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
 import { BroadcastExtension } from './extensions/BroadcastExtension.js';
 import { ChannelExtension } from './extensions/ChannelExtension.js';
@@ -65,6 +67,8 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 const HTTP_TIMEOUT_CHECK_MS = 1_000;
 /** How long shutdown lets sockets close before it cuts them. */
 const SHUTDOWN_GRACE_MS = 2_000;
+/** How long the start waits for Redis before serving without it (degraded, joined once Redis answers). */
+const REDIS_START_WAIT_MS = 2_000;
 /** How long shutdown waits for storage to take what is still queued (through retries) before giving up. */
 const SHUTDOWN_STORE_TIMEOUT_MS = 10_000;
 
@@ -154,6 +158,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       ? await LevelStore.open(resolve(config.dataDir))
       : await PostgresStore.open(config.databaseUrl, { log }));
   const ownsStore = givenStore === undefined;
+  let bus: RedisBus | undefined;
 
   try {
     const devSecret = devMode ? await loadDevSecret(resolve(config.dataDir)) : undefined;
@@ -164,8 +169,16 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       documents: () => hocuspocus.getDocumentsCount(),
       storeHealthy: () => committer?.healthy ?? true,
       storeBacklog: () => committer?.backlog ?? 0,
+      redisHealthy: config.redisUrl === undefined ? undefined : () => bus?.healthy ?? false,
     });
     committer = new GroupCommitter(store, metrics, log);
+    if (config.redisUrl !== undefined && config.databaseUrl !== undefined && metrics.bus !== undefined) {
+      const namespace = await clusterNamespace(config.databaseUrl);
+      bus = new RedisBus({ url: config.redisUrl, namespace, log, metrics: metrics.bus });
+      if (!(await bus.whenHealthy(REDIS_START_WAIT_MS))) {
+        log.warn({ redis: bus.health().url, lastError: bus.health().lastError }, 'Redis is unreachable at start: serving this instance\'s clients only until it is back');
+      }
+    }
     const durability = new Durability(committer);
     const sessions = new Sessions({ log, metrics });
     const revoker = new Revoker({ store: keepsRevocations(store) ? store : null, sessions, metrics, log });
@@ -285,10 +298,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
-        status: stopping ? 'stopping' : committer.healthy ? 'ok' : 'degraded',
+        status: stopping ? 'stopping' : committer.healthy && (bus?.healthy ?? true) ? 'ok' : 'degraded',
         version,
         uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
         storage: { kind: store.kind, healthy: committer.healthy, backlog: committer.backlog, lastError: committer.lastError },
+        ...(bus === undefined ? {} : { redis: bus.health() }),
         documents: hocuspocus.getDocumentsCount(),
         connections: sockets.size,
         devMode,
@@ -333,6 +347,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await channels.close();
       await presence.close();
       await compactor.close();
+      await bus?.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();
       log.info('stopped');
@@ -354,6 +369,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {
+    await bus?.close();
     if (ownsStore) await store.close();
     throw error;
   }

@@ -63,6 +63,15 @@ describe('resolveConfig', () => {
     expect(message).not.toContain('hunter2');
   });
 
+  test('Redis needs the PostgreSQL the instances share, and its password is never echoed back', () => {
+    const message = problems({ redisUrl: 'redis://:hunter2@127.0.0.1:6379/0' });
+    expect(message).toContain('CONCORD_REDIS_URL');
+    expect(message).toContain('needs the PostgreSQL they share (CONCORD_DATABASE_URL');
+    expect(message).not.toContain('hunter2');
+    const config = resolveConfig({ redisUrl: 'redis://127.0.0.1:6379/0', databaseUrl: 'postgres://127.0.0.1/test', authSecret: SECRET });
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379/0');
+  });
+
   test('every bad setting is reported at once', () => {
     const message = problems({ port: '-1', logLevel: 'loud' });
     expect(message).toContain('PORT');

@@ -22,7 +22,10 @@ import { loopbackHostOnly } from './loopbackHost.js';
 import { securityHeaders } from './securityHeaders.js';
 
 export interface HealthReport {
-  /** `degraded`: serving, but storage writes fail (changes are kept in memory and retried). */
+  /**
+   * `degraded`: serving, but storage writes fail (changes are kept in memory and retried), or Redis is configured and
+   * unreachable (this instance serves its own clients only).
+   */
   readonly status: 'ok' | 'degraded' | 'stopping';
   readonly [key: string]: unknown;
 }

@@ -1,0 +1,275 @@
+/**
+ * The bus that joins instances sharing one PostgreSQL: Redis pub/sub over two ioredis connections, one that publishes
+ * and one that subscribes.
+ *
+ * Nothing is queued while Redis is down (`enableOfflineQueue: false`, `maxRetriesPerRequest: 0`): a publish then fails
+ * at once and is counted as dropped, and what it carried is already durable in PostgreSQL, where the next load finds
+ * it. Both connections retry every 500 ms at most, so Redis coming back is seen quickly; the bus keeps the channels it
+ * wants itself and subscribes to them again on each reconnect (500 a command). It is `healthy` while both connections
+ * are ready and the resubscription is done; each transition is logged once, with the URL's password hidden.
+ *
+ * Frames are binary: `[version][kind][sender: 8 random bytes per process start][body]`. A frame this process sent
+ * comes back to it through Redis when it subscribes to the same channel; it is dropped on the sender bytes before
+ * anything else is read. Channel names start with `concord:<namespace>:`, the namespace being derived from the
+ * PostgreSQL database and schema (cluster/namespace.ts), so clusters on different schemas never meet on one Redis.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { BusMetrics } from '../metrics.js';
+
+/** Version of the frame layout (its first byte); frames of another version are dropped and counted. */
+const FRAME_VERSION = 1;
+/** Bytes of the per-process sender id. */
+const SENDER_BYTES = 8;
+const HEADER_BYTES = 2 + SENDER_BYTES;
+/** The longest wait between reconnect attempts, so Redis coming back is seen within about this long. */
+const MAX_RECONNECT_DELAY_MS = 500;
+/** How long one connection attempt may take before it is abandoned and retried. */
+const CONNECT_TIMEOUT_MS = 2_000;
+/** Channels per SUBSCRIBE when resubscribing after a reconnect. */
+const RESUBSCRIBE_CHUNK = 500;
+
+/** What a frame carries; the label of its metrics. */
+export const BusKind = {
+  /** Document updates, already durable (cluster/DocumentRelay.ts). */
+  Update: 1,
+} as const;
+export type BusKind = (typeof BusKind)[keyof typeof BusKind];
+
+const KIND_NAMES: Readonly<Record<number, string>> = { [BusKind.Update]: 'update' };
+const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
+
+/** Receives every frame another instance sent to a channel this bus is subscribed to. */
+export type BusHandler = (channel: string, kind: BusKind, body: Uint8Array) => void;
+
+export interface RedisBusOptions {
+  url: string;
+  /** Prefix of every channel, shared by the instances of one cluster (cluster/namespace.ts). */
+  namespace: string;
+  log: Logger;
+  metrics: BusMetrics;
+}
+
+/** What `/healthz` shows of the bus. */
+export interface BusHealth {
+  readonly healthy: boolean;
+  /** This process's sender id (hex). */
+  readonly instance: string;
+  readonly namespace: string;
+  /** The URL, password hidden. */
+  readonly url: string;
+  /** When `healthy` last changed (ISO time). */
+  readonly since: string;
+  readonly lastError: string | null;
+  /** Times the bus lost Redis since the start. */
+  readonly disconnects: number;
+}
+
+/** `url` with its password, if any, hidden. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = 'hidden';
+    return parsed.toString();
+  } catch {
+    return '<unparsable URL>';
+  }
+}
+
+export class RedisBus {
+  readonly instance: string;
+  readonly namespace: string;
+  private readonly sender: Buffer;
+  private readonly url: string;
+  private readonly log: Logger;
+  private readonly metrics: BusMetrics;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  /** Channels wanted, whether or not Redis is reachable now. */
+  private readonly desired = new Set<string>();
+  private handler: BusHandler = () => {};
+  /** The subscribe connection is ready and has subscribed again to every desired channel. */
+  private subscribed = false;
+  private isHealthy = false;
+  private since = new Date();
+  private lastError: string | null = null;
+  private disconnects = 0;
+  /** Resolved at the next transition to healthy. */
+  private healthyWaiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor({ url, namespace, log, metrics }: RedisBusOptions) {
+    this.sender = randomBytes(SENDER_BYTES);
+    this.instance = this.sender.toString('hex');
+    this.namespace = namespace;
+    this.url = redactUrl(url);
+    this.log = log.child({ component: 'redis', redis: this.url, instance: this.instance });
+    this.metrics = metrics;
+    const options: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResubscribe: false,
+      retryStrategy: (attempt) => Math.min(100 * attempt, MAX_RECONNECT_DELAY_MS),
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      keepAlive: 5_000,
+    };
+    this.pub = new Redis(url, { ...options, connectionName: `concord-${this.instance}-pub` });
+    this.sub = new Redis(url, { ...options, connectionName: `concord-${this.instance}-sub` });
+    for (const connection of [this.pub, this.sub]) {
+      connection.on('error', (error: Error) => {
+        this.lastError = error.message;
+      });
+      connection.on('close', () => {
+        if (connection === this.sub) this.subscribed = false;
+        this.update();
+      });
+      connection.on('ready', () => this.update());
+    }
+    this.sub.on('ready', () => void this.resubscribe());
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
+  }
+
+  get healthy(): boolean {
+    return this.isHealthy;
+  }
+
+  health(): BusHealth {
+    return {
+      healthy: this.isHealthy,
+      instance: this.instance,
+      namespace: this.namespace,
+      url: this.url,
+      since: this.since.toISOString(),
+      lastError: this.lastError,
+      disconnects: this.disconnects,
+    };
+  }
+
+  /** Resolves true once healthy, or false after `timeoutMs`. */
+  whenHealthy(timeoutMs: number): Promise<boolean> {
+    if (this.isHealthy) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.healthyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** The bus channel named `name` in this cluster's namespace. */
+  channel(name: string): string {
+    return `concord:${this.namespace}:${name}`;
+  }
+
+  /** Where frames from other instances go (one handler). */
+  onMessage(handler: BusHandler): void {
+    this.handler = handler;
+  }
+
+  /**
+   * Wants frames of `channel` from now on. Resolves once Redis confirmed the subscription, or at once while Redis is
+   * unreachable (the subscription is made when it is back).
+   */
+  async subscribe(channel: string): Promise<void> {
+    this.desired.add(channel);
+    if (!this.subscribed) return;
+    try {
+      await this.sub.subscribe(channel);
+    } catch (error) {
+      this.lastError = (error as Error).message;
+    }
+  }
+
+  unsubscribe(channel: string): void {
+    if (!this.desired.delete(channel) || !this.subscribed) return;
+    this.sub.unsubscribe(channel).catch((error: Error) => {
+      this.lastError = error.message;
+    });
+  }
+
+  /** Publishes a frame; false (and counted as dropped) when Redis is unreachable. */
+  publish(channel: string, kind: BusKind, body: Uint8Array): boolean {
+    const label = kindName(kind);
+    if (!this.isHealthy || this.closed) {
+      this.metrics.busDropped.inc({ kind: label });
+      return false;
+    }
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + body.byteLength);
+    frame[0] = FRAME_VERSION;
+    frame[1] = kind;
+    this.sender.copy(frame, 2);
+    frame.set(body, HEADER_BYTES);
+    this.pub.publish(channel, frame).catch((error: Error) => {
+      this.lastError = error.message;
+      this.metrics.busDropped.inc({ kind: label });
+    });
+    this.metrics.busMessages.inc({ direction: 'out', kind: label });
+    this.metrics.busBytes.inc({ direction: 'out' }, frame.byteLength);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+
+  private receive(channelBytes: Buffer, frame: Buffer): void {
+    if (frame.byteLength >= HEADER_BYTES && frame.compare(this.sender, 0, SENDER_BYTES, 2, HEADER_BYTES) === 0) return; // own echo
+    if (frame.byteLength < HEADER_BYTES || frame[0] !== FRAME_VERSION) {
+      this.metrics.busDropped.inc({ kind: 'unknown' });
+      return;
+    }
+    const kind = frame[1]! as BusKind;
+    this.metrics.busMessages.inc({ direction: 'in', kind: kindName(kind) });
+    this.metrics.busBytes.inc({ direction: 'in' }, frame.byteLength);
+    try {
+      this.handler(channelBytes.toString('utf8'), kind, frame.subarray(HEADER_BYTES));
+    } catch (error) {
+      this.metrics.busDropped.inc({ kind: kindName(kind) });
+      this.log.error({ err: error, channel: channelBytes.toString('utf8') }, 'a bus frame could not be applied');
+    }
+  }
+
+  private async resubscribe(): Promise<void> {
+    const channels = [...this.desired];
+    try {
+      for (let at = 0; at < channels.length; at += RESUBSCRIBE_CHUNK) {
+        await this.sub.subscribe(...channels.slice(at, at + RESUBSCRIBE_CHUNK));
+      }
+    } catch (error) {
+      this.lastError = (error as Error).message;
+      return; // the connection dropped again; its next ready retries
+    }
+    if (this.sub.status !== 'ready') return;
+    this.subscribed = true;
+    // Channels wanted or dropped while the resubscription ran.
+    const done = new Set(channels);
+    for (const channel of this.desired) if (!done.has(channel)) void this.subscribe(channel);
+    for (const channel of done) {
+      if (!this.desired.has(channel)) this.sub.unsubscribe(channel).catch(() => undefined);
+    }
+    this.update();
+  }
+
+  private update(): void {
+    const healthy = !this.closed && this.pub.status === 'ready' && this.sub.status === 'ready' && this.subscribed;
+    if (healthy === this.isHealthy) return;
+    this.isHealthy = healthy;
+    this.since = new Date();
+    if (healthy) {
+      this.log.info({ namespace: this.namespace }, 'Redis is reachable: this instance is joined to the cluster');
+      const waiters = this.healthyWaiters;
+      this.healthyWaiters = [];
+      for (const waiter of waiters) waiter();
+    } else {
+      this.disconnects += 1;
+      this.metrics.redisDisconnects.inc();
+      if (!this.closed) {
+        this.log.warn({ lastError: this.lastError }, 'Redis is unreachable: serving this instance\'s clients only until it is back');
+      }
+    }
+  }
+}
