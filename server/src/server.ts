@@ -1,7 +1,8 @@
 /**
  * Assembles a Concord server: configuration, storage (the group committer, the durability that acknowledgements
- * wait on, the compactor), the Hocuspocus instance with its extensions (in the order they run: broadcast, auth,
- * sessions, limits, persistence, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel
+ * wait on, the compactor), with CONCORD_REDIS_URL the Redis bus that joins the instances sharing PostgreSQL, the
+ * Hocuspocus instance with its extensions (in the order they run: broadcast, auth, sessions, limits, the document
+ * relay when clustered, persistence, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel
  * hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
  * that stores every document before it returns.
  */
@@ -21,6 +22,7 @@ import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInpu
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
 import { Durability } from './durability/Durability.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
+import { DocumentRelay } from './cluster/DocumentRelay.js';
 import { clusterNamespace } from './cluster/namespace.js';
 import { RedisBus } from './cluster/RedisBus.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
@@ -191,6 +193,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const loadedDocuments = new LoadedDocuments();
     const compactor = new Compactor(store, committer, loadedDocuments, log, metrics);
     const persistence = new PersistenceExtension(store, committer, loadedDocuments, log, metrics, updates);
+    // Before persistence: a document's channel is subscribed to before storage loads it (see cluster/DocumentRelay.ts).
+    const relay = bus === undefined ? [] : [new DocumentRelay(bus, committer, updates, log)];
     const channels = new ChannelHub({
       hocuspocus,
       store: keepsChannels(store) ? store : new MemoryChannelStore(),
@@ -228,6 +232,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new AuthExtension(verifier, log, metrics, { requireExp: config.requireTokenExp, sessions, revocations: revoker.list }),
         new SessionsExtension(sessions),
         new LimitsExtension(),
+        ...relay,
         persistence,
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),

@@ -145,7 +145,8 @@ export class PersistenceExtension implements Extension {
   }
 
   private persist(name: string, update: Uint8Array, origin: unknown): void {
-    if (isConcordOrigin(origin, OriginTag.Storage)) return;
+    // Loaded from storage, or stored by the instance that relayed it.
+    if (isConcordOrigin(origin, OriginTag.Storage) || isConcordOrigin(origin, OriginTag.Relay)) return;
     const fromClient = isTransactionOrigin(origin) && origin.source === 'connection';
     if (fromClient) this.metrics.updates.fromClients += 1;
     else this.metrics.updates.fromServer += 1;

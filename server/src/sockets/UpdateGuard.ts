@@ -48,6 +48,7 @@ export class UpdateGuard {
   private readonly due = new Set<string>();
   private retryScheduled = false;
   private writeClaim: ClaimWriter;
+  private readonly claimObservers: ClaimWriter[] = [];
 
   constructor(limits: UpdateLimits, writeClaim: ClaimWriter = () => {}) {
     this.limits = limits;
@@ -85,6 +86,22 @@ export class UpdateGuard {
     if (document === undefined || document.owners.has(client)) return;
     document.owners.set(client, user);
     this.writeClaim(documentName, client, user);
+    for (const observer of this.claimObservers) observer(documentName, client, user);
+  }
+
+  /**
+   * Another instance stored that `user` owns `client` (cluster/DocumentRelay.ts): known here from now on, not stored
+   * again. A claim made here first stands (each instance keeps the first it saw, as a reload keeps the first stored).
+   */
+  learnClaim(documentName: string, client: number, user: string): void {
+    const document = this.documents.get(documentName);
+    if (document === undefined || document.owners.has(client)) return;
+    document.owners.set(client, user);
+  }
+
+  /** Called with every claim made here, after it is queued for storage (the relay publishes it once durable). */
+  observeClaims(observer: ClaimWriter): void {
+    this.claimObservers.push(observer);
   }
 
   wait(documentName: string, waiter: Waiter): void {
