@@ -3,10 +3,14 @@
  * private redis-server. A client on A types and a client on B sees it live, and the reverse, text and LWW fields;
  * each update is stored once (by the instance it arrived at, never again by the one it was relayed to); after both
  * instances restart, everything is there once. A client id claimed on A is owned on B too: another user on B cannot
- * write under it.
+ * write under it. A backend change POSTed to B, which loads the document for it alone and lets it go at once, reaches a
+ * client on A, and so does a notification POSTed to B for an inbox open on A. Lifecycle hooks run once, on the
+ * instance where a change arrived: a change relayed to another instance sends no second webhook from there.
  */
-import { defineRecord, LwwRecord } from '@concord/engine';
+import { defineRecord, LwwRecord, readField } from '@concord/engine';
 import { PostgresStore } from '@concord/server';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect, test } from 'vitest';
 import * as Y from 'yjs';
 import { z } from 'zod';
@@ -22,10 +26,14 @@ import { waitFor } from '../support/wait.js';
 const Task = defineRecord('Task', { title: z.string().optional(), status: z.enum(['todo', 'doing', 'done']).optional() });
 const task = (doc: Y.Doc) => new LwwRecord(Task, doc.getMap('task'));
 
-async function cluster(redisUrl: string, databaseUrl: string): Promise<[ServerProcess, ServerProcess]> {
+const API_KEY = 'cluster-api-key-that-is-long-enough-0123456789';
+const WEBHOOK_SECRET = 'cluster-webhook-secret-that-is-long-enough-0123';
+
+async function cluster(redisUrl: string, databaseUrl: string, more: readonly string[] = []): Promise<[ServerProcess, ServerProcess]> {
+  const args = ['--api-key', API_KEY, ...more];
   return Promise.all([
-    spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl }),
-    spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl }),
+    spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl, args }),
+    spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl, args }),
   ]);
 }
 
@@ -90,6 +98,70 @@ describePostgres('scale-out: document updates', () => {
         expect(fresh.doc.getText('t').toString()).toBe('typed on A, then B!!!');
         expect(task(fresh.doc).toJSON()).toEqual({ title: 'Relay updates', status: 'doing' });
       }
+    });
+
+    test('a backend change and a notification POSTed to B, which has neither document open, reach clients on A', async () => {
+      const redis = await startRedis();
+      const { url: databaseUrl } = await freshSchema();
+      const [a, b] = await cluster(redis.url, databaseUrl);
+      const sarah = await mintToken({ sub: 'sarah', tenant: 'acme', docs: { '*': 'write' } });
+      const viewer = hocuspocusClient(a, 'account-123', sarah);
+      await viewer.whenSynced();
+      const inbox = hocuspocusClient(a, 'inbox:sarah', sarah);
+      await inbox.whenSynced();
+
+      const post = (path: string, body: unknown) =>
+        fetch(`${b.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const changed = await post('/api/documents/account-123/changes?tenant=acme', { fields: { balance: 750 } });
+      expect(await changed.json()).toMatchObject({ applied: 1, durable: true });
+      await waitFor(() => readField(viewer.doc.getMap('fields'), 'balance') === 750, { message: 'the change on A' });
+
+      const notifications = inbox.doc.getMap('notifications');
+      expect(notifications.size).toBe(0);
+      const notified = await post('/api/users/sarah/notifications?tenant=acme', { kind: 'mention', title: 'You were mentioned' });
+      expect(await notified.json()).toMatchObject({ delivered: true, durable: true });
+      await waitFor(() => notifications.size === 1, { message: 'the notification in the inbox on A' });
+      const [notification] = [...notifications.values()] as Y.Map<unknown>[];
+      expect(readField(notification!, 'title')).toBe('You were mentioned');
+    });
+
+    test('a change relayed to another instance sends no second webhook from there', async () => {
+      const received: string[] = [];
+      const receiver = createServer((request, response) => {
+        let body = '';
+        request.setEncoding('utf8');
+        request.on('data', (chunk: string) => (body += chunk));
+        request.on('end', () => {
+          received.push(body);
+          response.writeHead(200).end();
+        });
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      onCleanup(() => new Promise((resolve) => receiver.close(resolve)));
+      const webhookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+
+      const redis = await startRedis();
+      const { url: databaseUrl } = await freshSchema();
+      const [a, b] = await cluster(redis.url, databaseUrl, ['--webhook-url', webhookUrl, '--webhook-secret', WEBHOOK_SECRET]);
+      const alice = await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } });
+      const bob = await mintToken({ sub: 'bob', tenant: 'acme', docs: { '*': 'write' } });
+      const onB = hocuspocusClient(b, 'doc', bob);
+      await onB.whenSynced();
+      const onA = hocuspocusClient(a, 'doc', alice);
+      await onA.whenSynced();
+
+      task(onA.doc).set('title', 'Relay updates');
+      await waitFor(() => task(onB.doc).get('title') === 'Relay updates');
+      await waitFor(() => received.length >= 1, { message: "A's webhook" });
+      // B applied A's change before A's webhook left; B's own change comes a debounce later than any webhook B would
+      // have sent for the relayed one.
+      task(onB.doc).set('status', 'doing');
+      await waitFor(() => received.some((body) => body.includes('"bob"')), { message: "B's webhook" });
+      expect(received.map((body) => JSON.parse(body).by)).toEqual([['alice'], ['bob']]);
     });
 
     test('a client id claimed on A is owned on B: another user writing under it there is refused (4400)', async () => {
