@@ -6,6 +6,8 @@
  * write under it. A backend change POSTed to B, which loads the document for it alone and lets it go at once, reaches a
  * client on A, and so does a notification POSTed to B for an inbox open on A. Lifecycle hooks run once, on the
  * instance where a change arrived: a change relayed to another instance sends no second webhook from there.
+ * Instances on different schemas use different Redis channels for the same document, and a document's channel is
+ * left when it unloads.
  */
 import { defineRecord, LwwRecord, readField } from '@concord/engine';
 import { PostgresStore } from '@concord/server';
@@ -162,6 +164,28 @@ describePostgres('scale-out: document updates', () => {
       task(onB.doc).set('status', 'doing');
       await waitFor(() => received.some((body) => body.includes('"bob"')), { message: "B's webhook" });
       expect(received.map((body) => JSON.parse(body).by)).toEqual([['alice'], ['bob']]);
+    });
+
+    test('instances on different schemas never share a channel; a document\'s channel is left when it unloads', async () => {
+      const redis = await startRedis();
+      const [first, second] = [await freshSchema(), await freshSchema()];
+      const a = await spawnServer({ dataDir: await makeTempDir(), databaseUrl: first.url, redisUrl: redis.url });
+      const b = await spawnServer({ dataDir: await makeTempDir(), databaseUrl: second.url, redisUrl: redis.url });
+      const token = await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } });
+      const onA = hocuspocusClient(a, 'doc', token);
+      const onB = hocuspocusClient(b, 'doc', token);
+      await Promise.all([onA.whenSynced(), onB.whenSynced()]);
+
+      const channels = async () => (await redis.strings(['PUBSUB', 'CHANNELS', 'concord:*'])).filter((name) => name.endsWith(':d:acme/doc'));
+      const both = await waitFor(async () => {
+        const names = await channels();
+        return names.length === 2 ? names : undefined;
+      });
+      expect(new Set(both.map((name) => name.split(':')[1])).size, 'two namespaces').toBe(2);
+
+      onA.provider.destroy();
+      onB.provider.destroy();
+      await waitFor(async () => (await channels()).length === 0, { message: 'channels left after the unload' });
     });
 
     test('a client id claimed on A is owned on B: another user writing under it there is refused (4400)', async () => {

@@ -61,6 +61,46 @@ export interface PrivateRedis {
   kill(): Promise<void>;
   /** Starts it again (empty) on the same port; resolves once it answers PING. */
   restart(): Promise<void>;
+  /** The bulk strings of the reply to one command, e.g. `['PUBSUB', 'CHANNELS', 'concord:*']` (RESP2, flat). */
+  strings(args: readonly string[]): Promise<string[]>;
+}
+
+/** Sends one command on a new connection; resolves with the bulk strings of its reply. */
+function strings(port: number, args: readonly string[]): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    let reply = Buffer.alloc(0);
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      reply = Buffer.concat([reply, chunk]);
+      const parsed = parseStrings(reply.toString('utf8'));
+      if (parsed === null) return;
+      socket.destroy();
+      resolve(parsed);
+    });
+  });
+}
+
+/** The bulk strings of a complete flat RESP2 reply (an array of bulk strings, or one), or null while incomplete. */
+function parseStrings(text: string): string[] | null {
+  if (text.startsWith('-')) throw new Error(`Redis replied ${text.trim()}`);
+  const lines = text.split('\r\n');
+  let count = 1;
+  let at = 0;
+  if (lines[0]?.startsWith('*')) {
+    count = Number(lines[0].slice(1));
+    at = 1;
+  }
+  const out: string[] = [];
+  while (out.length < count) {
+    if (at + 1 >= lines.length) return null;
+    out.push(lines[at + 1]!);
+    at += 2;
+  }
+  return out;
 }
 
 function freePort(): Promise<number> {
@@ -154,5 +194,6 @@ export async function startRedis(): Promise<PrivateRedis> {
       }
       child = await spawnOn(port);
     },
+    strings: (args) => strings(port, args),
   };
 }
