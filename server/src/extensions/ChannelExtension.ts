@@ -10,6 +10,9 @@ import { isChannelDocument, parseSinceRequest } from '@concord/engine';
 import type { ChannelHub } from '../channels/ChannelHub.js';
 import type { Logger } from '../logger.js';
 
+/** `WebSocket.OPEN`. */
+const OPEN = 1;
+
 export class ChannelExtension implements Extension {
   readonly extensionName = 'concord-channels';
   private readonly hub: ChannelHub;
@@ -31,6 +34,9 @@ export class ChannelExtension implements Extension {
       this.log.error({ err: error, document: documentName }, 'a channel replay could not be read');
       return;
     }
+    // Equal requests share one read and wake together: a socket closed meanwhile (one that asked 150 times and never
+    // read is closed at its send budget by the first answers) gets no more, so no further answer frame is encoded.
+    if (connection.webSocket.readyState !== OPEN) return;
     connection.sendStateless(answer);
   }
 }
