@@ -7,11 +7,9 @@
  */
 import type { Extension, onStatelessPayload } from '@hocuspocus/server';
 import { isChannelDocument, parseSinceRequest } from '@concord/engine';
+import { WebSocket } from 'ws';
 import type { ChannelHub } from '../channels/ChannelHub.js';
 import type { Logger } from '../logger.js';
-
-/** `WebSocket.OPEN`. */
-const OPEN = 1;
 
 export class ChannelExtension implements Extension {
   readonly extensionName = 'concord-channels';
@@ -36,7 +34,7 @@ export class ChannelExtension implements Extension {
     }
     // Equal requests share one read and wake together: a socket closed meanwhile (one that asked 150 times and never
     // read is closed at its send budget by the first answers) gets no more, so no further answer frame is encoded.
-    if (connection.webSocket.readyState !== OPEN) return;
+    if (connection.webSocket.readyState !== WebSocket.OPEN) return;
     connection.sendStateless(answer);
   }
 }
