@@ -101,17 +101,46 @@ export class TokenVerifier {
   }
 }
 
+/** What a token claims, read without verifying it (see claimedTenant and claimedUser). */
+interface UnverifiedClaims {
+  readonly tenant: string;
+  readonly user: { readonly id: string; readonly name: string } | null;
+}
+
+/**
+ * Tokens read unverified, remembered (at most `UNVERIFIED_MAX_TOKENS`, oldest out first): each document a socket opens
+ * sends its token, and three readers want it (the socket's tenant, its updates' user, its presence's user). Reading
+ * one decodes base64 and JSON and checks the claims' schema, a few kilobytes of garbage per connection.
+ */
+const unverified = new Map<string, UnverifiedClaims>();
+const UNVERIFIED_MAX_TOKENS = 1_024;
+
+function readUnverified(token: string): UnverifiedClaims {
+  const known = unverified.get(token);
+  if (known !== undefined) return known;
+  let payload: Record<string, unknown> | null = null;
+  try {
+    payload = decodeJwt(token);
+  } catch {
+    // not a JWT: the default tenant, no user; verification refuses it
+  }
+  const tenant = payload?.tenant;
+  const claims = payload === null ? null : tokenClaimsSchema.safeParse(payload);
+  const read: UnverifiedClaims = {
+    tenant: typeof tenant === 'string' && tenant.length > 0 ? tenant : DEFAULT_TENANT,
+    user: claims?.success ? { id: claims.data.sub, name: claims.data.name ?? claims.data.sub } : null,
+  };
+  if (unverified.size >= UNVERIFIED_MAX_TOKENS) unverified.delete(unverified.keys().next().value!);
+  unverified.set(token, read);
+  return read;
+}
+
 /**
  * The tenant a token claims, read without verifying it. Only for routing a socket's document names into the
  * token's namespace; authentication later verifies the token and refuses it unless the verified tenant matches.
  */
 export function claimedTenant(token: string): string {
-  try {
-    const tenant = decodeJwt(token).tenant;
-    return typeof tenant === 'string' && tenant.length > 0 ? tenant : DEFAULT_TENANT;
-  } catch {
-    return DEFAULT_TENANT;
-  }
+  return readUnverified(token).tenant;
 }
 
 /**
@@ -119,11 +148,6 @@ export function claimedTenant(token: string): string {
  * verifying it, or null when it claims none. Only for a session whose frames Hocuspocus applies once it has verified
  * the same token: a token that fails verification gets its session refused, and none of its frames is applied.
  */
-export function claimedUser(token: string): { id: string; name: string } | null {
-  try {
-    const claims = tokenClaimsSchema.safeParse(decodeJwt(token));
-    return claims.success ? { id: claims.data.sub, name: claims.data.name ?? claims.data.sub } : null;
-  } catch {
-    return null;
-  }
+export function claimedUser(token: string): { readonly id: string; readonly name: string } | null {
+  return readUnverified(token).user;
 }

@@ -17,7 +17,7 @@
  * Per update on the hot path: a few map lookups (the session, the document, the client ids' states) and one pass over
  * the update's structs; nothing is allocated for a complete update whose client ids the connection already owns.
  */
-import { decodeJwt } from 'jose';
+import { claimedUser } from '../auth/TokenVerifier.js';
 import { isEmptyDeleteSet, type DecodedUpdate } from '../seams/yjs.js';
 import { MalformedFrameError } from './frames.js';
 import { checkUpdate, Ownership, trimUpdate, Verdict } from './updateCheck.js';
@@ -55,16 +55,6 @@ interface Held {
   readonly payload: unknown;
   /** Counted in its document's held total (it was found incomplete). */
   counted: boolean;
-}
-
-/** The user a token names (unverified: Hocuspocus verifies the same token before anything of the session applies). */
-export function claimedUser(token: string): string | undefined {
-  try {
-    const sub = decodeJwt(token).sub;
-    return typeof sub === 'string' ? sub : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function documentNameOf(address: string): string {
@@ -108,7 +98,7 @@ export class UpdateGate<Payload> implements Waiter {
 
   /** The session on `address` sent a token. */
   authenticating(address: string, token: string): void {
-    this.session(address).user = claimedUser(token);
+    this.session(address).user = claimedUser(token)?.id;
   }
 
   /** Hocuspocus authorised the session on `address`. */
