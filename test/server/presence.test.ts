@@ -61,3 +61,23 @@ describe('presence coalescing', () => {
     expect(windowed.editMs).toBeLessThan(100);
   });
 });
+
+describe('presence removal', () => {
+  it('a client that clears its presence (setLocalState(null)) disappears for the others while it stays connected', { timeout: 30_000 }, async () => {
+    const server = await startTestServer();
+    const token = await mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } });
+    const leaving = hocuspocusClient(server, 'room', token);
+    const watching = hocuspocusClient(server, 'room', token);
+    await Promise.all([leaving.whenSynced(), watching.whenSynced()]);
+    leaving.provider.setAwarenessField('cursor', { at: 3 });
+    const seen = () => watching.provider.awareness?.getStates().has(leaving.doc.clientID) ?? false;
+    await waitFor(seen, { timeoutMs: 10_000 });
+
+    // What y-websocket's and Hocuspocus' providers do when a page hides the editor: the state goes, the socket stays.
+    leaving.provider.awareness?.setLocalState(null);
+    // Stock Hocuspocus 4.7 drops the removal and the state stays until y-protocols' 30 s timeout.
+    await waitFor(() => !seen(), { timeoutMs: 10_000, message: 'the cleared presence is still shown to the others' });
+    leaving.doc.getText('t').insert(0, 'still here');
+    await waitFor(() => watching.doc.getText('t').toString() === 'still here');
+  });
+});

@@ -17,7 +17,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants, deflateRawSync } from 'node:zlib';
-import { Document, Hocuspocus, type Connection } from '@hocuspocus/server';
+import { Document, Hocuspocus, IncomingMessage as HocuspocusMessage, MessageReceiver, MessageType, OutgoingMessage, type Connection } from '@hocuspocus/server';
+import * as encoding from 'lib0/encoding';
+import { Awareness } from 'y-protocols/awareness';
 import * as prng from 'lib0/prng';
 import { describe, expect, test, vi } from 'vitest';
 import { WebSocket, WebSocketServer, type PerMessageDeflateOptions } from 'ws';
@@ -178,6 +180,89 @@ describe('Hocuspocus: the awareness hooks ConcordHocuspocus leaves out when noth
     await document.callbacks.beforeHandleAwareness(document, new Map(), null);
     await waitFor(() => seen.length === 2);
     expect(seen.sort()).toEqual(['beforeHandleAwareness', 'onAwarenessUpdate']);
+  });
+});
+
+describe('Hocuspocus: awareness messages without the scratch copy (MessageReceiver.apply)', () => {
+  const request = { url: '/sync', headers: new Headers() } as unknown as Request;
+  const load = (hocuspocus: Hocuspocus) => hocuspocus.loadDocument('doc', request, 'socket', { readOnly: false, isAuthenticated: true }, {});
+  /** What a client's awareness sends about `clients`, received as Hocuspocus' `processMessages` hands it on. */
+  const receive = async (document: Document, from: Awareness, connection?: Connection, clients = [from.clientID]) => {
+    const message = new HocuspocusMessage(new OutgoingMessage('doc').createAwarenessUpdateMessage(from, clients).toUint8Array());
+    message.readVarString();
+    await new MessageReceiver(message).apply(document, connection);
+  };
+  const peer = (state: Record<string, unknown> | null = { cursor: 1 }) => {
+    const awareness = new Awareness(new Y.Doc());
+    onCleanup(() => awareness.destroy());
+    awareness.setLocalState(state);
+    return awareness;
+  };
+  /** A connection as a document knows it (`addConnection`): an address to be sent the document's broadcasts at. */
+  const connect = (document: Document) => {
+    const connection = { messageAddress: 'doc', send: () => {} } as unknown as Connection;
+    document.addConnection(connection);
+    return connection;
+  };
+
+  test('stock applies a state and drops a removal (the scratch copy re-encodes only states)', async () => {
+    const document = await load(new Hocuspocus({ quiet: true }));
+    const client = peer();
+    const connection = connect(document);
+    await receive(document, client, connection);
+    expect(document.awareness.getStates().get(client.clientID)).toEqual({ cursor: 1 });
+    client.setLocalState(null);
+    await receive(document, client, connection);
+    expect(document.awareness.getStates().get(client.clientID), 'stock Hocuspocus now passes removals: server/src/seams/hocuspocus.ts may not be needed').toEqual({ cursor: 1 });
+  });
+
+  test("ConcordHocuspocus, nothing implementing beforeHandleAwareness: a connection's states and own removals apply directly, others' removals do not", async () => {
+    const document = await load(new ConcordHocuspocus({ quiet: true }));
+    const owners = (document as unknown as { connections: Map<Connection, { clients: Set<number> }> }).connections;
+    const alice = peer();
+    const bob = peer({ cursor: 2 });
+    const aliceConnection = connect(document);
+    const bobConnection = connect(document);
+    const origins: unknown[] = [];
+    document.awareness.on('update', (_changes: unknown, origin: unknown) => origins.push(origin));
+    await receive(document, alice, aliceConnection);
+    await receive(document, bob, bobConnection);
+    expect(document.awareness.getStates().get(alice.clientID)).toEqual({ cursor: 1 });
+    expect(origins[0], 'the origin stock gives a connection\'s message').toEqual({ source: 'connection', connection: aliceConnection });
+    expect(owners.get(aliceConnection)?.clients, 'Document.connections entries hold the ids each connection set').toEqual(new Set([alice.clientID]));
+
+    // Bob's awareness times Alice out and sends her removal, along with his own move: the move applies, not the removal.
+    const clock = (awareness: Awareness) => awareness.meta.get(awareness.clientID)!.clock;
+    const message = new OutgoingMessage('doc');
+    encoding.writeVarUint(message.encoder, MessageType.Awareness);
+    const update = encoding.createEncoder();
+    encoding.writeVarUint(update, 2);
+    for (const [client, at, state] of [[bob.clientID, clock(bob) + 1, { cursor: 3 }], [alice.clientID, clock(alice) + 1, null]] as const) {
+      encoding.writeVarUint(update, client);
+      encoding.writeVarUint(update, at);
+      encoding.writeVarString(update, JSON.stringify(state));
+    }
+    encoding.writeVarUint8Array(message.encoder, encoding.toUint8Array(update));
+    const incoming = new HocuspocusMessage(message.toUint8Array());
+    incoming.readVarString();
+    await new MessageReceiver(incoming).apply(document, bobConnection);
+    expect(document.awareness.getStates().get(bob.clientID)).toEqual({ cursor: 3 });
+    expect(document.awareness.getStates().get(alice.clientID), "another client's removal is dropped").toEqual({ cursor: 1 });
+
+    alice.setLocalState(null);
+    await receive(document, alice, aliceConnection);
+    expect(document.awareness.getStates().has(alice.clientID), 'her own removal reached the document').toBe(false);
+  });
+
+  test('with a beforeHandleAwareness hook, ConcordHocuspocus runs the stock path and the hook sees the states', async () => {
+    const seen: number[][] = [];
+    const hooked = new ConcordHocuspocus({ quiet: true, extensions: [{ beforeHandleAwareness: async ({ states }) => void seen.push([...states.keys()]) }] });
+    const document = await load(hooked);
+    const client = peer();
+    await receive(document, client, connect(document));
+    expect(seen, 'one hook call, with the client among the states (stock adds its scratch copy\'s own id)').toHaveLength(1);
+    expect(seen[0]).toContain(client.clientID);
+    expect(document.awareness.getStates().get(client.clientID)).toEqual({ cursor: 1 });
   });
 });
 

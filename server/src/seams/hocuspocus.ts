@@ -20,6 +20,15 @@
  *   building its payload), and on every awareness change it copies every client's state into an array for
  *   `onAwarenessUpdate`: with 300 people moving cursors, 900 000 state copies a second for no reader (13 % of the
  *   server's time). When no extension implements them, a loaded document gets neither (`loadDocument`).
+ * - The scratch copy of every awareness message. For the `beforeHandleAwareness` payload, `MessageReceiver.apply`
+ *   applies each awareness message to a new `Y.Doc` and `Awareness` (a random guid, an interval timer, observers),
+ *   encodes it again and destroys both, then applies that to the document: ~4 KB of garbage per message, 3 000 a second
+ *   with 300 cursors. For a connection's message to a document that skips the hook, the message goes to its awareness
+ *   directly, with the origin stock gives it (`applyAwarenessDirectly`). The re-encoding also drops every removal (a
+ *   null state). Removals of other clients stay dropped: providers send them for peers they timed out, and applied they
+ *   would let one client hide another's presence. A client's removal of its own state (one its connection set, in the
+ *   document's `connections` entry) now goes through: `awareness.setLocalState(null)`, as a page hiding its editor
+ *   does, removed the cursor only after y-protocols' 30 s timeout; now at once, as y-websocket's server does.
  *
  * - A connection's id as a tree of strings. Hocuspocus names every connection with `crypto.randomUUID()`, which Node
  *   builds by concatenating its 20 parts: a tree of 13 cons strings (~420 bytes) that the connection, and every
@@ -42,6 +51,8 @@
  */
 import {
   Hocuspocus,
+  MessageReceiver,
+  MessageType,
   OutgoingMessage,
   type Configuration,
   type Connection,
@@ -51,6 +62,9 @@ import {
   type HookPayloadByName,
   type onStoreDocumentPayload,
 } from '@hocuspocus/server';
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import { applyAwarenessUpdate } from 'y-protocols/awareness';
 import * as Y from 'yjs';
 import { encodeChangesSince, isEmptyDeleteSet, type DeleteSet } from './yjs.js';
 
@@ -106,11 +120,97 @@ export class ConcordHocuspocus extends Hocuspocus {
 
   override async loadDocument(...args: Parameters<Hocuspocus['loadDocument']>): Promise<Document> {
     const document = await super.loadDocument(...args);
-    if (!this.implemented.has('beforeHandleAwareness')) document.beforeHandleAwareness(() => DONE);
+    if (!this.implemented.has('beforeHandleAwareness')) {
+      document.beforeHandleAwareness(() => DONE);
+      awarenessWithoutHook.add(document);
+    }
     if (!this.implemented.has('onAwarenessUpdate')) dropAwarenessHookRelay(document);
     return document;
   }
 }
+
+/** Loaded documents whose awareness messages skip the scratch copy (no `beforeHandleAwareness` hook to feed). */
+const awarenessWithoutHook = new WeakSet<Document>();
+
+/** The private per-connection entry of a `Document`: the awareness client ids that connection set. */
+interface ConnectionEntry {
+  readonly clients: ReadonlySet<number>;
+}
+
+/** `JSON.stringify(null)`, the state of a removal in an awareness update. */
+const NULL_STATE = new TextEncoder().encode('null');
+
+function isNullState(update: Uint8Array, at: number, length: number): boolean {
+  if (length !== NULL_STATE.length) return false;
+  for (let i = 0; i < length; i++) if (update[at + i] !== NULL_STATE[i]) return false;
+  return true;
+}
+
+/**
+ * `update` (y-protocols' awareness encoding: a count, then client id, clock and JSON state per entry) without the
+ * removals of clients `own` does not hold; the same array when it has none.
+ */
+function withoutForeignRemovals(update: Uint8Array, own: ReadonlySet<number> | undefined): Uint8Array {
+  const decoder = decoding.createDecoder(update);
+  const count = decoding.readVarUint(decoder);
+  let kept: Uint8Array[] | null = null;
+  for (let i = 0; i < count; i++) {
+    const start = decoder.pos;
+    const client = decoding.readVarUint(decoder);
+    decoding.readVarUint(decoder); // clock
+    const length = decoding.readVarUint(decoder);
+    const foreignRemoval = isNullState(update, decoder.pos, length) && own?.has(client) !== true;
+    decoder.pos += length;
+    if (foreignRemoval) kept ??= readEntries(update, i);
+    else kept?.push(update.subarray(start, decoder.pos));
+  }
+  if (kept === null) return update;
+  const encoder = encoding.createEncoder();
+  encoding.writeVarUint(encoder, kept.length);
+  for (const entry of kept) encoding.writeUint8Array(encoder, entry);
+  return encoding.toUint8Array(encoder);
+}
+
+/** The first `count` entries of an awareness update, as they are encoded. */
+function readEntries(update: Uint8Array, count: number): Uint8Array[] {
+  const decoder = decoding.createDecoder(update);
+  decoding.readVarUint(decoder);
+  const entries: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = decoder.pos;
+    decoding.readVarUint(decoder);
+    decoding.readVarUint(decoder);
+    const length = decoding.readVarUint(decoder);
+    decoder.pos += length;
+    entries.push(update.subarray(start, decoder.pos));
+  }
+  return entries;
+}
+
+/**
+ * `MessageReceiver.apply`, with a connection's awareness messages to a document in `awarenessWithoutHook` applied to
+ * its awareness directly (removals of other clients dropped, as stock drops them), under the origin stock gives them;
+ * everything else as stock. Installed once, for every Hocuspocus in the process: documents of a stock instance are
+ * never in the set.
+ */
+function applyAwarenessDirectly(): void {
+  const stockApply = MessageReceiver.prototype.apply;
+  MessageReceiver.prototype.apply = function apply(this: MessageReceiver, document: Document, connection?: Connection, reply?: (message: Uint8Array) => void): Promise<void> {
+    if (connection !== undefined && awarenessWithoutHook.has(document)) {
+      const decoder = this.message.decoder;
+      const start = decoder.pos;
+      if (decoding.readVarUint(decoder) === MessageType.Awareness) {
+        const own = (document as unknown as { connections: Map<Connection, ConnectionEntry> }).connections.get(connection)?.clients;
+        const update = withoutForeignRemovals(decoding.readVarUint8Array(decoder), own);
+        applyAwarenessUpdate(document.awareness, update, { source: 'connection', connection });
+        return DONE;
+      }
+      decoder.pos = start;
+    }
+    return stockApply.call(this, document, connection, reply);
+  };
+}
+applyAwarenessDirectly();
 
 /**
  * Removes the awareness `update` listener through which `loadDocument` runs `onAwarenessUpdate` hooks: the last one
