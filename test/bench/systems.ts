@@ -7,7 +7,7 @@
  *   edits.
  * - Stock: Hocuspocus 4 `Server` + `Database` extension on PostgreSQL (./stockServer.ts), acknowledging in memory.
  *
- * `BENCH_CPU_PROF=<dir>` starts every server with `--cpu-prof` into that directory.
+ * `BENCH_CPU_PROF=<dir>` starts every server with `--cpu-prof` into that directory; `BENCH_NODE_FLAGS` adds Node flags.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
@@ -58,7 +58,8 @@ export interface System {
 
 function nodeFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
-  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+  const extra = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [];
+  return dir ? [...extra, '--cpu-prof', '--cpu-prof-dir', dir] : extra;
 }
 
 async function directoryBytes(dir: string): Promise<number> {
