@@ -34,14 +34,22 @@ const RESUBSCRIBE_CHUNK = 500;
 export const BusKind = {
   /** Document updates, already durable (cluster/DocumentRelay.ts). */
   Update: 1,
+  /** A document's presence changes of one window, those of this instance's own clients (cluster/AwarenessRelay.ts). */
+  Awareness: 2,
+  /** Asks the other instances for the presence of their clients on a document (answered with an `Awareness` frame). */
+  AwarenessQuery: 3,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 
-const KIND_NAMES: Readonly<Record<number, string>> = { [BusKind.Update]: 'update' };
+const KIND_NAMES: Readonly<Record<number, string>> = {
+  [BusKind.Update]: 'update',
+  [BusKind.Awareness]: 'awareness',
+  [BusKind.AwarenessQuery]: 'awareness-query',
+};
 const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
 
-/** Receives every frame another instance sent to a channel this bus is subscribed to. */
-export type BusHandler = (channel: string, kind: BusKind, body: Uint8Array) => void;
+/** Receives every frame another instance sent to a channel this bus is subscribed to; `sender` is its instance id (hex). */
+export type BusHandler = (channel: string, kind: BusKind, body: Uint8Array, sender: string) => void;
 
 export interface RedisBusOptions {
   url: string;
@@ -88,7 +96,9 @@ export class RedisBus {
   private readonly sub: Redis;
   /** Channels wanted, whether or not Redis is reachable now. */
   private readonly desired = new Set<string>();
-  private handler: BusHandler = () => {};
+  private readonly handlers: BusHandler[] = [];
+  /** Told at every transition to healthy (the first one included). */
+  private readonly healthyListeners: Array<() => void> = [];
   /** The subscribe connection is ready and has subscribed again to every desired channel. */
   private subscribed = false;
   private isHealthy = false;
@@ -163,9 +173,17 @@ export class RedisBus {
     return `concord:${this.namespace}:${name}`;
   }
 
-  /** Where frames from other instances go (one handler). */
+  /** Where frames from other instances go; each handler gets every frame and picks the kinds it reads. */
   onMessage(handler: BusHandler): void {
-    this.handler = handler;
+    this.handlers.push(handler);
+  }
+
+  /**
+   * `listener` runs each time the bus becomes healthy: at the start, and whenever Redis is back after an outage, when
+   * whatever was published meanwhile is lost and has to be asked for again.
+   */
+  onHealthy(listener: () => void): void {
+    this.healthyListeners.push(listener);
   }
 
   /**
@@ -225,11 +243,16 @@ export class RedisBus {
     const kind = frame[1]! as BusKind;
     this.metrics.busMessages.inc({ direction: 'in', kind: kindName(kind) });
     this.metrics.busBytes.inc({ direction: 'in' }, frame.byteLength);
-    try {
-      this.handler(channelBytes.toString('utf8'), kind, frame.subarray(HEADER_BYTES));
-    } catch (error) {
-      this.metrics.busDropped.inc({ kind: kindName(kind) });
-      this.log.error({ err: error, channel: channelBytes.toString('utf8') }, 'a bus frame could not be applied');
+    const channel = channelBytes.toString('utf8');
+    const sender = frame.toString('hex', 2, HEADER_BYTES);
+    const body = frame.subarray(HEADER_BYTES);
+    for (const handler of this.handlers) {
+      try {
+        handler(channel, kind, body, sender);
+      } catch (error) {
+        this.metrics.busDropped.inc({ kind: kindName(kind) });
+        this.log.error({ err: error, channel }, 'a bus frame could not be applied');
+      }
     }
   }
 
@@ -264,6 +287,13 @@ export class RedisBus {
       const waiters = this.healthyWaiters;
       this.healthyWaiters = [];
       for (const waiter of waiters) waiter();
+      for (const listener of this.healthyListeners) {
+        try {
+          listener();
+        } catch (error) {
+          this.log.error({ err: error }, 'a listener of the bus becoming healthy failed');
+        }
+      }
     } else {
       this.disconnects += 1;
       this.metrics.redisDisconnects.inc();
