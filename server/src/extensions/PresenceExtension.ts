@@ -5,14 +5,18 @@
  * their cursors make 100 × 100 messages. Here each loaded document sends awareness at most once per `windowMs` (0:
  * once per event-loop turn): the first change opens the window, and when it closes one message carries the latest
  * state of every client that changed in it (an add and a removal in one window resolve to the end state). Document
- * updates are not delayed.
+ * updates are not delayed. Whoever registered with `onFlush` (the awareness relay, cluster/AwarenessRelay.ts) is told
+ * which clients each window carried, so other instances get presence at the same pace; a window still open when the
+ * document unloads (its last client just left) is told to them too, though no socket is left to send it to.
  *
  * Leaving: on a disconnect Hocuspocus removes only the presence states the connection *added*, the client ids it was
  * the first to announce. A client that comes back after a lost connection keeps its client id, whose earlier state
  * was removed, so its return is an *update* of that id; its next disconnect then removed nothing, and peers saw it
  * leave only when their own 30 s presence timeout ran out. Here each connection owns the ids whose state it last
  * sent, and closing removes those still present (a returning client re-announces itself at once should one be
- * removed while it is in fact alive on a newer connection: y-protocols does that for its own state).
+ * removed while it is in fact alive on a newer connection: y-protocols does that for its own state). A state relayed
+ * from another instance (RELAY_ORIGIN) belongs to a connection there: no connection here owns it, and only a relayed
+ * removal (or the presence timeout) takes it away.
  *
  * Last seen: in a tenant's workspace room (`@workspace`) the server remembers, for every user whose last client left
  * the room, their name, colour and when; it shares that table as its own awareness state (`{ lastSeen }`), which every
@@ -31,13 +35,16 @@ import {
   type onLoadDocumentPayload,
 } from '@hocuspocus/server';
 import { removeAwarenessStates } from 'y-protocols/awareness';
-import { isWorkspaceDocument, parsePresence, TENANT_SEPARATOR, type LastSeen } from '@concord/engine';
+import { isConcordOrigin, isWorkspaceDocument, OriginTag, parsePresence, TENANT_SEPARATOR, type LastSeen } from '@concord/engine';
 import type { Logger } from '../logger.js';
 import { replaceAwarenessBroadcast, type AwarenessBroadcast } from '../seams/hocuspocus.js';
 import type { LastSeenStore } from '../storage/LastSeenStore.js';
 
 /** Entries of the stored last-seen table a workspace room starts from (the tenant's most recent). */
 export const LAST_SEEN_LOADED = 1000;
+
+/** Told, per document, which clients' awareness one presence window carried (added, updated and removed alike). */
+export type PresenceFlushListener = (document: Document, clients: readonly number[]) => void;
 
 interface AwarenessChange {
   added: number[];
@@ -55,6 +62,7 @@ export class PresenceExtension implements Extension {
   private readonly loaded = new WeakMap<Document, Record<string, LastSeen>>();
   /** Saves under way, so a graceful stop can wait for them. */
   private readonly saving = new Set<Promise<void>>();
+  private readonly flushListeners: PresenceFlushListener[] = [];
 
   constructor(options: { windowMs: number; lastSeen: LastSeenStore; log: Logger; now?: () => number }) {
     this.windowMs = options.windowMs;
@@ -83,6 +91,11 @@ export class PresenceExtension implements Extension {
     }
   }
 
+  /** `listener` is told each window's clients, after they went to the document's connections. */
+  onFlush(listener: PresenceFlushListener): void {
+    this.flushListeners.push(listener);
+  }
+
   /** Resolves once every last-seen save under way is done (before the store closes). */
   async close(): Promise<void> {
     await Promise.all(this.saving);
@@ -98,6 +111,7 @@ export class PresenceExtension implements Extension {
         const clients = [...pending];
         pending.clear();
         send(clients);
+        this.flushed(document, clients);
       };
       const schedule = (): (() => void) => {
         if (this.windowMs > 0) {
@@ -112,7 +126,23 @@ export class PresenceExtension implements Extension {
         cancel ??= schedule();
       };
     });
-    document.once('destroy', () => cancel?.());
+    document.once('destroy', () => {
+      cancel?.();
+      cancel = undefined;
+      // Nobody is connected here any more, but other instances still show these clients.
+      if (pending.size > 0) this.flushed(document, [...pending]);
+      pending.clear();
+    });
+  }
+
+  private flushed(document: Document, clients: readonly number[]): void {
+    for (const listener of this.flushListeners) {
+      try {
+        listener(document, clients);
+      } catch (error) {
+        this.log.error({ err: error, document: document.name }, 'a presence flush listener failed');
+      }
+    }
   }
 
   private removeOnLeave(document: Document): void {
@@ -147,6 +177,11 @@ export class PresenceExtension implements Extension {
     };
     awareness.on('update', ({ added, updated, removed }: AwarenessChange, origin: unknown) => {
       for (const clientId of removed) disown(clientId);
+      if (isConcordOrigin(origin, OriginTag.Relay)) {
+        // Alive on another instance now (a client that moved there): this instance's connection no longer speaks for it.
+        for (const clientId of [...added, ...updated]) disown(clientId);
+        return;
+      }
       if (!isTransactionOrigin(origin) || origin.source !== 'connection') return;
       for (const clientId of added) own(clientId, origin.connection);
       for (const clientId of updated) own(clientId, origin.connection);
