@@ -2,9 +2,9 @@
  * Assembles a Concord server: configuration, storage (the group committer, the durability that acknowledgements
  * wait on, the compactor), with CONCORD_REDIS_URL the Redis bus that joins the instances sharing PostgreSQL, the
  * Hocuspocus instance with its extensions (in the order they run: broadcast, auth, sessions, limits, the document
- * relay when clustered, persistence, stamp clamp, channels, presence, lifecycle hooks, metrics, logging), the channel
- * hub and the backend's document writer, the WebSocket endpoints and the HTTP routes on one port, and a graceful stop
- * that stores every document before it returns.
+ * relay when clustered, persistence, stamp clamp, channels, presence, the awareness relay when clustered, lifecycle
+ * hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP
+ * routes on one port, and a graceful stop that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -22,6 +22,7 @@ import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInpu
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
 import { Durability } from './durability/Durability.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
+import { AwarenessRelay } from './cluster/AwarenessRelay.js';
 import { DocumentRelay } from './cluster/DocumentRelay.js';
 import { clusterNamespace } from './cluster/namespace.js';
 import { RedisBus } from './cluster/RedisBus.js';
@@ -212,6 +213,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       lastSeen: keepsLastSeen(store) ? store : new MemoryLastSeenStore(),
       log: log.child({ component: 'presence' }),
     });
+    // After presence: it relays each presence window, and a window flushed as a document unloads (cluster/AwarenessRelay.ts).
+    const awarenessRelay = bus === undefined ? [] : [new AwarenessRelay(bus, presence, log)];
     const writer = new DocumentWriter(hocuspocus, durability);
     const webhooks =
       lifecycle.webhooks.length > 0 && config.webhookSecret !== undefined
@@ -237,6 +240,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),
         presence,
+        ...awarenessRelay,
         lifecycleHooks,
         new MetricsExtension(metrics),
         new LoggingExtension(log),

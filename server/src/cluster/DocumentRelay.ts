@@ -17,7 +17,8 @@
  * channel is left when the document unloads.
  *
  * Not here yet: while Redis is unreachable frames are dropped (counted) and nothing repairs what was missed until the
- * document is loaded again; awareness, channel events and revocations do not cross instances.
+ * document is loaded again; channel events and revocations do not cross instances (presence does:
+ * cluster/AwarenessRelay.ts).
  */
 import type { afterLoadDocumentPayload, Document, Extension, onLoadDocumentPayload } from '@hocuspocus/server';
 import { isChannelDocument, isConcordOrigin, isWorkspaceDocument, OriginTag, RELAY_ORIGIN } from '@concord/engine';
