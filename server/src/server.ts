@@ -23,6 +23,7 @@ import { DocumentWriter, type BackendActor, type DocumentChangeResult, type Noti
 import { Durability } from './durability/Durability.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AwarenessRelay } from './cluster/AwarenessRelay.js';
+import { ClusterEvents, shareRevocations } from './cluster/ClusterEvents.js';
 import { DocumentRelay } from './cluster/DocumentRelay.js';
 import { clusterNamespace } from './cluster/namespace.js';
 import { RedisBus } from './cluster/RedisBus.js';
@@ -186,6 +187,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const sessions = new Sessions({ log, metrics });
     const revoker = new Revoker({ store: keepsRevocations(store) ? store : null, sessions, metrics, log });
     await revoker.load();
+    // Revocations cross instances: broadcast once stored, applied once each, read from PostgreSQL when Redis fails.
+    const clusterEvents = bus === undefined ? undefined : new ClusterEvents(bus, log);
+    if (clusterEvents !== undefined) {
+      shareRevocations(clusterEvents, revoker);
+      await clusterEvents.start();
+    }
     const updates = new UpdateGuard({
       maxHeldUpdatesPerConnection: config.maxHeldUpdatesPerConnection,
       maxHeldBytesPerConnection: config.maxHeldUpdateBytesPerConnection,
@@ -356,6 +363,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await channels.close();
       await presence.close();
       await compactor.close();
+      await clusterEvents?.close();
       await bus?.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();

@@ -9,9 +9,11 @@
  * read-only, live) each open session of the user whose document matches and whose token was issued before it.
  * Applying one twice changes nothing more, so it is safe to deliver more than once.
  *
- * Scale-out (issue 15) carries revocations to every instance through this function: the instance that made one
- * publishes it after `apply` (Redis), and each other instance's subscriber calls `apply(revocation)` with it as
- * received. PostgreSQL, shared by instances, already gives every instance every revocation at its next start.
+ * Scale-out (issue 15) carries revocations to every instance through this function: the instance that made one tells
+ * `onStored` listeners once it is stored (cluster/ClusterEvents.ts publishes it on Redis), and each other instance
+ * calls `learn(revocation)` with it as received, or `refresh()`, which reads those stored since the last read
+ * (`loadRevocationsSince`) when a message may have been lost or Redis is down. Each revocation is applied once per
+ * instance, whichever way it arrives first (a set of those seen, loaded at start, made here or learnt).
  */
 import { Access, assertTenant, channelOf, CloseReason, ConcordError, DEFAULT_TENANT, ErrorKind } from '@concord/engine';
 import { z } from 'zod';
@@ -84,6 +86,11 @@ export interface RevokerOptions<S extends RevocableSession> {
   readonly now?: () => number;
 }
 
+/** One revocation's identity: equal fields make the same revocation (made twice, it changes nothing more). */
+function seenKey({ tenant, user, documents, access, at }: Revocation): string {
+  return JSON.stringify([tenant, user, documents, access, at]);
+}
+
 /** The name a session's grant was matched against: a channel's own name, otherwise the document's. */
 function grantName(documentName: string): string {
   return channelOf(documentName) ?? documentName;
@@ -95,6 +102,11 @@ export class Revoker<S extends RevocableSession = RevocableSession> {
   private readonly options: RevokerOptions<S>;
   private readonly log: Logger;
   private readonly now: () => number;
+  /** Every revocation this instance has applied or loaded, by `seenKey`. */
+  private readonly seen = new Set<string>();
+  /** Where `refresh` reads on from (the store's cursor; null: from the start). */
+  private cursor: string | null = null;
+  private readonly storedListeners: Array<(revocation: Revocation) => void> = [];
 
   constructor(options: RevokerOptions<S>) {
     this.options = options;
@@ -109,8 +121,18 @@ export class Revoker<S extends RevocableSession = RevocableSession> {
       this.log.warn('the storage given keeps no revocations (RevocationStore): they hold until this process stops');
       return;
     }
-    const stored = await store.loadRevocations();
-    for (const revocation of stored) this.list.add(revocation);
+    let stored: readonly Revocation[];
+    if (typeof store.loadRevocationsSince === 'function') {
+      const since = await store.loadRevocationsSince(null);
+      stored = since.revocations;
+      this.cursor = since.cursor;
+    } else {
+      stored = await store.loadRevocations(); // a store given by the embedding app, older than loadRevocationsSince
+    }
+    for (const revocation of stored) {
+      this.seen.add(seenKey(revocation));
+      this.list.add(revocation);
+    }
     if (stored.length > 0) this.log.info({ stored: stored.length, kept: this.list.size }, 'loaded revocations');
   }
 
@@ -124,11 +146,49 @@ export class Revoker<S extends RevocableSession = RevocableSession> {
     const body = revocationBody.safeParse({ user: input.user, documents: input.documents, access: input.access });
     if (!body.success) throw new ConcordError(ErrorKind.InvalidRevocation, body.error.issues.map((issue) => issue.message).join('; '));
     const revocation: Revocation = { tenant, ...body.data, at: this.now() };
+    this.seen.add(seenKey(revocation));
     const sessions = this.apply(revocation);
     if (this.options.store !== null) await this.options.store.saveRevocation(revocation);
     this.log.info({ ...revocation, sessions }, 'revoked');
+    for (const listener of this.storedListeners) listener(revocation);
     const { user, documents, access, at } = revocation;
     return { user, documents, access, sessions, at };
+  }
+
+  /** `listener` gets each revocation made here once it is stored (before `revoke` resolves). */
+  onStored(listener: (revocation: Revocation) => void): void {
+    this.storedListeners.push(listener);
+  }
+
+  /**
+   * Applies a revocation made on another instance, unless this one has already: how many sessions it changed (0 for
+   * one seen before).
+   */
+  learn(revocation: Revocation): number {
+    const key = seenKey(revocation);
+    if (this.seen.has(key)) return 0;
+    this.seen.add(key);
+    const sessions = this.apply(revocation);
+    this.log.info({ ...revocation, sessions }, 'applied a revocation made on another instance');
+    return sessions;
+  }
+
+  /**
+   * Reads the revocations stored since the last read (by any instance) and applies those not seen yet; resolves with
+   * how many were new. Overlapping calls are harmless (the seen set); ClusterEvents runs one at a time.
+   */
+  async refresh(): Promise<number> {
+    const { store } = this.options;
+    if (store === null || typeof store.loadRevocationsSince !== 'function') return 0;
+    const { revocations, cursor } = await store.loadRevocationsSince(this.cursor);
+    this.cursor = cursor;
+    let learnt = 0;
+    for (const revocation of revocations) {
+      if (this.seen.has(seenKey(revocation))) continue;
+      this.learn(revocation);
+      learnt += 1;
+    }
+    return learnt;
   }
 
   /**

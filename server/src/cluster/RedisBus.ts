@@ -38,6 +38,10 @@ export const BusKind = {
   Awareness: 2,
   /** Asks the other instances for the presence of their clients on a document (answered with an `Awareness` frame). */
   AwarenessQuery: 3,
+  /** Instance-wide events by name, JSON (cluster/ClusterEvents.ts). */
+  Cluster: 4,
+  /** Channel events, already stored (cluster/ChannelRelay.ts). */
+  Event: 5,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 
@@ -45,6 +49,8 @@ const KIND_NAMES: Readonly<Record<number, string>> = {
   [BusKind.Update]: 'update',
   [BusKind.Awareness]: 'awareness',
   [BusKind.AwarenessQuery]: 'awareness-query',
+  [BusKind.Cluster]: 'cluster',
+  [BusKind.Event]: 'event',
 };
 const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
 
