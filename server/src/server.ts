@@ -23,6 +23,7 @@ import { DocumentWriter, type BackendActor, type DocumentChangeResult, type Noti
 import { Durability } from './durability/Durability.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AwarenessRelay } from './cluster/AwarenessRelay.js';
+import { ChannelRelay } from './cluster/ChannelRelay.js';
 import { ClusterEvents, shareRevocations } from './cluster/ClusterEvents.js';
 import { DocumentRelay } from './cluster/DocumentRelay.js';
 import { clusterNamespace } from './cluster/namespace.js';
@@ -203,14 +204,19 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const persistence = new PersistenceExtension(store, committer, loadedDocuments, log, metrics, updates);
     // Before persistence: a document's channel is subscribed to before storage loads it (see cluster/DocumentRelay.ts).
     const relay = bus === undefined ? [] : [new DocumentRelay(bus, committer, updates, log)];
+    const channelStore = keepsChannels(store) ? store : new MemoryChannelStore();
+    const retention = {
+      maxEvents: config.eventRetentionCount,
+      maxAgeMs: config.eventRetentionSeconds * 1000,
+      maxBytes: Math.max(CHANNEL_LOG_MAX_BYTES, config.maxEventBytes),
+    };
+    // Channel events of every instance reach this one's subscribers, in order (see cluster/ChannelRelay.ts).
+    const channelRelay = bus === undefined ? undefined : new ChannelRelay({ bus, store: channelStore, retention, log });
     const channels = new ChannelHub({
       hocuspocus,
-      store: keepsChannels(store) ? store : new MemoryChannelStore(),
-      retention: {
-        maxEvents: config.eventRetentionCount,
-        maxAgeMs: config.eventRetentionSeconds * 1000,
-        maxBytes: Math.max(CHANNEL_LOG_MAX_BYTES, config.maxEventBytes),
-      },
+      store: channelStore,
+      retention,
+      fanOut: channelRelay,
       maxEventBytes: config.maxEventBytes,
       metrics,
       log: log.child({ component: 'channels' }),
@@ -243,6 +249,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         new SessionsExtension(sessions),
         new LimitsExtension(),
         ...relay,
+        ...(channelRelay === undefined ? [] : [channelRelay]),
         persistence,
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),

@@ -9,7 +9,9 @@
  *
  * The rule that keeps delivery in order (clients drop an event numbered at or below one they have): a channel's
  * publishes are appended one write at a time, in the order they were made; those made while a write is under way wait
- * and go together in the next one. So events are numbered, and sent, in publish order.
+ * and go together in the next one. So events are numbered, and sent, in publish order. Once stored, events go to the
+ * `fanOut`: by default this instance's subscribers; in a cluster cluster/ChannelRelay.ts, which puts them in order
+ * with the events other instances store on the same channel and sends them to those instances too.
  */
 import {
   assertTenant,
@@ -25,7 +27,7 @@ import {
   type ReplayMessage,
   type SinceRequest,
 } from '@concord/engine';
-import type { Hocuspocus } from '@hocuspocus/server';
+import type { Document, Hocuspocus } from '@hocuspocus/server';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { ChannelKey, ChannelStore, NewChannelEvent, Retention } from '../storage/ChannelStore.js';
@@ -33,8 +35,15 @@ import type { ChannelKey, ChannelStore, NewChannelEvent, Retention } from '../st
 /** How often events beyond the retention and channels idle past it are dropped from the store. */
 const SWEEP_INTERVAL_MS = 60_000;
 
+/** Where stored events go: to every subscriber of the channel document `address`, in order. */
+export interface ChannelFanOut {
+  deliver(address: string, epoch: string, events: readonly ChannelEvent[]): void;
+}
+
 export interface ChannelHubOptions {
   readonly hocuspocus: Hocuspocus;
+  /** Default: this instance's subscribers, as stored (only this instance appends to its channels). */
+  readonly fanOut?: ChannelFanOut;
   readonly store: ChannelStore;
   readonly retention: Retention;
   /** Largest payload accepted, as JSON bytes. */
@@ -67,6 +76,7 @@ interface Queue {
 
 export class ChannelHub {
   private readonly options: ChannelHubOptions;
+  private readonly fanOut: ChannelFanOut;
   private readonly now: () => number;
   private readonly queues = new Map<string, Queue>();
   private readonly sweeper: ReturnType<typeof setInterval>;
@@ -78,6 +88,12 @@ export class ChannelHub {
 
   constructor(options: ChannelHubOptions) {
     this.options = options;
+    this.fanOut = options.fanOut ?? {
+      deliver: (address, epoch, events) => {
+        const document = options.hocuspocus.documents.get(address);
+        if (document) sendEvents(document, epoch, events);
+      },
+    };
     this.now = options.now ?? Date.now;
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
@@ -159,11 +175,11 @@ export class ChannelHub {
       queue.waiting = [];
       try {
         const { epoch, first } = await this.options.store.appendEvents(queue.key, batch, this.options.retention, this.now());
-        const document = this.options.hocuspocus.documents.get(queue.address);
-        const delivered = document?.getConnectionsCount() ?? 0;
+        const delivered = this.options.hocuspocus.documents.get(queue.address)?.getConnectionsCount() ?? 0;
+        const events = batch.map((queued, i): ChannelEvent => ({ seq: first + i, event: queued.event, payload: queued.payload, at: queued.at }));
+        this.fanOut.deliver(queue.address, epoch, events);
         batch.forEach((queued, i) => {
-          const stored: ChannelEvent = { seq: first + i, event: queued.event, payload: queued.payload, at: queued.at };
-          if (document) document.broadcastStateless(JSON.stringify({ concord: 'event', epoch, ...stored } satisfies EventMessage));
+          const stored = events[i]!;
           this.options.metrics.eventsPublished.inc();
           this.options.log.debug({ ...queue.key, event: stored.event, seq: stored.seq, delivered }, 'published an event');
           queued.resolve({ channel: queue.key.channel, epoch, delivered, ...stored });
@@ -194,8 +210,13 @@ export class ChannelHub {
   }
 }
 
+/** Sends stored events to every connection of the channel document `document`. */
+export function sendEvents(document: Document, epoch: string, events: readonly ChannelEvent[]): void {
+  for (const event of events) document.broadcastStateless(JSON.stringify({ concord: 'event', epoch, ...event } satisfies EventMessage));
+}
+
 /** The channel of the channel document `address` (`<tenant>/#<channel>`). */
-function keyOf(address: string): ChannelKey {
+export function keyOf(address: string): ChannelKey {
   const at = address.indexOf(TENANT_SEPARATOR);
   return { tenant: address.slice(0, at), channel: address.slice(at + 1 + CHANNEL_PREFIX.length) };
 }

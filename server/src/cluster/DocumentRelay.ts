@@ -17,8 +17,8 @@
  * channel is left when the document unloads.
  *
  * Not here yet: while Redis is unreachable frames are dropped (counted) and nothing repairs what was missed until the
- * document is loaded again; channel events and revocations do not cross instances (presence does:
- * cluster/AwarenessRelay.ts).
+ * document is loaded again. Presence, channel events and revocations have their own paths (cluster/AwarenessRelay.ts,
+ * cluster/ChannelRelay.ts, cluster/ClusterEvents.ts).
  */
 import type { afterLoadDocumentPayload, Document, Extension, onLoadDocumentPayload } from '@hocuspocus/server';
 import { isChannelDocument, isConcordOrigin, isWorkspaceDocument, OriginTag, RELAY_ORIGIN } from '@concord/engine';
