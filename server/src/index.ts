@@ -21,6 +21,8 @@ export { COMPACT_AFTER_ENTRIES, COMPACT_MIN_TAIL_BYTES, COMPACT_ON_UNLOAD_MIN_BY
 export type { PostgresStoreOptions } from './storage/PostgresStore.js';
 export type { ConnectionContext } from './extensions/AuthExtension.js';
 export type { PublishedEvent } from './channels/ChannelHub.js';
+export { ChannelSequencer, HOLD_MS } from './channels/ChannelSequencer.js';
+export type { ChannelSequencerOptions } from './channels/ChannelSequencer.js';
 export type { BackendActor, DocumentChangeResult, NotificationResult } from './backend/DocumentWriter.js';
 export { LifecycleConfigError } from './lifecycle/rules.js';
 export type { FieldHookRule, LifecycleConfig, LifecycleInput, WebhookTarget } from './lifecycle/rules.js';

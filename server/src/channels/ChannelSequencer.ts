@@ -22,7 +22,7 @@ export interface ChannelSequencerOptions {
   read(position: ChannelPosition | null): Promise<ChannelRead>;
   /** Sends events, in order, to this instance's subscribers. */
   deliver(epoch: string, events: readonly ChannelEvent[]): void;
-  log: Logger;
+  log: Pick<Logger, 'warn'>;
   holdMs?: number;
 }
 
