@@ -3,14 +3,17 @@
  * fresh PostgreSQL schema and a private redis-server. A revocation POSTed to A reaches B within 1 s: `none` ends
  * Mallory's sessions there (PermissionDenied `revoked` on `/sync`, close 4403 on `/y/`) and B refuses her old tokens
  * from then on; `read` makes her session on B read-only, so her later edits are not applied. The answer's `sessions`
- * counts A's sessions only. With Redis killed, a revocation made on A still reaches B within about a second, read
+ * counts A's sessions only. A lost instance-wide message is noticed by the gap in its sender's numbers (or by the
+ * mark a sender sends when its Redis is back), and B then reads the revocations it missed from PostgreSQL. With Redis killed, a revocation made on A still reaches B within about a second, read
  * from PostgreSQL. A notification POSTed to B shows in the Concord client's inbox on A (the inbox is a stored
  * document, relayed like any other).
  */
 import type { Inbox } from '@concord/client';
+import { PostgresStore } from '@concord/server';
 import { beforeAll, expect, test } from 'vitest';
 import * as Y from 'yjs';
 import { freshIndexedDB, makeClient } from '../client/harness.js';
+import { onCleanup } from '../support/cleanup.js';
 import { hocuspocusClient, yClient, type HocuspocusClient } from '../support/clients.js';
 import { describePostgres, freshSchema } from '../support/postgres.js';
 import { describeRedis, startRedis, type PrivateRedis } from '../support/redis.js';
@@ -40,6 +43,14 @@ async function post(server: ServerProcess, path: string, body: unknown): Promise
 
 const revoke = (server: ServerProcess, body: Record<string, unknown>) => post(server, '/api/revocations?tenant=acme', body);
 
+/**
+ * A frame on the cluster channel as another instance (sender `gap-test`) would send it: `[version 1][kind 2 (cluster)]
+ * [sender, 8 bytes][seq][event kind][json]`, numbers and lengths under 128 (one byte each), so it is plain text.
+ */
+function clusterFrame(seq: number, kind: string, json: string): string {
+  return `\x01\x02gap-test${String.fromCharCode(seq)}${String.fromCharCode(kind.length)}${kind}${String.fromCharCode(json.length)}${json}`;
+}
+
 let probes = 0;
 /** Resolves once B handled everything `from` sent so far (see test/security/revocations.test.ts `handledAfter`). */
 async function handledAfter(from: HocuspocusClient, to: HocuspocusClient): Promise<void> {
@@ -53,12 +64,13 @@ async function handledAfter(from: HocuspocusClient, to: HocuspocusClient): Promi
 describePostgres('scale-out: instance-wide events', () => {
   describeRedis('two instances on one Redis', () => {
     let redis: PrivateRedis;
+    let databaseUrl: string;
     let a: ServerProcess;
     let b: ServerProcess;
 
     beforeAll(async () => {
       redis = await startRedis();
-      const { url: databaseUrl } = await freshSchema();
+      ({ url: databaseUrl } = await freshSchema());
       const options = { databaseUrl, redisUrl: redis.url, args: ['--api-key', API_KEY] };
       [a, b] = await Promise.all([
         spawnServer({ dataDir: await makeTempDir(), ...options }),
@@ -125,6 +137,28 @@ describePostgres('scale-out: instance-wide events', () => {
       await waitFor(() => inbox.unreadCount === 1, { message: 'the notification in the inbox on A' });
       expect(titles).toEqual(['You were mentioned on B']);
       expect(inbox.notifications()[0]).toMatchObject({ id: sent.id, kind: 'mention', read: false });
+    });
+
+    test('a lost instance-wide message shows as a gap in its sender\'s numbers, and B reads what it missed from PostgreSQL', async () => {
+      const [channel] = await redis.strings(['PUBSUB', 'CHANNELS', 'concord:*:c']);
+      expect(channel, "the cluster channel").toMatch(/^concord:[0-9a-f]{8}:c$/);
+      const publish = (frame: string) => redis.strings(['PUBLISH', channel!, frame]);
+      const store = await PostgresStore.open(databaseUrl);
+      onCleanup(() => store.close());
+      // An instance stores a revocation and its message is lost: a peer heard its message 1, and hears 3 next.
+      const session = hocuspocusClient(b, 'gap-1', await tokenOf('oscar'));
+      await session.whenSynced();
+      await publish(clusterFrame(1, 'later-kind', '{}'));
+      await store.saveRevocation({ tenant: 'acme', user: 'oscar', documents: 'gap-*', access: 'none', at: Date.now() });
+      await publish(clusterFrame(3, 'later-kind', '{}'));
+      await waitFor(() => session.failures.includes('revoked'), { timeoutMs: WITHIN_MS, message: 'the gap to make B read the revocation' });
+
+      // The same instance's Redis comes back after it failed to publish message 4: its mark says 4.
+      const other = hocuspocusClient(b, 'gap-2', await tokenOf('olga'));
+      await other.whenSynced();
+      await store.saveRevocation({ tenant: 'acme', user: 'olga', documents: 'gap-*', access: 'none', at: Date.now() });
+      await publish(clusterFrame(4, '', ''));
+      await waitFor(() => other.failures.includes('revoked'), { timeoutMs: WITHIN_MS, message: 'the mark to make B read the revocation' });
     });
 
     // Last: it kills the file's Redis.
