@@ -78,8 +78,13 @@ export class ChannelRelay implements Extension, ChannelFanOut {
     this.channels.get(documentName)?.sequencer.close();
     this.channels.set(documentName, { document, sequencer });
     document.once('destroy', () => this.forget(documentName, document));
-    await this.bus.subscribe(this.channelOf(documentName));
-    await sequencer.start();
+    try {
+      await this.bus.subscribe(this.channelOf(documentName));
+      await sequencer.start();
+    } catch (error) {
+      this.forget(documentName, document); // the load fails: nothing to deliver to
+      throw error;
+    }
   }
 
   /** ChannelHub's fan-out: this instance's subscribers, in order, then the other instances. */
