@@ -23,6 +23,8 @@ export type { ConnectionContext } from './extensions/AuthExtension.js';
 export type { PublishedEvent } from './channels/ChannelHub.js';
 export { ChannelSequencer, HOLD_MS } from './channels/ChannelSequencer.js';
 export type { ChannelSequencerOptions } from './channels/ChannelSequencer.js';
+/** Kinds of frames between instances (the first bytes of a bus frame); for tests that publish into Redis themselves. */
+export { BusKind } from './cluster/RedisBus.js';
 export type { BackendActor, DocumentChangeResult, NotificationResult } from './backend/DocumentWriter.js';
 export { LifecycleConfigError } from './lifecycle/rules.js';
 export type { FieldHookRule, LifecycleConfig, LifecycleInput, WebhookTarget } from './lifecycle/rules.js';

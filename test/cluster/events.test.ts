@@ -9,7 +9,7 @@
  * document, relayed like any other).
  */
 import type { Inbox } from '@concord/client';
-import { PostgresStore } from '@concord/server';
+import { BusKind, PostgresStore } from '@concord/server';
 import { beforeAll, expect, test } from 'vitest';
 import * as Y from 'yjs';
 import { freshIndexedDB, makeClient } from '../client/harness.js';
@@ -44,11 +44,11 @@ async function post(server: ServerProcess, path: string, body: unknown): Promise
 const revoke = (server: ServerProcess, body: Record<string, unknown>) => post(server, '/api/revocations?tenant=acme', body);
 
 /**
- * A frame on the cluster channel as another instance (sender `gap-test`) would send it: `[version 1][kind 2 (cluster)]
+ * A frame on the cluster channel as another instance (sender `gap-test`) would send it: `[version 1][kind (cluster)]
  * [sender, 8 bytes][seq][event kind][json]`, numbers and lengths under 128 (one byte each), so it is plain text.
  */
 function clusterFrame(seq: number, kind: string, json: string): string {
-  return `\x01\x02gap-test${String.fromCharCode(seq)}${String.fromCharCode(kind.length)}${kind}${String.fromCharCode(json.length)}${json}`;
+  return `\x01${String.fromCharCode(BusKind.Cluster)}gap-test${String.fromCharCode(seq)}${String.fromCharCode(kind.length)}${kind}${String.fromCharCode(json.length)}${json}`;
 }
 
 let probes = 0;

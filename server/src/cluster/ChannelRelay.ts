@@ -60,7 +60,7 @@ export class ChannelRelay implements Extension, ChannelFanOut {
     this.bus.onMessage((channel, kind, body) => {
       if (kind === BusKind.Event) this.receive(channel, body);
     });
-    this.bus.onRecovery(() => {
+    this.bus.onHealthy(() => {
       for (const { sequencer } of this.channels.values()) sequencer.catchUp();
     });
   }
