@@ -90,7 +90,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
     syncUrl: url,
     cpuSeconds() {
       try {
-        return threadsCpuSeconds(pid, threadTimes);
+        return threadCpuSeconds(pid, threadTimes);
       } catch {
         return Number.NaN;
       }
@@ -111,7 +111,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
  * counts 10 ms ticks: too coarse for a burst that costs a server 50 ms). `seen` remembers every thread's last reading,
  * so a thread that ended (the merge worker stops when idle) keeps counting what it used.
  */
-function threadsCpuSeconds(pid: number, seen: Map<string, number>): number {
+export function threadCpuSeconds(pid: number, seen: Map<string, number>): number {
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       seen.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));

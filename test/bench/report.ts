@@ -4,7 +4,7 @@
  * round of every scenario, every throughput point with CPU use, the cold loads), the machine, and issue 3's bar.
  */
 import type { DiskProbe } from './disk.ts';
-import { median, medianValue, pairedRatios, type Metric, type ScenarioResult } from './scenario.ts';
+import { median, medianValue, pairedRatios, pairOf, type Metric, type ScenarioResult } from './scenario.ts';
 import type { System } from './systems.ts';
 import type { PointResult } from './workload.ts';
 
@@ -136,20 +136,22 @@ interface SummaryRow {
   readonly verdict: string;
 }
 
+/**
+ * A scenario's rows: Concord's figure goes under its storage (LevelDB, or PostgreSQL for the cluster, which runs on
+ * it), the paired stock peer's under stock (the row's label says when that peer is a cluster on extension-redis).
+ */
 function scenarioRows(result: ScenarioResult): SummaryRow[] {
+  const [concordKey, stockKey] = pairOf(result.scenario);
   return result.scenario.metrics.map((metric) => {
-    const ratios = pairedRatios(result, CONCORD, metric.key);
+    const ratios = pairedRatios(result, concordKey, metric.key);
     const ratio = median(ratios);
-    const concord = medianValue(result, CONCORD, metric.key);
-    const stock = medianValue(result, 'stock', metric.key);
+    const concord = medianValue(result, concordKey, metric.key);
+    const stock = medianValue(result, stockKey, metric.key);
     const failed = result.rounds.filter((r) => r.error).map((r) => `${r.system} round ${r.round}`);
+    const concordCell = `${figure(concord, metric)}${Number.isFinite(ratio) ? ` (${times(ratio)})` : ''}${failed.length ? ` — failed: ${failed.join(', ')}` : ''}`;
     return {
       what: `${result.scenario.label}: ${metric.label}`,
-      cells: [
-        `${figure(concord, metric)}${Number.isFinite(ratio) ? ` (${times(ratio)})` : ''}${failed.length ? ` — failed: ${failed.join(', ')}` : ''}`,
-        '',
-        figure(stock, metric),
-      ],
+      cells: concordKey === CONCORD ? [concordCell, '', figure(stock, metric)] : ['', concordCell, figure(stock, metric)],
       goal: goalText(metric.goal, metric.better),
       verdict: verdict(ratio, metric.goal, metric.better),
     };
@@ -364,6 +366,9 @@ export function renderReport(
     'are stock `HocuspocusProvider`s (viewers over Node `ws`, which offers permessage-deflate as browsers do) or, where',
     'thousands of people are simulated (idle sockets, cursors), minimal clients that send what a provider sends and count',
     'what arrives without decoding it. Server CPU is the server process\'s threads, from the kernel\'s per-thread counters.',
+    'The cross-instance rows (hop, fan-out across 2 instances) pair a Concord cluster (2 `concord serve` on one PostgreSQL',
+    'schema and one Redis; its figures sit in the PostgreSQL column) with 2 stock servers joined by `@hocuspocus/extension-redis`',
+    'on the same kind of PostgreSQL and Redis (the stock column); server CPU there is both instances\'.',
     '',
     '## The bar (issue 3): durable acknowledged-edit throughput at 10 writers ≥ stock in memory',
     '',

@@ -4,6 +4,10 @@
  * system back to back (a different one first each round), runs the scenario on it and stops it, so memory figures
  * (peak RSS) belong to that scenario alone and the machine's drift between rounds cancels out in the ratios: each
  * metric's ratio to stock is the median of the rounds' own ratios.
+ *
+ * A scenario names the two systems it pairs (default: Concord on LevelDB against stock) and how many server instances
+ * each runs (default one): the cross-instance rows pair a Concord cluster with stock Hocuspocus on extension-redis,
+ * two instances each on one Redis (clusterSystems.ts).
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,7 +27,12 @@ export interface Metric {
 }
 
 export interface ScenarioContext {
+  /** The first instance (the only one unless the scenario asks for more). */
   readonly server: ServerProcess;
+  /** Every instance of the system, `scenario.instances` of them. */
+  readonly servers: readonly ServerProcess[];
+  /** The Redis the instances share, for cluster systems. */
+  readonly redis?: { cpuSeconds(): number };
   readonly token: string;
   /** Fresh document names for this round and system. */
   readonly prefix: string;
@@ -38,6 +47,10 @@ export interface Scenario {
   readonly meaning: string;
   readonly rounds: number;
   readonly metrics: readonly Metric[];
+  /** The system measured and the stock peer it is paired with (their keys); default `DEFAULT_PAIR`. */
+  readonly systems?: readonly [concord: string, stock: string];
+  /** Server instances of each system per round (default 1); more need a system that can start them. */
+  readonly instances?: number;
   run(context: ScenarioContext): Promise<Record<string, number>>;
 }
 
@@ -51,6 +64,14 @@ export interface RoundResult {
 export interface ScenarioResult {
   readonly scenario: Scenario;
   readonly rounds: readonly RoundResult[];
+}
+
+/** Concord as it ships (LevelDB) against stock Hocuspocus. */
+export const DEFAULT_PAIR = ['concord-leveldb', 'stock'] as const;
+
+/** The keys of the systems `scenario` pairs: [Concord's, stock's]. */
+export function pairOf(scenario: Scenario): readonly [concord: string, stock: string] {
+  return scenario.systems ?? DEFAULT_PAIR;
 }
 
 /** A line of /proc/<pid>/status in MiB (VmRSS: now, VmHWM: peak). */
@@ -75,11 +96,16 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Every round's ratio of `system` to stock for one metric, in round order. */
+/**
+ * Every round's ratio of `system` to the scenario's stock peer for one metric, in round order. A round whose stock
+ * figure is not above zero has no ratio (a difference such as the hop's added latency can come out at or below zero
+ * in a noisy round, and dividing by it would say nothing).
+ */
 export function pairedRatios(result: ScenarioResult, system: string, metric: string): number[] {
-  const stock = new Map(result.rounds.filter((r) => r.system === 'stock' && !r.error).map((r) => [r.round, r.values[metric]!]));
+  const [, stockKey] = pairOf(result.scenario);
+  const stock = new Map(result.rounds.filter((r) => r.system === stockKey && !r.error).map((r) => [r.round, r.values[metric]!]));
   return result.rounds
-    .filter((r) => r.system === system && !r.error && stock.has(r.round))
+    .filter((r) => r.system === system && !r.error && stock.has(r.round) && stock.get(r.round)! > 0)
     .map((r) => r.values[metric]! / stock.get(r.round)!)
     .filter((ratio) => Number.isFinite(ratio));
 }
@@ -105,11 +131,15 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     const order = systems.map((_, i) => systems[(i + round - 1) % systems.length]!);
     for (const system of order) {
       const storage = await system.createStorage(`${scenario.key}_r${round}`);
-      let server: ServerProcess | undefined;
+      const instances = scenario.instances ?? 1;
+      const servers: ServerProcess[] = [];
       try {
-        server = await storage.start();
-        await options.quietly([server]);
-        const values = await scenario.run({ server, token: await options.mintToken(), prefix: `${scenario.key}-r${round}`, log });
+        if (instances === 1) servers.push(await storage.start());
+        else if (storage.startInstances) servers.push(...(await storage.startInstances(instances)));
+        else throw new Error(`${system.key} cannot run ${instances} instances`);
+        await options.quietly(servers);
+        const context = { server: servers[0]!, servers, ...(storage.redis ? { redis: storage.redis } : {}) };
+        const values = await scenario.run({ ...context, token: await options.mintToken(), prefix: `${scenario.key}-r${round}`, log });
         rounds.push({ round, system: system.key, values });
         log(`${scenario.key} round ${round} ${system.key}: ${Object.entries(values).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(2)}`).join(', ')}`);
       } catch (error) {
@@ -117,7 +147,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
         rounds.push({ round, system: system.key, values: {}, error: message });
         log(`${scenario.key} round ${round} ${system.key} FAILED: ${message}`);
       } finally {
-        await server?.stop().catch((error: Error) => log(`${system.key} did not stop cleanly: ${error.message}`));
+        for (const server of servers) await server.stop().catch((error: Error) => log(`${system.key} did not stop cleanly: ${error.message}`));
         await storage.dispose();
       }
     }

@@ -7,6 +7,8 @@
  *   edits.
  * - Stock: Hocuspocus 4 `Server` + `Database` extension on PostgreSQL (./stockServer.ts), acknowledging in memory.
  *
+ * The cluster systems (several instances on one schema and one Redis) are in ./clusterSystems.ts.
+ *
  * `BENCH_CPU_PROF=<dir>` starts every server with `--cpu-prof` into that directory; `BENCH_NODE_FLAGS` adds Node flags.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,7 +21,7 @@ import { createSchema, dropSchema, schemaBytes, unreachableReason, urlForSchema,
 import { spawnServer, type ServerProcess } from './processes.ts';
 
 export const CONCORD_CLI = fileURLToPath(new URL('./cli.js', import.meta.resolve('@concord/server')));
-const STOCK_SERVER = fileURLToPath(new URL('./stockServer.ts', import.meta.url));
+export const STOCK_SERVER = fileURLToPath(new URL('./stockServer.ts', import.meta.url));
 /** Ties this run's schemas together, so a crashed run's leftovers are recognisable. */
 const RUN_ID = `${process.pid}_${Date.now().toString(36)}`;
 
@@ -45,6 +47,10 @@ export interface Storage {
   bytesAtRest(): Promise<number>;
   /** Where the bytes are, for the notes. */
   readonly where: string;
+  /** `count` instances on this storage, one cluster (cluster systems only); all started, or none left running. */
+  startInstances?(count: number): Promise<ServerProcess[]>;
+  /** The Redis the instances share (cluster systems only). */
+  readonly redis?: { cpuSeconds(): number };
   dispose(): Promise<void>;
 }
 
@@ -56,7 +62,7 @@ export interface System {
   createStorage(purpose: string): Promise<Storage>;
 }
 
-function nodeFlags(): string[] {
+export function nodeFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
   const extra = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [];
   return dir ? [...extra, '--cpu-prof', '--cpu-prof-dir', dir] : extra;
@@ -70,14 +76,14 @@ async function directoryBytes(dir: string): Promise<number> {
   return total;
 }
 
-function concordArgs(dataDir: string, databaseUrl?: string): string[] {
+export function concordArgs(dataDir: string, databaseUrl?: string): string[] {
   const args = [...nodeFlags(), CONCORD_CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir];
   args.push('--auth-secret', AUTH_SECRET, '--log-level', 'info');
   if (databaseUrl) args.push('--database-url', databaseUrl);
   return args;
 }
 
-function concordListening(entry: Record<string, unknown>): string | undefined {
+export function concordListening(entry: Record<string, unknown>): string | undefined {
   const { msg, url } = entry;
   if (typeof msg !== 'string' || !msg.startsWith('Concord listening') || typeof url !== 'string') return undefined;
   return `${url.replace(/^http/, 'ws')}/sync`;
@@ -100,9 +106,9 @@ export const concordLevel: System = {
 };
 
 let postgresDown: Promise<string | undefined> | undefined;
-const postgresUnavailable = () => (postgresDown ??= unreachableReason());
+export const postgresUnavailable = () => (postgresDown ??= unreachableReason());
 
-async function schemaStorage(purpose: string, system: string) {
+export async function schemaStorage(purpose: string, system: string) {
   const schema = `bench_${system}_${purpose}_${RUN_ID}`;
   await createSchema(schema);
   return {
@@ -136,6 +142,10 @@ export const concordPostgres: System = {
   },
 };
 
+export function stockListening(entry: Record<string, unknown>): string | undefined {
+  return entry.msg === 'stock listening' && typeof entry.url === 'string' ? entry.url : undefined;
+}
+
 export const stockHocuspocus: System = {
   key: 'stock',
   label: 'Stock Hocuspocus 4 + Database (PostgreSQL)',
@@ -150,7 +160,7 @@ export const stockHocuspocus: System = {
           args: [...nodeFlags(), STOCK_SERVER],
           cwd,
           env: { DATABASE_URL: url },
-          listening: (entry) => (entry.msg === 'stock listening' && typeof entry.url === 'string' ? entry.url : undefined),
+          listening: stockListening,
         }),
       bytesOnDisk,
       bytesAtRest,
