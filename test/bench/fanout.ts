@@ -116,21 +116,25 @@ export interface FanOutResult {
   readonly wireBytes: number;
 }
 
-/** One burst: `edits` keystrokes as fast as the writer can send them; resolves once every subscriber has them all. */
-export async function burst(writer: Writer, subscribers: Subscribers, edits: number): Promise<FanOutResult> {
-  const bytesBefore = subscribers.wireBytes;
+/**
+ * One burst: `edits` keystrokes as fast as the writer can send them; resolves once every subscriber of every group
+ * (one group per server instance) has them all.
+ */
+export async function burst(writer: Writer, groups: readonly Subscribers[], edits: number): Promise<FanOutResult> {
+  const wireBytes = () => groups.reduce((sum, group) => sum + group.wireBytes, 0);
+  const bytesBefore = wireBytes();
   const target = writer.text.length + edits;
-  const converged = subscribers.reach(target);
+  const converged = Promise.all(groups.map((group) => group.reach(target)));
   const startedAt = performance.now();
   for (let i = 0; i < edits; i++) writer.type();
-  const doneAt = await converged;
-  return { convergeMs: doneAt - startedAt, wireBytes: subscribers.wireBytes - bytesBefore };
+  const doneAt = Math.max(...(await converged));
+  return { convergeMs: doneAt - startedAt, wireBytes: wireBytes() - bytesBefore };
 }
 
 /** Keystrokes in one burst. */
 export const FAN_OUT_EDITS = 2000;
 /** Keystrokes of a burst before the measured one, so neither this process nor a server measures its first run. */
-const WARM_UP_EDITS = 200;
+export const WARM_UP_EDITS = 200;
 
 /** One writer bursting keystrokes into a document `viewers` people watch. */
 export function fanOut(viewers: number, rounds: number): Scenario {
@@ -155,12 +159,12 @@ export function fanOut(viewers: number, rounds: number): Scenario {
       try {
         await subscribers.synced();
         await writer.ready();
-        await burst(writer, subscribers, WARM_UP_EDITS);
+        await burst(writer, [subscribers], WARM_UP_EDITS);
         await drain([writer], 60_000);
         await settle(server);
         const cpuBefore = server.cpuSeconds();
         const updatesBefore = subscribers.updates;
-        const result = await burst(writer, subscribers, FAN_OUT_EDITS);
+        const result = await burst(writer, [subscribers], FAN_OUT_EDITS);
         await drain([writer], 60_000);
         await settle(server);
         return {

@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: what users feel, Concord against stock Hocuspocus 4 in one run on one machine. Each row is a
  * scenario (fan-out to many viewers, typing teams, idle sockets, cursors, many documents, one saturating writer, cold
- * load), measured in paired rounds against the stock peer, and printed with Concord's ratio beside each figure; the
- * tables go to test/bench/RESULTS.md. Not part of `npm test`.
+ * load, and across two instances joined by Redis: the hop and fan-out), measured in paired rounds against the stock
+ * peer, and printed with Concord's ratio beside each figure; the tables go to test/bench/RESULTS.md. Not part of
+ * `npm test`.
  *
  * Settings (environment): BENCH_SYSTEMS (keys, comma-separated: concord-leveldb, concord-postgres, stock),
- * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many),
+ * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many, hop),
  * BENCH_FANOUT (viewers, default 100,500,1000), BENCH_SCENARIO_ROUNDS (3), BENCH_IDLE_SOCKETS (5000),
- * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
+ * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_HOP_MS (10000),
+ * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
  * saturating writer, 64), BENCH_TYPING_RATE (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000),
  * BENCH_MEASURE_MS (typing points, 4000), BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3),
  * BENCH_BAR_ROUNDS (saturation rounds at 10 writers, issue 3's bar, 9), BENCH_COLD_EDITS (100000), BENCH_COLD_RUNS (3),
@@ -21,17 +23,21 @@ import { cpus, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { CLUSTER_SYSTEMS } from './clusterSystems.ts';
+import { clusterFanOut } from './clusterFanout.ts';
 import { cursors } from './cursors.ts';
 import { probeDisk } from './disk.ts';
 import { fanOut } from './fanout.ts';
+import { hop } from './hop.ts';
 import { idleConnections } from './idle.ts';
 import { manyDocuments } from './manyDocuments.ts';
 import { databaseUrl } from './postgres.ts';
 import { QUIET_CORES, waitForQuiet, type ServerProcess } from './processes.ts';
 import { renderReport, type ColdResult, type Machine, type RunSettings, type SystemResult } from './report.ts';
-import { runScenario, type Scenario, type ScenarioResult } from './scenario.ts';
+import { redisVersion } from './redis.ts';
+import { pairOf, runScenario, type Scenario, type ScenarioResult } from './scenario.ts';
 import { coldLoadAndDisk, startSystem, stopSystem, throughputAndLatency, type Running, type StorageRowsContext } from './storageRows.ts';
-import { mintToken, SYSTEMS } from './systems.ts';
+import { mintToken, SYSTEMS, type System } from './systems.ts';
 import { typingTeams } from './typingTeams.ts';
 
 const env = process.env;
@@ -56,7 +62,7 @@ const settings: RunSettings = {
 };
 const sections = new Set(listSetting('BENCH_SECTIONS', 'scenarios,throughput,cold'));
 const scenarioRounds = numberSetting('BENCH_SCENARIO_ROUNDS', 3);
-const scenarioKinds = new Set(listSetting('BENCH_SCENARIOS', 'fanout,typing,idle,cursors,many'));
+const scenarioKinds = new Set(listSetting('BENCH_SCENARIOS', 'fanout,typing,idle,cursors,many,hop'));
 const outFile = env.BENCH_OUT || fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const log = (line: string) => console.error(`[bench] ${line}`);
 /** How long, in all, the run may wait for other programs to quiet down before its points. */
@@ -77,6 +83,10 @@ function scenarios(): Scenario[] {
   if (scenarioKinds.has('idle')) list.push(idleConnections({ sockets: numberSetting('BENCH_IDLE_SOCKETS', 5000), documents: 50, rounds: scenarioRounds }));
   if (scenarioKinds.has('cursors')) list.push(cursors({ people: numberSetting('BENCH_CURSOR_PEOPLE', 300), perSecond: 10, measureMs: 5000, rounds: scenarioRounds }));
   if (scenarioKinds.has('many')) list.push(manyDocuments({ sockets: numberSetting('BENCH_MANY_SOCKETS', 1000), perSocket: 10, rounds: scenarioRounds }));
+  if (scenarioKinds.has('hop')) {
+    list.push(hop({ documents: 10, viewers: 2, perSecond: 5, measureMs: numberSetting('BENCH_HOP_MS', 10_000), rounds: scenarioRounds }));
+    list.push(clusterFanOut(numberSetting('BENCH_HOP_FANOUT', 100), scenarioRounds));
+  }
   return list;
 }
 
@@ -110,7 +120,10 @@ function versionOf(name: string): string {
 
 function versions(): string {
   const of = versionOf;
-  return `@hocuspocus/server ${of('@hocuspocus/server')}, @hocuspocus/provider ${of('@hocuspocus/provider')}, yjs ${of('yjs')}`;
+  return (
+    `@hocuspocus/server ${of('@hocuspocus/server')}, @hocuspocus/provider ${of('@hocuspocus/provider')}, ` +
+    `@hocuspocus/extension-redis ${of('@hocuspocus/extension-redis')}, yjs ${of('yjs')}, redis-server ${redisVersion()}`
+  );
 }
 
 function os(): string {
@@ -166,17 +179,30 @@ async function main(): Promise<void> {
     }
     results.push({ system, points, problems, ...(cold ? { cold } : {}) });
   }
-  // Scenarios: Concord as it ships (LevelDB) against stock, each round on fresh servers. After the storage rows: those
-  // are measured by writers in this process, which the scenarios' thousands of clients would leave with a heap to sweep.
+  // Scenarios: each pairs two systems (Concord as it ships, LevelDB, against stock; the cross-instance rows a Concord
+  // cluster against stock on extension-redis), each round on fresh servers. After the storage rows: those are measured
+  // by writers in this process, which the scenarios' thousands of clients would leave with a heap to sweep.
+  // BENCH_SYSTEMS chooses among SYSTEMS; the cluster systems run whenever a scenario that pairs them is chosen.
   const scenarioResults: ScenarioResult[] = [];
   if (sections.has('scenarios')) {
-    const paired = [];
-    for (const system of systems.filter((s) => s.key === 'concord-leveldb' || s.key === 'stock')) {
-      const skipped = await system.unavailable();
-      if (skipped) log(`${system.key} skipped in the scenarios: ${skipped}`);
-      else paired.push(system);
+    const available = new Map<string, System | undefined>();
+    const usable = async (key: string) => {
+      if (!available.has(key)) {
+        const system = [...systems, ...CLUSTER_SYSTEMS].find((s) => s.key === key);
+        const skipped = system ? await system.unavailable() : 'not among BENCH_SYSTEMS';
+        if (skipped) log(`${key} skipped in the scenarios: ${skipped}`);
+        available.set(key, skipped ? undefined : system);
+      }
+      return available.get(key);
+    };
+    for (const scenario of scenarios()) {
+      const paired = [];
+      for (const key of pairOf(scenario)) {
+        const system = await usable(key);
+        if (system) paired.push(system);
+      }
+      scenarioResults.push(await runScenario(scenario, { systems: paired, mintToken, log, quietly }));
     }
-    for (const scenario of scenarios()) scenarioResults.push(await runScenario(scenario, { systems: paired, mintToken, log, quietly }));
   }
 
   const report = renderReport(results, scenarioResults, settings, machine, (performance.now() - startedAt) / 1000);

@@ -19,14 +19,16 @@ const WARMUP_MS = 2_000;
 const DRAIN_TIMEOUT_MS = 30_000;
 
 /** Send times of one typist's keystrokes, by Yjs clock. */
-type SendTimes = number[];
+export type SendTimes = number[];
 
-interface Window {
+/** Keystrokes sent inside [start, end) are sampled. */
+export interface Window {
   start: number;
   end: number;
 }
 
-class Peer {
+/** A client of one document that records, into `samples`, when each keystroke of the document's typists reached it. */
+export class Peer {
   readonly doc = new Y.Doc();
   readonly provider: HocuspocusProvider;
   readonly text = this.doc.getText('text');

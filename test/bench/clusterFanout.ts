@@ -1,0 +1,63 @@
+/**
+ * Fan-out with Redis on (issue 15): the fan-out row (./fanout.ts) over a cluster of two instances, Concord's against
+ * stock Hocuspocus on `@hocuspocus/extension-redis`. One writer on instance 1 bursts keystrokes into a document that
+ * `viewers` people watch, half on instance 1 and half on instance 2; measured: the time until every viewer on both
+ * instances has every character, the CPU of both server processes and of Redis over the burst, and the bytes the
+ * viewers read. Issue 12's fan-out goals (converge and server CPU at most half of stock's) must still hold with the
+ * instances joined by Redis.
+ */
+import { settle, type Scenario } from './scenario.ts';
+import { burst, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS } from './fanout.ts';
+import { drain, Writer } from './writers.ts';
+
+export function clusterFanOut(viewers: number, rounds: number): Scenario {
+  return {
+    key: `hop-fanout-${viewers}`,
+    label: `Fan-out across 2 instances: 1 writer, ${viewers.toLocaleString('en-US')} viewers`,
+    meaning:
+      `one person on instance 1 types ${FAN_OUT_EDITS.toLocaleString('en-US')} characters as fast as the client sends them (after a first burst of ${WARM_UP_EDITS}) into a document ` +
+      `${Math.ceil(viewers / 2)} people on instance 1 and ${Math.floor(viewers / 2)} on instance 2 watch (the same two clusters as the hop row): ` +
+      'how long until every viewer on both instances has every character, the CPU of both servers and of Redis, and the bytes the viewers download',
+    rounds,
+    systems: ['concord-cluster', 'stock-redis'],
+    instances: 2,
+    metrics: [
+      { key: 'convergeMs', label: 'converge', unit: 'ms', better: 'lower', goal: 0.5 },
+      { key: 'cpuMs', label: 'server CPU (both instances)', unit: 'ms', better: 'lower', goal: 0.5 },
+      { key: 'redisCpuMs', label: 'Redis CPU', unit: 'ms', better: 'lower' },
+      { key: 'receivedMiB', label: 'bytes to viewers', unit: 'MiB', better: 'lower', digits: 2 },
+    ],
+    async run({ servers, redis, token, prefix }) {
+      const [home, other] = servers;
+      if (!home || !other) throw new Error('fan-out across instances: needs two instances');
+      const name = `${prefix}-doc`;
+      const near = new Subscribers(home.syncUrl, name, token, Math.ceil(viewers / 2));
+      const far = new Subscribers(other.syncUrl, name, token, Math.floor(viewers / 2));
+      const writer = new Writer(home.syncUrl, name, token);
+      const cpu = () => servers.reduce((sum, server) => sum + server.cpuSeconds(), 0);
+      try {
+        await near.synced();
+        await far.synced();
+        await writer.ready();
+        await burst(writer, [near, far], WARM_UP_EDITS);
+        await drain([writer], 60_000);
+        for (const server of servers) await settle(server);
+        const cpuBefore = cpu();
+        const redisBefore = redis?.cpuSeconds() ?? Number.NaN;
+        const result = await burst(writer, [near, far], FAN_OUT_EDITS);
+        await drain([writer], 60_000);
+        for (const server of servers) await settle(server);
+        return {
+          convergeMs: result.convergeMs,
+          cpuMs: (cpu() - cpuBefore) * 1000,
+          redisCpuMs: ((redis?.cpuSeconds() ?? Number.NaN) - redisBefore) * 1000,
+          receivedMiB: result.wireBytes / 1024 / 1024,
+        };
+      } finally {
+        writer.destroy();
+        near.destroy();
+        far.destroy();
+      }
+    },
+  };
+}
