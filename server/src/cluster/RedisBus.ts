@@ -3,10 +3,18 @@
  * and one that subscribes.
  *
  * Nothing is queued while Redis is down (`enableOfflineQueue: false`, `maxRetriesPerRequest: 0`): a publish then fails
- * at once and is counted as dropped, and what it carried is already durable in PostgreSQL, where the next load finds
- * it. Both connections retry every 500 ms at most, so Redis coming back is seen quickly; the bus keeps the channels it
+ * at once and is counted as dropped; what it carried is already durable in PostgreSQL, where the next load finds it,
+ * and the instances exchange what they missed once the bus is healthy again (cluster/DocumentResync.ts). Both connections retry every 500 ms at most, so Redis coming back is seen quickly; the bus keeps the channels it
  * wants itself and subscribes to them again on each reconnect (500 a command). It is `healthy` while both connections
  * are ready and the resubscription is done; each transition is logged once, with the URL's password hidden.
+ *
+ * Watchdog: a Redis that stops answering without closing the connection (a process stopped with SIGSTOP, a network
+ * that drops packets without a reset) would leave both connections `ready` forever. Each connection is sent a PING
+ * every WATCHDOG_INTERVAL_MS, and ioredis's `socketTimeout` destroys a connection that has a command waiting and
+ * receives nothing for WATCHDOG_DEADLINE_MS: the bus turns unhealthy and the connection reconnects as after a close.
+ *
+ * Each instance also listens on its own channel (`i:<instance>`, `inbox`), where other instances send what is meant
+ * for it alone (the answers of cluster/DocumentResync.ts).
  *
  * Frames are binary: `[version][kind][sender: 8 random bytes per process start][body]`. A frame this process sent
  * comes back to it through Redis when it subscribes to the same channel; it is dropped on the sender bytes before
@@ -29,6 +37,12 @@ const MAX_RECONNECT_DELAY_MS = 500;
 const CONNECT_TIMEOUT_MS = 2_000;
 /** Channels per SUBSCRIBE when resubscribing after a reconnect. */
 const RESUBSCRIBE_CHUNK = 500;
+/** How often each connection is sent a PING, so a Redis that stopped answering is noticed (see the header). */
+const WATCHDOG_INTERVAL_MS = 1_000;
+/** How long a connection with a command waiting may receive nothing before it is dropped and reconnected. */
+const WATCHDOG_DEADLINE_MS = 2_000;
+/** Prefix of an instance's own channel inside the namespace. */
+const INSTANCE_CHANNEL = 'i:';
 
 /** What a frame carries; the label of its metrics. */
 export const BusKind = {
@@ -42,6 +56,10 @@ export const BusKind = {
   Cluster: 4,
   /** Channel events, already stored (cluster/ChannelRelay.ts). */
   Event: 5,
+  /** A document's state vector, asking the instances that have it loaded for what the sender lacks (cluster/DocumentResync.ts). */
+  SyncRequest: 6,
+  /** The answer to a `SyncRequest`, or the asker's push-back, on one instance's own channel (cluster/DocumentResync.ts). */
+  SyncReply: 7,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 
@@ -51,6 +69,8 @@ const KIND_NAMES: Readonly<Record<number, string>> = {
   [BusKind.AwarenessQuery]: 'awareness-query',
   [BusKind.Cluster]: 'cluster',
   [BusKind.Event]: 'event',
+  [BusKind.SyncRequest]: 'sync-request',
+  [BusKind.SyncReply]: 'sync-reply',
 };
 const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
 
@@ -94,6 +114,8 @@ export function redactUrl(url: string): string {
 export class RedisBus {
   readonly instance: string;
   readonly namespace: string;
+  /** This instance's own channel: frames other instances address to it alone. */
+  readonly inbox: string;
   private readonly sender: Buffer;
   private readonly url: string;
   private readonly log: Logger;
@@ -113,6 +135,7 @@ export class RedisBus {
   private disconnects = 0;
   /** Resolved at the next transition to healthy. */
   private healthyWaiters: Array<() => void> = [];
+  private readonly watchdog: ReturnType<typeof setInterval>;
   private closed = false;
 
   constructor({ url, namespace, log, metrics }: RedisBusOptions) {
@@ -128,6 +151,7 @@ export class RedisBus {
       autoResubscribe: false,
       retryStrategy: (attempt) => Math.min(100 * attempt, MAX_RECONNECT_DELAY_MS),
       connectTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: WATCHDOG_DEADLINE_MS,
       keepAlive: 5_000,
     };
     this.pub = new Redis(url, { ...options, connectionName: `concord-${this.instance}-pub` });
@@ -144,6 +168,15 @@ export class RedisBus {
     }
     this.sub.on('ready', () => void this.resubscribe());
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel, message));
+    this.inbox = this.channel(INSTANCE_CHANNEL + this.instance);
+    this.desired.add(this.inbox);
+    this.watchdog = setInterval(() => {
+      for (const connection of [this.pub, this.sub]) {
+        // A failed PING needs nothing here: the socket timeout or the close already turned the bus unhealthy.
+        if (connection.status === 'ready') connection.ping().catch(() => undefined);
+      }
+    }, WATCHDOG_INTERVAL_MS);
+    this.watchdog.unref();
   }
 
   get healthy(): boolean {
@@ -177,6 +210,11 @@ export class RedisBus {
   /** The bus channel named `name` in this cluster's namespace. */
   channel(name: string): string {
     return `concord:${this.namespace}:${name}`;
+  }
+
+  /** The own channel (`inbox`) of the instance whose sender id is `instance`. */
+  inboxOf(instance: string): string {
+    return this.channel(INSTANCE_CHANNEL + instance);
   }
 
   /** Where frames from other instances go; each handler gets every frame and picks the kinds it reads. */
@@ -213,11 +251,15 @@ export class RedisBus {
     });
   }
 
-  /** Publishes a frame; false (and counted as dropped) when Redis is unreachable. */
-  publish(channel: string, kind: BusKind, body: Uint8Array): boolean {
+  /**
+   * Publishes a frame; false (and counted as dropped) when Redis is unreachable. `dropped` is called when the frame is
+   * not published: at once with false, or later when Redis refuses it or the connection drops before it answers.
+   */
+  publish(channel: string, kind: BusKind, body: Uint8Array, dropped?: () => void): boolean {
     const label = kindName(kind);
     if (!this.isHealthy || this.closed) {
       this.metrics.busDropped.inc({ kind: label });
+      dropped?.();
       return false;
     }
     const frame = Buffer.allocUnsafe(HEADER_BYTES + body.byteLength);
@@ -228,6 +270,7 @@ export class RedisBus {
     this.pub.publish(channel, frame).catch((error: Error) => {
       this.lastError = error.message;
       this.metrics.busDropped.inc({ kind: label });
+      dropped?.();
     });
     this.metrics.busMessages.inc({ direction: 'out', kind: label });
     this.metrics.busBytes.inc({ direction: 'out' }, frame.byteLength);
@@ -236,6 +279,7 @@ export class RedisBus {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.watchdog);
     this.pub.disconnect();
     this.sub.disconnect();
   }
