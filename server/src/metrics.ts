@@ -93,6 +93,18 @@ function createBusMetrics(registry: Registry, healthy: () => boolean) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    busResyncs: new Counter({
+      name: 'concord_bus_resyncs_total',
+      help: 'Loaded documents whose state was exchanged with the other instances to repair lost bus messages, by reason (recovery: Redis was back after an outage; dropped: a publish failed while Redis stayed reachable)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    clusterConvergence: new Histogram({
+      name: 'concord_cluster_convergence_seconds',
+      help: 'From the bus being healthy again after an outage to the last answer of the repair that changed a document here',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers: [registry],
+    }),
   };
 }
 

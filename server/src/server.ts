@@ -203,7 +203,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const compactor = new Compactor(store, committer, loadedDocuments, log, metrics);
     const persistence = new PersistenceExtension(store, committer, loadedDocuments, log, metrics, updates);
     // Before persistence: a document's channel is subscribed to before storage loads it (see cluster/DocumentRelay.ts).
-    const relay = bus === undefined ? [] : [new DocumentRelay(bus, committer, updates, log)];
+    const relay = bus === undefined || metrics.bus === undefined ? [] : [new DocumentRelay(bus, committer, updates, metrics.bus, log)];
     const channelStore = keepsChannels(store) ? store : new MemoryChannelStore();
     const retention = {
       maxEvents: config.eventRetentionCount,
@@ -371,6 +371,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await presence.close();
       await compactor.close();
       await clusterEvents?.close();
+      for (const documentRelay of relay) documentRelay.close();
       await bus?.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();

@@ -16,9 +16,10 @@
  * arrives here, held until the load is done, then applied (a second copy of a stored update changes nothing). The
  * channel is left when the document unloads.
  *
- * Not here yet: while Redis is unreachable frames are dropped (counted) and nothing repairs what was missed until the
- * document is loaded again. Presence, channel events and revocations have their own paths (cluster/AwarenessRelay.ts,
- * cluster/ChannelRelay.ts, cluster/ClusterEvents.ts).
+ * Loss: while Redis is unreachable frames are dropped (counted); when it is back, or when a publish fails while it
+ * stays reachable, cluster/DocumentResync.ts exchanges state vectors with the other instances for every loaded
+ * document, through this relay's documents and its durable outbox. Presence, channel events and revocations have their
+ * own paths (cluster/AwarenessRelay.ts, cluster/ChannelRelay.ts, cluster/ClusterEvents.ts).
  */
 import type { afterLoadDocumentPayload, Document, Extension, onLoadDocumentPayload } from '@hocuspocus/server';
 import { isChannelDocument, isConcordOrigin, isWorkspaceDocument, OriginTag, RELAY_ORIGIN } from '@concord/engine';
@@ -26,26 +27,21 @@ import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import type { Logger } from '../logger.js';
+import type { BusMetrics } from '../metrics.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
 import { ownersLogName } from '../storage/clientOwners.js';
 import type { UpdateGuard } from '../sockets/UpdateGuard.js';
+import { type Claim, DocumentResync, type ResyncHost } from './DocumentResync.js';
 import { BusKind, type RedisBus } from './RedisBus.js';
 
 /** Prefix of a document's channel name inside the cluster's namespace. */
 const DOCUMENT_CHANNEL = 'd:';
 
-interface Claim {
-  readonly client: number;
-  readonly user: string;
-}
-
-/** A turn's updates and claims of one document, waiting for the commit that makes them durable. */
+/** A frame about one document (a turn's updates and claims, or a resync answer), waiting for the commit that makes its content durable. */
 interface Outgoing {
-  readonly name: string;
-  /** The document's last ticket (updates or claims) when the turn ended: published once it is durable. */
+  /** The document's last ticket (updates or claims) when the frame's content was taken: sent once it is durable. */
   readonly ticket: number;
-  readonly updates: Uint8Array[];
-  readonly claims: Claim[];
+  readonly send: () => void;
 }
 
 /** A document this instance has loaded, or is loading. */
@@ -83,7 +79,7 @@ export function decodeUpdateFrame(body: Uint8Array): { updates: Uint8Array[]; cl
   return { updates, claims };
 }
 
-export class DocumentRelay implements Extension {
+export class DocumentRelay implements Extension, ResyncHost {
   readonly extensionName = 'concord-relay';
   private readonly bus: RedisBus;
   private readonly committer: GroupCommitter;
@@ -93,14 +89,16 @@ export class DocumentRelay implements Extension {
   /** This turn's updates and claims, per document. */
   private turn = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
   private turnScheduled = false;
-  /** Turns waiting to be durable, in ticket order. */
+  /** Frames waiting to be durable, in the order they were taken. */
   private outbox: Outgoing[] = [];
+  private readonly resync: DocumentResync;
 
-  constructor(bus: RedisBus, committer: GroupCommitter, guard: UpdateGuard, log: Logger) {
+  constructor(bus: RedisBus, committer: GroupCommitter, guard: UpdateGuard, metrics: BusMetrics, log: Logger) {
     this.bus = bus;
     this.committer = committer;
     this.guard = guard;
     this.log = log.child({ component: 'relay' });
+    this.resync = new DocumentResync(bus, this, bus.channel(DOCUMENT_CHANNEL), metrics, log);
     bus.onMessage((channel, kind, body) => this.receive(channel, kind, body));
     guard.observeClaims((name, client, user) => this.gather(name).claims.push({ client, user }));
     committer.listen({ stored: () => this.publishDurable() });
@@ -128,13 +126,38 @@ export class DocumentRelay implements Extension {
     });
   }
 
+  loadedNames(): string[] {
+    return [...this.documents].filter(([, relayed]) => relayed.early === null).map(([name]) => name);
+  }
+
+  loaded(name: string): Document | undefined {
+    const relayed = this.documents.get(name);
+    return relayed === undefined || relayed.early !== null || relayed.document.isDestroyed ? undefined : relayed.document;
+  }
+
+  claimsOf(name: string): Claim[] {
+    return [...(this.guard.get(name)?.owners ?? [])].map(([client, user]) => ({ client, user }));
+  }
+
+  /** `send` waits for the commit of the last ticket the document (updates or claims) has queued now. */
+  whenDurable(name: string, send: () => void): void {
+    const ticket = Math.max(this.committer.lastPendingTicket(name), this.committer.lastPendingTicket(ownersLogName(name)));
+    this.outbox.push({ ticket, send });
+    this.publishDurable();
+  }
+
+  /** Stops the resync rounds (the bus is closed after it). */
+  close(): void {
+    this.resync.close();
+  }
+
   private forget(name: string, document: Document): void {
     if (this.documents.get(name)?.document !== document) return; // reloaded meanwhile: keep the subscription
     this.documents.delete(name);
     this.bus.unsubscribe(this.channelOf(name));
   }
 
-  private channelOf(name: string): string {
+  channelOf(name: string): string {
     return this.bus.channel(DOCUMENT_CHANNEL + name);
   }
 
@@ -157,18 +180,17 @@ export class DocumentRelay implements Extension {
     const turn = this.turn;
     this.turn = new Map();
     for (const [name, { updates, claims }] of turn) {
-      const ticket = Math.max(this.committer.lastPendingTicket(name), this.committer.lastPendingTicket(ownersLogName(name)));
-      this.outbox.push({ name, ticket, updates, claims });
+      this.whenDurable(name, () =>
+        this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims), () => this.resync.publishFailed(name)),
+      );
     }
-    this.publishDurable();
   };
 
   private publishDurable(): void {
     const durable = this.committer.durableThrough;
     let sent = 0;
     while (sent < this.outbox.length && this.outbox[sent]!.ticket <= durable) {
-      const { name, updates, claims } = this.outbox[sent]!;
-      this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims));
+      this.outbox[sent]!.send();
       sent += 1;
     }
     if (sent > 0) this.outbox = this.outbox.slice(sent);
@@ -187,7 +209,16 @@ export class DocumentRelay implements Extension {
 
   private apply(name: string, document: Document, body: Uint8Array): void {
     const { updates, claims } = decodeUpdateFrame(body);
+    this.applyRemote(name, document, updates, claims);
+  }
+
+  applyRemote(name: string, document: Document, updates: readonly Uint8Array[], claims: readonly Claim[]): boolean {
     for (const { client, user } of claims) this.guard.learnClaim(name, client, user);
+    let changed = false;
+    const noticeChange = () => {
+      changed = true;
+    };
+    document.on('update', noticeChange);
     Y.transact(
       document,
       () => {
@@ -201,5 +232,7 @@ export class DocumentRelay implements Extension {
       },
       RELAY_ORIGIN,
     );
+    document.off('update', noticeChange);
+    return changed;
   }
 }
