@@ -1,7 +1,8 @@
 /**
  * A private Redis for tests: `startRedis()` runs `redis-server` (or `REDIS_SERVER`) on a free port of 127.0.0.1,
  * without persistence, and resolves once it answers PING; `kill()` SIGKILLs it (an outage), `restart()` starts it
- * again, empty, on the same port. It is killed when the test (or, from `beforeAll`, the file) ends. `describeRedis`
+ * again, empty, on the same port; `stall()` stops it with SIGSTOP (its connections stay open but nothing answers) and
+ * `resume()` lets it go on with SIGCONT. It is killed when the test (or, from `beforeAll`, the file) ends. `describeRedis`
  * runs a suite only when the binary exists: otherwise, locally, it is skipped with a loud notice, and with `CI` set it
  * fails instead, so a CI run never passes without the Redis tests.
  */
@@ -62,6 +63,10 @@ export interface PrivateRedis {
   kill(): Promise<void>;
   /** Starts it again (empty) on the same port; resolves once it answers PING. */
   restart(): Promise<void>;
+  /** SIGSTOP: the process stays, its sockets stay open, nothing is answered. */
+  stall(): void;
+  /** SIGCONT after `stall()`; resolves once it answers PING. */
+  resume(): Promise<void>;
   /** The bulk strings of the reply to one command, e.g. `['PUBSUB', 'CHANNELS', 'concord:*']` (RESP2, flat). */
   strings(args: readonly string[]): Promise<string[]>;
 }
@@ -194,6 +199,17 @@ export async function startRedis(): Promise<PrivateRedis> {
         await exited(child);
       }
       child = await spawnOn(port);
+    },
+    stall() {
+      child?.kill('SIGSTOP');
+    },
+    async resume() {
+      child?.kill('SIGCONT');
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (!(await ping(port))) {
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING after SIGCONT`);
+        await new Promise((resolve) => setTimeout(resolve, PING_INTERVAL_MS));
+      }
     },
     strings: (args) => strings(port, args),
   };
