@@ -10,6 +10,8 @@
  * - a TCP proxy between the instances and Redis that drops every byte without a reset, then forwards again (the
  *   watchdog too; the stalled connections never come back, new ones are made);
  * - the same proxy in front of A only: B never notices, so only A asks, and B gets A's edits only through A's push-back.
+ * And a publish that Redis refuses while the connections stay healthy (an ACL that takes PUBLISH away): nothing is
+ * degraded, A's edits do not cross; once PUBLISH is allowed again they reach B without any further edit.
  */
 import { expect, test } from 'vitest';
 import * as Y from 'yjs';
@@ -159,6 +161,37 @@ describePostgres('scale-out: Redis outages', () => {
         url,
         'black-holed',
       );
+    });
+
+    test('publishes refused while Redis stays reachable (ACL): once allowed again, B gets A\'s edits without further edits', async () => {
+      const redis = await startRedis();
+      const { url: databaseUrl } = await freshSchema();
+      const [a, b] = await Promise.all([
+        spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl: redis.url }),
+        spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl: redis.url }),
+      ]);
+      const writerA = hocuspocusClient(a, 'notes', await tokenOf('alice'));
+      const viewerB = hocuspocusClient(b, 'notes', await tokenOf('dave'));
+      await Promise.all([writerA.whenSynced(), viewerB.whenSynced()]);
+      await type(writerA.doc, 0, 'crossed.');
+      await waitFor(() => text(viewerB.doc) === 'crossed.', { message: 'the cluster relays before PUBLISH is refused' });
+
+      await redis.strings(['ACL', 'SETUSER', 'default', '-publish']);
+      await type(writerA.doc, writerA.doc.getText('t').length, ' Refused on the bus.');
+      await waitFor(() => acknowledged(writerA), { message: "A's edits stored" });
+      await waitFor(async () => (await metricValue(a.url, 'concord_bus_dropped_total', 'kind="update"')) >= 1, { message: 'the refused publish counted' });
+      expect((await healthz(a)).status).toBe('ok');
+      expect(text(viewerB.doc)).toBe('crossed.');
+
+      await redis.strings(['ACL', 'SETUSER', 'default', '+publish']);
+      const allowedAt = Date.now();
+      await waitFor(() => text(viewerB.doc) === 'crossed. Refused on the bus.', {
+        timeoutMs: CONVERGED_WITHIN_MS,
+        message: "A's refused edits on B without further edits",
+      });
+      console.log(`outage (publish refused): B had A's edits ${Date.now() - allowedAt} ms after PUBLISH was allowed again`);
+      expect(stateOf(viewerB.doc)).toEqual(stateOf(writerA.doc));
+      expect(await metricValue(a.url, 'concord_bus_resyncs_total', 'reason="dropped"')).toBeGreaterThanOrEqual(1);
     });
 
     test('Redis black-holed for A only: B stays healthy and never asks; A asks, and its push-back brings B its edits', async () => {

@@ -7,7 +7,7 @@
  * - each time the bus becomes healthy (after an outage; at the first transition nothing is loaded yet, unless the
  *   instance started while Redis was down and served its clients meanwhile, when its documents need the round too);
  * - for a document whose publish failed while the bus stayed healthy (Redis refused it, or the connection dropped under
- *   it before the bus noticed), a moment later.
+ *   it before the bus noticed), DROPPED_DELAY_MS later, and again as long as its requests fail too.
  *
  * A round sends, per loaded document, a `SyncRequest` with this instance's state vector on the document's channel,
  * ROUND_BATCH documents per event-loop turn, and the whole round once more after RETRY_AFTER_MS (a request that
@@ -42,8 +42,8 @@ const ROUND_BATCH = 200;
 const RETRY_AFTER_MS = 1_000;
 /** After the retry, how long answers are waited for before the round's convergence time is recorded. */
 const SETTLE_MS = 2_000;
-/** Documents whose publish failed while the bus stayed healthy are asked for this long later, together. */
-const DROPPED_DELAY_MS = 100;
+/** Documents whose publish (or request) failed while the bus stayed healthy are asked for this long later, together. */
+const DROPPED_DELAY_MS = 500;
 
 /** Why a round ran: the label of `concord_bus_resyncs_total`. */
 type ResyncReason = 'recovery' | 'dropped';
@@ -157,6 +157,7 @@ export class DocumentResync {
       this.ask(names, 'dropped', true);
       this.schedule(() => this.ask(names, 'dropped', false), RETRY_AFTER_MS);
     }, DROPPED_DELAY_MS);
+    this.droppedTimer.unref();
   }
 
   close(): void {
@@ -205,7 +206,8 @@ export class DocumentResync {
         const document = this.host.loaded(name);
         if (document === undefined) continue;
         if (first) this.metrics.busResyncs.inc({ reason });
-        this.bus.publish(this.host.channelOf(name), BusKind.SyncRequest, encodeSyncRequest(Y.encodeStateVector(document)));
+        const request = encodeSyncRequest(Y.encodeStateVector(document));
+        this.bus.publish(this.host.channelOf(name), BusKind.SyncRequest, request, () => this.publishFailed(name));
       }
       at += ROUND_BATCH;
       if (at < names.length) setImmediate(batch);
