@@ -126,7 +126,6 @@ export class DocumentResync {
   private readonly host: ResyncHost;
   private readonly metrics: BusMetrics;
   private readonly log: Logger;
-  private readonly documentPrefix: string;
   private round: Round | null = null;
   /** Documents whose publish failed while the bus was healthy, asked for together after DROPPED_DELAY_MS. */
   private dropped = new Set<string>();
@@ -136,7 +135,6 @@ export class DocumentResync {
   constructor(bus: RedisBus, host: ResyncHost, documentPrefix: string, metrics: BusMetrics, log: Logger) {
     this.bus = bus;
     this.host = host;
-    this.documentPrefix = documentPrefix;
     this.metrics = metrics;
     this.log = log.child({ component: 'resync' });
     bus.onMessage((channel, kind, body, sender) => {
