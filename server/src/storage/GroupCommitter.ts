@@ -18,6 +18,12 @@ export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 /** First retry after a failed write; doubles up to the cap. */
 export const RETRY_INITIAL_DELAY_MS = 200;
 export const RETRY_MAX_DELAY_MS = 10_000;
+/**
+ * A write still unanswered this long makes storage unhealthy until it completes: a database behind a network that
+ * went silent answers nothing, and the driver's query timeout (30 s for PostgreSQL) would otherwise keep `/healthz` at
+ * `ok` meanwhile. Local commits take milliseconds; the largest batch well under a second.
+ */
+export const STALLED_WRITE_MS = 3_000;
 
 interface Queued {
   readonly ticket: number;
@@ -169,6 +175,8 @@ export class GroupCommitter {
     const entries: AppendEntry[] = [];
     for (const [name, updates] of byName) entries.push({ name, updates });
     const endTimer = this.metrics.storeDuration.startTimer({ operation: 'append' });
+    const stall = setTimeout(() => this.stalled(), STALLED_WRITE_MS);
+    stall.unref();
     try {
       await this.store.append(entries);
     } catch (error) {
@@ -177,6 +185,7 @@ export class GroupCommitter {
       this.failed(error as Error, batch.length);
       return;
     } finally {
+      clearTimeout(stall);
       endTimer();
       this.inFlight = 0;
     }
@@ -214,6 +223,15 @@ export class GroupCommitter {
     this.afterWrite = [];
     for (const callback of callbacks) callback();
     for (const listener of this.listeners) listener.stored?.(counts);
+  }
+
+  /** The write in flight has had no answer for STALLED_WRITE_MS: unhealthy until it succeeds (or fails and is retried). */
+  private stalled(): void {
+    if (!this.healthy || this.closed) return;
+    this.healthy = false;
+    this.lastError = `a store write has had no answer for ${STALLED_WRITE_MS} ms`;
+    this.log.error({ updates: this.inFlight, backlog: this.queue.length }, 'a store write has had no answer for a while; still waiting for it');
+    for (const listener of this.listeners) listener.health?.(false);
   }
 
   private failed(error: Error, updates: number): void {
