@@ -57,10 +57,12 @@ export interface MetricSources {
   storeBacklog(): number;
   /** Whether the Redis bus is up; absent without `CONCORD_REDIS_URL` (no Redis metrics then). */
   redisHealthy?(): boolean;
+  /** Other instances of the cluster heard from lately (cluster/Peers.ts); with `redisHealthy`. */
+  clusterPeers?(): number;
 }
 
 /** Metrics of the Redis bus (server/src/cluster/RedisBus.ts), registered only when Redis is configured. */
-function createBusMetrics(registry: Registry, healthy: () => boolean) {
+function createBusMetrics(registry: Registry, healthy: () => boolean, peers: () => number) {
   return {
     redisHealthy: new Gauge({
       name: 'concord_redis_healthy',
@@ -68,6 +70,14 @@ function createBusMetrics(registry: Registry, healthy: () => boolean) {
       registers: [registry],
       collect() {
         this.set(healthy() ? 1 : 0);
+      },
+    }),
+    clusterPeers: new Gauge({
+      name: 'concord_cluster_peers',
+      help: 'Other instances of the cluster heard from within the last 3.5 s (0 while Redis is unreachable)',
+      registers: [registry],
+      collect() {
+        this.set(peers());
       },
     }),
     redisDisconnects: new Counter({
@@ -125,7 +135,10 @@ export function createMetrics(sources: MetricSources) {
   return {
     registry,
     /** Present only when Redis is configured. */
-    bus: sources.redisHealthy === undefined ? undefined : createBusMetrics(registry, sources.redisHealthy),
+    bus:
+      sources.redisHealthy === undefined
+        ? undefined
+        : createBusMetrics(registry, sources.redisHealthy, sources.clusterPeers ?? (() => 0)),
     traffic,
     updates,
     compression,

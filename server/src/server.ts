@@ -27,6 +27,7 @@ import { ChannelRelay } from './cluster/ChannelRelay.js';
 import { ClusterEvents, shareRevocations } from './cluster/ClusterEvents.js';
 import { DocumentRelay } from './cluster/DocumentRelay.js';
 import { clusterNamespace } from './cluster/namespace.js';
+import { Peers } from './cluster/Peers.js';
 import { RedisBus } from './cluster/RedisBus.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
 import { BroadcastExtension } from './extensions/BroadcastExtension.js';
@@ -164,6 +165,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       : await PostgresStore.open(config.databaseUrl, { log }));
   const ownsStore = givenStore === undefined;
   let bus: RedisBus | undefined;
+  let peers: Peers | undefined;
 
   try {
     const devSecret = devMode ? await loadDevSecret(resolve(config.dataDir)) : undefined;
@@ -175,6 +177,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       storeHealthy: () => committer?.healthy ?? true,
       storeBacklog: () => committer?.backlog ?? 0,
       redisHealthy: config.redisUrl === undefined ? undefined : () => bus?.healthy ?? false,
+      clusterPeers: () => peers?.live ?? 0,
     });
     committer = new GroupCommitter(store, metrics, log);
     if (config.redisUrl !== undefined && config.databaseUrl !== undefined && metrics.bus !== undefined) {
@@ -228,6 +231,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     });
     // After presence: it relays each presence window, and a window flushed as a document unloads (cluster/AwarenessRelay.ts).
     const awarenessRelay = bus === undefined ? [] : [new AwarenessRelay(bus, presence, log)];
+    // Heartbeats: an instance that says goodbye, or dies while Redis is reachable, takes its clients' cursors with it.
+    if (bus !== undefined) {
+      peers = new Peers(bus, log);
+      for (const presenceRelay of awarenessRelay) peers.onGone((instance) => presenceRelay.dropInstance(instance));
+      await peers.start();
+    }
     const writer = new DocumentWriter(hocuspocus, durability);
     const webhooks =
       lifecycle.webhooks.length > 0 && config.webhookSecret !== undefined
@@ -325,7 +334,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         version,
         uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
         storage: { kind: store.kind, healthy: committer.healthy, backlog: committer.backlog, lastError: committer.lastError },
-        ...(bus === undefined ? {} : { redis: bus.health() }),
+        ...(bus === undefined ? {} : { redis: { ...bus.health(), peers: peers?.live ?? 0 } }),
         documents: hocuspocus.getDocumentsCount(),
         connections: sockets.size,
         devMode,
@@ -371,6 +380,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await presence.close();
       await compactor.close();
       await clusterEvents?.close();
+      peers?.close();
       for (const documentRelay of relay) documentRelay.close();
       await bus?.close();
       httpServer.closeAllConnections();
@@ -394,6 +404,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {
+    peers?.close();
     await bus?.close();
     if (ownsStore) await store.close();
     throw error;

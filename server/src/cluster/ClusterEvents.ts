@@ -22,8 +22,8 @@ import type { Logger } from '../logger.js';
 import { revocationFrom } from '../storage/RevocationStore.js';
 import { BusKind, type RedisBus } from './RedisBus.js';
 
-/** Name of the cluster channel inside the namespace. */
-const CLUSTER_CHANNEL = 'c';
+/** Name of the cluster channel inside the namespace (heartbeats ride it too: cluster/Peers.ts). */
+export const CLUSTER_CHANNEL = 'c';
 /**
  * How often refreshes run while the bus is unhealthy. SPEC §3 gives a revocation 1 s to reach every instance; half
  * of it leaves room for the read itself.

@@ -60,6 +60,8 @@ export const BusKind = {
   SyncRequest: 6,
   /** The answer to a `SyncRequest`, or the asker's push-back, on one instance's own channel (cluster/DocumentResync.ts). */
   SyncReply: 7,
+  /** An instance's heartbeat or goodbye, on the cluster channel (cluster/Peers.ts). */
+  Heartbeat: 8,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 
@@ -71,6 +73,7 @@ const KIND_NAMES: Readonly<Record<number, string>> = {
   [BusKind.Event]: 'event',
   [BusKind.SyncRequest]: 'sync-request',
   [BusKind.SyncReply]: 'sync-reply',
+  [BusKind.Heartbeat]: 'heartbeat',
 };
 const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
 
