@@ -33,8 +33,9 @@ export interface Writer {
   acknowledged(): number;
   /**
    * Types edits `<from>` .. `<to - 1>`, a burst per event-loop turn. Options: stop early once `stop()` holds; pause
-   * while more than `maxInFlight` edits wait for their acknowledgement (a typist the server keeps up with); make each
-   * edit `paddingBytes` heavier (text typed into `padding` in the same update), to fill the log faster.
+   * while more than `maxInFlight` edits wait for their acknowledgement (a typist the server keeps up with), until the
+   * socket first closes; make each edit `paddingBytes` heavier (text typed into `padding` in the same update), to fill
+   * the log faster.
    */
   type(from: number, to: number, options?: { stop?: () => boolean; maxInFlight?: number; paddingBytes?: number }): Promise<void>;
   /** Resolves with `performance.now()` at the moment the last edit typed so far is acknowledged. */
@@ -57,7 +58,13 @@ export async function connectWriter(server: { readonly syncUrl: string }, docume
     doc.destroy();
   };
   onCleanup(destroy);
-  const closed = new Promise<void>((resolve) => provider.on('close', () => resolve()));
+  let socketClosed = false;
+  const closed = new Promise<void>((resolve) =>
+    provider.on('close', () => {
+      socketClosed = true;
+      resolve();
+    }),
+  );
   if (!provider.isSynced) await nextEvent(provider, 'synced', () => true, ACK_TIMEOUT_MS);
   if (provider.unsyncedChanges > 0) await nextEvent(provider, 'unsyncedChanges', ({ number }: { number: number }) => number === 0, ACK_TIMEOUT_MS);
   let typed = 0;
@@ -78,7 +85,8 @@ export async function connectWriter(server: { readonly syncUrl: string }, docume
         typed += 1;
         if ((n + 1 - from) % EDITS_PER_TURN !== 0) continue;
         await new Promise((resolve) => setImmediate(resolve));
-        while (provider.unsyncedChanges > maxInFlight && !stop()) {
+        // Once the socket has closed no acknowledgement comes: typing goes on unthrottled (offline, then resent).
+        while (provider.unsyncedChanges > maxInFlight && !stop() && !socketClosed) {
           await Promise.race([closed, nextEvent(provider, 'unsyncedChanges', () => true, ACK_TIMEOUT_MS)]);
         }
       }
