@@ -123,7 +123,7 @@ describePostgres('scale-out: an instance killed with kill -9', () => {
 
       // The peers take the silent instance for dead and drop its client's cursor.
       await waitFor(() => viewers.every((viewer) => cursorOf(viewer, stranded) === undefined), {
-        timeoutMs: Math.max(0, CURSOR_GONE_WITHIN_MS - (performance.now() - killedAt)),
+        timeoutMs: Math.max(0, Math.round(CURSOR_GONE_WITHIN_MS - (performance.now() - killedAt))),
         message: "the dead instance's cursor gone from both viewers",
       });
       const cursorGoneMs = performance.now() - killedAt;
