@@ -21,6 +21,7 @@ import { TokenVerifier } from './auth/TokenVerifier.js';
 import { isDevMode, resolveConfig, SETTINGS, type ConcordConfig, type ConfigInput } from './config.js';
 import { DocumentWriter, type BackendActor, type DocumentChangeResult, type NotificationResult } from './backend/DocumentWriter.js';
 import { Durability } from './durability/Durability.js';
+import { RelayLedger } from './durability/RelayLedger.js';
 import { ChannelHub, type PublishedEvent } from './channels/ChannelHub.js';
 import { AwarenessRelay } from './cluster/AwarenessRelay.js';
 import { ChannelRelay } from './cluster/ChannelRelay.js';
@@ -188,6 +189,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       }
     }
     const durability = new Durability(committer);
+    // Updates other instances published before their commit: acknowledgements here wait until they are stored.
+    const ledger = bus === undefined ? undefined : new RelayLedger(committer);
+    if (ledger !== undefined) durability.useLedger(ledger);
     const sessions = new Sessions({ log, metrics });
     const revoker = new Revoker({ store: keepsRevocations(store) ? store : null, sessions, metrics, log });
     await revoker.load();
@@ -206,7 +210,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const compactor = new Compactor(store, committer, loadedDocuments, log, metrics);
     const persistence = new PersistenceExtension(store, committer, loadedDocuments, log, metrics, updates);
     // Before persistence: a document's channel is subscribed to before storage loads it (see cluster/DocumentRelay.ts).
-    const relay = bus === undefined || metrics.bus === undefined ? [] : [new DocumentRelay(bus, committer, updates, metrics.bus, log)];
+    const relay =
+      bus === undefined || ledger === undefined || metrics.bus === undefined ? [] : [new DocumentRelay(bus, committer, durability, ledger, updates, metrics.bus, log)];
     const channelStore = keepsChannels(store) ? store : new MemoryChannelStore();
     const retention = {
       maxEvents: config.eventRetentionCount,
@@ -233,8 +238,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const awarenessRelay = bus === undefined ? [] : [new AwarenessRelay(bus, presence, log)];
     // Heartbeats: an instance that says goodbye, or dies while Redis is reachable, takes its clients' cursors with it.
     if (bus !== undefined) {
-      peers = new Peers(bus, log);
+      const durableMark = () => committer!.durableThrough;
+      peers = new Peers(bus, log, durableMark);
       for (const presenceRelay of awarenessRelay) peers.onGone((instance) => presenceRelay.dropInstance(instance));
+      if (ledger !== undefined) {
+        // A peer's heartbeat settles what it published; a peer gone leaves what it may not have stored to be stored here.
+        peers.onMark((instance, mark) => ledger.settle(instance, mark));
+        peers.onGone((instance) => ledger.adoptFrom(instance));
+      }
       await peers.start();
     }
     const writer = new DocumentWriter(hocuspocus, durability);

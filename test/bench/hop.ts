@@ -9,8 +9,9 @@
  * "cross-instance", both from the same keystrokes in the same run. "Hop added" is cross minus same, at p50 and at p99
  * (a difference of percentiles): the goal is that Concord's hop adds at most half of what extension-redis's adds.
  *
- * What each hop is: Concord publishes a turn's updates once, after the PostgreSQL group commit that makes them durable
- * (so its hop includes that commit), and the other instance applies them (one Redis traversal). Stock publishes a
+ * What each hop is: Concord publishes a turn's updates once, as soon as they are applied (before the PostgreSQL group
+ * commit, which the other instance's acknowledgements wait for instead: durability/RelayLedger.ts), and the other
+ * instance applies them (one Redis traversal). Stock publishes a
  * state vector on every change; each peer answers with its own state vector and a diff, and the origin then sends the
  * diff that carries the change (three traversals, two encodes of the document per peer).
  */

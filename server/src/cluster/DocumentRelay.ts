@@ -3,52 +3,66 @@
  *
  * Publish: the updates a loaded document applies here (from its clients, the backend, clamps), and the client id
  * claims made with them (sockets/UpdateGuard.ts), are gathered per event-loop turn and published on the document's
- * channel once the group committer has made them durable. Acknowledgements wait for the same commit, so nothing a
- * client was told is stored exists only in Redis, and an instance that loads the document from PostgreSQL later finds
- * everything ever published.
+ * channel at once, before the group committer has stored them, with the ticket that covers them (0 when already
+ * durable): the other instances show them without waiting for PostgreSQL. After each commit that covered published
+ * updates, a `Durable` frame on the cluster channel carries this instance's durable mark (heartbeats carry it too,
+ * cluster/Peers.ts). Acknowledgements here wait for this instance's own commit as always.
  *
  * Receive: another instance's updates are applied with RELAY_ORIGIN, which PersistenceExtension does not store again,
  * the relay does not publish again, and lifecycle hooks and the stamp clamp skip (the sending instance ran them); the
- * document's per-turn broadcast shows them to the clients here. Claims are learnt without being stored again.
+ * document's per-turn broadcast shows them to the clients here. Claims are learnt without being stored again. What
+ * its sender has not yet reported durable is registered in the relay ledger (durability/RelayLedger.ts), and every
+ * acknowledgement on the document here waits until it is settled (or written here, if the sender is gone): nothing a
+ * client was told is stored can rest on what only Redis and memory hold.
  *
  * Order: the relay subscribes to a document's channel before storage loads it (it runs before PersistenceExtension).
- * An update published before the subscription was committed before it, so the load reads it; one published after it
- * arrives here, held until the load is done, then applied (a second copy of a stored update changes nothing). The
- * channel is left when the document unloads.
+ * An update published before the subscription was either stored before the load read the log, or is still pending on
+ * its sender: the per-document resync (cluster/DocumentResync.ts) asks the other instances for what it lacks once the
+ * load is done. One published after the subscription arrives here, held until the load is done, then applied (a second
+ * copy of a stored update changes nothing). The channel is left when the document unloads.
  *
  * Loss: while Redis is unreachable frames are dropped (counted); when it is back, or when a publish fails while it
  * stays reachable, cluster/DocumentResync.ts exchanges state vectors with the other instances for every loaded
- * document, through this relay's documents and its durable outbox. Presence, channel events and revocations have their
- * own paths (cluster/AwarenessRelay.ts, cluster/ChannelRelay.ts, cluster/ClusterEvents.ts).
+ * document, through this relay's documents and its durable outbox (answers go out once what they carry is durable,
+ * here or, through the ledger, on its origin). Presence, channel events and revocations have their own paths
+ * (cluster/AwarenessRelay.ts, cluster/ChannelRelay.ts, cluster/ClusterEvents.ts).
  */
 import type { afterLoadDocumentPayload, Document, Extension, onLoadDocumentPayload } from '@hocuspocus/server';
 import { isChannelDocument, isConcordOrigin, isWorkspaceDocument, OriginTag, RELAY_ORIGIN } from '@concord/engine';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
+import type { Barrier, Durability } from '../durability/Durability.js';
+import type { RelayLedger } from '../durability/RelayLedger.js';
 import type { Logger } from '../logger.js';
 import type { BusMetrics } from '../metrics.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
 import { ownersLogName } from '../storage/clientOwners.js';
 import type { UpdateGuard } from '../sockets/UpdateGuard.js';
+import { CLUSTER_CHANNEL } from './ClusterEvents.js';
 import { type Claim, DocumentResync, type ResyncHost } from './DocumentResync.js';
 import { BusKind, type RedisBus } from './RedisBus.js';
 
 /** Prefix of a document's channel name inside the cluster's namespace. */
 const DOCUMENT_CHANNEL = 'd:';
 
-/** A frame about one document (a turn's updates and claims, or a resync answer), waiting for the commit that makes its content durable. */
+/** A resync answer about one document, waiting until what it carries is durable (here, and on its origins). */
 interface Outgoing {
-  /** The document's last ticket (updates or claims) when the frame's content was taken: sent once it is durable. */
-  readonly ticket: number;
+  /** The document's barrier (its own ticket and relay ledger mark, claims' ticket folded in) when the frame was taken. */
+  readonly barrier: Barrier;
   readonly send: () => void;
+}
+
+/** Everything what a frame carries rests on, here: the later of the document's and its claims' pending tickets. */
+function documentTicket(committer: GroupCommitter, name: string): number {
+  return Math.max(committer.lastPendingTicket(name), committer.lastPendingTicket(ownersLogName(name)));
 }
 
 /** A document this instance has loaded, or is loading. */
 interface Relayed {
   readonly document: Document;
   /** Frames that arrived while storage was loading it, applied once it is loaded (null once loaded). */
-  early: Uint8Array[] | null;
+  early: Array<{ body: Uint8Array; sender: string }> | null;
 }
 
 /** Channels and the workspace room hold no stored data; their traffic is not document updates. */
@@ -56,7 +70,8 @@ function isRoom(name: string): boolean {
   return isChannelDocument(name) || isWorkspaceDocument(name);
 }
 
-export function encodeUpdateFrame(updates: readonly Uint8Array[], claims: readonly Claim[]): Uint8Array {
+/** A turn's updates and claims of one document, and the sender's ticket that covers them (0: already durable there). */
+export function encodeUpdateFrame(updates: readonly Uint8Array[], claims: readonly Claim[], ticket = 0): Uint8Array {
   const encoder = encoding.createEncoder();
   encoding.writeVarUint(encoder, updates.length);
   for (const update of updates) encoding.writeVarUint8Array(encoder, update);
@@ -65,10 +80,11 @@ export function encodeUpdateFrame(updates: readonly Uint8Array[], claims: readon
     encoding.writeVarUint(encoder, client);
     encoding.writeVarString(encoder, user);
   }
+  encoding.writeVarUint(encoder, ticket);
   return encoding.toUint8Array(encoder);
 }
 
-export function decodeUpdateFrame(body: Uint8Array): { updates: Uint8Array[]; claims: Claim[] } {
+export function decodeUpdateFrame(body: Uint8Array): { updates: Uint8Array[]; claims: Claim[]; ticket: number } {
   const decoder = decoding.createDecoder(body);
   const updates: Uint8Array[] = [];
   for (let count = decoding.readVarUint(decoder); count > 0; count -= 1) updates.push(decoding.readVarUint8Array(decoder));
@@ -76,32 +92,44 @@ export function decodeUpdateFrame(body: Uint8Array): { updates: Uint8Array[]; cl
   for (let count = decoding.readVarUint(decoder); count > 0; count -= 1) {
     claims.push({ client: decoding.readVarUint(decoder), user: decoding.readVarString(decoder) });
   }
-  return { updates, claims };
+  const ticket = decoding.hasContent(decoder) ? decoding.readVarUint(decoder) : 0;
+  return { updates, claims, ticket };
 }
 
 export class DocumentRelay implements Extension, ResyncHost {
   readonly extensionName = 'concord-relay';
   private readonly bus: RedisBus;
   private readonly committer: GroupCommitter;
+  private readonly durability: Durability;
+  private readonly ledger: RelayLedger;
   private readonly guard: UpdateGuard;
   private readonly log: Logger;
   private readonly documents = new Map<string, Relayed>();
   /** This turn's updates and claims, per document. */
   private turn = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
   private turnScheduled = false;
-  /** Frames waiting to be durable, in the order they were taken. */
+  /** Resync answers waiting to be durable, in the order they were taken. */
   private outbox: Outgoing[] = [];
+  private outboxScheduled = false;
   private readonly resync: DocumentResync;
+  /** The highest ticket published with updates, and the highest durable mark announced (a `Durable` frame). */
+  private publishedThrough = 0;
+  private announcedThrough = 0;
+  private readonly clusterChannel: string;
 
-  constructor(bus: RedisBus, committer: GroupCommitter, guard: UpdateGuard, metrics: BusMetrics, log: Logger) {
+  constructor(bus: RedisBus, committer: GroupCommitter, durability: Durability, ledger: RelayLedger, guard: UpdateGuard, metrics: BusMetrics, log: Logger) {
     this.bus = bus;
     this.committer = committer;
+    this.durability = durability;
+    this.ledger = ledger;
     this.guard = guard;
     this.log = log.child({ component: 'relay' });
+    this.clusterChannel = bus.channel(CLUSTER_CHANNEL);
     this.resync = new DocumentResync(bus, this, bus.channel(DOCUMENT_CHANNEL), metrics, log);
-    bus.onMessage((channel, kind, body) => this.receive(channel, kind, body));
+    bus.onMessage((channel, kind, body, sender) => this.receive(channel, kind, body, sender));
+    bus.onUnhealthy(() => ledger.adoptAll()); // no durable mark can arrive: what others may not have stored is stored here
     guard.observeClaims((name, client, user) => this.gather(name).claims.push({ client, user }));
-    committer.listen({ stored: () => this.publishDurable() });
+    committer.listen({ stored: () => this.announceDurable() });
   }
 
   /** Subscribes before the load (this extension runs before PersistenceExtension). */
@@ -119,11 +147,13 @@ export class DocumentRelay implements Extension, ResyncHost {
     if (relayed === undefined || relayed.document !== document) return;
     const early = relayed.early ?? [];
     relayed.early = null;
-    for (const body of early) this.apply(documentName, document, body);
+    for (const { body, sender } of early) this.apply(documentName, document, body, sender);
     document.on('update', (update: Uint8Array, origin: unknown) => {
       if (isConcordOrigin(origin, OriginTag.Relay) || isConcordOrigin(origin, OriginTag.Storage)) return;
       this.gather(documentName).updates.push(update);
     });
+    // What another instance published before this one subscribed and had not stored when the load read the log.
+    this.resync.askAfterLoad(documentName);
   }
 
   loadedNames(): string[] {
@@ -139,11 +169,12 @@ export class DocumentRelay implements Extension, ResyncHost {
     return [...(this.guard.get(name)?.owners ?? [])].map(([client, user]) => ({ client, user }));
   }
 
-  /** `send` waits for the commit of the last ticket the document (updates or claims) has queued now. */
+  /** `send` waits until everything the document (updates or claims) holds now is durable, here and on its origins. */
   whenDurable(name: string, send: () => void): void {
-    const ticket = Math.max(this.committer.lastPendingTicket(name), this.committer.lastPendingTicket(ownersLogName(name)));
-    this.outbox.push({ ticket, send });
-    this.publishDurable();
+    const own = this.durability.barrier(name);
+    const barrier = { ...own, ticket: Math.max(own.ticket, this.committer.lastPendingTicket(ownersLogName(name))) };
+    this.outbox.push({ barrier, send });
+    this.sendDurable();
   }
 
   /** Stops the resync rounds (the bus is closed after it). */
@@ -154,6 +185,7 @@ export class DocumentRelay implements Extension, ResyncHost {
   private forget(name: string, document: Document): void {
     if (this.documents.get(name)?.document !== document) return; // reloaded meanwhile: keep the subscription
     this.documents.delete(name);
+    this.ledger.drop(name);
     this.bus.unsubscribe(this.channelOf(name));
   }
 
@@ -174,41 +206,69 @@ export class DocumentRelay implements Extension, ResyncHost {
     return pending;
   }
 
-  /** The turn's changes wait for the commit of the last ticket their documents had queued (claims included). */
+  /**
+   * The turn's changes go out at once, with the ticket that covers them (the last one their document had queued,
+   * claims included; 0 when everything is durable already): the other instances hold them in their relay ledger
+   * until this instance's `Durable` frame or heartbeat says that ticket is stored.
+   */
   private readonly endTurn = () => {
     this.turnScheduled = false;
     const turn = this.turn;
     this.turn = new Map();
     for (const [name, { updates, claims }] of turn) {
-      this.whenDurable(name, () =>
-        this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims), () => this.resync.publishFailed(name)),
-      );
+      const pending = documentTicket(this.committer, name);
+      const ticket = pending > this.committer.durableThrough ? pending : 0;
+      if (ticket > this.publishedThrough) this.publishedThrough = ticket;
+      this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims, ticket), () => this.resync.publishFailed(name));
     }
   };
 
-  private publishDurable(): void {
+  /** After a commit: the new durable mark, when it covers updates published before it was reached; then the outbox. */
+  private announceDurable(): void {
     const durable = this.committer.durableThrough;
+    if (this.publishedThrough > this.announcedThrough && durable > this.announcedThrough) {
+      this.announcedThrough = durable;
+      const encoder = encoding.createEncoder();
+      encoding.writeVarUint(encoder, durable);
+      this.bus.publish(this.clusterChannel, BusKind.Durable, encoding.toUint8Array(encoder));
+    }
+    this.sendDurable();
+  }
+
+  /** Sends the resync answers whose content is durable, in order, up to the first that is not. */
+  private sendDurable(): void {
     let sent = 0;
-    while (sent < this.outbox.length && this.outbox[sent]!.ticket <= durable) {
+    while (sent < this.outbox.length && this.durability.passed(this.outbox[sent]!.barrier)) {
       this.outbox[sent]!.send();
       sent += 1;
     }
     if (sent > 0) this.outbox = this.outbox.slice(sent);
+    if (this.outbox.length === 0 || this.outboxScheduled) return;
+    this.outboxScheduled = true;
+    this.durability.onceProgress(() => {
+      this.outboxScheduled = false;
+      this.sendDurable();
+    });
   }
 
-  private receive(channel: string, kind: BusKind, body: Uint8Array): void {
+  private receive(channel: string, kind: BusKind, body: Uint8Array, sender: string): void {
+    if (kind === BusKind.Durable) {
+      if (channel === this.clusterChannel) this.ledger.settle(sender, decoding.readVarUint(decoding.createDecoder(body)));
+      return;
+    }
     if (kind !== BusKind.Update) return;
     const prefix = this.bus.channel(DOCUMENT_CHANNEL);
     if (!channel.startsWith(prefix)) return;
     const name = channel.slice(prefix.length);
     const relayed = this.documents.get(name);
     if (relayed === undefined) return;
-    if (relayed.early !== null) relayed.early.push(body);
-    else this.apply(name, relayed.document, body);
+    if (relayed.early !== null) relayed.early.push({ body, sender });
+    else this.apply(name, relayed.document, body, sender);
   }
 
-  private apply(name: string, document: Document, body: Uint8Array): void {
-    const { updates, claims } = decodeUpdateFrame(body);
+  private apply(name: string, document: Document, body: Uint8Array, sender: string): void {
+    const { updates, claims, ticket } = decodeUpdateFrame(body);
+    if (ticket > 0) this.ledger.register(name, sender, ticket, updates, claims);
     this.applyRemote(name, document, updates, claims);
   }
 

@@ -7,7 +7,9 @@
  * - each time the bus becomes healthy (after an outage; at the first transition nothing is loaded yet, unless the
  *   instance started while Redis was down and served its clients meanwhile, when its documents need the round too);
  * - for a document whose publish failed while the bus stayed healthy (Redis refused it, or the connection dropped under
- *   it before the bus noticed), DROPPED_DELAY_MS later, and again as long as its requests fail too.
+ *   it before the bus noticed), DROPPED_DELAY_MS later, and again as long as its requests fail too;
+ * - once for each document loaded here, right after the load (`askAfterLoad`): updates are published before their
+ *   commit, so one published before this instance subscribed may be in no log yet when the load reads it.
  *
  * A round sends, per loaded document, a `SyncRequest` with this instance's state vector on the document's channel,
  * ROUND_BATCH documents per event-loop turn, and the whole round once more after RETRY_AFTER_MS (a request that
@@ -20,10 +22,9 @@
  * repairs both directions, whichever instance rejoined Redis first.
  *
  * Durability: what arrives is applied with RELAY_ORIGIN and not stored here. That holds after an outage because every
- * answer and push-back leaves only once its sender's committer has made the document durable up to the moment it was
- * encoded (DocumentRelay's outbox, the rule of its live updates): what is in an instance's memory came from its own
- * clients (stored by it, and sent only once stored), or from another instance by the same rule. Nothing is sent that
- * exists only in one instance's memory.
+ * answer and push-back leaves only once everything the document held when it was encoded is durable (DocumentRelay's
+ * outbox: the sender's own commits, and what it holds of other instances' published updates settled in its relay
+ * ledger, durability/RelayLedger.ts). Nothing is sent as durable that exists only in one instance's memory.
  *
  * Not covered: a document whose publish failed and that every client left before Redis came back is stored, but no
  * longer loaded there to answer; instances that still hold it get that content when they load it again.
@@ -156,6 +157,17 @@ export class DocumentResync {
       this.schedule(() => this.ask(names, 'dropped', false), RETRY_AFTER_MS);
     }, DROPPED_DELAY_MS);
     this.droppedTimer.unref();
+  }
+
+  /**
+   * A document was loaded here: what another instance published before this one subscribed to its channel, and had
+   * not yet stored when the load read the log, is asked for once (updates are published before their commit).
+   */
+  askAfterLoad(name: string): void {
+    if (this.closed || !this.bus.healthy) return; // the recovery round asks for every loaded document
+    const document = this.host.loaded(name);
+    if (document === undefined) return;
+    this.bus.publish(this.host.channelOf(name), BusKind.SyncRequest, encodeSyncRequest(Y.encodeStateVector(document)), () => this.publishFailed(name));
   }
 
   close(): void {

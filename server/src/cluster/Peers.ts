@@ -13,10 +13,12 @@
  * `live` counts the peers heard within SILENT_AFTER_MS while the bus is healthy: `/healthz` `redis.peers` and the
  * `concord_cluster_peers` gauge.
  *
- * Frame body (after the bus header): `[signal u8]`, 1 a heartbeat, 2 a goodbye. (The design's heartbeats would also
- * carry each instance's durable mark for a settle ledger, §3.4; updates are published after their commit instead, so
- * there is none to carry.)
+ * Frame body (after the bus header): `[signal u8]`, 1 a heartbeat, 2 a goodbye; a heartbeat then carries the
+ * instance's durable mark (`varUint`: every update it queued up to that ticket is stored), which settles what the
+ * other instances hold of its published updates (durability/RelayLedger.ts) even if a `Durable` frame was lost.
  */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
 import type { Logger } from '../logger.js';
 import { CLUSTER_CHANNEL } from './ClusterEvents.js';
 import { BusKind, type RedisBus } from './RedisBus.js';
@@ -33,6 +35,8 @@ const Signal = { Heartbeat: 1, Bye: 2 } as const;
 /** Why a peer is gone: it said goodbye, or it fell silent while Redis was reachable from here. */
 export type GoneReason = 'bye' | 'dead';
 export type GoneListener = (instance: string, reason: GoneReason) => void;
+/** A peer's durable mark, from its heartbeat. */
+export type MarkListener = (instance: string, durableThrough: number) => void;
 
 export class Peers {
   private readonly bus: RedisBus;
@@ -41,14 +45,18 @@ export class Peers {
   /** Each peer heard from, and when its last heartbeat came (performance.now()). */
   private readonly heard = new Map<string, number>();
   private readonly goneListeners: GoneListener[] = [];
+  private readonly markListeners: MarkListener[] = [];
+  /** This instance's durable mark, sent with each heartbeat. */
+  private readonly durableMark: () => number;
   /** When this instance's bus last became healthy (performance.now()); silence before it does not count. */
   private healthySince = performance.now();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private check: ReturnType<typeof setInterval> | undefined;
   private closed = false;
 
-  constructor(bus: RedisBus, log: Logger) {
+  constructor(bus: RedisBus, log: Logger, durableMark: () => number = () => 0) {
     this.bus = bus;
+    this.durableMark = durableMark;
     this.log = log.child({ component: 'peers' });
     this.channel = bus.channel(CLUSTER_CHANNEL);
     bus.onMessage((channel, kind, body, sender) => {
@@ -74,6 +82,11 @@ export class Peers {
     this.goneListeners.push(listener);
   }
 
+  /** `listener` is told of each peer's durable mark, with each of its heartbeats. */
+  onMark(listener: MarkListener): void {
+    this.markListeners.push(listener);
+  }
+
   /** Joins the cluster channel, then sends heartbeats and looks for silent peers. */
   async start(): Promise<void> {
     await this.bus.subscribe(this.channel);
@@ -95,9 +108,11 @@ export class Peers {
 
   private send(signal: number): void {
     // Nothing is sent while Redis is unreachable: a heartbeat is worth nothing later, and need not count as dropped.
-    if (this.bus.healthy && (!this.closed || signal === Signal.Bye)) {
-      this.bus.publish(this.channel, BusKind.Heartbeat, Uint8Array.of(signal));
-    }
+    if (!this.bus.healthy || (this.closed && signal !== Signal.Bye)) return;
+    const encoder = encoding.createEncoder();
+    encoding.writeUint8(encoder, signal);
+    if (signal === Signal.Heartbeat) encoding.writeVarUint(encoder, this.durableMark());
+    this.bus.publish(this.channel, BusKind.Heartbeat, encoding.toUint8Array(encoder));
   }
 
   private receive(body: Uint8Array, sender: string): void {
@@ -109,6 +124,10 @@ export class Peers {
     if (signal !== Signal.Heartbeat) return; // a signal a newer version sends
     if (!this.heard.has(sender)) this.log.info({ peer: sender }, 'a peer instance joined the cluster');
     this.heard.set(sender, performance.now());
+    if (body.byteLength < 2) return; // no mark
+    const decoder = decoding.createDecoder(body.subarray(1));
+    const mark = decoding.readVarUint(decoder);
+    for (const listener of this.markListeners) listener(sender, mark);
   }
 
   private findDead(): void {

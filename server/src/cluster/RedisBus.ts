@@ -46,7 +46,7 @@ const INSTANCE_CHANNEL = 'i:';
 
 /** What a frame carries; the label of its metrics. */
 export const BusKind = {
-  /** Document updates, already durable (cluster/DocumentRelay.ts). */
+  /** Document updates, with the sender's ticket that covers them (0: already durable) (cluster/DocumentRelay.ts). */
   Update: 1,
   /** A document's presence changes of one window, those of this instance's own clients (cluster/AwarenessRelay.ts). */
   Awareness: 2,
@@ -62,6 +62,8 @@ export const BusKind = {
   SyncReply: 7,
   /** An instance's heartbeat or goodbye, on the cluster channel (cluster/Peers.ts). */
   Heartbeat: 8,
+  /** An instance's durable mark after a commit that covered updates it published (cluster/DocumentRelay.ts). */
+  Durable: 9,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 
@@ -74,6 +76,7 @@ const KIND_NAMES: Readonly<Record<number, string>> = {
   [BusKind.SyncRequest]: 'sync-request',
   [BusKind.SyncReply]: 'sync-reply',
   [BusKind.Heartbeat]: 'heartbeat',
+  [BusKind.Durable]: 'durable',
 };
 const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
 
@@ -130,6 +133,8 @@ export class RedisBus {
   private readonly handlers: BusHandler[] = [];
   /** Told at every transition to healthy (the first one included). */
   private readonly healthyListeners: Array<() => void> = [];
+  /** Told at every transition from healthy to unreachable. */
+  private readonly unhealthyListeners: Array<() => void> = [];
   /** The subscribe connection is ready and has subscribed again to every desired channel. */
   private subscribed = false;
   private isHealthy = false;
@@ -231,6 +236,11 @@ export class RedisBus {
    */
   onHealthy(listener: () => void): void {
     this.healthyListeners.push(listener);
+  }
+
+  /** `listener` runs each time the bus stops being healthy (Redis lost, or closed). */
+  onUnhealthy(listener: () => void): void {
+    this.unhealthyListeners.push(listener);
   }
 
   /**
@@ -340,18 +350,23 @@ export class RedisBus {
       const waiters = this.healthyWaiters;
       this.healthyWaiters = [];
       for (const waiter of waiters) waiter();
-      for (const listener of this.healthyListeners) {
-        try {
-          listener();
-        } catch (error) {
-          this.log.error({ err: error }, 'a listener of the bus becoming healthy failed');
-        }
-      }
+      this.tell(this.healthyListeners, 'healthy');
     } else {
       this.disconnects += 1;
       this.metrics.redisDisconnects.inc();
       if (!this.closed) {
         this.log.warn({ lastError: this.lastError }, 'Redis is unreachable: serving this instance\'s clients only until it is back');
+      }
+      this.tell(this.unhealthyListeners, 'unreachable');
+    }
+  }
+
+  private tell(listeners: ReadonlyArray<() => void>, state: string): void {
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.log.error({ err: error, state }, 'a listener of the bus\'s health failed');
       }
     }
   }
