@@ -2,15 +2,18 @@
  * Document updates across the instances of a cluster, over the Redis bus (cluster/RedisBus.ts).
  *
  * Publish: the updates a loaded document applies here (from its clients, the backend, clamps), and the client id
- * claims made with them (sockets/UpdateGuard.ts), are gathered per event-loop turn and published on the document's
- * channel at once, before the group committer has stored them, with the ticket that covers them (0 when already
+ * claims made with them (sockets/UpdateGuard.ts), are published on the document's channel as soon as the current run of
+ * microtasks ends (what one message, or one read of a client's socket, brought), ahead of the turn's local broadcast and
+ * of the group committer's write; what a document gains after that in the same turn goes in one more frame at the end
+ * of the turn (see `gather`). So they go out before they are stored, with the ticket that covers them (0 when already
  * durable): the other instances show them without waiting for PostgreSQL. After each commit that covered published
  * updates, a `Durable` frame on the cluster channel carries this instance's durable mark (heartbeats carry it too,
  * cluster/Peers.ts). Acknowledgements here wait for this instance's own commit as always.
  *
  * Receive: another instance's updates are applied with RELAY_ORIGIN, which PersistenceExtension does not store again,
  * the relay does not publish again, and lifecycle hooks and the stamp clamp skip (the sending instance ran them); the
- * document's per-turn broadcast shows them to the clients here. Claims are learnt without being stored again. What
+ * document's broadcast shows them to the clients here: the first of a turn as soon as the frames of that read of the bus
+ * are applied (seams/hocuspocus.ts `broadcastSoon`), later ones with the turn's broadcast. Claims are learnt without being stored again. What
  * its sender has not yet reported durable is registered in the relay ledger (durability/RelayLedger.ts), and every
  * acknowledgement on the document here waits until it is settled (or written here, if the sender is gone): nothing a
  * client was told is stored can rest on what only Redis and memory hold.
@@ -37,6 +40,7 @@ import type { RelayLedger } from '../durability/RelayLedger.js';
 import type { Logger } from '../logger.js';
 import type { BusMetrics } from '../metrics.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
+import { broadcastSoon } from '../seams/hocuspocus.js';
 import { ownersLogName } from '../storage/clientOwners.js';
 import type { UpdateGuard } from '../sockets/UpdateGuard.js';
 import { CLUSTER_CHANNEL } from './ClusterEvents.js';
@@ -70,7 +74,7 @@ function isRoom(name: string): boolean {
   return isChannelDocument(name) || isWorkspaceDocument(name);
 }
 
-/** A turn's updates and claims of one document, and the sender's ticket that covers them (0: already durable there). */
+/** Updates and claims of one document gathered together, and the sender's ticket that covers them (0: already durable there). */
 export function encodeUpdateFrame(updates: readonly Uint8Array[], claims: readonly Claim[], ticket = 0): Uint8Array {
   const encoder = encoding.createEncoder();
   encoding.writeVarUint(encoder, updates.length);
@@ -105,8 +109,15 @@ export class DocumentRelay implements Extension, ResyncHost {
   private readonly guard: UpdateGuard;
   private readonly log: Logger;
   private readonly documents = new Map<string, Relayed>();
-  /** This turn's updates and claims, per document. */
-  private turn = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
+  /** Updates and claims gathered since the last publish, per document. */
+  private gathered = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
+  private publishScheduled = false;
+  /** Changes made after a document's first publish of this turn, published together at its end. */
+  private trailing = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
+  /** Documents published once already in this turn. */
+  private readonly publishedThisTurn = new Set<string>();
+  /** Documents whose relayed changes were shown once already in this turn (see `apply`). */
+  private readonly shownThisTurn = new Set<string>();
   private turnScheduled = false;
   /** Resync answers waiting to be durable, in the order they were taken. */
   private outbox: Outgoing[] = [];
@@ -193,35 +204,63 @@ export class DocumentRelay implements Extension, ResyncHost {
     return this.bus.channel(DOCUMENT_CHANNEL + name);
   }
 
+  /**
+   * Where a document's next change waits: the first of an event-loop turn goes out when the current run of microtasks
+   * ends (a keystroke reaches the other instances before this turn's other work), those after it in the same turn go
+   * together at the end of the turn (a burst makes two frames a turn, not one per message).
+   */
   private gather(name: string): { updates: Uint8Array[]; claims: Claim[] } {
-    let pending = this.turn.get(name);
+    const leading = !this.publishedThisTurn.has(name);
+    const waiting = leading ? this.gathered : this.trailing;
+    let pending = waiting.get(name);
     if (pending === undefined) {
       pending = { updates: [], claims: [] };
-      this.turn.set(name, pending);
+      waiting.set(name, pending);
     }
-    if (!this.turnScheduled) {
-      this.turnScheduled = true;
-      setImmediate(this.endTurn);
+    if (leading && !this.publishScheduled) {
+      this.publishScheduled = true;
+      queueMicrotask(this.publishGathered);
     }
+    this.scheduleTurnEnd();
     return pending;
   }
 
-  /**
-   * The turn's changes go out at once, with the ticket that covers them (the last one their document had queued,
-   * claims included; 0 when everything is durable already): the other instances hold them in their relay ledger
-   * until this instance's `Durable` frame or heartbeat says that ticket is stored.
-   */
+  private scheduleTurnEnd(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(this.endTurn);
+  }
+
+  private readonly publishGathered = () => {
+    this.publishScheduled = false;
+    const gathered = this.gathered;
+    this.gathered = new Map();
+    this.publish(gathered);
+    for (const name of gathered.keys()) this.publishedThisTurn.add(name);
+  };
+
   private readonly endTurn = () => {
     this.turnScheduled = false;
-    const turn = this.turn;
-    this.turn = new Map();
-    for (const [name, { updates, claims }] of turn) {
+    this.publishedThisTurn.clear();
+    this.shownThisTurn.clear();
+    const trailing = this.trailing;
+    this.trailing = new Map();
+    this.publish(trailing);
+  };
+
+  /**
+   * Changes go out at once, with the ticket that covers them (the last one their document had queued, claims
+   * included; 0 when everything is durable already): the other instances hold them in their relay ledger until this
+   * instance's `Durable` frame or heartbeat says that ticket is stored.
+   */
+  private publish(changes: ReadonlyMap<string, { updates: Uint8Array[]; claims: Claim[] }>): void {
+    for (const [name, { updates, claims }] of changes) {
       const pending = documentTicket(this.committer, name);
       const ticket = pending > this.committer.durableThrough ? pending : 0;
       if (ticket > this.publishedThrough) this.publishedThrough = ticket;
       this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims, ticket), () => this.resync.publishFailed(name));
     }
-  };
+  }
 
   /** After a commit: the new durable mark, when it covers updates published before it was reached; then the outbox. */
   private announceDurable(): void {
@@ -269,7 +308,12 @@ export class DocumentRelay implements Extension, ResyncHost {
   private apply(name: string, document: Document, body: Uint8Array, sender: string): void {
     const { updates, claims, ticket } = decodeUpdateFrame(body);
     if (ticket > 0) this.ledger.register(name, sender, ticket, updates, claims);
-    this.applyRemote(name, document, updates, claims);
+    if (!this.applyRemote(name, document, updates, claims)) return;
+    // The first change of a turn is shown at once (the hop); later ones of the same turn go with the turn's broadcast.
+    if (this.shownThisTurn.has(name)) return;
+    this.shownThisTurn.add(name);
+    broadcastSoon(document);
+    this.scheduleTurnEnd();
   }
 
   applyRemote(name: string, document: Document, updates: readonly Uint8Array[], claims: readonly Claim[]): boolean {

@@ -247,6 +247,19 @@ export function replaceAwarenessBroadcast(document: Document, replacement: (send
   target.broadcastAwarenessUpdate = replacement(target.broadcastAwarenessUpdate.bind(document));
 }
 
+/** Each document's flush of `broadcastChangesPerTurn`. */
+const pendingFlushes = new WeakMap<Document, () => void>();
+
+/**
+ * What `document` gained so far in this turn goes out at the end of the current microtask run instead of at the end
+ * of the turn (`broadcastChangesPerTurn`): for changes that arrived from another instance, whose frames a read of the
+ * bus delivers together, so they are not held behind the rest of the turn's work.
+ */
+export function broadcastSoon(document: Document): void {
+  const flush = pendingFlushes.get(document);
+  if (flush !== undefined) queueMicrotask(flush);
+}
+
 /**
  * From now on `document` sends what changed in each event-loop turn as one update encoded from the document (every
  * struct past the turn's starting state vector, and the turn's deletions), at the end of the turn, as Hocuspocus'
@@ -255,6 +268,7 @@ export function replaceAwarenessBroadcast(document: Document, replacement: (send
  */
 export function broadcastChangesPerTurn(document: Document): void {
   const target = internals(document);
+  pendingFlushes.set(document, () => flushChanges());
   let since: Map<number, number> | null = null;
   let deletions: DeleteSet[] = [];
   let scheduled: NodeJS.Immediate | null = null;
