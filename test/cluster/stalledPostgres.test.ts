@@ -13,8 +13,9 @@
  *   what it rests on is in no store yet (durability/RelayLedger.ts: B waits for A's durable mark).
  * Then, one of two ways:
  * - the network is back: A's stalled write fails on its query timeout (the proxy dropped its bytes for good) and is
- *   retried: the acknowledgements arrive on A and, once A reports its mark, on B; A is ok again, and a fresh
- *   instance, after both have stopped, reads every edit from PostgreSQL;
+ *   retried: the acknowledgements arrive on A and, once A reports its mark, on B; A is ok again; a third instance C
+ *   that loaded the document during the stall (its log then held only what came before) is sent the rest once it is
+ *   stored, with no further edit; and a fresh instance, after all have stopped, reads every edit from PostgreSQL;
  * - A is killed (`kill -9`) before it ever stored them: once B takes A for dead (3.5 s silent, cluster/Peers.ts), it
  *   stores A's edits itself and acknowledges its writer; a fresh instance reads A's edits (which A's writer never had
  *   acknowledged: they survive because B had shown them) and B's, with no hole in the log.
@@ -113,6 +114,12 @@ describePostgres('scale-out: PostgreSQL stalled for one instance', () => {
   describeRedis('two instances on one Redis', () => {
     test('A gets no acknowledgement while its PostgreSQL is black-holed, says degraded; B shows its edits but acknowledges nothing on top of them; once back, all acknowledged and stored', { timeout: 120_000 }, async () => {
       const { cluster, a, b, proxy, writer, viewer, onTop } = await stallOnA();
+      // A third instance loads the document now: its log has only what was stored before the stall, and the others
+      // send it what it lacks only once that is stored.
+      const c = await cluster.add();
+      const late = hocuspocusClient(c, DOCUMENT, await mintToken({ sub: 'late', tenant: 'acme', docs: { '*': 'read' } }));
+      await late.whenSynced();
+      expect(tagsOf(late)).toEqual(expectedTags(BEFORE));
 
       proxy.restore();
       const restoredAt = performance.now();
@@ -121,11 +128,15 @@ describePostgres('scale-out: PostgreSQL stalled for one instance', () => {
       await waitFor(() => onTop.provider.unsyncedChanges === 0, { message: "B's writer acknowledged once A reported its edits stored" });
       await waitFor(async () => (await healthz(a.url)).status === 'ok', { message: '/healthz on A ok again' });
       expect(tagsOf(viewer)).toEqual([...expectedTags(DURING), ...onTopTags()]);
+      // C gets what it lacked with no further edit (it asked once loaded; the answers left once stored).
+      await waitFor(() => tagsOf(late).length === DURING + ON_TOP, { message: 'C has every edit made before it loaded the document' });
+      expect(tagsOf(late)).toEqual([...expectedTags(DURING), ...onTopTags()]);
 
       writer.destroy();
       onTop.destroy();
       viewer.provider.destroy();
-      await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
+      late.provider.destroy();
+      await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM'), c.kill('SIGTERM')]);
       const fresh = await cluster.add();
       const stored = await readSurvivors(fresh, DOCUMENT);
       expect(stored.hasPending).toBe(false);
