@@ -181,6 +181,30 @@ describePostgres('scale-out: presence', () => {
       expect(cursorOf(onB, onA)).toBe(1);
     });
 
+    test("a dead peer's workspace members go offline with a last-seen time on the other instances", async () => {
+      freshIndexedDB();
+      // A third instance, in this process, to reach its awareness relay (as a peer taken for dead does: cluster/Peers.ts).
+      const c = await startTestServer({ databaseUrl, redisUrl: redis.url, presenceWindowMs: PRESENCE_WINDOW_MS });
+      const relay = c.current.hocuspocus.configuration.extensions.find(
+        (extension) => extension.extensionName === 'concord-awareness-relay',
+      ) as unknown as { dropInstance(instance: string): void };
+      const alice = makeClient(a, { token: await token('alice') });
+      const carol = makeClient(c, { token: await token('carol') });
+      alice.workspace();
+      carol.workspace();
+      await waitFor(() => member(carol, 'alice')?.status === 'online', { message: 'alice (on A) online on C' });
+
+      const beforeDrop = Date.now();
+      relay.dropInstance((await redisHealth(a))!.instance);
+      const gone = await waitFor(() => (member(carol, 'alice')?.status === 'offline' ? member(carol, 'alice') : undefined), {
+        timeoutMs: SOON_MS,
+        message: 'alice offline on C, A taken for dead',
+      });
+      expect(gone.lastSeenAt).toBeGreaterThanOrEqual(beforeDrop);
+      await alice.destroy();
+      await carol.destroy();
+    });
+
     // Last: it takes Redis away from both instances.
     test('a cursor moved while Redis was down shows on the other instance once Redis is back, with no further move', async () => {
       const onA = hocuspocusClient(a, 'outage', await token('alice'));
