@@ -211,7 +211,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const persistence = new PersistenceExtension(store, committer, loadedDocuments, log, metrics, updates);
     // Before persistence: a document's channel is subscribed to before storage loads it (see cluster/DocumentRelay.ts).
     const relay =
-      bus === undefined || ledger === undefined || metrics.bus === undefined ? [] : [new DocumentRelay(bus, committer, durability, ledger, updates, metrics.bus, log)];
+      bus === undefined || ledger === undefined || metrics.bus === undefined ? [] : [new DocumentRelay(bus, store, committer, durability, ledger, updates, metrics.bus, log)];
     const channelStore = keepsChannels(store) ? store : new MemoryChannelStore();
     const retention = {
       maxEvents: config.eventRetentionCount,

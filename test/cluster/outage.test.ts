@@ -11,7 +11,9 @@
  *   watchdog too; the stalled connections never come back, new ones are made);
  * - the same proxy in front of A only: B never notices, so only A asks, and B gets A's edits only through A's push-back.
  * And a publish that Redis refuses while the connections stay healthy (an ACL that takes PUBLISH away): nothing is
- * degraded, A's edits do not cross; once PUBLISH is allowed again they reach B without any further edit.
+ * degraded, A's edits do not cross; once PUBLISH is allowed again they reach B without any further edit. And a
+ * document A's writer edits during the outage and leaves, so A unloads it before Redis is back: B, which still has it
+ * loaded, gets those edits from storage on A's notice once Redis is back.
  */
 import { expect, test } from 'vitest';
 import * as Y from 'yjs';
@@ -192,6 +194,36 @@ describePostgres('scale-out: Redis outages', () => {
       console.log(`outage (publish refused): B had A's edits ${Date.now() - allowedAt} ms after PUBLISH was allowed again`);
       expect(stateOf(viewerB.doc)).toEqual(stateOf(writerA.doc));
       expect(await metricValue(a.url, 'concord_bus_resyncs_total', 'reason="dropped"')).toBeGreaterThanOrEqual(1);
+    });
+
+    test('a document edited on A during the outage and unloaded there before Redis is back reaches B without further edits', async () => {
+      const redis = await startRedis();
+      const { url: databaseUrl } = await freshSchema();
+      const [a, b] = await Promise.all([
+        spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl: redis.url }),
+        spawnServer({ dataDir: await makeTempDir(), databaseUrl, redisUrl: redis.url }),
+      ]);
+      const writerA = hocuspocusClient(a, 'left-early', await tokenOf('alice'));
+      const viewerB = hocuspocusClient(b, 'left-early', await tokenOf('dave'));
+      await Promise.all([writerA.whenSynced(), viewerB.whenSynced()]);
+      await type(writerA.doc, 0, 'crossed.');
+      await waitFor(() => text(viewerB.doc) === 'crossed.', { message: 'the cluster relays before the outage' });
+
+      await redis.kill();
+      await waitFor(async () => (await healthz(a)).redis?.healthy === false && (await healthz(b)).redis?.healthy === false, { message: 'both see Redis gone' });
+      await type(writerA.doc, writerA.doc.getText('t').length, ' Typed on A alone.');
+      await waitFor(() => acknowledged(writerA), { message: "A's edits stored" });
+      writerA.provider.destroy();
+      await waitFor(async () => (await metricValue(a.url, 'concord_documents_loaded')) === 0, { message: 'A unloaded the document' });
+      expect(text(viewerB.doc)).toBe('crossed.');
+
+      await redis.restart();
+      const backAt = Date.now();
+      await waitFor(() => text(viewerB.doc) === 'crossed. Typed on A alone.', {
+        timeoutMs: CONVERGED_WITHIN_MS,
+        message: "A's edits from the outage on B, although A no longer has the document",
+      });
+      console.log(`outage (unloaded on A): B had A's edits ${Date.now() - backAt} ms after Redis was back`);
     });
 
     test('Redis black-holed for A only: B stays healthy and never asks; A asks, and its push-back brings B its edits', async () => {

@@ -27,7 +27,10 @@
  * Loss: while Redis is unreachable frames are dropped (counted); when it is back, or when a publish fails while it
  * stays reachable, cluster/DocumentResync.ts exchanges state vectors with the other instances for every loaded
  * document, through this relay's documents and its durable outbox (answers go out once what they carry is durable,
- * here or, through the ledger, on its origin). Presence, channel events and revocations have their own paths
+ * here or, through the ledger, on its origin). A document whose changes could not be published and that unloaded
+ * here before Redis came back has nobody here to answer for it: once Redis is back (and those changes are stored),
+ * a `Stored` notice on its channel has the instances that have it loaded read its log from storage and apply what
+ * they lack (MAX_UNPUBLISHED names are remembered; beyond that they are logged, and reach others at their next load). Presence, channel events and revocations have their own paths
  * (cluster/AwarenessRelay.ts, cluster/ChannelRelay.ts, cluster/ClusterEvents.ts).
  */
 import type { afterLoadDocumentPayload, Document, Extension, onLoadDocumentPayload } from '@hocuspocus/server';
@@ -36,12 +39,13 @@ import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as Y from 'yjs';
 import type { Barrier, Durability } from '../durability/Durability.js';
+import type { DocumentStore } from '../storage/DocumentStore.js';
 import type { RelayLedger } from '../durability/RelayLedger.js';
 import type { Logger } from '../logger.js';
 import type { BusMetrics } from '../metrics.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
 import { broadcastSoon } from '../seams/hocuspocus.js';
-import { ownersLogName } from '../storage/clientOwners.js';
+import { decodeOwners, ownersLogName } from '../storage/clientOwners.js';
 import type { UpdateGuard } from '../sockets/UpdateGuard.js';
 import { CLUSTER_CHANNEL } from './ClusterEvents.js';
 import { type Claim, DocumentResync, type ResyncHost } from './DocumentResync.js';
@@ -49,6 +53,10 @@ import { BusKind, type RedisBus } from './RedisBus.js';
 
 /** Prefix of a document's channel name inside the cluster's namespace. */
 const DOCUMENT_CHANNEL = 'd:';
+/** Documents remembered as changed but not published during one outage (see the header). */
+export const MAX_UNPUBLISHED = 10_000;
+/** The `Stored` notices after an outage are sent again this long after the first (an instance slower to subscribe again). */
+const ANNOUNCE_AGAIN_MS = [1_000, 3_000];
 
 /** A resync answer about one document, waiting until what it carries is durable (here, and on its origins). */
 interface Outgoing {
@@ -127,9 +135,22 @@ export class DocumentRelay implements Extension, ResyncHost {
   private publishedThrough = 0;
   private announcedThrough = 0;
   private readonly clusterChannel: string;
+  /** Documents whose changes could not be published while Redis was unreachable (see the header). */
+  private unpublished = new Set<string>();
+  private readonly store: DocumentStore;
 
-  constructor(bus: RedisBus, committer: GroupCommitter, durability: Durability, ledger: RelayLedger, guard: UpdateGuard, metrics: BusMetrics, log: Logger) {
+  constructor(
+    bus: RedisBus,
+    store: DocumentStore,
+    committer: GroupCommitter,
+    durability: Durability,
+    ledger: RelayLedger,
+    guard: UpdateGuard,
+    metrics: BusMetrics,
+    log: Logger,
+  ) {
     this.bus = bus;
+    this.store = store;
     this.committer = committer;
     this.durability = durability;
     this.ledger = ledger;
@@ -139,6 +160,7 @@ export class DocumentRelay implements Extension, ResyncHost {
     this.resync = new DocumentResync(bus, this, bus.channel(DOCUMENT_CHANNEL), metrics, log);
     bus.onMessage((channel, kind, body, sender) => this.receive(channel, kind, body, sender));
     bus.onUnhealthy(() => ledger.adoptAll()); // no durable mark can arrive: what others may not have stored is stored here
+    bus.onHealthy(() => this.announceUnpublished());
     guard.observeClaims((name, client, user) => this.gather(name).claims.push({ client, user }));
     committer.listen({ stored: () => this.announceDurable() });
   }
@@ -258,7 +280,44 @@ export class DocumentRelay implements Extension, ResyncHost {
       const pending = documentTicket(this.committer, name);
       const ticket = pending > this.committer.durableThrough ? pending : 0;
       if (ticket > this.publishedThrough) this.publishedThrough = ticket;
-      this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims, ticket), () => this.resync.publishFailed(name));
+      this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims, ticket), () => this.publishFailed(name));
+    }
+  }
+
+  private publishFailed(name: string): void {
+    if (this.bus.healthy) {
+      this.resync.publishFailed(name);
+      return;
+    }
+    if (this.unpublished.size < MAX_UNPUBLISHED) this.unpublished.add(name);
+    else if (!this.unpublished.has(name)) this.log.warn({ document: name, limit: MAX_UNPUBLISHED }, 'too many documents changed while Redis is unreachable: this one reaches the other instances at their next load of it');
+  }
+
+  /**
+   * Redis is back: for each document changed here but not published meanwhile that is no longer loaded here (the
+   * resync round covers those still loaded), once its changes are stored, a `Stored` notice on its channel.
+   */
+  private announceUnpublished(): void {
+    const names = [...this.unpublished].filter((name) => !this.documents.has(name));
+    this.unpublished = new Set();
+    if (names.length === 0) return;
+    const announce = () => {
+      for (const name of names) this.whenDurable(name, () => this.bus.publish(this.channelOf(name), BusKind.Stored, new Uint8Array(0)));
+    };
+    announce();
+    // Again, as the resync round does: an instance not subscribed again yet when the first went out misses it.
+    for (const delay of ANNOUNCE_AGAIN_MS) setTimeout(announce, delay).unref();
+  }
+
+  /** Another instance stored changes of a document loaded here that it could not publish: read them from storage. */
+  private async readStored(name: string, document: Document): Promise<void> {
+    try {
+      const [entries, ownerEntries] = await Promise.all([this.store.load(name), this.store.load(ownersLogName(name))]);
+      if (this.loaded(name) !== document) return; // unloaded meanwhile
+      const claims = [...decodeOwners(ownerEntries).owners].map(([client, user]) => ({ client, user }));
+      if (this.applyRemote(name, document, entries.map(({ update }) => update), claims)) broadcastSoon(document);
+    } catch (error) {
+      this.log.error({ err: error, document: name }, 'could not read a document another instance changed while Redis was unreachable');
     }
   }
 
@@ -295,12 +354,16 @@ export class DocumentRelay implements Extension, ResyncHost {
       if (channel === this.clusterChannel) this.ledger.settle(sender, decoding.readVarUint(decoding.createDecoder(body)));
       return;
     }
-    if (kind !== BusKind.Update) return;
+    if (kind !== BusKind.Update && kind !== BusKind.Stored) return;
     const prefix = this.bus.channel(DOCUMENT_CHANNEL);
     if (!channel.startsWith(prefix)) return;
     const name = channel.slice(prefix.length);
     const relayed = this.documents.get(name);
     if (relayed === undefined) return;
+    if (kind === BusKind.Stored) {
+      if (relayed.early === null) void this.readStored(name, relayed.document); // a load under way reads it anyway
+      return;
+    }
     if (relayed.early !== null) relayed.early.push({ body, sender });
     else this.apply(name, relayed.document, body, sender);
   }

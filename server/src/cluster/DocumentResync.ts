@@ -26,8 +26,8 @@
  * outbox: the sender's own commits, and what it holds of other instances' published updates settled in its relay
  * ledger, durability/RelayLedger.ts). Nothing is sent as durable that exists only in one instance's memory.
  *
- * Not covered: a document whose publish failed and that every client left before Redis came back is stored, but no
- * longer loaded there to answer; instances that still hold it get that content when they load it again.
+ * A document whose publish failed and that every client left before Redis came back is stored, but no longer loaded
+ * there to answer: DocumentRelay's `Stored` notice covers it (the instances that hold it read its log).
  */
 import type { Document } from '@hocuspocus/server';
 import * as decoding from 'lib0/decoding';

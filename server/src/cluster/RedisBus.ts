@@ -64,6 +64,11 @@ export const BusKind = {
   Heartbeat: 8,
   /** An instance's durable mark after a commit that covered updates it published (cluster/DocumentRelay.ts). */
   Durable: 9,
+  /**
+   * On a document's channel: the sender stored changes of it that it could not publish (Redis was lost) and no longer
+   * has it loaded; instances that have it read them from storage (cluster/DocumentRelay.ts).
+   */
+  Stored: 10,
 } as const;
 export type BusKind = (typeof BusKind)[keyof typeof BusKind];
 
@@ -77,6 +82,7 @@ const KIND_NAMES: Readonly<Record<number, string>> = {
   [BusKind.SyncReply]: 'sync-reply',
   [BusKind.Heartbeat]: 'heartbeat',
   [BusKind.Durable]: 'durable',
+  [BusKind.Stored]: 'stored',
 };
 const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
 
