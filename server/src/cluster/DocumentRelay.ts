@@ -13,10 +13,10 @@
  * Receive: another instance's updates are applied with RELAY_ORIGIN, which PersistenceExtension does not store again,
  * the relay does not publish again, and lifecycle hooks and the stamp clamp skip (the sending instance ran them); the
  * document's broadcast shows them to the clients here: the first of a turn as soon as the frames of that read of the bus
- * are applied (seams/hocuspocus.ts `broadcastSoon`), later ones with the turn's broadcast. Claims are learnt without being stored again. What
- * its sender has not yet reported durable is registered in the relay ledger (durability/RelayLedger.ts), and every
- * acknowledgement on the document here waits until it is settled (or written here, if the sender is gone): nothing a
- * client was told is stored can rest on what only Redis and memory hold.
+ * are applied (seams/hocuspocus.ts `broadcastSoon`), later ones with the turn's broadcast. Claims are learnt without
+ * being stored again. What its sender has not yet reported durable is registered in the relay ledger
+ * (durability/RelayLedger.ts), and every acknowledgement on the document here waits until it is settled (or written
+ * here, if the sender is gone): nothing a client was told is stored can rest on what only Redis and memory hold.
  *
  * Order: the relay subscribes to a document's channel before storage loads it (it runs before PersistenceExtension).
  * An update published before the subscription was either stored before the load read the log, or is still pending on
@@ -30,8 +30,9 @@
  * here or, through the ledger, on its origin). A document whose changes could not be published and that unloaded
  * here before Redis came back has nobody here to answer for it: once Redis is back (and those changes are stored),
  * a `Stored` notice on its channel has the instances that have it loaded read its log from storage and apply what
- * they lack (MAX_UNPUBLISHED names are remembered; beyond that they are logged, and reach others at their next load). Presence, channel events and revocations have their own paths
- * (cluster/AwarenessRelay.ts, cluster/ChannelRelay.ts, cluster/ClusterEvents.ts).
+ * they lack (MAX_UNPUBLISHED names are remembered; beyond that they are logged, and reach others at their next load).
+ * Presence, channel events and revocations have their own paths (cluster/AwarenessRelay.ts, cluster/ChannelRelay.ts,
+ * cluster/ClusterEvents.ts).
  */
 import type { afterLoadDocumentPayload, Document, Extension, onLoadDocumentPayload } from '@hocuspocus/server';
 import { isChannelDocument, isConcordOrigin, isWorkspaceDocument, OriginTag, RELAY_ORIGIN } from '@concord/engine';
@@ -333,14 +334,18 @@ export class DocumentRelay implements Extension, ResyncHost {
     this.sendDurable();
   }
 
-  /** Sends the resync answers whose content is durable, in order, up to the first that is not. */
+  /**
+   * Sends the resync answers whose content is durable. One document's answers pass in the order they were taken (a
+   * later barrier of a document is never below an earlier one); an answer waiting on another instance's commit does
+   * not hold back those of other documents.
+   */
   private sendDurable(): void {
-    let sent = 0;
-    while (sent < this.outbox.length && this.durability.passed(this.outbox[sent]!.barrier)) {
-      this.outbox[sent]!.send();
-      sent += 1;
+    const waiting: Outgoing[] = [];
+    for (const outgoing of this.outbox) {
+      if (this.durability.passed(outgoing.barrier)) outgoing.send();
+      else waiting.push(outgoing);
     }
-    if (sent > 0) this.outbox = this.outbox.slice(sent);
+    this.outbox = waiting;
     if (this.outbox.length === 0 || this.outboxScheduled) return;
     this.outboxScheduled = true;
     this.durability.onceProgress(() => {
