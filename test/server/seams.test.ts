@@ -254,6 +254,29 @@ describe('Hocuspocus: awareness messages without the scratch copy (MessageReceiv
     expect(document.awareness.getStates().has(alice.clientID), 'her own removal reached the document').toBe(false);
   });
 
+  test('awareness bytes that do not decode: the returned promise rejects, as stock\'s does, and nothing is applied', async () => {
+    const truncated = () => {
+      const message = new OutgoingMessage('doc');
+      encoding.writeVarUint(message.encoder, MessageType.Awareness);
+      encoding.writeVarUint(message.encoder, 40); // 40 bytes announced, 2 sent
+      encoding.writeUint8(message.encoder, 1);
+      encoding.writeUint8(message.encoder, 2);
+      const incoming = new HocuspocusMessage(message.toUint8Array());
+      incoming.readVarString();
+      return incoming;
+    };
+    for (const hocuspocus of [new Hocuspocus({ quiet: true }), new ConcordHocuspocus({ quiet: true })]) {
+      const document = await load(hocuspocus);
+      const connection = connect(document);
+      let applied: Promise<void> | undefined;
+      expect(() => {
+        applied = new MessageReceiver(truncated()).apply(document, connection);
+      }, `${hocuspocus.constructor.name}: no synchronous throw`).not.toThrow();
+      await expect(applied, hocuspocus.constructor.name).rejects.toThrow();
+      expect(document.awareness.getStates().size, `${hocuspocus.constructor.name}: only the server's own state`).toBeLessThanOrEqual(1);
+    }
+  });
+
   test('with a beforeHandleAwareness hook, ConcordHocuspocus runs the stock path and the hook sees the states', async () => {
     const seen: number[][] = [];
     const hooked = new ConcordHocuspocus({ quiet: true, extensions: [{ beforeHandleAwareness: async ({ states }) => void seen.push([...states.keys()]) }] });

@@ -190,8 +190,8 @@ function readEntries(update: Uint8Array, count: number): Uint8Array[] {
 /**
  * `MessageReceiver.apply`, with a connection's awareness messages to a document in `awarenessWithoutHook` applied to
  * its awareness directly (removals of other clients dropped, as stock drops them), under the origin stock gives them;
- * everything else as stock. Installed once, for every Hocuspocus in the process: documents of a stock instance are
- * never in the set.
+ * everything else as stock; bytes it cannot read reject the returned promise, as stock's do. Installed once, for every
+ * Hocuspocus in the process: documents of a stock instance are never in the set.
  */
 function applyAwarenessDirectly(): void {
   const stockApply = MessageReceiver.prototype.apply;
@@ -199,11 +199,15 @@ function applyAwarenessDirectly(): void {
     if (connection !== undefined && awarenessWithoutHook.has(document)) {
       const decoder = this.message.decoder;
       const start = decoder.pos;
-      if (decoding.readVarUint(decoder) === MessageType.Awareness) {
-        const own = (document as unknown as { connections: Map<Connection, ConnectionEntry> }).connections.get(connection)?.clients;
-        const update = withoutForeignRemovals(decoding.readVarUint8Array(decoder), own);
-        applyAwarenessUpdate(document.awareness, update, { source: 'connection', connection });
-        return DONE;
+      try {
+        if (decoding.readVarUint(decoder) === MessageType.Awareness) {
+          const own = (document as unknown as { connections: Map<Connection, ConnectionEntry> }).connections.get(connection)?.clients;
+          const update = withoutForeignRemovals(decoding.readVarUint8Array(decoder), own);
+          applyAwarenessUpdate(document.awareness, update, { source: 'connection', connection });
+          return DONE;
+        }
+      } catch (error) {
+        return Promise.reject(error); // as stock's async apply does with bytes it cannot read
       }
       decoder.pos = start;
     }
