@@ -3,8 +3,9 @@
  * and one that subscribes.
  *
  * Nothing is queued while Redis is down (`enableOfflineQueue: false`, `maxRetriesPerRequest: 0`): a publish then fails
- * at once and is counted as dropped; what it carried is stored by the instance that sent it (its own commit), where the next load finds it,
- * and the instances exchange what they missed once the bus is healthy again (cluster/DocumentResync.ts). Both connections retry every 500 ms at most, so Redis coming back is seen quickly; the bus keeps the channels it
+ * at once and is counted as dropped; what it carried is stored by the instance that sent it (its own commit), where
+ * the next load finds it, and the instances exchange what they missed once the bus is healthy again
+ * (cluster/DocumentResync.ts). Both connections retry every 500 ms at most, so Redis coming back is seen quickly; the bus keeps the channels it
  * wants itself and subscribes to them again on each reconnect (500 a command). It is `healthy` while both connections
  * are ready and the resubscription is done; each transition is logged once, with the URL's password hidden.
  *
