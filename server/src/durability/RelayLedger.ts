@@ -19,6 +19,7 @@
  * stalled on the same database as this instance's would be. An entry is **dropped** when its document unloads here:
  * acknowledgements on it went to clients of this instance, who are gone with the document.
  */
+import type { Claim } from '../cluster/DocumentResync.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
 import { encodeClaim, ownersLogName } from '../storage/clientOwners.js';
 
@@ -27,12 +28,6 @@ export const MAX_PROVISIONAL_BYTES = 4 * 1024 * 1024;
 
 /** The origin of adopted entries: this instance's own committer. */
 const SELF = '';
-
-/** A client id claim carried with relayed updates. */
-export interface RelayedClaim {
-  readonly client: number;
-  readonly user: string;
-}
 
 interface Entry {
   readonly document: string;
@@ -43,7 +38,7 @@ interface Entry {
   /** The origin's ticket that covers it. */
   ticket: number;
   updates: readonly Uint8Array[] | null;
-  claims: readonly RelayedClaim[] | null;
+  claims: readonly Claim[] | null;
   readonly bytes: number;
   settled: boolean;
 }
@@ -81,7 +76,7 @@ export class RelayLedger {
    * `origin` published `updates` (and `claims`) of `document`, covered by its `ticket`, and they were applied here.
    * Nothing is registered when the origin already reported that ticket durable (or sent 0: it was durable).
    */
-  register(document: string, origin: string, ticket: number, updates: readonly Uint8Array[], claims: readonly RelayedClaim[]): void {
+  register(document: string, origin: string, ticket: number, updates: readonly Uint8Array[], claims: readonly Claim[]): void {
     if (ticket <= (this.marks.get(origin) ?? 0)) return;
     let entries = this.documents.get(document);
     if (entries === undefined) this.documents.set(document, (entries = { registered: 0, entries: [], unsettledBytes: 0 }));
