@@ -15,6 +15,7 @@ import { runDocumentStoreContract } from './contract.js';
 import { runChannelStoreContract } from './channelContract.js';
 import { runLastSeenStoreContract } from './lastSeenContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
+import { runVersionStoreContract } from './versionContract.js';
 
 const urls = new WeakMap<object, string>();
 
@@ -49,6 +50,14 @@ async function openOnFreshSchema(): Promise<PostgresStore> {
   return store;
 }
 
+/** Another instance on `store`'s schema, `store` staying open (the version contract's `share`). */
+async function shareSchema<S extends object>(store: S): Promise<S> {
+  const url = urls.get(store)!;
+  const another = await PostgresStore.open(url);
+  urls.set(another, url);
+  return another as unknown as S;
+}
+
 /** Closes `store` and opens its schema again (the contract suites' `reopen`). */
 async function reopenSchema<S extends { close(): Promise<void> }>(store: S): Promise<S> {
   await store.close();
@@ -63,6 +72,7 @@ describePostgres('PostgreSQL storage', () => {
   runRevocationStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
   runChannelStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
   runLastSeenStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
+  runVersionStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema, share: shareSchema });
 
   test('migrations: instances starting together apply each one once, in the schema of the search_path', async () => {
     const { schema, url } = await freshSchema();
@@ -78,6 +88,7 @@ describePostgres('PostgreSQL storage', () => {
       { version: 4, name: 'revocations' },
       { version: 5, name: 'channel logs' },
       { version: 6, name: 'last seen' },
+      { version: 7, name: 'versions' },
     ]);
     const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
     expect(tables.rows.map((r) => r.table_name)).toEqual([
@@ -87,6 +98,7 @@ describePostgres('PostgreSQL storage', () => {
       'concord_last_seen',
       'concord_migrations',
       'concord_revocations',
+      'concord_versions',
     ]);
   });
 
@@ -139,7 +151,7 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     await client.query(`INSERT INTO ${schema}.concord_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(6\); upgrade Concord/);
+    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(7\); upgrade Concord/);
   });
 
   test('start-up failures say where and why, never the password', async () => {

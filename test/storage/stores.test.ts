@@ -13,11 +13,13 @@ import { runDocumentStoreContract } from './contract.js';
 import { runChannelStoreContract } from './channelContract.js';
 import { runLastSeenStoreContract } from './lastSeenContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
+import { runVersionStoreContract } from './versionContract.js';
 
 runDocumentStoreContract('memory', { open: async () => new MemoryStore() });
 runRevocationStoreContract('memory', { open: async () => new MemoryStore() });
 runChannelStoreContract('memory', { open: async () => new MemoryStore() });
 runLastSeenStoreContract('memory', { open: async () => new MemoryStore() });
+runVersionStoreContract('memory', { open: async () => new MemoryStore() });
 
 runDocumentStoreContract('leveldb', {
   async open() {
@@ -50,6 +52,16 @@ runChannelStoreContract('leveldb', {
 });
 
 runLastSeenStoreContract('leveldb', {
+  async open() {
+    return LevelStore.open(await makeTempDir('concord-level-'));
+  },
+  async reopen(store) {
+    await store.close();
+    return LevelStore.open(store.directory);
+  },
+});
+
+runVersionStoreContract('leveldb', {
   async open() {
     return LevelStore.open(await makeTempDir('concord-level-'));
   },

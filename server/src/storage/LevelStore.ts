@@ -28,6 +28,12 @@
  *
  * Last-seen times (LastSeenStore) are keys `s:<encodeURIComponent(tenant)>:<encodeURIComponent(user)>` holding
  * `{name, color, at}`, a tenant's in one range; saves of one user take turns, so the later `at` is the one kept.
+ *
+ * Versions (VersionStore) are two keys each: `h:<encodeURIComponent(document)>:<id>` holding its description as JSON,
+ * a document's in one range (so a listing reads no state), and `b:<encodeURIComponent(document)>:<id>` holding its
+ * state; a save writes both in one synced batch, a prune deletes both of each version it prunes in one. Saves and
+ * prunes of one document take turns, so a save `unlessNewerThan` checks and writes in one step (LevelDB admits one
+ * process at a time, so nobody else saves).
  */
 import { randomUUID } from 'node:crypto';
 import type { ChannelPosition, LastSeen } from '@concord/engine';
@@ -40,6 +46,7 @@ import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, ty
 import { packConsecutive, packRecord, unpackRecord } from './records.js';
 import { byTime, revocationFrom, type RevocationsSince, type RevocationStore } from './RevocationStore.js';
 import { Turns } from './turns.js';
+import { newestFirst, versionFrom, type VersionInfo, type VersionStore } from './VersionStore.js';
 
 const SEQ_DIGITS = 13;
 
@@ -53,6 +60,12 @@ const REVOCATION_PREFIX = 'v:';
 /** Last-seen keys (LastSeenStore): a tenant's are one range. */
 const LAST_SEEN_PREFIX = 's:';
 const lastSeenRange = (tenant: string) => ({ gt: `${LAST_SEEN_PREFIX}${encodeURIComponent(tenant)}:`, lt: `${LAST_SEEN_PREFIX}${encodeURIComponent(tenant)};` });
+
+/** Version keys (VersionStore): a document's descriptions are one range, their states another. */
+const VERSION_PREFIX = 'h:';
+const VERSION_STATE_PREFIX = 'b:';
+const versionRange = (document: string) => ({ gt: `${VERSION_PREFIX}${encodeURIComponent(document)}:`, lt: `${VERSION_PREFIX}${encodeURIComponent(document)};` });
+const versionStateKey = (document: string, id: string) => `${VERSION_STATE_PREFIX}${encodeURIComponent(document)}:${id}`;
 
 /** Key prefixes of recently used documents, so writing a key does not re-encode the name. */
 const MAX_CACHED_PREFIXES = 1024;
@@ -81,7 +94,7 @@ function seqOf(key: string): number {
   return Number.parseInt(key.slice(key.lastIndexOf(':') + 1), 16);
 }
 
-export class LevelStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore {
+export class LevelStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore, VersionStore {
   readonly kind = 'leveldb';
   readonly directory: string;
   private readonly db: ClassicLevel<string, Uint8Array>;
@@ -93,7 +106,7 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
   private tidyTimer: NodeJS.Timeout | undefined;
   private tidying: Promise<void> | undefined;
   private lastWriteAt = 0;
-  /** Work that must not overlap, by key: revocation saves and reads, saves of one last-seen entry, one channel's. */
+  /** Work that must not overlap, by key: revocation saves and reads, saves of one last-seen entry, one channel's, one document's versions'. */
   private readonly turns = new Turns();
   private readonly channels: LevelChannels;
   /** The time in the last revocation key (read at the first save). */
@@ -257,6 +270,54 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
     return newestSeen(entries, limit);
   }
 
+  async saveVersion(document: string, version: VersionInfo, state: Uint8Array, options: { unlessNewerThan?: number } = {}): Promise<boolean> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    const { unlessNewerThan } = options;
+    const range = versionRange(document);
+    const { id, name, at, by, byName, auto, reason, bytes } = version;
+    // In turn with the document's other saves and prunes: the check and the write are one step.
+    return this.turns.run(range.gt, async () => {
+      if (unlessNewerThan !== undefined && (await this.readVersions(range)).some((held) => held.at > unlessNewerThan)) return false;
+      this.lastWriteAt = performance.now();
+      await this.db.batch(
+        [
+          { type: 'put', key: `${range.gt}${id}`, value: new TextEncoder().encode(JSON.stringify({ id, name, at, by, byName, auto, reason, bytes })) },
+          { type: 'put', key: versionStateKey(document, id), value: state },
+        ],
+        { sync: true },
+      );
+      return true;
+    });
+  }
+
+  async listVersions(document: string): Promise<readonly VersionInfo[]> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    return (await this.readVersions(versionRange(document))).sort(newestFirst);
+  }
+
+  async loadVersion(document: string, id: string): Promise<Uint8Array | undefined> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    return this.db.get(versionStateKey(document, id));
+  }
+
+  async pruneVersions(document: string, autoBefore: number): Promise<number> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    const range = versionRange(document);
+    return this.turns.run(range.gt, async () => {
+      const pruned = (await this.readVersions(range)).filter((version) => version.auto && version.at < autoBefore);
+      if (pruned.length === 0) return 0;
+      this.lastWriteAt = performance.now();
+      await this.db.batch(
+        pruned.flatMap(({ id }) => [
+          { type: 'del' as const, key: `${range.gt}${id}` },
+          { type: 'del' as const, key: versionStateKey(document, id) },
+        ]),
+        { sync: true },
+      );
+      return pruned.length;
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.tidyTimer);
@@ -311,5 +372,21 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
       this.headReads.set(name, reading);
     }
     return reading;
+  }
+
+  /** The descriptions of a document's versions (`range` from versionRange), in key order. */
+  private async readVersions(range: { gt: string; lt: string }): Promise<VersionInfo[]> {
+    const decoder = new TextDecoder();
+    const versions: VersionInfo[] = [];
+    for await (const [key, value] of this.db.iterator(range)) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(decoder.decode(value));
+      } catch {
+        parsed = undefined;
+      }
+      versions.push(versionFrom(parsed, `LevelDB key ${key}`));
+    }
+    return versions;
   }
 }

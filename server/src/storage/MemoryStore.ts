@@ -1,6 +1,6 @@
 /**
- * The in-memory reference implementation of DocumentStore, RevocationStore, ChannelStore and LastSeenStore: the contracts in their
- * plainest form, for tests and for embedding Concord where nothing needs to outlive the process.
+ * The in-memory reference implementation of DocumentStore, RevocationStore, ChannelStore, LastSeenStore and VersionStore: the
+ * contracts in their plainest form, for tests and for embedding Concord where nothing needs to outlive the process.
  */
 import type { ChannelPosition, LastSeen } from '@concord/engine';
 import type { Revocation } from '../auth/revocations.js';
@@ -16,13 +16,15 @@ import {
 import { MemoryLastSeenStore, type LastSeenStore } from './LastSeenStore.js';
 import { snapshotSeq, StoreClosedError, type AppendEntry, type DocumentStore, type StoredEntry } from './DocumentStore.js';
 import { byTime, type RevocationsSince, type RevocationStore } from './RevocationStore.js';
+import { MemoryVersionStore, type VersionInfo, type VersionStore } from './VersionStore.js';
 
-export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore {
+export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore, VersionStore {
   readonly kind = 'memory';
   private readonly documents = new Map<string, { entries: StoredEntry[]; head: number }>();
   private readonly revocations: Revocation[] = [];
   private readonly channels = new MemoryChannelStore();
   private readonly lastSeen = new MemoryLastSeenStore();
+  private readonly versions = new MemoryVersionStore();
   private closed = false;
 
   async load(name: string): Promise<readonly StoredEntry[]> {
@@ -95,6 +97,26 @@ export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore
   async loadLastSeen(tenant: string, limit: number): Promise<Record<string, LastSeen>> {
     this.assertOpen();
     return this.lastSeen.loadLastSeen(tenant, limit);
+  }
+
+  async saveVersion(document: string, version: VersionInfo, state: Uint8Array, options?: { unlessNewerThan?: number }): Promise<boolean> {
+    this.assertOpen();
+    return this.versions.saveVersion(document, version, state, options);
+  }
+
+  async listVersions(document: string): Promise<readonly VersionInfo[]> {
+    this.assertOpen();
+    return this.versions.listVersions(document);
+  }
+
+  async loadVersion(document: string, id: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    return this.versions.loadVersion(document, id);
+  }
+
+  async pruneVersions(document: string, autoBefore: number): Promise<number> {
+    this.assertOpen();
+    return this.versions.pruneVersions(document, autoBefore);
   }
 
   async close(): Promise<void> {

@@ -140,6 +140,27 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX concord_last_seen_newest ON concord_last_seen (tenant, at DESC);`,
   },
+  {
+    version: 7,
+    name: 'versions',
+    // VersionStore: whole states of a document saved now and then, with their description (`at` in ms; `name` null
+    // for automatic ones; `bytes` the state's size). A document's are listed newest first, without their states.
+    sql: `
+      CREATE TABLE concord_versions (
+        document text NOT NULL,
+        id text NOT NULL,
+        name text,
+        at bigint NOT NULL,
+        "by" text NOT NULL,
+        by_name text NOT NULL,
+        auto boolean NOT NULL,
+        reason text NOT NULL,
+        bytes integer NOT NULL,
+        state bytea NOT NULL,
+        PRIMARY KEY (document, id)
+      );
+      CREATE INDEX concord_versions_newest ON concord_versions (document, at DESC);`,
+  },
 ];
 
 /** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */

@@ -28,6 +28,10 @@
  * Channel logs (ChannelStore) are PostgresChannels.ts's (migration 5).
  *
  * Last-seen times (LastSeenStore) are rows of `concord_last_seen` (migration 6): an upsert that keeps the later `at`.
+ *
+ * Versions (VersionStore) are rows of `concord_versions` (migration 7), the state in a column a listing never reads.
+ * A save is one INSERT; a save `unlessNewerThan` is one transaction that takes a third per-document advisory lock,
+ * looks for a newer version and inserts, so instances saving a document's version at once keep one.
  */
 import { randomUUID } from 'node:crypto';
 import type { ChannelPosition, LastSeen } from '@concord/engine';
@@ -41,6 +45,7 @@ import type { Revocation } from '../auth/revocations.js';
 import type { ChannelAppend, ChannelKey, ChannelRead, ChannelStore, NewChannelEvent, Retention } from './ChannelStore.js';
 import { PostgresChannels } from './PostgresChannels.js';
 import type { LastSeenStore } from './LastSeenStore.js';
+import { newestFirst, versionFrom, type VersionInfo, type VersionStore } from './VersionStore.js';
 
 /** Connections per instance: one group-commit write at a time, plus loads and compactions. */
 export const DEFAULT_MAX_CONNECTIONS = 10;
@@ -51,9 +56,10 @@ export const QUERY_TIMEOUT_MS = 30_000;
 /** TCP keepalive on idle connections, so dead ones are noticed. */
 export const KEEPALIVE_DELAY_MS = 10_000;
 
-/** Seeds of the two per-document advisory lock families (see the header). */
+/** Seeds of the per-document advisory lock families (see the header); 2 seeds the migration lock (PostgresMigrations.ts). */
 const LOG_LOCK = 0;
 const COMPACT_LOCK = 1;
+const VERSION_LOCK = 3;
 
 /** The advisory lock key of document `$1` in the current schema (schemas sharing a database never block each other). */
 const lockKey = (param: string, family: number) => `hashtextextended(current_schema() || '/' || ${param}, ${family})`;
@@ -81,6 +87,27 @@ const SAVE_LAST_SEEN = `
   INSERT INTO concord_last_seen AS s (tenant, "user", name, color, at) VALUES ($1, $2, $3, $4, $5)
   ON CONFLICT (tenant, "user") DO UPDATE SET name = $3, color = $4, at = $5 WHERE s.at <= $5`;
 const LOAD_LAST_SEEN = 'SELECT "user", name, color, at FROM concord_last_seen WHERE tenant = $1 ORDER BY at DESC LIMIT $2';
+
+const INSERT_VERSION = `
+  INSERT INTO concord_versions (document, id, name, at, "by", by_name, auto, reason, bytes, state)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`;
+const LOCK_FOR_VERSION = `SELECT pg_advisory_xact_lock(${lockKey('$1', VERSION_LOCK)})`;
+const NEWER_VERSION = 'SELECT 1 FROM concord_versions WHERE document = $1 AND at > $2 LIMIT 1';
+/** Everything but the state. */
+const LIST_VERSIONS = 'SELECT id, name, at, "by", by_name, auto, reason, bytes FROM concord_versions WHERE document = $1 ORDER BY at DESC';
+const LOAD_VERSION = 'SELECT state FROM concord_versions WHERE document = $1 AND id = $2';
+const PRUNE_VERSIONS = 'DELETE FROM concord_versions WHERE document = $1 AND auto AND at < $2';
+
+interface VersionRow {
+  id: string;
+  name: string | null;
+  at: string;
+  by: string;
+  by_name: string;
+  auto: boolean;
+  reason: string;
+  bytes: number;
+}
 
 /** The entries of a row. */
 function entriesOf(row: { seq: string; update: Buffer; packed: boolean }): StoredEntry[] {
@@ -110,7 +137,7 @@ export function reasonOf(error: unknown): string {
   return String(error);
 }
 
-export class PostgresStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore {
+export class PostgresStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore, VersionStore {
   readonly kind = 'postgres';
   private readonly pool: pg.Pool;
   private readonly log: Logger;
@@ -257,6 +284,45 @@ export class PostgresStore implements DocumentStore, RevocationStore, ChannelSto
     this.assertOpen();
     const { rows } = await this.query<{ user: string; name: string; color: string; at: string }>('last-seen load', LOAD_LAST_SEEN, [tenant, limit]);
     return Object.fromEntries(rows.map((row) => [row.user, { name: row.name, color: row.color, at: Number(row.at) }]));
+  }
+
+  async saveVersion(document: string, version: VersionInfo, state: Uint8Array, options: { unlessNewerThan?: number } = {}): Promise<boolean> {
+    this.assertOpen();
+    const { unlessNewerThan } = options;
+    const { id, name, at, by, byName, auto, reason, bytes } = version;
+    const values = [document, id, name, at, by, byName, auto, reason, bytes, state];
+    if (unlessNewerThan === undefined) {
+      await this.query('version save', INSERT_VERSION, values);
+      return true;
+    }
+    // Saves of the document's versions `unlessNewerThan` take turns under the lock: the check and the insert are one step.
+    return this.transaction('version save', async (client) => {
+      await client.query(LOCK_FOR_VERSION, [document]);
+      // `at` is whole milliseconds: above a bound is above its floor (a bound may be fractional, half an interval say).
+      if ((await client.query(NEWER_VERSION, [document, Math.floor(unlessNewerThan)])).rows.length > 0) return false;
+      await client.query(INSERT_VERSION, values);
+      return true;
+    });
+  }
+
+  async listVersions(document: string): Promise<readonly VersionInfo[]> {
+    this.assertOpen();
+    const { rows } = await this.query<VersionRow>('version list', LIST_VERSIONS, [document]);
+    return rows
+      .map(({ by_name, at, ...row }) => versionFrom({ ...row, at: Number(at), byName: by_name }, `concord_versions ${JSON.stringify(document)} id ${row.id}`))
+      .sort(newestFirst); // equal times: the greater id first, as JavaScript compares strings (not the database's collation)
+  }
+
+  async loadVersion(document: string, id: string): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    const { rows } = await this.query<{ state: Buffer }>('version load', LOAD_VERSION, [document, id]);
+    return rows[0]?.state;
+  }
+
+  async pruneVersions(document: string, autoBefore: number): Promise<number> {
+    this.assertOpen();
+    // `at` is whole milliseconds: below a bound is below its ceiling.
+    return (await this.query('version prune', PRUNE_VERSIONS, [document, Math.ceil(autoBefore)])).rowCount ?? 0;
   }
 
   /** The cursor is `<highest id>:<highest at>` of what was read (`0:0` before any). */
