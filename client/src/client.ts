@@ -24,6 +24,7 @@ import { assertUpdateFrequency, UpdateClock, type UpdateFrequency } from './freq
 import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './registry.js';
 import { Socket } from './socket.js';
 import { TokenProvider } from './token.js';
+import { VersionsApi } from './versions.js';
 import type {
   Channel,
   ConnectionState,
@@ -65,6 +66,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     this.context = {
       socket: this.socket,
       tokens: this.tokens,
+      versions: new VersionsApi(options.url, this.tokens),
       identity: () => this.whoAmI(),
       persistence: (options.persistence ?? true) && indexedDBAvailable(),
       clock: this.clock,

@@ -30,13 +30,16 @@ import { AwarenessPresence } from './presence.js';
 import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
 import type { TokenProvider } from './token.js';
-import type { AccessChange, DocumentEvents, DocumentHandle, DocumentStatus, OutboxEntry } from './types.js';
+import type { AccessChange, DocumentEvents, DocumentHandle, DocumentStatus, OutboxEntry, RestoreResult, VersionInfo } from './types.js';
+import type { VersionsApi } from './versions.js';
 
 
 /** What a document needs from the client that opened it. */
 export interface DocumentContext {
   readonly socket: Socket;
   readonly tokens: TokenProvider;
+  /** The server's version history API. */
+  readonly versions: VersionsApi;
   identity(): Promise<Identity>;
   readonly persistence: boolean;
   /** When held remote updates are applied (the update-frequency preference). */
@@ -143,6 +146,22 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
 
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S> {
     return type.open(this.doc);
+  }
+
+  versions(): Promise<VersionInfo[]> {
+    return this.context.versions.list(this.name);
+  }
+
+  version(id: string): Promise<Uint8Array> {
+    return this.context.versions.state(this.name, id);
+  }
+
+  saveVersion(name: string): Promise<VersionInfo> {
+    return this.context.versions.save(this.name, name);
+  }
+
+  restore(id: string): Promise<RestoreResult> {
+    return this.context.versions.restore(this.name, id);
   }
 
   /** One more `open` of the same name. */

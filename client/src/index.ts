@@ -9,6 +9,7 @@ export type { ChannelPosition, NotificationPreference } from '@concord/engine';
 export type { Clock } from './clock.js';
 export { TYPING_TIMEOUT_MS } from './presence.js';
 export { UNDO_CAPTURE_TIMEOUT_MS, UNDO_MAX_STEPS } from './history.js';
+export { ApiError, apiBase } from './versions.js';
 export type {
   AccessChange,
   Channel,
@@ -39,4 +40,6 @@ export type {
   SyncClientOptions,
   TokenRequest,
   TokenSource,
+  RestoreResult,
+  VersionInfo,
 } from './types.js';

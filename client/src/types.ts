@@ -380,6 +380,17 @@ export interface DocumentHandle extends Observable<DocumentEvents> {
   readonly history: History;
   /** Typed access to the document through an engine document type. */
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S>;
+  /** The document's saved versions, newest first (needs the network and a read grant). */
+  versions(): Promise<VersionInfo[]>;
+  /** A version's content as a Yjs update, to preview it in a `Y.Doc` of its own. */
+  version(id: string): Promise<Uint8Array>;
+  /** Saves the current state as a version with this name (needs a write grant). */
+  saveVersion(name: string): Promise<VersionInfo>;
+  /**
+   * Makes the document's content that of version `id`, as a change every open copy receives (this one too, over the
+   * socket); the content before is saved as an automatic version, `before`, so restoring that one undoes it.
+   */
+  restore(id: string): Promise<RestoreResult>;
   /** Releases one reference; the last one detaches from the server, closes IndexedDB (keeping the data) and the doc. */
   close(): Promise<void>;
 }
@@ -480,4 +491,31 @@ export interface Workspace extends Observable<WorkspaceEvents> {
   setPage(page: string): void;
   setDocument(name: string | null): void;
   leave(): Promise<void>;
+}
+
+/** A saved version of a document (the server's `GET /api/documents/<name>/versions`). */
+export interface VersionInfo {
+  readonly id: string;
+  /** The name it was saved under; null for automatic versions. */
+  readonly name: string | null;
+  /** When, in milliseconds since the epoch. */
+  readonly at: number;
+  /** The user id it is attributed to (the last editor before it, or who named it), and that user's name. */
+  readonly by: string;
+  readonly byName: string;
+  readonly auto: boolean;
+  /** `edits` (after a stretch of editing), `restore` (the content before a restore) or `named`. */
+  readonly reason: 'edits' | 'restore' | 'named';
+  readonly bytes: number;
+}
+
+/** What `DocumentHandle.restore` resolves with. */
+export interface RestoreResult {
+  readonly restored: string;
+  /** The automatic version of the content before the restore. */
+  readonly before: string;
+  /** Whether the content changed (false: it already was the version's). */
+  readonly changed: boolean;
+  /** Stored on the server (false: stored when its storage recovers). */
+  readonly durable: boolean;
 }

@@ -434,6 +434,27 @@ export const SETTINGS = {
       .max(7 * 24 * 3600, 'must be at most a week')
       .default(24 * 3600),
   },
+  versionIntervalSeconds: {
+    env: 'CONCORD_VERSION_INTERVAL_SECONDS',
+    flag: '--version-interval-seconds <seconds>',
+    description: 'save an automatic version of a document this long after the first change since its last one (and when it unloads with changes); 0: none',
+    schema: z.coerce
+      .number({ message: 'must be a number of seconds' })
+      .int('must be a whole number of seconds')
+      .min(0, 'must be 0 (no automatic versions) or more')
+      .max(7 * 24 * 3600, 'must be at most a week')
+      .default(600),
+  },
+  versionRetentionDays: {
+    env: 'CONCORD_VERSION_RETENTION_DAYS',
+    flag: '--version-retention-days <days>',
+    description: 'how long automatic versions are kept (named versions are kept until deleted with the document)',
+    schema: z.coerce
+      .number({ message: 'must be a number of days' })
+      .min(1 / 24, 'must be at least an hour (1/24)')
+      .max(100 * 365, 'must be at most 100 years')
+      .default(30),
+  },
   maxEventBytes: {
     env: 'CONCORD_MAX_EVENT_BYTES',
     flag: '--max-event-bytes <bytes>',

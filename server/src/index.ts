@@ -9,6 +9,7 @@ export type { RevocationsSince, RevocationStore } from './storage/RevocationStor
 export { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
 export { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
 export type { LastSeenStore } from './storage/LastSeenStore.js';
+export { keepsVersions, MemoryVersionStore, newVersionId, type VersionInfo, type VersionReason, type VersionStore } from './storage/VersionStore.js';
 export type { ChannelAppend, ChannelKey, ChannelRead, ChannelStore, NewChannelEvent, Retention } from './storage/ChannelStore.js';
 export type { Revocation, RevokedAccess } from './auth/revocations.js';
 export { MemoryStore } from './storage/MemoryStore.js';
@@ -30,3 +31,5 @@ export { LifecycleConfigError } from './lifecycle/rules.js';
 export type { FieldHookRule, LifecycleConfig, LifecycleInput, WebhookTarget } from './lifecycle/rules.js';
 export { SIGNATURE_HEADER, signWebhook, verifyWebhookSignature, WEBHOOK_ID_HEADER } from './lifecycle/webhooks.js';
 export type { RetryPolicy } from './lifecycle/webhooks.js';
+export { MAX_VERSION_NAME_LENGTH, UnknownVersionError } from './history/Versions.js';
+export type { RestoreResult } from './history/Versions.js';

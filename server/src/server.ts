@@ -60,6 +60,8 @@ import { PostgresStore } from './storage/PostgresStore.js';
 import { keepsRevocations } from './storage/RevocationStore.js';
 import { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
 import { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
+import { keepsVersions, MemoryVersionStore, type VersionInfo } from './storage/VersionStore.js';
+import { Versions, type RestoreResult } from './history/Versions.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -123,6 +125,17 @@ export interface ConcordServer {
    * tokens issued before stay capped, and it is stored. Resolves once durable; throws a ConcordError for bad input.
    */
   revoke(revocation: RevocationInput): Promise<RevocationResult>;
+  /** The versions of a document, newest first (see history/Versions.ts). */
+  versions(name: string, options?: { tenant?: string }): Promise<readonly VersionInfo[]>;
+  /** A version's state, as a Yjs update; rejects with UnknownVersionError for an id the document does not have. */
+  version(name: string, id: string, options?: { tenant?: string }): Promise<Uint8Array>;
+  /** Saves the document's current state as a version named `label`; resolves once it is durable. */
+  saveVersion(name: string, label: string, options?: { tenant?: string; actor?: BackendActor }): Promise<VersionInfo>;
+  /**
+   * Makes the document's content that of version `id`, as a change every client receives (the content before is
+   * saved as an automatic version first, so restoring that one undoes it); resolves once durable.
+   */
+  restore(name: string, id: string, options?: { tenant?: string; actor?: BackendActor }): Promise<RestoreResult>;
   /** Closes every socket (clients reconnect later), stores every document, closes storage. */
   stop(): Promise<void>;
 }
@@ -249,6 +262,13 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await peers.start();
     }
     const writer = new DocumentWriter(hocuspocus, durability);
+    const versions = new Versions({
+      store: keepsVersions(store) ? store : new MemoryVersionStore(),
+      writer,
+      intervalMs: config.versionIntervalSeconds * 1000,
+      retentionMs: config.versionRetentionDays * 24 * 3600 * 1000,
+      log,
+    });
     const webhooks =
       lifecycle.webhooks.length > 0 && config.webhookSecret !== undefined
         ? new WebhookSender({ secret: config.webhookSecret, retry: webhookRetry, log: log.child({ component: 'webhooks' }), metrics })
@@ -271,6 +291,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         ...relay,
         ...(channelRelay === undefined ? [] : [channelRelay]),
         persistence,
+        versions,
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),
         presence,
@@ -338,6 +359,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         onRefused: (status) => metrics.refusedRequests.inc({ status: String(status) }),
         revoke: (revocation) => revoker.revoke(revocation),
         revocations: revoker.list,
+        versions,
       },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
@@ -385,6 +407,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         log.error({ backlog: committer.backlog, lastError: committer.lastError }, 'storage did not take every change before shutdown; they were never acknowledged, so clients still hold them');
       }
       await lifecycleHooks.close();
+      await versions.close();
       committer.close();
       sessions.close();
       await channels.close();
@@ -412,6 +435,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       notify: (user, notification, options = {}) =>
         writer.notify(options.tenant ?? DEFAULT_TENANT, user, notification, options.actor ?? SERVER_ACTOR),
       revoke: (revocation) => revoker.revoke(revocation),
+      versions: (name, options = {}) => versions.list(options.tenant ?? DEFAULT_TENANT, name),
+      version: (name, id, options = {}) => versions.state(options.tenant ?? DEFAULT_TENANT, name, id),
+      saveVersion: (name, label, options = {}) => versions.saveNamed(options.tenant ?? DEFAULT_TENANT, name, label, options.actor ?? SERVER_ACTOR),
+      restore: (name, id, options = {}) => versions.restore(options.tenant ?? DEFAULT_TENANT, name, id, options.actor ?? SERVER_ACTOR),
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {

@@ -106,6 +106,19 @@ export class DocumentWriter {
     actor: BackendActor,
     write: (document: Document, origin: unknown) => T,
   ): Promise<{ result: T; durable: boolean }> {
+    return this.withDocument(tenant, name, actor, (document, origin) => document.transact(() => write(document, origin), origin));
+  }
+
+  /**
+   * Runs `use` on the document, loaded (and kept loaded) meanwhile, with the origin that tags a change as the server
+   * API's on behalf of `actor`; then waits until what the document holds is durable (see `durable`).
+   */
+  async withDocument<T>(
+    tenant: string,
+    name: string,
+    actor: BackendActor,
+    use: (document: Document, origin: unknown) => T | Promise<T>,
+  ): Promise<{ result: T; durable: boolean }> {
     assertTenant(tenant);
     assertDocumentName(name);
     const qualified = qualifyDocumentName(tenant, name);
@@ -115,8 +128,7 @@ export class DocumentWriter {
     try {
       const document = connection.document;
       if (!document) throw new Error(`document ${name} closed before the change`);
-      const origin = { ...SERVER_API_ORIGIN, context };
-      result = document.transact(() => write(document, origin), origin);
+      result = await use(document, { ...SERVER_API_ORIGIN, context });
     } finally {
       await this.release(connection);
     }

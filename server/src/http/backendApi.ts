@@ -5,6 +5,10 @@
  *   POST /api/documents/<name>/changes     {"fields": {...}, "records": {"<collection>": {"<id>": {...}}}}
  *   POST /api/users/<id>/notifications     {"kind": "assignment", "title": "...", "target": {"document": "task-7"}}
  *   POST /api/revocations                  {"user": "mallory", "documents": "project-*", "access": "none" | "read"}
+ *   GET  /api/documents/<name>/versions                  the document's versions, newest first
+ *   POST /api/documents/<name>/versions                  {"name": "Before the review"}: a named version of now
+ *   GET  /api/documents/<name>/versions/<id>             the version's state, a Yjs update (application/octet-stream)
+ *   POST /api/documents/<name>/versions/<id>/restore     the document's content becomes the version's
  *
  * Callers authenticate with `Authorization: Bearer <credential>`: the server's API key (`CONCORD_API_KEY`; the tenant
  * is the `tenant` query parameter, default `default`), or a JWT of the tenant whose `publish` globs grant the channel
@@ -31,10 +35,13 @@ import { capAccess, type RevocationList } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { BackendActor, DocumentChangeResult, NotificationResult } from '../backend/DocumentWriter.js';
 import type { PublishedEvent } from '../channels/ChannelHub.js';
+import { UnknownVersionError, type Versions } from '../history/Versions.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './jsonDepth.js';
 
 /** Room for the JSON around an event's payload. */
 const ENVELOPE_BYTES = 1024;
+/** Largest body of a named version's request: the name, and room for JSON around it. */
+const MAX_VERSION_BODY_BYTES = 4 * 1024;
 /** Largest body of a revocation: a user id and a glob (each at most 1,000 characters) and an access. */
 const MAX_REVOCATION_BODY_BYTES = 8 * 1024;
 
@@ -54,6 +61,8 @@ export interface BackendApiOptions {
   revoke(input: RevocationInput & { tenant: string }): Promise<RevocationResult>;
   /** What caps tokens issued before a revocation. */
   readonly revocations: RevocationList;
+  /** Version history (history/Versions.ts). */
+  readonly versions: Versions;
 }
 
 type Caller =
@@ -61,7 +70,7 @@ type Caller =
   | { readonly kind: 'token'; readonly tenant: string; readonly actor: BackendActor; readonly claims: TokenClaims };
 
 class ApiError extends Error {
-  readonly status: 400 | 401 | 403 | 413 | 415;
+  readonly status: 400 | 401 | 403 | 404 | 413 | 415;
 
   constructor(status: ApiError['status'], message: string) {
     super(message);
@@ -74,6 +83,10 @@ const KEY_ACTOR: BackendActor = { id: 'api', name: 'App backend' };
 const publishBody = z.object({
   event: z.string({ message: 'event (the event name) is required' }),
   payload: z.json().optional(),
+});
+
+const versionBody = z.object({
+  name: z.string({ message: 'name (the version\'s name) is required' }),
 });
 
 function digest(value: string): Buffer {
@@ -124,6 +137,7 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       return await handler(c);
     } catch (error) {
       if (error instanceof ApiError) return c.json({ error: error.message }, error.status);
+      if (error instanceof UnknownVersionError) return c.json({ error: error.message }, 404);
       if (error instanceof ConcordError) return c.json({ error: error.message, kind: error.kind }, 400);
       throw error;
     }
@@ -138,6 +152,15 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
   /** The caller `admitted` found, for the handler after it. */
   const callers = new WeakMap<Context, Caller>();
   const callerOf = (c: Context) => callers.get(c) as Caller;
+  /** Refuses a token that does not grant `needed` on the route's document (write needs write; read, either). */
+  const documentGrant = (needed: Access) => (caller: Caller, c: Context) => {
+    const name = c.req.param('name') as string;
+    if (caller.kind === 'key') return;
+    const access = capAccess(documentAccess(caller.claims, name), options.revocations.capFor(caller.claims, name));
+    if (access === Access.Write || (needed === Access.Read && access === Access.Read)) return;
+    throw new ApiError(403, `the token does not grant ${needed} on ${name}${inboxOwner(name) !== null ? ' (an inbox is its owner\'s alone)' : ''}`);
+  };
+
   /** Checks the credential and what the route grants it (`authorize` throws ApiError 403) before the body is read. */
   const admitted =
     (authorize: (caller: Caller, c: Context) => void = () => {}): MiddlewareHandler =>
@@ -147,7 +170,7 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
         authorize(caller, c);
         callers.set(c, caller);
       } catch (error) {
-        if (error instanceof ApiError && error.status !== 400 && error.status !== 415) return refuseUnread(c, error.status, error.message);
+        if (error instanceof ApiError && error.status !== 400 && error.status !== 404 && error.status !== 415) return refuseUnread(c, error.status, error.message);
         throw error;
       }
       await next();
@@ -179,12 +202,7 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
 
   app.post(
     '/api/documents/:name/changes',
-    admitted((caller, c) => {
-      const name = c.req.param('name') as string;
-      if (caller.kind === 'token' && capAccess(documentAccess(caller.claims, name), options.revocations.capFor(caller.claims, name)) !== Access.Write) {
-        throw new ApiError(403, `the token does not grant write on ${name}${inboxOwner(name) !== null ? ' (an inbox is its owner\'s alone)' : ''}`);
-      }
-    }),
+    admitted(documentGrant(Access.Write)),
     tooLarge(options.maxChangeBytes),
     errors(async (c) => {
       const caller = callerOf(c);
@@ -209,6 +227,47 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       const user = c.req.param('user') as string;
       const notification = await jsonBody(c);
       const result = await options.notify(caller.tenant, user, notification, caller.actor);
+      return c.json(result, result.durable ? 200 : 202);
+    }),
+  );
+
+  app.get(
+    '/api/documents/:name/versions',
+    admitted(documentGrant(Access.Read)),
+    errors(async (c) => {
+      const versions = await options.versions.list(callerOf(c).tenant, c.req.param('name') as string);
+      return c.json({ versions }, 200);
+    }),
+  );
+
+  app.post(
+    '/api/documents/:name/versions',
+    admitted(documentGrant(Access.Write)),
+    tooLarge(MAX_VERSION_BODY_BYTES),
+    errors(async (c) => {
+      const caller = callerOf(c);
+      const body = versionBody.safeParse(await jsonBody(c));
+      if (!body.success) throw new ApiError(400, body.error.issues.map((issue) => issue.message).join('; '));
+      const version = await options.versions.saveNamed(caller.tenant, c.req.param('name') as string, body.data.name, caller.actor);
+      return c.json(version, 201);
+    }),
+  );
+
+  app.get(
+    '/api/documents/:name/versions/:id',
+    admitted(documentGrant(Access.Read)),
+    errors(async (c) => {
+      const state = await options.versions.state(callerOf(c).tenant, c.req.param('name') as string, c.req.param('id') as string);
+      return c.body(new Uint8Array(state), 200, { 'content-type': 'application/octet-stream' });
+    }),
+  );
+
+  app.post(
+    '/api/documents/:name/versions/:id/restore',
+    admitted(documentGrant(Access.Write)),
+    errors(async (c) => {
+      const caller = callerOf(c);
+      const result = await options.versions.restore(caller.tenant, c.req.param('name') as string, c.req.param('id') as string, caller.actor);
       return c.json(result, result.durable ? 200 : 202);
     }),
   );

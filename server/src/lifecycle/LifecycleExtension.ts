@@ -13,7 +13,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { afterLoadDocumentPayload, Document, Extension } from '@hocuspocus/server';
-import { isTransactionOrigin } from '@hocuspocus/server';
 import {
   fieldEntries,
   fieldEntriesBefore,
@@ -31,6 +30,7 @@ import {
 } from '@concord/engine';
 import picomatch from 'picomatch';
 import * as Y from 'yjs';
+import { authorOf } from '../auth/author.js';
 import type { Logger } from '../logger.js';
 import { fill, type FieldHookRule, type LifecycleConfig } from './rules.js';
 import type { WebhookSender } from './webhooks.js';
@@ -61,14 +61,6 @@ interface PendingWebhook {
 }
 
 type AnyType = Y.AbstractType<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- Yjs types are invariant in their event
-
-/** Who made a transaction: a client's user, the backend's actor, or null. */
-function authorOf(origin: unknown): string | null {
-  if (isTransactionOrigin(origin) && origin.source === 'connection') {
-    return (origin.connection.context as { user?: { id?: string } } | undefined)?.user?.id ?? null;
-  }
-  return (origin as { context?: { user?: { id?: string } } } | null)?.context?.user?.id ?? null;
-}
 
 /** A map value as JSON (a nested record map becomes its fields). */
 function plain(value: unknown): unknown {
@@ -126,7 +118,7 @@ export class LifecycleExtension implements Extension {
     const map = document.getMap(rule.root);
     const fire = (record: string | null, value: unknown, previous: unknown, transaction: Y.Transaction) => {
       if (isMadeElsewhere(transaction.origin)) return;
-      const values = { document: name, record, field: rule.field, value, previous, by: authorOf(transaction.origin) };
+      const values = { document: name, record, field: rule.field, value, previous, by: authorOf(transaction.origin)?.id ?? null };
       if (rule.event) {
         const channel = fill(rule.channel, values);
         this.actions.publish(tenant, channel, rule.event, { root: rule.root, ...values, at: Date.now() }).catch((error: unknown) => {
@@ -213,7 +205,7 @@ export class LifecycleExtension implements Extension {
         if (topName !== undefined) pending.roots.add(topName);
       }
     }
-    const author = authorOf(transaction.origin);
+    const author = authorOf(transaction.origin)?.id ?? null;
     if (author) pending.by.add(author);
     clearTimeout(pending.timer);
     const wait = Math.max(0, Math.min(WEBHOOK_DEBOUNCE_MS, pending.firstAt + WEBHOOK_MAX_WAIT_MS - Date.now()));

@@ -28,8 +28,15 @@
  * `withoutUpdateEvents` runs a change with the document's `update` listeners set aside, so Yjs does not encode an update
  * nobody needs (loading from storage: see PersistenceExtension).
  *
+ * `typeRoots` gives each root of a document that nobody has typed yet (`doc.get(name)` of Yjs' base `AbstractType`,
+ * which is what a root built from updates alone is) the type its content shows: entries by key (`_map`) make a
+ * `Y.Map`; a sequence (`_start`) of XML elements or XML text a `Y.XmlFragment`, of strings, formats or embeds a
+ * `Y.Text`, of anything else a `Y.Array`. Updates do not say what type a root is, and only typed roots report their
+ * changes to observers and to `Y.UndoManager` (history/revert.ts).
+ *
  * What is read: `doc.store.clients` (every client's structs, sorted by clock), and the structs' own `write(encoder,
- * offset)`, with the exported `findIndexSS` and `UpdateEncoderV1`. The wire format is Yjs' update format v1, which
+ * offset)`, with the exported `findIndexSS` and `UpdateEncoderV1`; a root's `_map` and `_start` and its items' `right`
+ * and `content`. The wire format is Yjs' update format v1, which
  * every Yjs version reads.
  */
 import type * as decoding from 'lib0/decoding';
@@ -254,5 +261,39 @@ export function withoutUpdateEvents<T>(doc: Y.Doc, change: () => T): T {
     return change();
   } finally {
     if (listeners !== undefined) observers.set('update', listeners);
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types are invariant in their event
+type RootKind = new () => Y.AbstractType<any>;
+
+/** The type a root's items show; undefined when it holds nothing to tell by. */
+function kindOf(root: Y.AbstractType<unknown>): RootKind | undefined {
+  if (root._map.size > 0) return Y.Map;
+  let kind: RootKind | undefined;
+  for (let item = root._start; item !== null; item = item.right) {
+    const content = item.content;
+    if (content instanceof Y.ContentType) {
+      if (content.type instanceof Y.XmlElement || content.type instanceof Y.XmlText) return Y.XmlFragment;
+      kind ??= Y.Array;
+    } else if (content instanceof Y.ContentString || content instanceof Y.ContentFormat || content instanceof Y.ContentEmbed) {
+      return Y.Text;
+    } else if (!(content instanceof Y.ContentDeleted)) {
+      kind ??= Y.Array;
+    }
+  }
+  return kind;
+}
+
+/**
+ * Types every untyped root of `doc` (see the top), looking at `doc`'s own items first, then at `hint`'s (another replica
+ * of the same document that may hold content `doc` lacks). A root with nothing to tell by becomes a `Y.Map`.
+ */
+export function typeRoots(doc: Y.Doc, hint?: Y.Doc): void {
+  for (const [name, root] of doc.share) {
+    if (root.constructor !== Y.AbstractType) continue;
+    const other = hint?.share.get(name);
+    const kind = kindOf(root) ?? (other === undefined ? undefined : other.constructor !== Y.AbstractType ? (other.constructor as RootKind) : kindOf(other));
+    doc.get(name, kind ?? Y.Map);
   }
 }
