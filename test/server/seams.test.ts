@@ -7,6 +7,7 @@
  *   which hands one frame object to every connection; `flushDelay: false` hands each update over synchronously;
  * - Yjs: the store's structs re-encoded since a state vector (`encodeChangesSince`) carry exactly what a window of
  *   random transactions changed, to a replica that had everything before it (seeded; CONCORD_TEST_SEED replays);
+ *   roots built from updates are untyped and unseen by a Y.UndoManager until `typeRoots` types them by their items;
  * - ws: the negotiated permessage-deflate window is read, a frame deflated elsewhere goes out through ws' sender and
  *   arrives as the original bytes, and a burst is written to a corked TCP socket.
  */
@@ -32,6 +33,7 @@ import {
   encodeBeyondKnown,
   encodeChangesSince,
   encodeRun,
+  typeRoots,
   withoutUpdateEvents,
   type DeleteSet,
   type StoredStruct,
@@ -290,6 +292,29 @@ describe('Hocuspocus: awareness messages without the scratch copy (MessageReceiv
 });
 
 describe('Yjs: what server/src/seams/yjs.ts reads', () => {
+  test('roots built from updates are untyped, a Y.UndoManager sees no change to them, and typeRoots types each by its items', () => {
+    const writer = new Y.Doc();
+    writer.getMap('m').set('k', 1);
+    writer.getText('t').insert(0, 'text');
+    writer.getArray('a').push([1, { x: 2 }]);
+    writer.getXmlFragment('x').insert(0, [new Y.XmlElement('p')]);
+    const replica = new Y.Doc();
+    Y.applyUpdate(replica, Y.encodeStateAsUpdate(writer));
+    for (const root of replica.share.values()) expect(root.constructor, 'yjs now types roots built from updates: typeRoots may not be needed').toBe(Y.AbstractType);
+    const untracked = new Y.UndoManager([...replica.share.values()], { trackedOrigins: new Set(['replay']) });
+    writer.getText('t').insert(0, 'more ');
+    Y.applyUpdate(replica, Y.encodeStateAsUpdate(writer, Y.encodeStateVector(replica)), 'replay');
+    expect(untracked.undoStack, 'yjs now reports changes of untyped roots to an UndoManager: typeRoots may not be needed').toHaveLength(0);
+    untracked.destroy();
+    typeRoots(replica);
+    expect(Object.fromEntries([...replica.share].map(([name, root]) => [name, root.constructor]))).toEqual({ m: Y.Map, t: Y.Text, a: Y.Array, x: Y.XmlFragment });
+    expect(replica.getText('t').toString()).toBe('more text');
+    const tracked = new Y.UndoManager([...replica.share.values()], { trackedOrigins: new Set(['replay']) });
+    writer.getText('t').insert(0, 'even ');
+    Y.applyUpdate(replica, Y.encodeStateAsUpdate(writer, Y.encodeStateVector(replica)), 'replay');
+    expect(tracked.undoStack).toHaveLength(1);
+  });
+
   test('the internals it uses are there; nothing changed gives null', () => {
     expect(typeof Y.findIndexSS).toBe('function');
     const encoder = new Y.UpdateEncoderV1() as unknown as Record<string, unknown>;
