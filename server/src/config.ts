@@ -455,6 +455,27 @@ export const SETTINGS = {
       .max(100 * 365, 'must be at most 100 years')
       .default(30),
   },
+  activityRetentionCount: {
+    env: 'CONCORD_ACTIVITY_RETENTION_COUNT',
+    flag: '--activity-retention-count <entries>',
+    description: 'newest entries kept in each document\'s activity feed',
+    schema: z.coerce
+      .number({ message: 'must be a number of entries' })
+      .int('must be a whole number of entries')
+      .min(1, 'must be at least 1')
+      .max(100_000, 'must be at most 100000')
+      .default(1000),
+  },
+  activityRetentionDays: {
+    env: 'CONCORD_ACTIVITY_RETENTION_DAYS',
+    flag: '--activity-retention-days <days>',
+    description: 'how long activity entries are kept',
+    schema: z.coerce
+      .number({ message: 'must be a number of days' })
+      .min(1 / 24, 'must be at least an hour (1/24)')
+      .max(100 * 365, 'must be at most 100 years')
+      .default(90),
+  },
   maxEventBytes: {
     env: 'CONCORD_MAX_EVENT_BYTES',
     flag: '--max-event-bytes <bytes>',

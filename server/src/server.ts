@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import type { Hocuspocus } from '@hocuspocus/server';
-import { DEFAULT_TENANT, type DocumentChanges, type NotificationInput } from '@concord/engine';
+import { DEFAULT_TENANT, type ActivityEntry, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
 import { Revoker, type RevocationInput, type RevocationResult } from './auth/Revoker.js';
 import { ConcordHocuspocus } from './seams/hocuspocus.js';
@@ -62,6 +62,7 @@ import { keepsChannels, MemoryChannelStore } from './storage/ChannelStore.js';
 import { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
 import { keepsVersions, MemoryVersionStore, type VersionInfo } from './storage/VersionStore.js';
 import { Versions, type RestoreResult } from './history/Versions.js';
+import { ActivityRecorder } from './history/ActivityRecorder.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -136,6 +137,8 @@ export interface ConcordServer {
    * saved as an automatic version first, so restoring that one undoes it); resolves once durable.
    */
   restore(name: string, id: string, options?: { tenant?: string; actor?: BackendActor }): Promise<RestoreResult>;
+  /** The document's activity feed, newest first (at most `limit`, default 100). */
+  activity(name: string, options?: { tenant?: string; limit?: number }): Promise<ActivityEntry[]>;
   /** Closes every socket (clients reconnect later), stores every document, closes storage. */
   stop(): Promise<void>;
 }
@@ -262,12 +265,19 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await peers.start();
     }
     const writer = new DocumentWriter(hocuspocus, durability);
+    const activity = new ActivityRecorder({
+      hocuspocus,
+      maxEntries: config.activityRetentionCount,
+      maxAgeMs: config.activityRetentionDays * 24 * 3600 * 1000,
+      log,
+    });
     const versions = new Versions({
       store: keepsVersions(store) ? store : new MemoryVersionStore(),
       writer,
       intervalMs: config.versionIntervalSeconds * 1000,
       retentionMs: config.versionRetentionDays * 24 * 3600 * 1000,
       log,
+      onRestore: (tenant, name, by, version) => activity.restored(tenant, name, by, version.id, version.name),
     });
     const webhooks =
       lifecycle.webhooks.length > 0 && config.webhookSecret !== undefined
@@ -292,6 +302,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         ...(channelRelay === undefined ? [] : [channelRelay]),
         persistence,
         versions,
+        activity,
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),
         presence,
@@ -360,6 +371,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         revoke: (revocation) => revoker.revoke(revocation),
         revocations: revoker.list,
         versions,
+        activity,
       },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
@@ -408,6 +420,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       }
       await lifecycleHooks.close();
       await versions.close();
+      await activity.close();
       committer.close();
       sessions.close();
       await channels.close();
@@ -438,6 +451,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       versions: (name, options = {}) => versions.list(options.tenant ?? DEFAULT_TENANT, name),
       version: (name, id, options = {}) => versions.state(options.tenant ?? DEFAULT_TENANT, name, id),
       saveVersion: (name, label, options = {}) => versions.saveNamed(options.tenant ?? DEFAULT_TENANT, name, label, options.actor ?? SERVER_ACTOR),
+      activity: (name, options = {}) => activity.read(options.tenant ?? DEFAULT_TENANT, name, options.limit ?? 100),
       restore: (name, id, options = {}) => versions.restore(options.tenant ?? DEFAULT_TENANT, name, id, options.actor ?? SERVER_ACTOR),
       stop: () => (stopping ??= stop()),
     };

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { RevocationStore } from '../storage/RevocationStore.js';
-import { matcherFor } from './access.js';
+import { grantName, matcherFor } from './access.js';
 import { issuedBefore, RevocationList, RevokedAccess, type Revocation } from './revocations.js';
 
 /** A user id or a glob longer than this is refused (a token's `sub` is an id, not a document). */
@@ -92,8 +92,8 @@ function seenKey({ tenant, user, documents, access, at }: Revocation): string {
 }
 
 /** The name a session's grant was matched against: a channel's own name, otherwise the document's. */
-function grantName(documentName: string): string {
-  return channelOf(documentName) ?? documentName;
+function grantNameOf(documentName: string): string {
+  return channelOf(documentName) ?? grantName(documentName);
 }
 
 export class Revoker<S extends RevocableSession = RevocableSession> {
@@ -202,7 +202,7 @@ export class Revoker<S extends RevocableSession = RevocableSession> {
     const matches = matcherFor(revocation.documents);
     let changed = 0;
     for (const session of [...sessions.ofUser(revocation.tenant, revocation.user)]) {
-      if (!matches(grantName(session.documentName))) continue;
+      if (!matches(grantNameOf(session.documentName))) continue;
       // A session authenticated since (a token issued after the revocation) keeps its grant.
       if (!issuedBefore(session.issuedAt === null ? undefined : session.issuedAt / 1000, revocation.at)) continue;
       if (revocation.access === RevokedAccess.None) {

@@ -36,7 +36,7 @@ import {
   type QualifiedName,
   type TokenClaims,
 } from '@concord/engine';
-import { accessFor, documentAccess } from '../auth/access.js';
+import { accessFor, documentAccess, grantName } from '../auth/access.js';
 import { capAccess, type RevocationList } from '../auth/revocations.js';
 import type { Sessions } from '../auth/Sessions.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
@@ -205,7 +205,7 @@ export class AuthExtension implements Extension {
 
   /** `granted`, capped by the revocations of the token's user on `name` (the iat rule). */
   private capped(claims: TokenClaims, granted: Access, name: string): Access | null {
-    return capAccess(granted, this.options.revocations?.capFor(claims, name) ?? null);
+    return capAccess(granted, this.options.revocations?.capFor(claims, grantName(name)) ?? null);
   }
 
   private refuse(error: unknown, documentName: string, userId: string | undefined): Refusal {

@@ -20,12 +20,8 @@ import type { afterLoadDocumentPayload, Document, Extension } from '@hocuspocus/
 import {
   ConcordError,
   ErrorKind,
-  INBOX_PREFIX,
-  isChannelDocument,
   isMadeElsewhere,
-  isWorkspaceDocument,
   qualifyDocumentName,
-  TENANT_SEPARATOR,
   assertDocumentName,
   assertTenant,
 } from '@concord/engine';
@@ -35,6 +31,7 @@ import type { BackendActor, DocumentWriter } from '../backend/DocumentWriter.js'
 import type { Logger } from '../logger.js';
 import { newVersionId, type VersionInfo, type VersionReason, type VersionStore } from '../storage/VersionStore.js';
 import { revertUpdate } from './revert.js';
+import { hasHistory } from './subjects.js';
 
 /** The longest name a named version may have. */
 export const MAX_VERSION_NAME_LENGTH = 200;
@@ -49,6 +46,8 @@ export interface VersionsOptions {
   readonly log: Logger;
   /** The clock (tests move it). */
   readonly now?: () => number;
+  /** Told of each restore that changed something (the activity feed). */
+  readonly onRestore?: (tenant: string, name: string, by: Author, version: VersionInfo) => void;
 }
 
 export interface RestoreResult {
@@ -85,6 +84,7 @@ export class Versions implements Extension {
   /** By qualified document name. */
   private readonly stretches = new Map<string, Stretch>();
   private readonly saving = new Set<Promise<unknown>>();
+  private readonly onRestore: VersionsOptions['onRestore'];
   private closed = false;
 
   constructor(options: VersionsOptions) {
@@ -94,10 +94,11 @@ export class Versions implements Extension {
     this.retentionMs = options.retentionMs;
     this.log = options.log.child({ component: 'versions' });
     this.now = options.now ?? Date.now;
+    this.onRestore = options.onRestore;
   }
 
   async afterLoadDocument({ document, documentName }: afterLoadDocumentPayload): Promise<void> {
-    if (this.intervalMs === 0 || !isVersioned(documentName)) return;
+    if (this.intervalMs === 0 || !hasHistory(documentName)) return;
     document.on('afterTransaction', (transaction: Y.Transaction) => {
       if (transaction.changed.size === 0 || isMadeElsewhere(transaction.origin)) return;
       const author = authorOf(transaction.origin);
@@ -149,13 +150,17 @@ export class Versions implements Extension {
     const key = qualified(tenant, name);
     const saved = await this.store.loadVersion(key, id);
     if (saved === undefined) throw new UnknownVersionError(name, id);
+    const info = (await this.store.listVersions(key)).find((version) => version.id === id);
     const { result, durable } = await this.writer.withDocument(tenant, name, actor, async (document, origin) => {
       const current = Y.encodeStateAsUpdate(document);
       const before = this.describe(null, actor, 'restore', current);
       await this.store.saveVersion(key, before, current);
       // Computed after the save: changes made meanwhile are in the document, and the revert takes them back too.
       const revert = revertUpdate(document, saved);
-      if (revert !== null) Y.applyUpdate(document, revert, origin);
+      if (revert !== null) {
+        Y.applyUpdate(document, revert, origin);
+        if (info) this.onRestore?.(tenant, name, actor, info);
+      }
       return { before: before.id, changed: revert !== null };
     });
     this.prune(key);
@@ -206,8 +211,3 @@ function qualified(tenant: string, name: string): string {
   return qualifyDocumentName(tenant, name);
 }
 
-/** Channels, workspace rooms and inboxes are the server's own documents: no history. */
-function isVersioned(documentName: string): boolean {
-  if (isChannelDocument(documentName) || isWorkspaceDocument(documentName)) return false;
-  return !documentName.slice(documentName.indexOf(TENANT_SEPARATOR) + 1).startsWith(INBOX_PREFIX);
-}

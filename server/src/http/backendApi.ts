@@ -9,6 +9,7 @@
  *   POST /api/documents/<name>/versions                  {"name": "Before the review"}: a named version of now
  *   GET  /api/documents/<name>/versions/<id>             the version's state, a Yjs update (application/octet-stream)
  *   POST /api/documents/<name>/versions/<id>/restore     the document's content becomes the version's
+ *   GET  /api/documents/<name>/activity?limit=50         who changed what, newest first
  *
  * Callers authenticate with `Authorization: Bearer <credential>`: the server's API key (`CONCORD_API_KEY`; the tenant
  * is the `tenant` query parameter, default `default`), or a JWT of the tenant whose `publish` globs grant the channel
@@ -35,11 +36,15 @@ import { capAccess, type RevocationList } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { BackendActor, DocumentChangeResult, NotificationResult } from '../backend/DocumentWriter.js';
 import type { PublishedEvent } from '../channels/ChannelHub.js';
+import type { ActivityRecorder } from '../history/ActivityRecorder.js';
 import { UnknownVersionError, type Versions } from '../history/Versions.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './jsonDepth.js';
 
 /** Room for the JSON around an event's payload. */
 const ENVELOPE_BYTES = 1024;
+/** Entries of an activity feed answered by default, and at most. */
+const DEFAULT_ACTIVITY_LIMIT = 100;
+const MAX_ACTIVITY_LIMIT = 1000;
 /** Largest body of a named version's request: the name, and room for JSON around it. */
 const MAX_VERSION_BODY_BYTES = 4 * 1024;
 /** Largest body of a revocation: a user id and a glob (each at most 1,000 characters) and an access. */
@@ -63,6 +68,8 @@ export interface BackendApiOptions {
   readonly revocations: RevocationList;
   /** Version history (history/Versions.ts). */
   readonly versions: Versions;
+  /** Activity feeds (history/ActivityRecorder.ts). */
+  readonly activity: Pick<ActivityRecorder, 'read'>;
 }
 
 type Caller =
@@ -269,6 +276,20 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       const caller = callerOf(c);
       const result = await options.versions.restore(caller.tenant, c.req.param('name') as string, c.req.param('id') as string, caller.actor);
       return c.json(result, result.durable ? 200 : 202);
+    }),
+  );
+
+  app.get(
+    '/api/documents/:name/activity',
+    admitted(documentGrant(Access.Read)),
+    errors(async (c) => {
+      const limitParam = c.req.query('limit');
+      const limit = limitParam === undefined ? DEFAULT_ACTIVITY_LIMIT : Number(limitParam);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_ACTIVITY_LIMIT) {
+        throw new ApiError(400, `limit must be a whole number from 1 to ${MAX_ACTIVITY_LIMIT}`);
+      }
+      const activity = await options.activity.read(callerOf(c).tenant, c.req.param('name') as string, limit);
+      return c.json({ activity }, 200);
     }),
   );
 

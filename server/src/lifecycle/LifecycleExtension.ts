@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { afterLoadDocumentPayload, Document, Extension } from '@hocuspocus/server';
 import {
+  activitySubject,
   fieldEntries,
   fieldEntriesBefore,
   fieldOfKey,
@@ -94,7 +95,7 @@ export class LifecycleExtension implements Extension {
     const at = documentName.indexOf(TENANT_SEPARATOR);
     const tenant = documentName.slice(0, at);
     const name = documentName.slice(at + 1);
-    if (name.startsWith(INBOX_PREFIX)) return;
+    if (name.startsWith(INBOX_PREFIX) || activitySubject(name) !== null) return;
     for (const rule of this.config.events) {
       if (picomatch.isMatch(name, rule.documents, { dot: true })) this.watch(document, tenant, name, rule);
     }

@@ -28,6 +28,11 @@
  * `withoutUpdateEvents` runs a change with the document's `update` listeners set aside, so Yjs does not encode an update
  * nobody needs (loading from storage: see PersistenceExtension).
  *
+ * `sequenceChanges` counts what a transaction inserted into and deleted from each sequence (text, rich text, list) of
+ * a document, by root and by the record holding it (history/ActivityRecorder.ts): the transaction's new items (clocks
+ * from its `beforeState` to its `afterState`) and the items of its delete set, read while the transaction is still
+ * being cleaned up (`beforeObserverCalls`), before deleted content is garbage-collected.
+ *
  * `typeRoots` gives each root of a document that nobody has typed yet (`doc.get(name)` of Yjs' base `AbstractType`,
  * which is what a root built from updates alone is) the type its content shows: entries by key (`_map`) make a
  * `Y.Map`; a sequence (`_start`) of XML elements or XML text a `Y.XmlFragment`, of strings, formats or embeds a
@@ -36,7 +41,7 @@
  *
  * What is read: `doc.store.clients` (every client's structs, sorted by clock), and the structs' own `write(encoder,
  * offset)`, with the exported `findIndexSS` and `UpdateEncoderV1`; a root's `_map` and `_start` and its items' `right`
- * and `content`. The wire format is Yjs' update format v1, which
+ * and `content`; an item's `parent`, `parentSub`, `deleted`, `countable` and `length`, a type's `_item`. The wire format is Yjs' update format v1, which
  * every Yjs version reads.
  */
 import type * as decoding from 'lib0/decoding';
@@ -296,4 +301,86 @@ export function typeRoots(doc: Y.Doc, hint?: Y.Doc): void {
     const kind = kindOf(root) ?? (other === undefined ? undefined : other.constructor !== Y.AbstractType ? (other.constructor as RootKind) : kindOf(other));
     doc.get(name, kind ?? Y.Map);
   }
+}
+
+/** Whether an item's content is text: characters, formats, embeds, or XML (rich text). */
+function isTextContent(content: Y.Item['content']): boolean {
+  if (content instanceof Y.ContentString || content instanceof Y.ContentFormat || content instanceof Y.ContentEmbed) return true;
+  return content instanceof Y.ContentType && (content.type instanceof Y.XmlElement || content.type instanceof Y.XmlText);
+}
+
+/** What one transaction did to one sequence: a root's own, or a record's (a sequence in a map in a root map). */
+export interface SequenceChange {
+  readonly root: string;
+  /** The key, in the root map, of the record holding the sequence; null for a root sequence. */
+  readonly record: string | null;
+  /** Countable units inserted (characters of text, items of a list) and deleted. */
+  inserted: number;
+  deleted: number;
+  /** Items (types or values) added to the sequence, in order: a list's new entries. */
+  readonly added: unknown[];
+  /** Whether what changed is text (strings, formats, embeds, XML), not list items. */
+  text: boolean;
+}
+
+/**
+ * Counts, per sequence, what `transaction` inserted and deleted (see the top). Call it from `beforeObserverCalls`.
+ * Map values (fields) are not counted: only items in a sequence (`parentSub` null).
+ */
+export function sequenceChanges(doc: Y.Doc, transaction: Y.Transaction): SequenceChange[] {
+  const rootNames = new Map<unknown, string>();
+  for (const [name, type] of doc.share) rootNames.set(type, name);
+  const changes = new Map<string, SequenceChange>();
+  const changeOf = (item: Y.Item): SequenceChange | null => {
+    if (item.parentSub !== null || !(item.parent instanceof Y.AbstractType)) return null;
+    // Walk up to the root, remembering the key of the map under the root (the record).
+    let type: Y.AbstractType<unknown> = item.parent;
+    let record: string | null = null;
+    for (;;) {
+      const root = rootNames.get(type);
+      if (root !== undefined) {
+        const key = `${root}\u0000${record ?? ''}`;
+        let change = changes.get(key);
+        if (!change) changes.set(key, (change = { root, record, inserted: 0, deleted: 0, added: [], text: false }));
+        return change;
+      }
+      const holder = type._item;
+      if (holder === null || !(holder.parent instanceof Y.AbstractType)) return null;
+      if (rootNames.has(holder.parent)) record = holder.parentSub;
+      type = holder.parent;
+    }
+  };
+  const structs = storedStructs(doc);
+  for (const [client, after] of transaction.afterState) {
+    const before = transaction.beforeState.get(client) ?? 0;
+    const list = structs.get(client);
+    if (!list || after <= before) continue;
+    for (let i = Y.findIndexSS(list as never, before); i < list.length; i++) {
+      const struct = list[i] as unknown as Y.Item;
+      if (!(struct instanceof Y.Item) || struct.deleted || !struct.countable) continue;
+      const change = changeOf(struct);
+      if (!change) continue;
+      change.inserted += struct.length;
+      change.added.push(...struct.content.getContent());
+      change.text ||= isTextContent(struct.content);
+    }
+  }
+  for (const [client, ranges] of deleteRanges(transaction.deleteSet)) {
+    const list = structs.get(client);
+    const before = transaction.beforeState.get(client) ?? 0;
+    if (!list) continue;
+    for (const { clock, len } of ranges) {
+      for (let i = Y.findIndexSS(list as never, clock); i < list.length; i++) {
+        const struct = list[i] as unknown as Y.Item;
+        if (struct.id.clock >= clock + len) break;
+        // Made and deleted in this transaction: neither inserted nor deleted for a reader.
+        if (!(struct instanceof Y.Item) || !struct.countable || struct.id.clock >= before) continue;
+        const change = changeOf(struct);
+        if (!change) continue;
+        change.deleted += struct.length;
+        change.text ||= isTextContent(struct.content);
+      }
+    }
+  }
+  return [...changes.values()];
 }
