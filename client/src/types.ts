@@ -13,7 +13,9 @@ import type {
   Peer,
   PresenceState,
   PresenceUser,
+  RestoreResult,
   TypedDocument,
+  VersionInfo,
 } from '@concord/engine';
 import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
@@ -493,29 +495,5 @@ export interface Workspace extends Observable<WorkspaceEvents> {
   leave(): Promise<void>;
 }
 
-/** A saved version of a document (the server's `GET /api/documents/<name>/versions`). */
-export interface VersionInfo {
-  readonly id: string;
-  /** The name it was saved under; null for automatic versions. */
-  readonly name: string | null;
-  /** When, in milliseconds since the epoch. */
-  readonly at: number;
-  /** The user id it is attributed to (the last editor before it, or who named it), and that user's name. */
-  readonly by: string;
-  readonly byName: string;
-  readonly auto: boolean;
-  /** `edits` (after a stretch of editing), `restore` (the content before a restore) or `named`. */
-  readonly reason: 'edits' | 'restore' | 'named';
-  readonly bytes: number;
-}
-
-/** What `DocumentHandle.restore` resolves with. */
-export interface RestoreResult {
-  readonly restored: string;
-  /** The automatic version of the content before the restore. */
-  readonly before: string;
-  /** Whether the content changed (false: it already was the version's). */
-  readonly changed: boolean;
-  /** Stored on the server (false: stored when its storage recovers). */
-  readonly durable: boolean;
-}
+/** A saved version of a document, and what a restore answers (the server's version history API). */
+export type { RestoreResult, VersionInfo } from '@concord/engine';

@@ -80,6 +80,7 @@ export {
 export type { ChannelEvent, ChannelPosition, EventMessage, ReplayMessage, SinceRequest } from './channels.js';
 export { ACTIVITY_MERGE_MS, ACTIVITY_PREFIX, ACTIVITY_ROOT, activityDocumentName, activitySubject, readActivity } from './activity.js';
 export type { ActivityEntry, FieldActivity, ListActivity, RecordActivity, RestoreActivity, TextActivity } from './activity.js';
+export type { RestoreResult, VersionInfo, VersionReason } from './versions.js';
 export { applyDocumentChanges, documentChangesSchema } from './documentChanges.js';
 export type { DocumentChanges } from './documentChanges.js';
 export {

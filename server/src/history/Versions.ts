@@ -25,6 +25,7 @@ import {
   assertDocumentName,
   assertTenant,
 } from '@concord/engine';
+import type { RestoreResult } from '@concord/engine';
 import * as Y from 'yjs';
 import { authorOf, type Author } from '../auth/author.js';
 import type { BackendActor, DocumentWriter } from '../backend/DocumentWriter.js';
@@ -50,15 +51,7 @@ export interface VersionsOptions {
   readonly onRestore?: (tenant: string, name: string, by: Author, version: VersionInfo) => void;
 }
 
-export interface RestoreResult {
-  /** The version restored. */
-  readonly restored: string;
-  /** The automatic version of the content before the restore: restoring it undoes the restore. */
-  readonly before: string;
-  /** Whether the restore changed anything (false: the document already held the version's content). */
-  readonly changed: boolean;
-  readonly durable: boolean;
-}
+export type { RestoreResult };
 
 /** A stretch of editing not yet in a version. */
 interface Stretch {

@@ -17,27 +17,10 @@
  * - Document names are opaque (the server passes `<tenant>/<name>`); documents never see each other's versions.
  */
 
-/** What a version is, without its state. */
-export interface VersionInfo {
-  /** Unique within its document; `newVersionId` makes one that sorts by time. */
-  readonly id: string;
-  /** The name given to a named version; null for automatic ones. */
-  readonly name: string | null;
-  /** When it was saved, in milliseconds since the epoch. */
-  readonly at: number;
-  /** Who it is attributed to: the user id (`sub`) of the last person who edited before it, or who named or restored. */
-  readonly by: string;
-  /** That person's display name. */
-  readonly byName: string;
-  /** Saved automatically (after a stretch of editing, or before a restore), not named by someone. */
-  readonly auto: boolean;
-  /** Why it was saved. */
-  readonly reason: VersionReason;
-  /** Size of the state in bytes. */
-  readonly bytes: number;
-}
+/** What a version is, without its state (engine/src/versions.ts, shared with the client). */
+export type { VersionInfo, VersionReason } from '@concord/engine';
 
-export type VersionReason = 'edits' | 'restore' | 'named';
+import type { VersionInfo } from '@concord/engine';
 
 export interface VersionStore {
   saveVersion(document: string, version: VersionInfo, state: Uint8Array, options?: { unlessNewerThan?: number }): Promise<boolean>;
