@@ -138,6 +138,28 @@ function same(a: unknown, b: unknown): boolean {
   return a === b || JSON.stringify(a) === JSON.stringify(b);
 }
 
+/**
+ * The `field` changes among `names` of `map` (the document's fields, or a record's), against `cache`, which is brought
+ * up to date.
+ */
+function fieldChanges(
+  map: AnyType,
+  names: Iterable<string>,
+  cache: Map<string, unknown>,
+  collection: string | null,
+  record: string | null,
+  changes: Change[],
+): void {
+  for (const field of names) {
+    const to = plain(readField(map, field));
+    const from = cache.get(field);
+    if (same(from, to)) continue;
+    if (to === undefined) cache.delete(field);
+    else cache.set(field, to);
+    changes.push({ kind: 'field', collection, record, field, from: from ?? null, to: to ?? null });
+  }
+}
+
 /** What identifies an entry's target, for merging. */
 function targetOf(change: Change): string | null {
   switch (change.kind) {
@@ -293,14 +315,7 @@ export class ActivityRecorder implements Extension {
         fieldKeys.add(fieldOfKey(key));
       }
     }
-    for (const field of fieldKeys) {
-      const to = plain(readField(type, field));
-      const from = own.get(field);
-      if (same(from, to)) continue;
-      if (to === undefined) own.delete(field);
-      else own.set(field, to);
-      changes.push({ kind: 'field', collection: root === FIELDS_ROOT ? null : root, record: null, field, from: from ?? null, to: to ?? null });
-    }
+    fieldChanges(type, fieldKeys, own, root === FIELDS_ROOT ? null : root, null, changes);
   }
 
   private recordChanged(watched: Watched, root: string, record: string, type: AnyType, keys: Set<string | null>, changes: Change[]): void {
@@ -309,14 +324,7 @@ export class ActivityRecorder implements Extension {
     if (!records || !fields) return; // added in this transaction: recorded as record-added
     const names = new Set<string>();
     for (const key of keys) if (key !== null) names.add(fieldOfKey(key));
-    for (const field of names) {
-      const to = plain(readField(type, field));
-      const from = fields.get(field);
-      if (same(from, to)) continue;
-      if (to === undefined) fields.delete(field);
-      else fields.set(field, to);
-      changes.push({ kind: 'field', collection: root, record, field, from: from ?? null, to: to ?? null });
-    }
+    fieldChanges(type, names, fields, root, record, changes);
   }
 
   private add(watched: Watched, author: Author, change: Change): void {
