@@ -146,6 +146,16 @@ export function useSecondsUntil(at: number | null): number | null {
   return at === null ? null : Math.max(0, Math.ceil((at - Date.now()) / 1_000));
 }
 
+/** The time now (ms since the epoch), re-read every `intervalMs` while mounted: for "5 min ago" that moves on. */
+export function useNow(intervalMs: number): number {
+  const rerender = useRerender();
+  useEffect(() => {
+    const timer = setInterval(rerender, intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+  return Date.now();
+}
+
 export function useUpdateFrequency(client: SyncClient): UpdateFrequency {
   const [frequency, setFrequency] = useState(client.updateFrequency);
   useEffect(() => {

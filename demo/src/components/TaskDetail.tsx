@@ -1,15 +1,17 @@
 /**
  * The selected task: its fields (from the project document), its rich-text description and comments (its own
- * document), with the avatars of whoever else has the task open.
+ * document), with the avatars of whoever else has the task open, and **History**: the task document's versions
+ * (HistoryPanel.tsx), and the notice with Undo a restore leaves.
  */
 import type { DocumentHandle } from '@concord/client';
 import type { PresenceUser } from '@concord/engine';
-import { useMemo } from 'preact/hooks';
+import { useMemo, useReducer, useState } from 'preact/hooks';
 import { usePeers, useRecords } from '../hooks';
 import { EDITABLE_FIELDS, ProjectDocument, STATUS_LABELS } from '../model';
 import { Avatar } from './Avatar';
 import { Comments } from './Comments';
 import { DescriptionEditor } from './DescriptionEditor';
+import { HistoryPanel, RestoredNotice, type Restored } from './HistoryPanel';
 import { FIELD_LABELS, TaskField } from './TaskFields';
 
 interface TaskDetailProps {
@@ -28,23 +30,61 @@ export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetai
   const viewers = usePeers(handle).filter((peer) => peer.user.id !== user.id);
   const projectPeers = usePeers(project);
   const status = task?.get('status');
+  const title = task?.get('title') || (task ? 'Untitled task' : 'Deleted task');
+  // Both belong to one task document: another task opened shows neither.
+  const [historyOf, setHistoryOf] = useState<string | null>(null);
+  const historyOpen = historyOf === handle.name;
+  const [restored, setRestored] = useState<Restored | null>(null);
+  const [historyRevision, historyChanged] = useReducer((n: number) => n + 1, 0);
 
   return (
     <aside class="detail" data-testid="task-detail" data-task-id={taskId} aria-label="Task description">
       <header class="detail__header">
         <div>
-          <h2 data-testid="detail-title">{task?.get('title') || (task ? 'Untitled task' : 'Deleted task')}</h2>
+          <h2 data-testid="detail-title">{title}</h2>
           {status && <span class={`status-pill status-pill--${status}`}>{STATUS_LABELS[status]}</span>}
         </div>
         <div class="detail__viewers">
           {[...new Map(viewers.map((peer) => [peer.user.id, peer.user])).values()].map((viewer) => (
             <Avatar key={viewer.id} user={viewer} note="here" small />
           ))}
+          <button
+            type="button"
+            class="detail__history"
+            data-testid="history-toggle"
+            aria-expanded={historyOpen}
+            title="Versions of this task's description and comments"
+            onClick={() => setHistoryOf(historyOpen ? null : handle.name)}
+          >
+            History
+          </button>
           <button type="button" class="link" data-testid="close-description" onClick={onClose} aria-label="Close">
             ✕
           </button>
         </div>
       </header>
+      {historyOpen && (
+        <HistoryPanel
+          key={handle.name}
+          handle={handle}
+          title={title}
+          revision={historyRevision}
+          onClose={() => setHistoryOf(null)}
+          onRestored={(version, result) => setRestored({ document: handle.name, version, result })}
+        />
+      )}
+      {restored?.document === handle.name && (
+        <RestoredNotice
+          key={restored.result.before}
+          handle={handle}
+          restored={restored}
+          onUndone={() => {
+            setRestored(null);
+            historyChanged(undefined);
+          }}
+          onDismiss={() => setRestored(null)}
+        />
+      )}
       {task && (
         <div class="detail__fields">
           {EDITABLE_FIELDS.map((field) => (
