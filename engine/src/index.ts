@@ -81,6 +81,7 @@ export type { ChannelEvent, ChannelPosition, EventMessage, ReplayMessage, SinceR
 export { ACTIVITY_MERGE_MS, ACTIVITY_PREFIX, ACTIVITY_ROOT, activityDocumentName, activitySubject, readActivity } from './activity.js';
 export type { ActivityEntry, FieldActivity, ListActivity, RecordActivity, RestoreActivity, TextActivity } from './activity.js';
 export type { RestoreResult, VersionInfo, VersionReason } from './versions.js';
+export { COMMENTS_COLLECTION, CommentRecord } from './comments.js';
 export { applyDocumentChanges, documentChangesSchema } from './documentChanges.js';
 export type { DocumentChanges } from './documentChanges.js';
 export {

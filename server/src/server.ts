@@ -63,6 +63,7 @@ import { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
 import { keepsVersions, MemoryVersionStore, type VersionInfo } from './storage/VersionStore.js';
 import { Versions, type RestoreResult } from './history/Versions.js';
 import { ActivityRecorder } from './history/ActivityRecorder.js';
+import { PeopleNotifier } from './history/PeopleNotifier.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -267,6 +268,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const writer = new DocumentWriter(hocuspocus, durability);
     const activity = new ActivityRecorder({
       hocuspocus,
+      notifier: new PeopleNotifier(writer, log),
       maxEntries: config.activityRetentionCount,
       maxAgeMs: config.activityRetentionDays * 24 * 3600 * 1000,
       log,

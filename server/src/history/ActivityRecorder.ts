@@ -19,7 +19,7 @@
  * broadcast and relayed like any document. Entries past the retention (count or age) are deleted as new ones come.
  */
 import { randomUUID } from 'node:crypto';
-import type { afterLoadDocumentPayload, Document, Extension, Hocuspocus } from '@hocuspocus/server';
+import { isTransactionOrigin, type afterLoadDocumentPayload, type Document, type Extension, type Hocuspocus } from '@hocuspocus/server';
 import {
   Access,
   ACTIVITY_MERGE_MS,
@@ -41,6 +41,7 @@ import { authorOf, type Author } from '../auth/author.js';
 import type { ConnectionContext } from '../extensions/AuthExtension.js';
 import type { Logger } from '../logger.js';
 import { sequenceChanges } from '../seams/yjs.js';
+import type { PeopleNotifier } from './PeopleNotifier.js';
 import { hasHistory } from './subjects.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types are invariant in their event
@@ -62,6 +63,8 @@ export interface ActivityOptions {
   readonly maxAgeMs: number;
   readonly log: Logger;
   readonly now?: () => number;
+  /** Told of the records added and fields changed over client connections (mentions, replies, assignments). */
+  readonly notifier?: Pick<PeopleNotifier, 'noticed'>;
 }
 
 /** An entry to write: what it is, without its id and times. */
@@ -278,6 +281,15 @@ export class ActivityRecorder implements Extension {
       }
     }
     for (const change of changes) this.add(watched, author, change);
+    const notifier = this.options.notifier;
+    if (notifier && isTransactionOrigin(transaction.origin) && transaction.origin.source === 'connection') {
+      // After the transaction: notifying writes to other documents.
+      setImmediate(() => {
+        for (const change of changes) {
+          if (change.kind === 'record-added' || change.kind === 'field') notifier.noticed(watched.tenant, watched.name, document, author, change);
+        }
+      });
+    }
   }
 
   /** Whether a root sequence is a list (of values or records) rather than text; an untyped root by what changed. */

@@ -1,0 +1,107 @@
+/**
+ * Notifications people expect from what other people do, derived on the server from the changes a client makes
+ * (ActivityRecorder tells it each one), by conventions any app can follow:
+ *
+ * - **Mentions**: a record added to a collection named `comments` whose `mentions` field lists user ids notifies
+ *   each of them (`mention`), except its author.
+ * - **Replies**: such a comment whose `parent` field is the id of another comment of the same collection notifies
+ *   that comment's `author` (`reply`), unless it is the same person (or already notified as mentioned).
+ * - **Assignments**: a field named `assignee` (of the document or of a record) set to a user id, or a record created
+ *   with one, notifies that user (`assignment`), unless they assigned themselves.
+ *
+ * Only changes made over a client connection count: a write through the backend API is the app backend's own action,
+ * which notifies as it chooses (`POST /api/users/<id>/notifications`). The author is the connection's authenticated
+ * user, never a field of the comment, so nobody can notify in someone else's name. Each change is derived by the
+ * instance it reached, so it notifies once across a cluster. Notifications respect each user's preferences
+ * (DocumentWriter.notify) and point at the document and record.
+ */
+import { COMMENTS_COLLECTION, FIELDS_ROOT, NotificationKind, readField } from '@concord/engine';
+import type { Document } from '@hocuspocus/server';
+import * as Y from 'yjs';
+import type { Author } from '../auth/author.js';
+import type { DocumentWriter } from '../backend/DocumentWriter.js';
+import type { Logger } from '../logger.js';
+
+/** The collection whose records are comments, by convention (engine/src/comments.ts). */
+export { COMMENTS_COLLECTION };
+/** The field whose value (a user id) is the one a task is assigned to, by convention. */
+export const ASSIGNEE_FIELD = 'assignee';
+
+/** A derived change the notifier looks at (ActivityRecorder's). */
+export type NoticedChange =
+  | { readonly kind: 'record-added' | 'record-removed'; readonly collection: string; readonly record: string }
+  | { readonly kind: 'field'; readonly collection: string | null; readonly record: string | null; readonly field: string; readonly to: unknown };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types are invariant in their event
+type AnyType = Y.AbstractType<any>;
+
+/** The record `id` of the root map `collection`, if it is one. */
+function recordOf(document: Document, collection: string, id: string): AnyType | null {
+  const item = (document.share.get(collection)?._map as Map<string, Y.Item> | undefined)?.get(id);
+  if (!item || item.deleted || !(item.content instanceof Y.ContentType)) return null;
+  return item.content.type as AnyType;
+}
+
+const text = (value: unknown, length: number): string | undefined => (typeof value === 'string' && value.length > 0 ? value.slice(0, length) : undefined);
+
+export class PeopleNotifier {
+  private readonly writer: Pick<DocumentWriter, 'notify'>;
+  private readonly log: Logger;
+
+  constructor(writer: Pick<DocumentWriter, 'notify'>, log: Logger) {
+    this.writer = writer;
+    this.log = log.child({ component: 'notifications' });
+  }
+
+  /** Looks at one change `author` made to `name` of `tenant` over a connection (read from `document` as it is now). */
+  noticed(tenant: string, name: string, document: Document, author: Author, change: NoticedChange): void {
+    if (change.kind === 'record-added' && change.collection === COMMENTS_COLLECTION) this.comment(tenant, name, document, author, change.record);
+    else if (change.kind === 'field' && change.field === ASSIGNEE_FIELD) this.assignment(tenant, name, document, author, change);
+    else if (change.kind === 'record-added') {
+      // A record created with an assignee (in one transaction: its fields are no changes of their own).
+      const record = recordOf(document, change.collection, change.record);
+      const assignee = record ? readField(record, ASSIGNEE_FIELD) : undefined;
+      if (assignee !== undefined) this.assignment(tenant, name, document, author, { kind: 'field', collection: change.collection, record: change.record, field: ASSIGNEE_FIELD, to: assignee });
+    }
+  }
+
+  private comment(tenant: string, name: string, document: Document, author: Author, id: string): void {
+    const comment = recordOf(document, COMMENTS_COLLECTION, id);
+    if (!comment) return;
+    const body = text(readField(comment, 'text'), 300);
+    const target = { document: name, record: id };
+    const notified = new Set([author.id]);
+    const mentions = readField(comment, 'mentions');
+    for (const user of Array.isArray(mentions) ? mentions : []) {
+      if (typeof user !== 'string' || notified.has(user)) continue;
+      notified.add(user);
+      this.send(tenant, user, author, { kind: NotificationKind.Mention, title: `${author.name} mentioned you`, body, target });
+    }
+    const parentId = readField(comment, 'parent');
+    const parent = typeof parentId === 'string' ? recordOf(document, COMMENTS_COLLECTION, parentId) : null;
+    const parentAuthor = parent ? readField(parent, 'author') : undefined;
+    if (typeof parentAuthor === 'string' && !notified.has(parentAuthor)) {
+      this.send(tenant, parentAuthor, author, { kind: NotificationKind.Reply, title: `${author.name} replied to your comment`, body, target });
+    }
+  }
+
+  private assignment(tenant: string, name: string, document: Document, author: Author, change: Extract<NoticedChange, { kind: 'field' }>): void {
+    const user = change.to;
+    if (typeof user !== 'string' || user.length === 0 || user === author.id) return;
+    const record = change.collection !== null && change.record !== null ? recordOf(document, change.collection, change.record) : null;
+    const title = text(readField(record ?? document.getMap(FIELDS_ROOT), 'title'), 120);
+    this.send(tenant, user, author, {
+      kind: NotificationKind.Assignment,
+      title: title === undefined ? `${author.name} assigned you` : `${author.name} assigned you '${title}'`,
+      target: { document: name, ...(change.record === null ? {} : { record: change.record }) },
+    });
+  }
+
+  private send(tenant: string, user: string, author: Author, notification: { kind: string; title: string; body?: string | undefined; target: object }): void {
+    const { body, ...rest } = notification;
+    const input = { ...rest, actor: author.id, ...(body === undefined ? {} : { body }) };
+    this.writer.notify(tenant, user, input, author).catch((error: unknown) => {
+      this.log.warn({ err: error, user, kind: notification.kind }, 'a notification could not be delivered');
+    });
+  }
+}
