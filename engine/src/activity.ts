@@ -12,6 +12,8 @@ import * as Y from 'yjs';
 import { documentNameProblem } from './names.js';
 
 export const ACTIVITY_PREFIX = 'activity:';
+/** Documents the server keeps for itself (the deadline schedule): never granted to a token. */
+export const SERVER_DOCUMENT_PREFIX = 'server:';
 /** The root of an activity document. */
 export const ACTIVITY_ROOT = 'entries';
 /** Changes of one person to one target this close together are one entry. */

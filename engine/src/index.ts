@@ -78,7 +78,7 @@ export {
   sinceRequestPayload,
 } from './channels.js';
 export type { ChannelEvent, ChannelPosition, EventMessage, ReplayMessage, SinceRequest } from './channels.js';
-export { ACTIVITY_MERGE_MS, ACTIVITY_PREFIX, ACTIVITY_ROOT, activityDocumentName, activitySubject, readActivity } from './activity.js';
+export { ACTIVITY_MERGE_MS, ACTIVITY_PREFIX, SERVER_DOCUMENT_PREFIX, ACTIVITY_ROOT, activityDocumentName, activitySubject, readActivity } from './activity.js';
 export type { ActivityEntry, FieldActivity, ListActivity, RecordActivity, RestoreActivity, TextActivity } from './activity.js';
 export type { RestoreResult, VersionInfo, VersionReason } from './versions.js';
 export { COMMENTS_COLLECTION, CommentRecord } from './comments.js';

@@ -476,6 +476,16 @@ export const SETTINGS = {
       .max(100 * 365, 'must be at most 100 years')
       .default(90),
   },
+  deadlineLeadMinutes: {
+    env: 'CONCORD_DEADLINE_LEAD_MINUTES',
+    flag: '--deadline-lead-minutes <minutes>',
+    description: 'send a task\'s assignee a deadline notification this long before it is due (fields due and assignee)',
+    schema: z.coerce
+      .number({ message: 'must be a number of minutes' })
+      .min(0, 'must be 0 (at the due time) or more')
+      .max(90 * 24 * 60, 'must be at most 90 days')
+      .default(24 * 60),
+  },
   maxEventBytes: {
     env: 'CONCORD_MAX_EVENT_BYTES',
     flag: '--max-event-bytes <bytes>',

@@ -64,6 +64,7 @@ import { keepsVersions, MemoryVersionStore, type VersionInfo } from './storage/V
 import { Versions, type RestoreResult } from './history/Versions.js';
 import { ActivityRecorder } from './history/ActivityRecorder.js';
 import { PeopleNotifier } from './history/PeopleNotifier.js';
+import { Deadlines } from './history/Deadlines.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -266,9 +267,18 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await peers.start();
     }
     const writer = new DocumentWriter(hocuspocus, durability);
+    const deadlines = new Deadlines({
+      hocuspocus,
+      writer,
+      leadMs: config.deadlineLeadMinutes * 60 * 1000,
+      leads: () => peers?.leads ?? true,
+      shared: bus !== undefined,
+      store,
+      log,
+    });
     const activity = new ActivityRecorder({
       hocuspocus,
-      notifier: new PeopleNotifier(writer, log),
+      listeners: [new PeopleNotifier(writer, log).listener, deadlines.listener],
       maxEntries: config.activityRetentionCount,
       maxAgeMs: config.activityRetentionDays * 24 * 3600 * 1000,
       log,
@@ -315,6 +325,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       ],
     });
 
+    await deadlines.start();
     const sockets = new SocketServer({
       hocuspocus,
       metrics,
@@ -423,6 +434,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await lifecycleHooks.close();
       await versions.close();
       await activity.close();
+      await deadlines.close();
       committer.close();
       sessions.close();
       await channels.close();

@@ -4,7 +4,7 @@
  * does, the document is not granted. Globs match the tenant-local name, never the tenant.
  */
 import picomatch from 'picomatch';
-import { Access, activitySubject, inboxOwner } from '@concord/engine';
+import { Access, activitySubject, inboxOwner, SERVER_DOCUMENT_PREFIX } from '@concord/engine';
 
 type Matcher = (name: string) => boolean;
 
@@ -35,7 +35,8 @@ export function accessFor(grants: Readonly<Record<string, Access>>, documentName
 /**
  * What a user's token grants on a tenant-local document name, on every path (sockets and the HTTP API): an inbox
  * (`inbox:<user>`) is its owner's alone, whatever the globs say; an activity feed (`activity:<name>`) is read by
- * whoever may read `<name>`, written by nobody; any other document is what the globs grant.
+ * whoever may read `<name>`, written by nobody; `server:…` documents are the server's alone; any other document is what
+ * the globs grant.
  */
 /** The name a document's grants and revocations are matched against: an activity feed's are its document's. */
 export function grantName(name: string): string {
@@ -44,6 +45,7 @@ export function grantName(name: string): string {
 
 export function documentAccess(claims: { readonly sub: string; readonly docs: Readonly<Record<string, Access>> }, name: string): Access | null {
   // A document's activity feed (`activity:<name>`) is the server's to write: whoever may read the document reads it.
+  if (name.startsWith(SERVER_DOCUMENT_PREFIX)) return null; // the server's own (the deadline schedule): nobody's
   const subject = activitySubject(name);
   if (subject !== null) return documentAccess(claims, subject) === null ? null : Access.Read;
   const owner = inboxOwner(name);

@@ -82,14 +82,15 @@ export class DocumentWriter {
 
   /**
    * Adds a notification to `userId`'s inbox, unless the user switched its kind off (then `delivered` is false and
-   * nothing is written).
+   * nothing is written). With `options.id`, a notification of that id already in the inbox is written over.
    */
-  async notify(tenant: string, userId: string, notification: unknown, actor: BackendActor): Promise<NotificationResult> {
+  async notify(tenant: string, userId: string, notification: unknown, actor: BackendActor, options: { id?: string } = {}): Promise<NotificationResult> {
     const parsed = notificationInput.safeParse(notification);
     if (!parsed.success) throw new ConcordError(ErrorKind.InvalidField, describeIssues(parsed.error));
     const input = parsed.data;
     const name = inboxDocumentName(userId);
-    const id = randomUUID();
+    // A given id makes sending again harmless: the same notification is written over itself, not added twice.
+    const id = options.id ?? randomUUID();
     const { result: delivered, durable } = await this.write(tenant, name, actor, (document, origin) => {
       const preference = notificationPreference.safeParse(readField(document.getMap(FIELDS_ROOT), preferenceField(input.kind)));
       if (preference.success && !preference.data.enabled) return false;

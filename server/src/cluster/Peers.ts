@@ -77,6 +77,18 @@ export class Peers {
     return live;
   }
 
+  /**
+   * Whether this instance leads the cluster for work only one instance may do (firing scheduled notifications): its
+   * id is below every live peer's. While its own bus is unhealthy it cannot know, and leads (each instance then does
+   * the work for what it sees, as a single instance would).
+   */
+  get leads(): boolean {
+    if (!this.bus.healthy) return true;
+    const now = performance.now();
+    for (const [peer, last] of this.heard) if (now - last <= SILENT_AFTER_MS && peer < this.bus.instance) return false;
+    return true;
+  }
+
   /** `listener` is told of each peer that said goodbye or died, once. */
   onGone(listener: GoneListener): void {
     this.goneListeners.push(listener);

@@ -41,7 +41,7 @@ import { authorOf, type Author } from '../auth/author.js';
 import type { ConnectionContext } from '../extensions/AuthExtension.js';
 import type { Logger } from '../logger.js';
 import { sequenceChanges } from '../seams/yjs.js';
-import type { PeopleNotifier } from './PeopleNotifier.js';
+import type { NoticedChange } from './PeopleNotifier.js';
 import { hasHistory } from './subjects.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types are invariant in their event
@@ -63,9 +63,21 @@ export interface ActivityOptions {
   readonly maxAgeMs: number;
   readonly log: Logger;
   readonly now?: () => number;
-  /** Told of the records added and fields changed over client connections (mentions, replies, assignments). */
-  readonly notifier?: Pick<PeopleNotifier, 'noticed'>;
+  /** Told, after each transaction a person made, of its records added and removed and fields changed. */
+  readonly listeners?: readonly ChangeListener[];
 }
+
+/** What a listener is told: a person's record and field changes to a document, and whether over a client connection. */
+export interface NoticedChanges {
+  readonly tenant: string;
+  readonly name: string;
+  readonly document: Document;
+  readonly author: Author;
+  readonly changes: readonly NoticedChange[];
+  readonly fromConnection: boolean;
+}
+
+export type ChangeListener = (noticed: NoticedChanges) => void;
 
 /** An entry to write: what it is, without its id and times. */
 type Change =
@@ -281,13 +293,13 @@ export class ActivityRecorder implements Extension {
       }
     }
     for (const change of changes) this.add(watched, author, change);
-    const notifier = this.options.notifier;
-    if (notifier && isTransactionOrigin(transaction.origin) && transaction.origin.source === 'connection') {
-      // After the transaction: notifying writes to other documents.
+    const listeners = this.options.listeners ?? [];
+    const noticed = changes.filter((change): change is Extract<Change, NoticedChange> => change.kind === 'record-added' || change.kind === 'record-removed' || change.kind === 'field');
+    if (listeners.length > 0 && noticed.length > 0) {
+      const fromConnection = isTransactionOrigin(transaction.origin) && transaction.origin.source === 'connection';
+      // After the transaction: listeners write to other documents.
       setImmediate(() => {
-        for (const change of changes) {
-          if (change.kind === 'record-added' || change.kind === 'field') notifier.noticed(watched.tenant, watched.name, document, author, change);
-        }
+        for (const listener of listeners) listener({ tenant: watched.tenant, name: watched.name, document, author, changes: noticed, fromConnection });
       });
     }
   }

@@ -21,6 +21,7 @@ import * as Y from 'yjs';
 import type { Author } from '../auth/author.js';
 import type { DocumentWriter } from '../backend/DocumentWriter.js';
 import type { Logger } from '../logger.js';
+import type { NoticedChanges } from './ActivityRecorder.js';
 
 /** The collection whose records are comments, by convention (engine/src/comments.ts). */
 export { COMMENTS_COLLECTION };
@@ -53,8 +54,14 @@ export class PeopleNotifier {
     this.log = log.child({ component: 'notifications' });
   }
 
-  /** Looks at one change `author` made to `name` of `tenant` over a connection (read from `document` as it is now). */
-  noticed(tenant: string, name: string, document: Document, author: Author, change: NoticedChange): void {
+  /** ActivityRecorder's listener: looks at the changes a person made over a client connection. */
+  readonly listener = ({ tenant, name, document, author, changes, fromConnection }: NoticedChanges): void => {
+    if (!fromConnection) return;
+    for (const change of changes) this.noticed(tenant, name, document, author, change);
+  };
+
+  /** Looks at one change `author` made to `name` of `tenant` (read from `document` as it is now). */
+  private noticed(tenant: string, name: string, document: Document, author: Author, change: NoticedChange): void {
     if (change.kind === 'record-added' && change.collection === COMMENTS_COLLECTION) this.comment(tenant, name, document, author, change.record);
     else if (change.kind === 'field' && change.field === ASSIGNEE_FIELD) this.assignment(tenant, name, document, author, change);
     else if (change.kind === 'record-added') {
