@@ -117,6 +117,14 @@ export class TokenProvider {
     return this.cached();
   }
 
+  /** A token that is not due for replacement (fetching a new one when it is): for HTTP requests. */
+  async fresh(): Promise<string> {
+    const token = await this.cached();
+    if (!this.isDue()) return token;
+    this.current = null;
+    return this.cached();
+  }
+
   private cached(): Promise<string> {
     if (!this.current) {
       const source = this.source;

@@ -3,7 +3,9 @@
  * `handle.restore(id)`): the server's HTTP API (`/api/documents/<name>/versions…`, SPEC §3) on the same host as the
  * sync socket, with the client's token, whose `docs` grant decides (read lists and reads; write names and restores).
  * A restore arrives on every open copy of the document, this one included, as an edit over the socket; the promise
- * resolves once the server has stored it. These calls need the network: offline they reject at once.
+ * resolves once the server has stored it (or with `durable: false` when its storage is failing: it is stored when it
+ * recovers). These calls need the network: offline, or with the server out of reach, they reject with an `ApiError`
+ * of status 0. A token the server refuses (401) is replaced once, when the token source can give another.
  */
 import type { TokenProvider } from './token.js';
 import type { RestoreResult, VersionInfo } from './types.js';
@@ -64,16 +66,26 @@ export class VersionsApi {
     return (await this.request(method, path, body)).json();
   }
 
-  private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Response> {
+  private async request(method: 'GET' | 'POST', path: string, body?: unknown, retried = false): Promise<Response> {
     if (typeof navigator !== 'undefined' && navigator.onLine === false) {
       throw new ApiError(0, 'offline: version history needs the network');
     }
-    const token = await this.tokens.peek();
-    const response = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    const token = await this.tokens.fresh();
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new ApiError(0, `the server could not be reached: ${(error as Error).message}`);
+    }
+    // A refused token (expired while the device slept, say): once more with a new one, if the source can give it.
+    if (response.status === 401 && !retried && this.tokens.canRefresh) {
+      this.tokens.invalidate(token);
+      return this.request(method, path, body, true);
+    }
     if (!response.ok) {
       const message = await response
         .json()

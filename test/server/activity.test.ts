@@ -155,6 +155,17 @@ describe('the feed as a document', () => {
     await waitFor(() => feed.client.failures.includes('revoked'));
   });
 
+  test('the feed is let go of with its document: nothing stays loaded once everyone left', async () => {
+    const server = await startTestServer();
+    const ann = await person(server, 'task-6', 'ann');
+    const feed = await feedViewer(server, 'task-6');
+    ann.task.fields.set('title', 'Loaded and let go');
+    await waitFor(() => feed.entries().length === 1);
+    ann.client.provider.destroy();
+    feed.client.provider.destroy();
+    await waitFor(() => server.current.hocuspocus.getDocumentsCount() === 0, { message: `still loaded: ${[...server.current.hocuspocus.documents.keys()].join(', ')}` });
+  });
+
   test('retention keeps the newest entries', async () => {
     const server = await startTestServer({ activityRetentionCount: 3 });
     const ann = await person(server, 'task-4', 'ann');

@@ -11,6 +11,7 @@
  *   unloads first, none for a document only loaded; old automatic versions are pruned, named ones kept.
  */
 import { MemoryStore, type VersionInfo } from '@concord/server';
+import { inboxDocumentName } from '@concord/engine';
 import { describe, expect, test } from 'vitest';
 import * as Y from 'yjs';
 import { hocuspocusClient, yClient } from '../support/clients.js';
@@ -138,6 +139,68 @@ describe('named versions and restore', () => {
     expect(result).toMatchObject({ restored: version.id, durable: true, changed: true });
     await waitFor(() => text.toString() === 'node api');
     await expect(node.version('task-3', 'no-such-version', { tenant: 'acme' })).rejects.toThrow(/no version no-such-version/);
+  });
+});
+
+describe('restore and shutdown edges', () => {
+  test('an edit made while a restore saves the content it replaces is in that version, so undoing brings it back', async () => {
+    let hold: (() => void) | null = null;
+    let held: (() => void) | null = null;
+    const reachedSave = new Promise<void>((resolve) => (held = resolve));
+    class GatedStore extends MemoryStore {
+      override async saveVersion(document: string, version: VersionInfo, state: Uint8Array, options?: { unlessNewerThan?: number }): Promise<boolean> {
+        if (version.reason === 'restore' && held) {
+          held();
+          held = null;
+          await new Promise<void>((resolve) => (hold = resolve));
+        }
+        return super.saveVersion(document, version, state, options);
+      }
+    }
+    const server = await startTestServer({ store: new GatedStore() });
+    const { client, text } = await writer(server, 'task-8');
+    text.insert(0, 'v1');
+    await stored(client);
+    const one = await server.current.saveVersion('task-8', 'one', { tenant: 'acme' });
+    text.insert(text.length, ' v2');
+    await stored(client);
+    const restoring = server.current.restore('task-8', one.id, { tenant: 'acme' });
+    await reachedSave;
+    text.insert(text.length, ' v3'); // while the content before the restore is being saved
+    await stored(client);
+    hold!();
+    const result = await restoring;
+    await waitFor(() => text.toString() === 'v1');
+    const replica = new Y.Doc();
+    Y.applyUpdate(replica, await server.current.version('task-8', result.before, { tenant: 'acme' }));
+    expect(replica.getText('body').toString()).toBe('v1 v2 v3');
+    await server.current.restore('task-8', result.before, { tenant: 'acme' });
+    await waitFor(() => text.toString() === 'v1 v2 v3');
+  });
+
+  test('a stretch of editing still open when the server stops gracefully is saved', async () => {
+    const server = await startTestServer({ versionIntervalSeconds: 3600 });
+    const { client, text } = await writer(server, 'task-9');
+    text.insert(0, 'typed just before a deploy');
+    await stored(client);
+    await server.restart();
+    const versions = await server.current.versions('task-9', { tenant: 'acme' });
+    expect(versions).toHaveLength(1);
+    expect(versions[0]).toMatchObject({ reason: 'edits', by: 'ann' });
+  });
+
+  test("the server's own documents have no history: an inbox's versions are refused", async () => {
+    const server = await startTestServer({ apiKey: API_KEY });
+    const inbox = inboxDocumentName('ann');
+    const answers = [
+      await call(server, 'GET', `/api/documents/${inbox}/versions?tenant=acme`, API_KEY),
+      await call(server, 'POST', `/api/documents/${inbox}/versions?tenant=acme`, API_KEY, { name: 'x' }),
+      await call(server, 'GET', `/api/documents/${inbox}/activity?tenant=acme`, API_KEY),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(400);
+      expect(answer.body.error).toMatch(/one of the server's own documents/);
+    }
   });
 });
 

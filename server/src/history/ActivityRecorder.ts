@@ -25,6 +25,8 @@ import {
   ACTIVITY_MERGE_MS,
   assertDocumentName,
   assertTenant,
+  ConcordError,
+  ErrorKind,
   readActivity,
   type ActivityEntry,
   ACTIVITY_ROOT,
@@ -239,6 +241,9 @@ export class ActivityRecorder implements Extension {
   async read(tenant: string, name: string, limit: number): Promise<ActivityEntry[]> {
     assertTenant(tenant);
     assertDocumentName(name);
+    if (!hasHistory(`${tenant}${TENANT_SEPARATOR}${name}`)) {
+      throw new ConcordError(ErrorKind.InvalidDocumentName, `${name} is one of the server's own documents: it has no activity feed`);
+    }
     const feedName = activityDocumentName(name);
     assertDocumentName(feedName);
     const context: ConnectionContext = { user: FEED_WRITER, tenant, documentName: feedName, access: Access.Read };

@@ -34,6 +34,9 @@ import { newVersionId, type VersionInfo, type VersionReason, type VersionStore }
 import { revertUpdate } from './revert.js';
 import { hasHistory } from './subjects.js';
 
+/** How many times a restore saves the content it replaces while changes keep arriving during the save. */
+const MAX_BEFORE_SAVES = 3;
+
 /** The longest name a named version may have. */
 export const MAX_VERSION_NAME_LENGTH = 200;
 
@@ -57,6 +60,7 @@ export type { RestoreResult };
 interface Stretch {
   timer: ReturnType<typeof setTimeout>;
   last: Author;
+  readonly document: Document;
 }
 
 export class UnknownVersionError extends Error {
@@ -103,7 +107,7 @@ export class Versions implements Extension {
       }
       const timer = setTimeout(() => this.endStretch(documentName, document), this.intervalMs);
       timer.unref();
-      this.stretches.set(documentName, { timer, last: author });
+      this.stretches.set(documentName, { timer, last: author, document });
     });
     // Hocuspocus destroys a document as it unloads it: a stretch still open is saved from its last state.
     document.once('destroy', () => {
@@ -145,10 +149,26 @@ export class Versions implements Extension {
     if (saved === undefined) throw new UnknownVersionError(name, id);
     const info = (await this.store.listVersions(key)).find((version) => version.id === id);
     const { result, durable } = await this.writer.withDocument(tenant, name, actor, async (document, origin) => {
-      const current = Y.encodeStateAsUpdate(document);
-      const before = this.describe(null, actor, 'restore', current);
-      await this.store.saveVersion(key, before, current);
-      // Computed after the save: changes made meanwhile are in the document, and the revert takes them back too.
+      // The version of what the restore replaces must hold every change the restore takes back: a change that
+      // arrives while it is being saved means saving it again (a few times at most; then the last save stands).
+      let before: VersionInfo;
+      let changed = false;
+      const onUpdate = () => {
+        changed = true;
+      };
+      document.on('update', onUpdate);
+      try {
+        for (let attempt = 1; ; attempt++) {
+          changed = false;
+          const current = Y.encodeStateAsUpdate(document);
+          before = this.describe(null, actor, 'restore', current);
+          await this.store.saveVersion(key, before, current);
+          if (!changed || attempt === MAX_BEFORE_SAVES) break;
+        }
+      } finally {
+        document.off('update', onUpdate);
+      }
+      // No await from here on: the revert is computed and applied on the state just saved.
       const revert = revertUpdate(document, saved);
       if (revert !== null) {
         Y.applyUpdate(document, revert, origin);
@@ -156,15 +176,15 @@ export class Versions implements Extension {
       }
       return { before: before.id, changed: revert !== null };
     });
-    this.prune(key);
+    void this.prune(key);
     return { restored: id, ...result, durable };
   }
 
   /** Saves what is being saved, and stops arming timers. */
   async close(): Promise<void> {
+    // A stretch still open is saved as if its document unloaded (a deploy must not lose the last minutes' history).
+    for (const [key, { document }] of [...this.stretches]) this.endStretch(key, document);
     this.closed = true;
-    for (const { timer } of this.stretches.values()) clearTimeout(timer);
-    this.stretches.clear();
     await Promise.allSettled([...this.saving]);
   }
 
@@ -178,18 +198,20 @@ export class Versions implements Extension {
     const version = this.describe(null, stretch.last, 'edits', state);
     const saving = this.store
       .saveVersion(key, version, state, { unlessNewerThan: version.at - this.intervalMs / 2 })
-      .then((saved) => {
-        if (saved) this.prune(key);
-      })
+      .then((saved) => (saved ? this.prune(key) : undefined))
       .catch((error: unknown) => this.log.error({ err: error, document: key }, 'an automatic version could not be saved'))
       .finally(() => this.saving.delete(saving));
     this.saving.add(saving);
   }
 
-  private prune(key: string): void {
-    this.store.pruneVersions(key, this.now() - this.retentionMs).catch((error: unknown) => {
-      this.log.warn({ err: error, document: key }, 'old automatic versions could not be pruned; the next save tries again');
-    });
+  private prune(key: string): Promise<void> {
+    const pruning = this.store
+      .pruneVersions(key, this.now() - this.retentionMs)
+      .then(() => undefined)
+      .catch((error: unknown) => this.log.warn({ err: error, document: key }, 'old automatic versions could not be pruned; the next save tries again'))
+      .finally(() => this.saving.delete(pruning));
+    this.saving.add(pruning);
+    return pruning;
   }
 
   private describe(name: string | null, by: Author, reason: VersionReason, state: Uint8Array): VersionInfo {
@@ -201,6 +223,8 @@ export class Versions implements Extension {
 function qualified(tenant: string, name: string): string {
   assertTenant(tenant);
   assertDocumentName(name);
-  return qualifyDocumentName(tenant, name);
+  const key = qualifyDocumentName(tenant, name);
+  if (!hasHistory(key)) throw new ConcordError(ErrorKind.InvalidDocumentName, `${name} is one of the server's own documents: it has no version history`);
+  return key;
 }
 
