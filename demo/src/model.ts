@@ -6,7 +6,7 @@
  * description and its comments live in its own document (`task-<id>`), loaded only when someone opens that task:
  * a long description never weighs on the board.
  */
-import { defineDocument, defineRecord } from '@concord/engine';
+import { CommentRecord, defineDocument, defineRecord } from '@concord/engine';
 import { z } from 'zod';
 
 export const PROJECT_DOCUMENT = 'project-demo';
@@ -21,6 +21,7 @@ const isoDate = z.union([z.literal(''), z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 
 export const Task = defineRecord('task', {
   title: z.string().max(200),
   status: z.enum(TASK_STATUSES),
+  /** The user id of the teammate the task is assigned to ('' for nobody); older tasks may hold a free-text name. */
   assignee: z.string().max(100),
   due: isoDate,
   /** Milliseconds since the epoch, for a stable order on every screen. */
@@ -33,8 +34,11 @@ export const ProjectDocument = defineDocument('project', {
 
 export const TaskDocument = defineDocument('task', {
   richTexts: ['description'],
-  /** Comments, oldest first: `{ id, author, text, at }`. */
-  lists: ['comments'],
+  /**
+   * Comments: the engine's `CommentRecord`s by id, in the collection the server's notification conventions read
+   * (`COMMENTS_COLLECTION`): `mentions` notify those mentioned, a `parent` notifies that comment's author.
+   */
+  collections: { comments: CommentRecord },
 });
 
 export function taskDocumentName(taskId: string): string {

@@ -74,7 +74,8 @@ export interface TaskContent {
 
 export function taskContent(doc: Y.Doc): TaskContent {
   const typed = TaskDocument.open(doc);
-  return { description: plainText(typed.richText('description')), comments: typed.list('comments').length };
+  const comments = typed.collection('comments').entries().filter(([, comment]) => comment.get('deleted') !== true).length;
+  return { description: plainText(typed.richText('description')), comments };
 }
 
 /** The content of version `id` of the task document, read into a scratch `Y.Doc` (the live one is not touched). */

@@ -64,8 +64,8 @@ describe.skipIf(skipWithoutChromium())(`a revoked user, in Chromium (${CHROMIUM_
     expect(await carol.status.textContent()).toMatch(/Read only · changes not sent/);
 
     // Alice's own change still reaches Carol (the session stays open, read-only); Carol's never reaches Alice.
-    await alice.field(taskId, 'assignee').fill('Alice');
-    await carol.waitForFields(taskId, { assignee: 'Alice' });
+    await alice.field(taskId, 'assignee').selectOption({ label: 'Alice (you)' });
+    await carol.waitForFields(taskId, { assignee: 'alice' });
     await alice.waitForLight('green', { pending: 'none' });
     expect(await alice.field(taskId, 'status').inputValue()).toBe('todo');
     expect([...alice.errors, ...carol.errors]).toEqual([]);

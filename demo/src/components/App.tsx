@@ -5,6 +5,7 @@
 import { createSyncClient, type SyncClient } from '@concord/client';
 import { useEffect, useState } from 'preact/hooks';
 import { clearSession, loadSession, tokenFor, type Session } from '../session';
+import { TeamProvider } from '../team';
 import { Board } from './Board';
 import { storedUpdateFrequency } from './FrequencySelect';
 import { SignIn } from './SignIn';
@@ -53,5 +54,10 @@ function Workspace({ session, onSignOut }: { session: Session; onSignOut: () => 
     };
   }, [session]);
   if (!client) return null;
-  return <Board client={client} session={session} onSignOut={onSignOut} />;
+  // The team (workspace members), for the assignee pickers and @mentions anywhere on the board.
+  return (
+    <TeamProvider client={client}>
+      <Board client={client} session={session} onSignOut={onSignOut} />
+    </TeamProvider>
+  );
 }

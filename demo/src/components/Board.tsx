@@ -1,7 +1,7 @@
 /**
- * The signed-in screen: header (connection status, others' updates waiting, and a menu with presence, outbox, bell
- * and who you are), the task list of the shared project, and the selected task. Opens the project document for as
- * long as it is shown, and the selected task's document while that task is selected.
+ * The signed-in screen: header (connection status, others' updates waiting, the project's Activity, and a menu with
+ * presence, outbox, bell and who you are), the task list of the shared project, and the selected task. Opens the
+ * project document for as long as it is shown, and the selected task's document while that task is selected.
  *
  * Layout (styles.css): from 900 px wide the list and the selected task sit side by side and the menu's contents are
  * laid out in the header; narrower (a phone), the menu folds behind one button and the selected task replaces the
@@ -13,6 +13,7 @@ import { useOfflineSpans } from '../conflicts';
 import { useChannel, useDocument, useDocumentStatus, useInbox, usePendingDocuments, useRecords, useSelectedTask } from '../hooks';
 import { PROJECT_DOCUMENT, ProjectDocument, taskDocumentName } from '../model';
 import type { Session } from '../session';
+import { Activity } from './ActivityPanel';
 import { BackendActions } from './BackendActions';
 import { ConflictNotices, useConflictNotices } from './ConflictNotices';
 import { Bell } from './Bell';
@@ -124,6 +125,7 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           elsewhere={pendingElsewhere.reduce((sum, { entries }) => sum + entries.length, 0)}
         />
         <HeldUpdates client={client} statuses={[projectStatus, taskStatus]} />
+        <Activity client={client} project={project} self={session.user} onOpenTask={select} />
         <HeaderMenu unread={inboxState.unread}>
           {(closeMenu) => (
             <>

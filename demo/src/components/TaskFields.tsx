@@ -3,16 +3,21 @@
  * list and by its detail. Each edit is written at once as a last-writer-wins field, so others see it while it is
  * typed.
  *
+ * The assignee is picked from the team (AssigneePicker): the field holds the teammate's user id, which is what the
+ * server's convention reads to notify them ("Alice assigned you 'Ship it'"); the picker shows their name. A value
+ * that is nobody's id (a name typed before there was a picker) shows as it is.
+ *
  * Warn before overwriting: focusing a field shares "editing" as presence and locks it (`presence.editing(field, task,
  * { lock: true })`, released on blur), so a field someone else is editing carries their colour and "Alice is
  * editing". A write to it is refused by the model (FieldLockedError): the control keeps what was typed and offers
  * "Change anyway" (a forced write) or "Discard" (FieldLock.tsx).
  */
-import type { DocumentHandle } from '@concord/client';
+import type { DocumentHandle, Member } from '@concord/client';
 import type { FieldWriter, LwwRecord, Peer } from '@concord/engine';
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { STATUS_LABELS, TASK_STATUSES, type EditableField, type Task, type TaskStatus } from '../model';
+import { useTeam } from '../team';
 import { burstProps } from '../undo';
 import { LockWarning, lockHolderOf } from './FieldLock';
 
@@ -103,17 +108,7 @@ function control(field: EditableField, value: string, handle: DocumentHandle, wr
       );
     }
     case 'assignee':
-      return (
-        <input
-          data-testid="field-assignee"
-          value={value}
-          list="people"
-          maxLength={100}
-          placeholder="Nobody"
-          aria-label={label}
-          {...burstProps(handle.history, write)}
-        />
-      );
+      return <AssigneePicker value={value} label={label} onPick={(id) => handle.history.batch(() => write(id))} />;
     case 'due':
       return (
         <input
@@ -125,6 +120,34 @@ function control(field: EditableField, value: string, handle: DocumentHandle, wr
         />
       );
   }
+}
+
+/** Who can be picked: nobody, then the team by name (you marked), and a value that is nobody's id as it is. */
+function assigneeOptions(members: readonly Member[], value: string): Array<{ value: string; label: string }> {
+  const team = [...members].sort((a, b) => a.user.name.localeCompare(b.user.name));
+  const options = team.map(({ user, self }) => ({ value: user.id, label: self ? `${user.name} (you)` : user.name }));
+  const known = value === '' || options.some((option) => option.value === value);
+  return [{ value: '', label: 'Nobody' }, ...(known ? [] : [{ value, label: value }]), ...options];
+}
+
+/** The assignee: a teammate's user id picked by name from the workspace's members (the **N online** panel's list). */
+function AssigneePicker({ value, label, onPick }: { value: string; label: string; onPick: (id: string) => void }) {
+  const options = assigneeOptions(useTeam(), value);
+  return (
+    <select
+      data-testid="field-assignee"
+      class={value ? 'assignee' : 'assignee assignee--nobody'}
+      value={value}
+      aria-label={label}
+      onChange={(event) => onPick(event.currentTarget.value)}
+    >
+      {options.map((option) => (
+        <option key={option.value} value={option.value}>
+          {option.label}
+        </option>
+      ))}
+    </select>
+  );
 }
 
 function EditedBy(props: { editors: readonly Peer[]; onFocus: () => void; onBlur: () => void; children: ComponentChildren }) {
