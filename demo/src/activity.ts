@@ -92,7 +92,7 @@ function plural(count: number, one: string, many = `${one}s`): string {
 }
 
 /** The sentence for a change of one field of a task. */
-function taskFieldSentence(field: string, from: unknown, to: unknown, title: string | null): string {
+function taskFieldSentence(field: string, from: unknown, to: unknown, title: string | null, nameOf: (id: string) => string): string {
   const task = taskRef(title);
   const unchanged = JSON.stringify(from) === JSON.stringify(to);
   switch (field) {
@@ -106,9 +106,9 @@ function taskFieldSentence(field: string, from: unknown, to: unknown, title: str
       if (isEmpty(from)) return `set status of ${task} to ${valueLabel(to)}`;
       return `changed status of ${task} from ${valueLabel(from)} to ${valueLabel(to)}`;
     case 'assignee':
-      if (unchanged) return isEmpty(to) ? `assigned ${task} and took it back` : `reassigned ${task} and gave it back to ${String(to)}`;
-      if (isEmpty(to)) return `unassigned ${String(from)} from ${task}`;
-      return `assigned ${task} to ${String(to)}`;
+      if (unchanged) return isEmpty(to) ? `assigned ${task} and took it back` : `reassigned ${task} and gave it back to ${nameOf(String(to))}`;
+      if (isEmpty(to)) return `unassigned ${nameOf(String(from))} from ${task}`;
+      return `assigned ${task} to ${nameOf(String(to))}`;
     case 'due':
       if (unchanged) return `changed the due date of ${task} and changed it back`;
       if (isEmpty(to)) return `removed the due date of ${task}`;
@@ -121,19 +121,21 @@ function taskFieldSentence(field: string, from: unknown, to: unknown, title: str
 
 /**
  * The sentence for one entry. `titleOf(record)` is a task's title on the board now (undefined when it is not there);
- * `feedTitles` what the feed knew it as (`titlesInFeed`).
+ * `feedTitles` what the feed knew it as (`titlesInFeed`); `nameOf(userId)` a teammate's name (an assignee is stored as
+ * a user id), the id itself for someone unknown.
  */
 export function describeActivity(
   entry: ActivityEntry,
   titleOf: (record: string) => string | undefined,
   feedTitles: ReadonlyMap<string, string> = new Map(),
+  nameOf: (id: string) => string = (id) => id,
 ): ActivitySentence {
   const who = actorName(entry);
   const title = (record: string, fallback: string | null = null): string | null => titleOf(record) ?? feedTitles.get(record) ?? fallback;
   switch (entry.kind) {
     case 'field': {
       if (entry.collection === TASKS && entry.record !== null) {
-        return { who, what: taskFieldSentence(entry.field, entry.from, entry.to, title(entry.record)) };
+        return { who, what: taskFieldSentence(entry.field, entry.from, entry.to, title(entry.record), nameOf) };
       }
       const owner = entry.collection === null ? 'the project' : `${entry.collection} ${entry.record ?? ''}`.trim();
       if (isEmpty(entry.from)) return { who, what: `set ${entry.field} of ${owner} to ${valueLabel(entry.to)}` };

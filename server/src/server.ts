@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import type { Hocuspocus } from '@hocuspocus/server';
+import picomatch from 'picomatch';
 import { DEFAULT_TENANT, type ActivityEntry, type DocumentChanges, type NotificationInput } from '@concord/engine';
 import { issueDevToken, loadDevSecret } from './auth/devMode.js';
 import { Revoker, type RevocationInput, type RevocationResult } from './auth/Revoker.js';
@@ -63,7 +64,7 @@ import { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
 import { keepsVersions, MemoryVersionStore, type VersionInfo } from './storage/VersionStore.js';
 import { Versions, type RestoreResult } from './history/Versions.js';
 import { ActivityRecorder } from './history/ActivityRecorder.js';
-import { PeopleNotifier } from './history/PeopleNotifier.js';
+import { ASSIGNEE_FIELD, PeopleNotifier } from './history/PeopleNotifier.js';
 import { Deadlines } from './history/Deadlines.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
@@ -278,7 +279,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     });
     const activity = new ActivityRecorder({
       hocuspocus,
-      listeners: [new PeopleNotifier(writer, log).listener, deadlines.listener],
+      listeners: [
+        new PeopleNotifier(writer, log, (document, root) =>
+          lifecycle.events.some((rule) => rule.notify !== undefined && rule.field === ASSIGNEE_FIELD && rule.root === root && picomatch.isMatch(document, rule.documents, { dot: true })),
+        ).listener,
+        deadlines.listener,
+      ],
       maxEntries: config.activityRetentionCount,
       maxAgeMs: config.activityRetentionDays * 24 * 3600 * 1000,
       log,

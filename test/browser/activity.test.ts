@@ -20,12 +20,12 @@ import { waitFor } from '../support/wait.js';
 import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
 import { UI_TIMEOUT_MS, type DemoPage, type Screen } from './demoPage.js';
 import { demoRig, screenshot } from './demoRig.js';
+import { expectTappable } from './tappable.js';
 
 const SCENARIO_TIMEOUT_MS = 90_000;
 const LAPTOP: Screen = { width: 1280, height: 800 };
 const PHONE: Screen = { width: 390, height: 844, phone: true };
 /** Buttons on a touch layout are at least this tall (styles.css, "Phone"). */
-const MIN_TAP_PX = 44;
 
 const panel = (page: DemoPage) => page.page.getByTestId('activity-panel');
 const entries = (page: DemoPage) => panel(page).getByTestId('activity-entry');
@@ -78,27 +78,6 @@ async function expectNoHorizontalOverflow(page: DemoPage, where: string): Promis
   expect(seen.scrollWidth, `${where}: the page is ${seen.scrollWidth} px wide in ${seen.clientWidth}`).toBeLessThanOrEqual(seen.clientWidth);
 }
 
-/** Fails unless `control` is visible, wholly inside the window, the element at its centre, and a tap target. */
-async function expectTappable(control: Locator, what: string): Promise<void> {
-  expect(await control.isVisible(), `${what} is visible`).toBe(true);
-  const seen = await control.evaluate((element) => {
-    const box = element.getBoundingClientRect();
-    const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
-    return {
-      box: { x: box.x, y: box.y, width: box.width, height: box.height },
-      window: { width: innerWidth, height: innerHeight },
-      hitsItself: hit !== null && (hit === element || element.contains(hit)),
-      hit: hit ? `${hit.tagName.toLowerCase()}.${hit.className}` : 'nothing',
-    };
-  });
-  const { box, window } = seen;
-  const where = `${what} at ${Math.round(box.x)},${Math.round(box.y)} (${Math.round(box.width)}×${Math.round(box.height)}) in ${window.width}×${window.height}`;
-  expect(box.x >= -0.5 && box.x + box.width <= window.width + 0.5, `${where} lies inside the window across`).toBe(true);
-  expect(box.y >= -0.5 && box.y + box.height <= window.height + 0.5, `${where} lies inside the window down`).toBe(true);
-  expect(seen.hitsItself, `${where}: the element at its centre is ${seen.hit}`).toBe(true);
-  expect(box.height, `${where} is at least ${MIN_TAP_PX} px tall`).toBeGreaterThanOrEqual(MIN_TAP_PX - 0.5);
-  await control.click({ trial: true, timeout: 5_000 });
-}
 
 describe.skipIf(skipWithoutChromium())(`the project's Activity panel in the demo, Chromium (${CHROMIUM_PATH})`, () => {
   const rig = demoRig('activity');
@@ -145,6 +124,10 @@ describe.skipIf(skipWithoutChromium())(`the project's Activity panel in the demo
     expect(renamed.animation, 'reduced motion: no sliding').toBe('activity-light');
     await bob.page.emulateMedia({ reducedMotion: null });
 
+    // An assignee is stored as a user id; the sentence names the person.
+    await alice.field(task, 'assignee').selectOption({ label: 'Bob' });
+    await waitForSentences(bob, ["Alice assigned 'Call the printer back' to Bob", "Alice renamed 'Call the printer' to 'Call the printer back'"]);
+
     // Closed, the button counts what others did since; the status entry is updated (one person, one field, within a
     // minute) and moves to the top.
     await panel(bob).getByTestId('activity-close').click();
@@ -157,7 +140,11 @@ describe.skipIf(skipWithoutChromium())(`the project's Activity panel in the demo
     await screenshot(bob, 'activity-laptop-unread.png');
     await openActivity(bob);
     await bob.page.getByTestId('activity-badge').waitFor({ state: 'detached' });
-    await waitForSentences(bob, ["Alice changed status of 'Call the printer back' from To do to Done", "Alice renamed 'Call the printer' to 'Call the printer back'"]);
+    await waitForSentences(bob, [
+      "Alice changed status of 'Call the printer back' from To do to Done",
+      "Alice assigned 'Call the printer back' to Bob",
+      "Alice renamed 'Call the printer' to 'Call the printer back'",
+    ]);
     expect(await arrival(entries(bob).first()), 'entries there when the panel opens do not animate').toMatchObject({ className: 'activity__entry' });
     // Picking an entry opens its task.
     await entries(bob).first().getByRole('button').click();

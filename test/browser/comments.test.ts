@@ -26,12 +26,12 @@ import { waitFor } from '../support/wait.js';
 import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
 import { UI_TIMEOUT_MS, type DemoPage, type Screen } from './demoPage.js';
 import { demoRig, screenshot } from './demoRig.js';
+import { expectTappable } from './tappable.js';
 
 const SCENARIO_TIMEOUT_MS = 120_000;
 const LAPTOP: Screen = { width: 1280, height: 800 };
 const PHONE: Screen = { width: 390, height: 844, phone: true };
 /** Buttons on a touch layout are at least this tall (styles.css, "Phone"). */
-const MIN_TAP_PX = 44;
 
 const TITLE = 'Order the banners';
 
@@ -87,26 +87,6 @@ async function expectNoHorizontalOverflow(page: DemoPage, where: string): Promis
   expect(seen.scrollWidth, `${where}: the page is ${seen.scrollWidth} px wide in ${seen.clientWidth}`).toBeLessThanOrEqual(seen.clientWidth);
 }
 
-/** Fails unless `control` is visible, wholly inside the window, the element at its centre, and a tap target. */
-async function expectTappable(control: Locator, what: string): Promise<void> {
-  await control.scrollIntoViewIfNeeded({ timeout: 5_000 });
-  const seen = await control.evaluate((element) => {
-    const box = element.getBoundingClientRect();
-    const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
-    return {
-      box: { x: box.x, y: box.y, width: box.width, height: box.height },
-      window: { width: innerWidth, height: innerHeight },
-      hitsItself: hit !== null && (hit === element || element.contains(hit)),
-      hit: hit ? `${hit.tagName.toLowerCase()}.${hit.className}` : 'nothing',
-    };
-  });
-  const { box, window } = seen;
-  const where = `${what} at ${Math.round(box.x)},${Math.round(box.y)} (${Math.round(box.width)}×${Math.round(box.height)}) in ${window.width}×${window.height}`;
-  expect(box.x >= -0.5 && box.x + box.width <= window.width + 0.5, `${where} lies inside the window across`).toBe(true);
-  expect(box.y >= -0.5 && box.y + box.height <= window.height + 0.5, `${where} lies inside the window down`).toBe(true);
-  expect(seen.hitsItself, `${where}: the element at its centre is ${seen.hit}`).toBe(true);
-  expect(box.height, `${where} is at least ${MIN_TAP_PX} px tall`).toBeGreaterThanOrEqual(MIN_TAP_PX - 0.5);
-}
 
 describe.skipIf(skipWithoutChromium())(`comments, @mentions, replies and assigning teammates in the demo, Chromium (${CHROMIUM_PATH})`, () => {
   const rig = demoRig('comments');
@@ -255,7 +235,7 @@ describe.skipIf(skipWithoutChromium())(`comments, @mentions, replies and assigni
     await expectNoHorizontalOverflow(carol, 'the autocomplete open');
     const list = (await carol.page.getByTestId('mention-list').boundingBox())!;
     expect(list.x >= -0.5 && list.x + list.width <= PHONE.width + 0.5, `the list (${Math.round(list.x)}, ${Math.round(list.width)} px) is inside the screen`).toBe(true);
-    for (const option of await options.all()) await expectTappable(option, `${await option.getAttribute('data-user-id')} in the list`);
+    for (const option of await options.all()) await expectTappable(option, `${await option.getAttribute('data-user-id')} in the list`, { click: false });
     await screenshot(carol, 'comments-phone-autocomplete.png');
 
     await options.filter({ hasText: 'Bob' }).tap();
@@ -266,21 +246,21 @@ describe.skipIf(skipWithoutChromium())(`comments, @mentions, replies and assigni
     const sent = comment(carol, 'Ask @Bob for two quotes');
     await waitForText(carol, sent.getByTestId('mention'), '@Bob', 'the highlighted mention');
     await expectNoHorizontalOverflow(carol, 'a comment sent');
-    await expectTappable(sent.getByTestId('comment-reply'), 'Reply');
-    await expectTappable(sent.getByTestId('comment-edit'), 'Edit');
-    await expectTappable(sent.getByTestId('comment-delete'), 'Delete');
+    await expectTappable(sent.getByTestId('comment-reply'), 'Reply', { click: false });
+    await expectTappable(sent.getByTestId('comment-edit'), 'Edit', { click: false });
+    await expectTappable(sent.getByTestId('comment-delete'), 'Delete', { click: false });
 
     // A reply box, indented in the thread, still fits.
     await sent.getByTestId('comment-reply').tap();
     await carol.page.getByTestId('reply-input').waitFor();
     await expectNoHorizontalOverflow(carol, 'a reply box open');
-    await expectTappable(carol.page.getByTestId('reply-send'), 'Reply (send)');
-    await expectTappable(carol.page.getByTestId('reply-cancel'), 'Cancel the reply');
+    await expectTappable(carol.page.getByTestId('reply-send'), 'Reply (send)', { click: false });
+    await expectTappable(carol.page.getByTestId('reply-cancel'), 'Cancel the reply', { click: false });
     await screenshot(carol, 'comments-phone-reply.png');
     await carol.page.getByTestId('reply-cancel').tap();
 
     // The assignee picker is a 44 px control offering the team.
-    await expectTappable(carol.detailField('assignee'), 'the assignee picker');
+    await expectTappable(carol.detailField('assignee'), 'the assignee picker', { click: false });
     expect(await carol.detailField('assignee').locator('option').allTextContents()).toEqual(['Nobody', 'Alice', 'Bob', 'Carol (you)']);
 
     expect(carol.errors, "Carol's page errors").toEqual([]);

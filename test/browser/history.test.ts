@@ -21,12 +21,12 @@ import { waitFor } from '../support/wait.js';
 import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
 import { UI_TIMEOUT_MS, type DemoPage, type Screen } from './demoPage.js';
 import { demoRig, screenshot } from './demoRig.js';
+import { expectTappable } from './tappable.js';
 
 const SCENARIO_TIMEOUT_MS = 120_000;
 const LAPTOP: Screen = { width: 1280, height: 800 };
 const PHONE: Screen = { width: 390, height: 844, phone: true };
 /** Buttons on a touch layout are at least this tall (styles.css, "Phone"). */
-const MIN_TAP_PX = 44;
 
 const DRAFT = 'Book the venue';
 const LATER = 'Book the venue and order the posters';
@@ -84,28 +84,6 @@ async function expectNoHorizontalOverflow(page: DemoPage, where: string): Promis
   expect(seen.scrollWidth, `${where}: the page is ${seen.scrollWidth} px wide in ${seen.clientWidth}`).toBeLessThanOrEqual(seen.clientWidth);
 }
 
-/** Fails unless `control` is visible, wholly inside the window, the element at its centre, and a tap target. */
-async function expectTappable(control: Locator, what: string): Promise<void> {
-  await control.scrollIntoViewIfNeeded({ timeout: 5_000 });
-  expect(await control.isVisible(), `${what} is visible`).toBe(true);
-  const seen = await control.evaluate((element) => {
-    const box = element.getBoundingClientRect();
-    const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
-    return {
-      box: { x: box.x, y: box.y, width: box.width, height: box.height },
-      window: { width: innerWidth, height: innerHeight },
-      hitsItself: hit !== null && (hit === element || element.contains(hit)),
-      hit: hit ? `${hit.tagName.toLowerCase()}.${hit.className}` : 'nothing',
-    };
-  });
-  const { box, window } = seen;
-  const where = `${what} at ${Math.round(box.x)},${Math.round(box.y)} (${Math.round(box.width)}×${Math.round(box.height)}) in ${window.width}×${window.height}`;
-  expect(box.x >= -0.5 && box.x + box.width <= window.width + 0.5, `${where} lies inside the window across`).toBe(true);
-  expect(box.y >= -0.5 && box.y + box.height <= window.height + 0.5, `${where} lies inside the window down`).toBe(true);
-  expect(seen.hitsItself, `${where}: the element at its centre is ${seen.hit}`).toBe(true);
-  expect(box.height, `${where} is at least ${MIN_TAP_PX} px tall`).toBeGreaterThanOrEqual(MIN_TAP_PX - 0.5);
-  await control.click({ trial: true, timeout: 5_000 });
-}
 
 describe.skipIf(skipWithoutChromium())(`task version history in the demo, Chromium (${CHROMIUM_PATH})`, () => {
   const rig = demoRig('history');

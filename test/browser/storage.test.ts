@@ -109,7 +109,7 @@ describe.skipIf(skipWithoutChromium())(`the local copy in Chromium (${CHROMIUM_P
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     const origin = new URL(server.url).origin;
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 256 * 1024 });
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: 512 * 1024 });
     const dave = await DemoPage.inContext(context, 'Dave', server.url);
     await dave.signIn();
     await dave.waitForLight('green', { pending: 'none' }); // the project is loaded: the new row is the only new one
@@ -120,7 +120,7 @@ describe.skipIf(skipWithoutChromium())(`the local copy in Chromium (${CHROMIUM_P
     server = null;
     await dave.waitForLight('red');
 
-    const pasted = `Minutes of the meeting. ${'Everyone agreed on the plan. '.repeat(12_000)}`;
+    const pasted = `Minutes of the meeting. ${'Everyone agreed on the plan. '.repeat(24_000)}`;
     await dave.editor.click();
     await dave.page.keyboard.insertText(pasted);
     await waitFor(async () => (await dave.status.textContent())?.includes('Not saved on this device'), {

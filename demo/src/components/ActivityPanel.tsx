@@ -16,6 +16,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { API_ACTOR, describeActivity, newestFirst, taskOf, titlesInFeed } from '../activity';
 import { useDocument, useDocumentStatus, useNow, useRecords } from '../hooks';
 import { PROJECT_DOCUMENT, ProjectDocument } from '../model';
+import { directory, useTeam } from '../team';
 import { relativeTime } from '../versions';
 import { Avatar } from './Avatar';
 
@@ -169,6 +170,8 @@ function ActivityPanel({ feed, entries, project, onClose, onOpenTask }: Activity
     const task = tasks?.get(record);
     return task ? task.get('title') || '' : undefined;
   };
+  const people = directory(useTeam());
+  const nameOf = (id: string) => people.get(id)?.name ?? id;
   const offline = status !== null && status.state !== 'connected';
 
   return (
@@ -193,7 +196,7 @@ function ActivityPanel({ feed, entries, project, onClose, onOpenTask }: Activity
       ) : (
         <ol class="activity__list" data-testid="activity-list" aria-live="polite">
           {shown.map((entry) => {
-            const sentence = describeActivity(entry, titleOf, feedTitles);
+            const sentence = describeActivity(entry, titleOf, feedTitles, nameOf);
             const task = taskOf(entry);
             const onBoard = task !== null && titleOf(task) !== undefined;
             const actor: PresenceUser = {

@@ -7,7 +7,8 @@
  * - **Replies**: such a comment whose `parent` field is the id of another comment of the same collection notifies
  *   that comment's `author` (`reply`), unless it is the same person (or already notified as mentioned).
  * - **Assignments**: a field named `assignee` (of the document or of a record) set to a user id, or a record created
- *   with one, notifies that user (`assignment`), unless they assigned themselves.
+ *   with one, notifies that user (`assignment`), unless they assigned themselves, or a lifecycle hook of the server's
+ *   configuration already notifies on that field (the app chose its own wording: one notification, not two).
  *
  * Only changes made over a client connection count: a write through the backend API is the app backend's own action,
  * which notifies as it chooses (`POST /api/users/<id>/notifications`). The author is the connection's authenticated
@@ -49,9 +50,13 @@ export class PeopleNotifier {
   private readonly writer: Pick<DocumentWriter, 'notify'>;
   private readonly log: Logger;
 
-  constructor(writer: Pick<DocumentWriter, 'notify'>, log: Logger) {
+  /** Whether a configured lifecycle hook notifies on `assignee` of this document and root: it does, not the convention. */
+  private readonly hookNotifies: (document: string, root: string) => boolean;
+
+  constructor(writer: Pick<DocumentWriter, 'notify'>, log: Logger, hookNotifies: (document: string, root: string) => boolean = () => false) {
     this.writer = writer;
     this.log = log.child({ component: 'notifications' });
+    this.hookNotifies = hookNotifies;
   }
 
   /** ActivityRecorder's listener: looks at the changes a person made over a client connection. */
@@ -95,6 +100,7 @@ export class PeopleNotifier {
   private assignment(tenant: string, name: string, document: Document, author: Author, change: Extract<NoticedChange, { kind: 'field' }>): void {
     const user = change.to;
     if (typeof user !== 'string' || user.length === 0 || user === author.id) return;
+    if (this.hookNotifies(name, change.collection ?? FIELDS_ROOT)) return;
     const record = change.collection !== null && change.record !== null ? recordOf(document, change.collection, change.record) : null;
     const title = text(readField(record ?? document.getMap(FIELDS_ROOT), 'title'), 120);
     this.send(tenant, user, author, {
