@@ -201,6 +201,8 @@ export class ActivityRecorder implements Extension {
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly watched = new Map<string, Watched>();
+  /** Feeds being let go of, their documents unloaded. */
+  private readonly releasing = new Set<Promise<void>>();
 
   constructor(options: ActivityOptions) {
     this.options = options;
@@ -226,7 +228,8 @@ export class ActivityRecorder implements Extension {
     document.once('destroy', () => {
       this.watched.delete(documentName);
       this.flush(watched);
-      void this.release(watched);
+      const releasing = this.release(watched).finally(() => this.releasing.delete(releasing));
+      this.releasing.add(releasing);
     });
   }
 
@@ -259,7 +262,8 @@ export class ActivityRecorder implements Extension {
   /** Writes what waits and lets go of every feed. */
   async close(): Promise<void> {
     for (const watched of this.watched.values()) this.flush(watched);
-    await Promise.allSettled([...this.watched.values()].map((watched) => this.release(watched)));
+    // Feeds of documents unloaded meanwhile are being let go of too: all before storage closes.
+    await Promise.allSettled([...[...this.watched.values()].map((watched) => this.release(watched)), ...this.releasing]);
   }
 
   private cacheRoot(watched: Watched, root: string, type: AnyType): void {
