@@ -6,9 +6,10 @@
  *   each of them (`mention`), except its author.
  * - **Replies**: such a comment whose `parent` field is the id of another comment of the same collection notifies
  *   that comment's `author` (`reply`), unless it is the same person (or already notified as mentioned).
- * - **Assignments**: a field named `assignee` (of the document or of a record) set to a user id, or a record created
- *   with one, notifies that user (`assignment`), unless they assigned themselves, or a lifecycle hook of the server's
- *   configuration already notifies on that field (the app chose its own wording: one notification, not two).
+ * - **Assignments**: a field named `assignee` (of the document or of a record) set to a user id notifies that user
+ *   (`assignment`), unless they assigned themselves, or a lifecycle hook of the server's configuration already notifies
+ *   on that field (the app chose its own wording: one notification, not two). A record that arrives with an assignee
+ *   already set does not: that is also how a device re-sends what it holds to a server that lost it.
  *
  * Only changes made over a client connection count: a write through the backend API is the app backend's own action,
  * which notifies as it chooses (`POST /api/users/<id>/notifications`). The author is the connection's authenticated
@@ -69,12 +70,7 @@ export class PeopleNotifier {
   private noticed(tenant: string, name: string, document: Document, author: Author, change: NoticedChange): void {
     if (change.kind === 'record-added' && change.collection === COMMENTS_COLLECTION) this.comment(tenant, name, document, author, change.record);
     else if (change.kind === 'field' && change.field === ASSIGNEE_FIELD) this.assignment(tenant, name, document, author, change);
-    else if (change.kind === 'record-added') {
-      // A record created with an assignee (in one transaction: its fields are no changes of their own).
-      const record = recordOf(document, change.collection, change.record);
-      const assignee = record ? readField(record, ASSIGNEE_FIELD) : undefined;
-      if (assignee !== undefined) this.assignment(tenant, name, document, author, { kind: 'field', collection: change.collection, record: change.record, field: ASSIGNEE_FIELD, to: assignee });
-    }
+
   }
 
   private comment(tenant: string, name: string, document: Document, author: Author, id: string): void {
