@@ -1,9 +1,11 @@
 /**
  * Phone-layout checks shared by the demo's browser tests: a control people tap must be visible, wholly inside the
- * window, the element found at its own centre (not covered), and at least MIN_TAP_PX tall.
+ * window, the element found at its own centre (not covered), and at least MIN_TAP_PX tall; a page must not scroll
+ * sideways.
  */
 import type { Locator } from 'playwright-core';
 import { expect } from 'vitest';
+import type { DemoPage } from './demoPage.js';
 
 /** The smallest tap target the demo allows on a touch layout. */
 export const MIN_TAP_PX = 44;
@@ -32,4 +34,14 @@ export async function expectTappable(control: Locator, what: string, { click = t
   expect(seen.hitsItself, `${where}: the element at its centre is ${seen.hit}`).toBe(true);
   expect(box.height, `${where} is at least ${MIN_TAP_PX} px tall`).toBeGreaterThanOrEqual(MIN_TAP_PX - 0.5);
   if (click) await control.click({ trial: true, timeout: 5_000 });
+}
+
+/** Fails unless the page, in a window `width` px wide, does not scroll sideways. */
+export async function expectNoHorizontalOverflow(page: DemoPage, where: string, width: number): Promise<void> {
+  const seen = await page.page.evaluate(() => {
+    const scroller = document.scrollingElement ?? document.documentElement;
+    return { scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth, innerWidth };
+  });
+  expect(seen.innerWidth, `${where}: the window is still the phone's width`).toBe(width);
+  expect(seen.scrollWidth, `${where}: the page is ${seen.scrollWidth} px wide in ${seen.clientWidth}`).toBeLessThanOrEqual(seen.clientWidth);
 }
