@@ -42,13 +42,36 @@ export class OutboxRegistry {
   private db: Promise<IDBDatabase> | null = null;
   /** What is recorded, as written last by this client (so unchanged outboxes are not written again). */
   private readonly written = new Map<string, string>();
+  /** Per document, the last write queued and not yet done. */
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(namespace: string) {
     this.name = registryDatabaseName(namespace);
   }
 
-  /** Records `document`'s outbox; an empty outbox removes its record. Rejects when IndexedDB fails. */
-  async record(document: string, entries: readonly OutboxEntry[]): Promise<void> {
+  /**
+   * Records `document`'s outbox; an empty outbox removes its record. Rejects when IndexedDB fails. Records of one
+   * document are written one after another, each compared with what was written before it, so the record is what
+   * the outbox said last: an outbox that fills and empties again within a few milliseconds (a change the server
+   * acknowledges at once) leaves no record behind.
+   */
+  record(document: string, entries: readonly OutboxEntry[]): Promise<void> {
+    return this.queue(document, () => this.write(document, entries));
+  }
+
+  /** Runs `task` after the writes of `document` queued before it, whether they succeeded or not. */
+  private queue(document: string, task: () => Promise<void>): Promise<void> {
+    const previous = this.writing.get(document) ?? Promise.resolve();
+    const write = previous.then(task, task);
+    this.writing.set(document, write);
+    const settled = () => {
+      if (this.writing.get(document) === write) this.writing.delete(document);
+    };
+    write.then(settled, settled);
+    return write;
+  }
+
+  private async write(document: string, entries: readonly OutboxEntry[]): Promise<void> {
     const signature = entries.map((entry) => entry.summary).join('\n');
     if (this.written.get(document) === (entries.length === 0 ? undefined : signature)) return;
     const [store] = idb.transact(await this.open(), [STORE]);
@@ -62,18 +85,24 @@ export class OutboxRegistry {
     }
   }
 
-  /** Removes `document`'s record, whoever wrote it (its changes were deleted from the device). */
-  async forget(document: string): Promise<void> {
-    const [store] = idb.transact(await this.open(), [STORE]);
-    await idb.del(store!, document);
-    this.written.delete(document);
+  /** Removes `document`'s record, whoever wrote it (its changes were deleted from the device), after any write on its way. */
+  forget(document: string): Promise<void> {
+    return this.queue(document, async () => {
+      const [store] = idb.transact(await this.open(), [STORE]);
+      await idb.del(store!, document);
+      this.written.delete(document);
+    });
   }
 
   /** Every document with a recorded outbox, oldest change first. */
   async pending(): Promise<PendingDocument[]> {
     const [store] = idb.transact(await this.open(), [STORE], 'readonly');
     const records = (await idb.getAll(store!)).filter(isPendingDocument);
-    for (const record of records) this.written.set(record.name, record.entries.map((entry) => entry.summary).join('\n'));
+    // Records of earlier sessions or other tabs become known, so an empty outbox removes them; a document with a
+    // write on its way keeps what that write records.
+    for (const record of records) {
+      if (!this.writing.has(record.name)) this.written.set(record.name, record.entries.map((entry) => entry.summary).join('\n'));
+    }
     return records.sort((a, b) => a.updatedAt - b.updatedAt);
   }
 

@@ -15,6 +15,9 @@
  * - Alice deletes her comment: it stays as "Comment deleted" while Bob's reply hangs off it; Bob deletes his reply
  *   and the thread is gone in both windows.
  *
+ * Bob then opens, one after another, tasks Alice assigns him: each notification is read, and his light turns green
+ * with nothing pending every time (the read mark reaches the server and the device's pending list says so).
+ *
  * And on a 390×844 phone: the comment box with the autocomplete open does not make the page scroll sideways, each
  * person listed is a 44 px tap target, a tap picks one, and the sent comment names them.
  *
@@ -34,6 +37,8 @@ const PHONE: Screen = { width: 390, height: 844, phone: true };
 /** Buttons on a touch layout are at least this tall (styles.css, "Phone"). */
 
 const TITLE = 'Order the banners';
+/** Assignments Bob reads in a row in the read-mark test (each round failed about one time in three before the fix). */
+const ASSIGNMENT_ROUNDS = 8;
 
 /** One comment (or reply) on `page`, by its text. */
 const comment = (page: DemoPage, text: string): Locator => page.detail.getByTestId('comment').filter({ hasText: text });
@@ -257,6 +262,35 @@ describe.skipIf(skipWithoutChromium())(`comments, @mentions, replies and assigni
 
     expect(carol.errors, "Carol's page errors").toEqual([]);
   });
+
+  it(
+    'each task Alice assigns Bob is read when he opens it, and his light turns green with nothing pending',
+    async () => {
+      // A reported defect: the read mark of a notification the server wrote sometimes stayed "1 pending" for good.
+      // The server acknowledges such a mark within milliseconds, and the device's list of pending documents (which
+      // counts the inbox, never on screen) kept the entry whose removal came while it was still being written.
+      // The race is a matter of milliseconds, so the steps run several times over.
+      const alice = rig.pages.find((page) => page.name === 'Alice')!;
+      const bob = rig.pages.find((page) => page.name === 'Bob')!;
+      await waitForUnread(bob, 1); // Carol's mention in the phone test
+      await markAllRead(bob);
+      if (await bob.detail.isVisible()) await bob.page.getByTestId('close-description').click();
+      await bob.detail.waitFor({ state: 'detached' });
+      for (let round = 1; round <= ASSIGNMENT_ROUNDS; round++) {
+        const title = `Check the proofs, round ${round}`;
+        const task = await alice.addTask(title);
+        await bob.waitForFields(task, { title });
+        await alice.field(task, 'assignee').selectOption({ label: 'Bob' });
+        await waitForUnread(bob, 1);
+        await bob.openDescription(task);
+        await bob.page.getByTestId('bell-badge').waitFor({ state: 'detached' });
+        await bob.waitForLight('green', { pending: 'none' });
+        await bob.page.getByTestId('close-description').click();
+        await bob.detail.waitFor({ state: 'detached' });
+      }
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
   it('no page had an error', () => {
     for (const page of rig.pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);

@@ -108,14 +108,14 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
     await bob.waitForFields(taskId, { title: 'Write the launch plan', status: 'todo' });
 
     await alice.field(taskId, 'status').selectOption('doing');
-    await alice.field(taskId, 'assignee').selectOption({ label: 'Alice (you)' });
+    await alice.field(taskId, 'assignee').selectOption({ label: 'Bob' });
     await alice.field(taskId, 'due').fill('2030-05-01');
     await alice.field(taskId, 'title').fill('Write the launch plan for June');
 
     await bob.waitForFields(taskId, {
       title: 'Write the launch plan for June',
       status: 'doing',
-      assignee: 'alice',
+      assignee: 'bob',
       due: '2030-05-01',
     });
     await alice.waitForLight('green', { pending: 'none' });
@@ -175,7 +175,7 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
   });
 
   it('after a restart and a reload everything is still there, for a newcomer too', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-    const expected = { title: 'Write the launch plan for June', status: 'done', assignee: 'alice', due: '2030-05-01' };
+    const expected = { title: 'Write the launch plan for June', status: 'done', assignee: 'bob', due: '2030-05-01' };
     for (const person of [alice, bob]) {
       await person.reload();
       await person.waitForLight('green', { pending: 'none' });

@@ -1,0 +1,62 @@
+/**
+ * The device's outbox registry (client/src/registry.ts), the list the app reads for documents not on screen (the
+ * demo's pending count beside the light counts it for the inbox, which is never on screen). An outbox that fills and
+ * empties again before the first record is written — a change the server acknowledges within a few milliseconds, as
+ * a read mark in the inbox often is — must leave no record behind: the recorded list is what the outbox said last,
+ * whatever order IndexedDB finishes the writes in. Before the fix, the removal was skipped as "nothing recorded"
+ * while the first write was still on its way, and the stale record counted one change pending until the next change.
+ */
+import { describe, expect, it } from 'vitest';
+import type { OutboxEntry } from '@concord/client';
+import { OutboxRegistry } from '../../client/src/registry.js';
+import { freshIndexedDB } from './harness.js';
+
+const entry = (summary: string): OutboxEntry =>
+  ({ kind: 'field', root: 'notifications', record: 'n1', field: 'readAt', label: null, value: 1, removed: false, inserted: 0, deleted: 0, summary }) as OutboxEntry;
+
+/** What the registry lists, by document name. */
+const recorded = async (registry: OutboxRegistry) =>
+  (await registry.pending())
+    .map(({ name, entries }) => ({ name, summaries: entries.map((e) => e.summary) }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+
+describe('outbox registry', () => {
+  it('an outbox emptied while its first record is being written is recorded as empty', async () => {
+    freshIndexedDB();
+    const registry = new OutboxRegistry('race-empty');
+    const writes = [registry.record('inbox:bob', [entry('readAt of n1 → 1')]), registry.record('inbox:bob', [])];
+    await Promise.all(writes);
+    expect(await recorded(registry)).toEqual([]);
+    await registry.close();
+  });
+
+  it('the last of several quick records wins, and a later reader sees it', async () => {
+    freshIndexedDB();
+    const registry = new OutboxRegistry('race-last');
+    await Promise.all([
+      registry.record('project', [entry('a')]),
+      registry.record('project', []),
+      registry.record('project', [entry('b')]),
+      registry.record('other', [entry('c')]),
+    ]);
+    expect(await recorded(registry)).toEqual([
+      { name: 'other', summaries: ['c'] },
+      { name: 'project', summaries: ['b'] },
+    ]);
+    // A list read while a removal is on its way (it may see the record still there) does not make the registry
+    // believe the record is there: the same change pending again is recorded again.
+    const reading = registry.pending();
+    const removing = registry.record('project', []);
+    await Promise.all([reading, removing]);
+    expect((await recorded(registry)).map(({ name }) => name)).toEqual(['other']);
+    await registry.record('project', [entry('b')]);
+    expect(await recorded(registry)).toEqual([
+      { name: 'other', summaries: ['c'] },
+      { name: 'project', summaries: ['b'] },
+    ]);
+    await registry.record('project', []);
+    await registry.record('other', []);
+    expect(await recorded(registry)).toEqual([]);
+    await registry.close();
+  });
+});
