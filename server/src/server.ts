@@ -280,9 +280,11 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const activity = new ActivityRecorder({
       hocuspocus,
       listeners: [
-        new PeopleNotifier(writer, log, (document, root) =>
-          lifecycle.events.some((rule) => rule.notify !== undefined && rule.field === ASSIGNEE_FIELD && rule.root === root && picomatch.isMatch(document, rule.documents, { dot: true })),
-        ).listener,
+        new PeopleNotifier(writer, log, {
+          hookNotifies: (document, root) =>
+            lifecycle.events.some((rule) => rule.notify !== undefined && rule.field === ASSIGNEE_FIELD && rule.root === root && picomatch.isMatch(document, rule.documents, { dot: true })),
+          ownerOf: (document, client) => updates.get(document)?.owners.get(client),
+        }).listener,
         deadlines.listener,
       ],
       maxEntries: config.activityRetentionCount,

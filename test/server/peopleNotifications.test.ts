@@ -5,6 +5,9 @@
  *   (`reply`), once even when it also mentions them;
  * - setting a task's `assignee` to someone notifies them (`assignment`, with the task's title), not when they assign
  *   themselves, and not for a change the backend API made (the backend notifies as it chooses);
+ * - a comment edited to mention someone more notifies the newcomer only;
+ * - a reply notifies whoever created the parent comment over their connection, whatever its `author` field claims
+ *   (a forged one misdirects nothing); a comment the backend API wrote is taken at its `author` field;
  * - a user who switched a kind off gets none of it.
  */
 import { CommentRecord, defineDocument, defineRecord, FIELDS_ROOT, InboxDocument, inboxDocumentName, preferenceField, writeFields } from '@concord/engine';
@@ -108,6 +111,46 @@ test('an assignee set by someone else notifies them, with the title; not themsel
   await waitFor(() => inboxes.cat.list().length === 2);
   expect(inboxes.cat.list().map((n) => n.kind).sort()).toEqual(['assignment', 'mention']);
   expect(inboxes.bob.list()).toHaveLength(1);
+});
+
+test('an edit that mentions someone more notifies the newcomer; a reply goes to who really wrote the parent', async () => {
+  const server = await startTestServer({ apiKey: API_KEY });
+  const [ann, bob] = [await person(server, 'task-4', 'ann'), await person(server, 'task-4', 'bob')];
+  const inboxes = { ann: await inbox(server, 'ann'), bob: await inbox(server, 'bob'), cat: await inbox(server, 'cat'), dan: await inbox(server, 'dan') };
+
+  // Ann mentions Cat, then edits the comment to mention Dan too: Dan is told, Cat not a second time.
+  ann.task.collection('comments').create(comment('ann', 'Cat, have a look', { mentions: ['cat'] }), 'c1');
+  await waitFor(() => inboxes.cat.list().length === 1);
+  const c1 = ann.task.collection('comments').get('c1')!;
+  c1.set('text', 'Cat and Dan, have a look');
+  c1.set('mentions', ['cat', 'dan']);
+  await waitFor(() => inboxes.dan.list().length === 1);
+  expect(inboxes.dan.list()[0]).toMatchObject({ kind: 'mention', title: 'Ann mentioned you', body: 'Cat and Dan, have a look', target: { document: 'task-4', record: 'c1' }, actor: 'ann' });
+
+  // Bob writes a comment claiming to be Cat's; Ann's reply to it notifies Bob, who wrote it, and not Cat.
+  bob.task.collection('comments').create(comment('cat', 'Signed "Cat", written by Bob'), 'c2');
+  await waitFor(() => ann.task.collection('comments').get('c2') !== undefined);
+  ann.task.collection('comments').create(comment('ann', 'Thanks', { parent: 'c2' }), 'c3');
+  await waitFor(() => inboxes.bob.list().length === 1);
+  expect(inboxes.bob.list()[0]).toMatchObject({ kind: 'reply', title: 'Ann replied to your comment', target: { record: 'c3' } });
+
+  // A comment the backend wrote on Dan's behalf: a reply to it notifies Dan.
+  const viaApi = await fetch(`${server.url}/api/documents/task-4/changes?tenant=acme`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ records: { comments: { c4: comment('dan', 'Imported from email') } } }),
+  });
+  expect(viaApi.status).toBe(200);
+  await waitFor(() => bob.task.collection('comments').get('c4') !== undefined);
+  bob.task.collection('comments').create(comment('bob', 'Seen', { parent: 'c4' }), 'c5');
+  await waitFor(() => inboxes.dan.list().length === 2);
+  expect(inboxes.dan.list().map((n) => n.kind).sort()).toEqual(['mention', 'reply']);
+
+  // A marker: everything before it was handled, and Cat got nothing more.
+  ann.task.collection('comments').create(comment('ann', 'marker', { mentions: ['bob'] }), 'm1');
+  await waitFor(() => inboxes.bob.list().length === 2);
+  expect(inboxes.cat.list()).toHaveLength(1);
+  expect(inboxes.ann.list()).toHaveLength(0);
 });
 
 test('a kind switched off is not delivered', async () => {

@@ -3,9 +3,12 @@
  * (ActivityRecorder tells it each one), by conventions any app can follow:
  *
  * - **Mentions**: a record added to a collection named `comments` whose `mentions` field lists user ids notifies
- *   each of them (`mention`), except its author.
+ *   each of them (`mention`), except its author; a comment edited to mention someone more notifies the newcomers.
  * - **Replies**: such a comment whose `parent` field is the id of another comment of the same collection notifies
- *   that comment's `author` (`reply`), unless it is the same person (or already notified as mentioned).
+ *   that comment's author (`reply`), unless it is the same person (or already notified as mentioned). The parent's
+ *   author is the user who created it over a connection (the owner of the Yjs client id that wrote the record), not
+ *   its `author` field, which any writer can set; only a comment the server wrote (the backend API's) is taken at its
+ *   `author` field.
  * - **Assignments**: a field named `assignee` (of the document or of a record) set to a user id notifies that user
  *   (`assignment`), unless they assigned themselves, or a lifecycle hook of the server's configuration already notifies
  *   on that field (the app chose its own wording: one notification, not two). A record that arrives with an assignee
@@ -33,7 +36,20 @@ export const ASSIGNEE_FIELD = 'assignee';
 /** A derived change the notifier looks at (ActivityRecorder's). */
 export type NoticedChange =
   | { readonly kind: 'record-added' | 'record-removed'; readonly collection: string; readonly record: string }
-  | { readonly kind: 'field'; readonly collection: string | null; readonly record: string | null; readonly field: string; readonly to: unknown };
+  | {
+      readonly kind: 'field';
+      readonly collection: string | null;
+      readonly record: string | null;
+      readonly field: string;
+      readonly from: unknown;
+      readonly to: unknown;
+    };
+
+/** The user who owns Yjs client id `client` in the loaded document `document` (qualified name), if known. */
+export type ClientOwner = (document: string, client: number) => string | undefined;
+
+/** The field of a comment listing the user ids it mentions. */
+const MENTIONS_FIELD = 'mentions';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Yjs types are invariant in their event
 type AnyType = Y.AbstractType<any>;
@@ -45,6 +61,11 @@ function recordOf(document: Document, collection: string, id: string): AnyType |
   return item.content.type as AnyType;
 }
 
+/** The user ids a `mentions` value lists. */
+function mentioned(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((user): user is string => typeof user === 'string' && user.length > 0) : [];
+}
+
 const text = (value: unknown, length: number): string | undefined => (typeof value === 'string' && value.length > 0 ? value.slice(0, length) : undefined);
 
 export class PeopleNotifier {
@@ -53,11 +74,17 @@ export class PeopleNotifier {
 
   /** Whether a configured lifecycle hook notifies on `assignee` of this document and root: it does, not the convention. */
   private readonly hookNotifies: (document: string, root: string) => boolean;
+  private readonly ownerOf: ClientOwner;
 
-  constructor(writer: Pick<DocumentWriter, 'notify'>, log: Logger, hookNotifies: (document: string, root: string) => boolean = () => false) {
+  constructor(
+    writer: Pick<DocumentWriter, 'notify'>,
+    log: Logger,
+    options: { hookNotifies?: (document: string, root: string) => boolean; ownerOf?: ClientOwner } = {},
+  ) {
     this.writer = writer;
     this.log = log.child({ component: 'notifications' });
-    this.hookNotifies = hookNotifies;
+    this.hookNotifies = options.hookNotifies ?? (() => false);
+    this.ownerOf = options.ownerOf ?? (() => undefined);
   }
 
   /** ActivityRecorder's listener: looks at the changes a person made over a client connection. */
@@ -70,7 +97,9 @@ export class PeopleNotifier {
   private noticed(tenant: string, name: string, document: Document, author: Author, change: NoticedChange): void {
     if (change.kind === 'record-added' && change.collection === COMMENTS_COLLECTION) this.comment(tenant, name, document, author, change.record);
     else if (change.kind === 'field' && change.field === ASSIGNEE_FIELD) this.assignment(tenant, name, document, author, change);
-
+    else if (change.kind === 'field' && change.collection === COMMENTS_COLLECTION && change.record !== null && change.field === MENTIONS_FIELD) {
+      this.mentionsEdited(tenant, name, document, author, change.record, change.from, change.to);
+    }
   }
 
   private comment(tenant: string, name: string, document: Document, author: Author, id: string): void {
@@ -79,18 +108,42 @@ export class PeopleNotifier {
     const body = text(readField(comment, 'text'), 300);
     const target = { document: name, record: id };
     const notified = new Set([author.id]);
-    const mentions = readField(comment, 'mentions');
-    for (const user of Array.isArray(mentions) ? mentions : []) {
-      if (typeof user !== 'string' || notified.has(user)) continue;
-      notified.add(user);
-      this.send(tenant, user, author, { kind: NotificationKind.Mention, title: `${author.name} mentioned you`, body, target });
-    }
+    this.mention(tenant, author, mentioned(readField(comment, MENTIONS_FIELD)), notified, body, target);
     const parentId = readField(comment, 'parent');
     const parent = typeof parentId === 'string' ? recordOf(document, COMMENTS_COLLECTION, parentId) : null;
-    const parentAuthor = parent ? readField(parent, 'author') : undefined;
+    const parentAuthor = parent ? this.authorOf(document, parent) : undefined;
     if (typeof parentAuthor === 'string' && !notified.has(parentAuthor)) {
       this.send(tenant, parentAuthor, author, { kind: NotificationKind.Reply, title: `${author.name} replied to your comment`, body, target });
     }
+  }
+
+  /** A comment's mentions changed: whoever is mentioned now and was not before is told. */
+  private mentionsEdited(tenant: string, name: string, document: Document, author: Author, id: string, from: unknown, to: unknown): void {
+    const comment = recordOf(document, COMMENTS_COLLECTION, id);
+    if (!comment) return;
+    const notified = new Set([author.id, ...mentioned(from)]);
+    this.mention(tenant, author, mentioned(to), notified, text(readField(comment, 'text'), 300), { document: name, record: id });
+  }
+
+  /** Sends a `mention` to each of `users` not in `notified` (which gains them). */
+  private mention(tenant: string, author: Author, users: readonly string[], notified: Set<string>, body: string | undefined, target: object): void {
+    for (const user of users) {
+      if (notified.has(user)) continue;
+      notified.add(user);
+      this.send(tenant, user, author, { kind: NotificationKind.Mention, title: `${author.name} mentioned you`, body, target });
+    }
+  }
+
+  /**
+   * Who wrote `comment`: the owner of the client id that created it; for a comment the server wrote (no owner: the
+   * backend API's, or one stored before client ids had owners), its `author` field.
+   */
+  private authorOf(document: Document, comment: AnyType): string | undefined {
+    const item = comment._item;
+    const owner = item ? this.ownerOf(document.name, item.id.client) : undefined;
+    if (owner !== undefined) return owner;
+    const field = readField(comment, 'author');
+    return typeof field === 'string' ? field : undefined;
   }
 
   private assignment(tenant: string, name: string, document: Document, author: Author, change: Extract<NoticedChange, { kind: 'field' }>): void {
