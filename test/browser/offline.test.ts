@@ -156,7 +156,7 @@ describe.skipIf(skipWithoutChromium())(`offline-first in Chromium (${CHROMIUM_PA
     await bob.waitForFields(taskId, { assignee: 'bob' });
     await waitForOutbox(
       bob,
-      (entries) => [...offlineOutbox, "assignee of 'Pay invoice' → bob"].every((entry) => entries.includes(entry)),
+      (entries) => [...offlineOutbox, "assigned 'Pay invoice' to Bob"].every((entry) => entries.includes(entry)),
       'keep every offline change after the browser restart',
     );
     await bob.waitForLight('red', { pending: 'some' });

@@ -9,7 +9,8 @@ import type { DocumentHandle, DocumentStatus, OutboxEntry, PendingDocument, Sync
 import { useMemo, useState } from 'preact/hooks';
 import { useOutbox, useRecords } from '../hooks';
 import { PROJECT_DOCUMENT, ProjectDocument } from '../model';
-import { describeEntry } from '../outbox';
+import { describeEntry, isInbox } from '../outbox';
+import { directory, useTeam } from '../team';
 
 interface OutboxPanelProps {
   client: SyncClient;
@@ -23,6 +24,7 @@ interface OutboxPanelProps {
 /** A heading for a document that is not on screen. */
 function titleOf(name: string, taskTitle: (id: string) => string | undefined): string {
   if (name === PROJECT_DOCUMENT) return 'Project';
+  if (isInbox(name)) return 'Notifications';
   const title = name.startsWith('task-') ? taskTitle(name.slice('task-'.length)) : undefined;
   return title ? `Description of '${title}'` : name;
 }
@@ -34,6 +36,9 @@ export function OutboxPanel({ client, project, task, statuses, elsewhere }: Outb
   const projectEntries = useOutbox(project);
   const taskEntries = useOutbox(task);
   const taskTitle = (id: string) => tasks?.get(id)?.get('title') || undefined;
+  const team = useTeam();
+  const people = useMemo(() => directory(team), [team]);
+  const personName = (id: string) => people.get(id)?.name;
   const groups = [
     { name: project?.name, title: 'Project', entries: projectEntries },
     { name: task?.name, title: 'Description', entries: taskEntries },
@@ -79,7 +84,7 @@ export function OutboxPanel({ client, project, task, statuses, elsewhere }: Outb
                 <ul>
                   {entries.map((entry) => (
                     <li key={entry.summary} data-testid="outbox-entry">
-                      {describeEntry(name, entry, taskTitle)}
+                      {describeEntry(name, entry, taskTitle, personName)}
                     </li>
                   ))}
                 </ul>
