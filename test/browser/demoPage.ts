@@ -116,10 +116,18 @@ export class DemoPage {
     const before = new Set(await this.taskIds());
     await this.page.getByTestId('new-task-title').fill(title);
     await this.page.getByTestId('add-task').click();
-    return waitFor(async () => (await this.taskIds()).find((id) => !before.has(id)), {
-      timeoutMs: UI_TIMEOUT_MS,
-      message: `${this.name}'s new task row to appear`,
-    });
+    // The new row is the one not listed before that bears the title: a page that was still loading the board when
+    // `before` was read may show older tasks only now.
+    return waitFor(
+      async () => {
+        for (const id of await this.taskIds()) {
+          if (before.has(id)) continue;
+          if ((await this.field(id, 'title').inputValue({ timeout: 1_000 }).catch(() => null)) === title) return id;
+        }
+        return undefined;
+      },
+      { timeoutMs: UI_TIMEOUT_MS, message: `${this.name}'s new task row '${title}' to appear` },
+    );
   }
 
   async taskIds(): Promise<string[]> {
