@@ -178,6 +178,8 @@ function summarize(entry: Omit<OutboxEntry, 'summary'>): string {
       ].filter(Boolean);
       return `${parts.join(', ') || 'changed'} in ${entry.root}`;
     }
+    case 'file': // not read from the document: attachments.ts writes these entries with their own summary
+      return `${record ?? 'a file'} waiting to upload`;
   }
 }
 

@@ -5,18 +5,24 @@
  * with one more reference, so two views of one document share its Y.Doc, its awareness and its provider (a
  * second provider for the same name on the same socket would be refused by the multiplexer anyway). Documents
  * record their outboxes in the namespace's registry, and every new connection sends what closed documents still
- * hold (background.ts).
+ * hold (background.ts). Files attached to documents go through one upload queue per client (uploads.ts), which runs
+ * whenever the socket is open, for open and closed documents alike: a document whose upload ends while it is closed is
+ * opened to write the ending into its record, and closed again once the server has that change.
  */
 import { assertDocumentName, channelAddress, inboxDocumentName, WORKSPACE_ROOM, type ChannelPosition } from '@concord/engine';
 import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
+import { UploadEndings } from './attachments.js';
 import { BackgroundSender } from './background.js';
+import { DEFAULT_MAX_RECONNECT_DELAY_MS } from './backoff.js';
 import { ChannelSubscription } from './channel.js';
 import { systemClock } from './clock.js';
 import { watchConflicts } from './conflicts.js';
 import { InboxView } from './inbox.js';
 import { WorkspacePresence } from './workspace.js';
+import { filesDatabaseName, IndexedDBFiles, MemoryFiles, type DeviceFiles } from './deviceFiles.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
+import { HttpApi } from './http.js';
 import { resolveIdentity, type Identity } from './identity.js';
 import { deleteNamespace, indexedDBAvailable } from './local.js';
 import { resolveUser } from './presence.js';
@@ -24,6 +30,7 @@ import { assertUpdateFrequency, UpdateClock, type UpdateFrequency } from './freq
 import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './registry.js';
 import { Socket } from './socket.js';
 import { TokenProvider } from './token.js';
+import { UploadQueue } from './uploads.js';
 import { VersionsApi } from './versions.js';
 import type {
   Channel,
@@ -50,6 +57,9 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private readonly context: DocumentContext;
   private readonly clock: UpdateClock;
   private readonly background: BackgroundSender;
+  private readonly api: HttpApi;
+  private readonly uploads: UploadQueue;
+  private readonly endings: UploadEndings;
   private registryOf: Promise<OutboxRegistry | null> | null = null;
   private identity: Promise<Identity> | null = null;
   private destroyed = false;
@@ -63,10 +73,28 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     this.socket.on('retry', (at) => this.emit('retry', [at]));
     this.clock = new UpdateClock(options.updateFrequency ?? 'live');
     this.clock.on('change', (frequency) => this.emit('frequency', [frequency]));
+    this.api = new HttpApi(options.url, this.tokens);
+    this.endings = new UploadEndings((name) => this.open(name) as SyncedDocument);
+    this.uploads = new UploadQueue({
+      api: this.api,
+      files: () => this.deviceFiles(),
+      online: () => this.socket.isOpen,
+      maxDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS,
+      settle: (document, id, ending) => this.endings.write(document, id, ending),
+    });
+    this.uploads.on('progress', (document, progress) => {
+      this.handles.get(document)?.emit('attachment', [progress]);
+      this.emit('attachment', [document, progress]);
+    });
+    this.socket.on('open', () => this.uploads.connected());
+    this.socket.on('state', () => {
+      if (!this.socket.isOpen) this.uploads.disconnected();
+    });
     this.context = {
       socket: this.socket,
       tokens: this.tokens,
       versions: new VersionsApi(options.url, this.tokens),
+      uploads: this.uploads,
       identity: () => this.whoAmI(),
       persistence: (options.persistence ?? true) && indexedDBAvailable(),
       clock: this.clock,
@@ -173,6 +201,22 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     return joined;
   }
 
+  async fileUrl(document: string, hash: string): Promise<string> {
+    if (this.destroyed) throw new Error('this sync client was destroyed');
+    assertDocumentName(document);
+    const files = await this.uploads.files();
+    const kept = await files.file(hash);
+    if (kept) return URL.createObjectURL(new Blob([await files.read(hash, 0, kept.size) as BlobPart], { type: kept.type }));
+    const response = await this.api.request({
+      method: 'POST',
+      path: `/api/documents/${encodeURIComponent(document)}/files/${encodeURIComponent(hash)}/url`,
+      offline: 'offline: this file is not on this device, and showing it needs the network',
+    });
+    const { url } = (await response.json()) as { url: string };
+    // The server answers a path (and query) under its API: on the API base, as every request of this client goes.
+    return /^[a-z][a-z0-9+.-]*:/i.test(url) ? url : `${this.api.base}${url.startsWith('/') ? '' : '/'}${url}`;
+  }
+
   documents(): DocumentHandle[] {
     return [...this.handles.values()];
   }
@@ -185,19 +229,22 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     if (target === own) {
       await (await this.registry())?.close();
       this.registryOf = Promise.resolve(null); // nothing of this namespace is recorded on the device any more
+      await this.uploads.replaceStore(new MemoryFiles()); // nor its files: what is attached now is kept in memory
     }
     await deleteNamespace(target, this.databases);
-    if (indexedDBAvailable()) await idb.deleteDB(registryDatabaseName(target));
+    if (indexedDBAvailable()) await Promise.all([idb.deleteDB(registryDatabaseName(target)), idb.deleteDB(filesDatabaseName(target))]);
   }
 
   override async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.uploads.destroy(); // what was not sent stays queued on the device, for the next client
     await Promise.all([
       this.joined?.leave(),
       ...[...this.channels.values()].map((channel) => channel.close()),
       ...[...this.handles.values()].map((handle) => handle.shutdown()),
     ]);
+    this.endings.releaseAll();
     this.socket.destroy();
     this.tokens.destroy();
     this.clock.destroy();
@@ -211,6 +258,12 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       this.context.persistence && namespace !== null ? new OutboxRegistry(namespace) : null,
     );
     return this.registryOf;
+  }
+
+  /** Where this client keeps attached files: the namespace's IndexedDB database, or memory without one. */
+  private async deviceFiles(): Promise<DeviceFiles> {
+    const { namespace } = await this.whoAmI();
+    return this.context.persistence && namespace !== null ? new IndexedDBFiles(namespace) : new MemoryFiles();
   }
 
   private async recordOutbox(name: string, entries: readonly OutboxEntry[]): Promise<void> {

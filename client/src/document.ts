@@ -13,16 +13,20 @@
  * it — the IndexedDB copy, the outbox and its record in the namespace's registry — reports the changes that were
  * never sent (`access` event, `none`), and stays `unauthorized` with reason `revoked` until it is closed. A downgrade
  * (the server authenticates it again read-only) is an `access` event too: local changes stay in the outbox, unsendable.
+ * The files attached to it and waiting to upload (attachments.ts, uploads.ts) are in its outbox, and are deleted from
+ * the device with it when it is revoked.
  */
 import type { DocumentSpec, DocumentType, TypedDocument } from '@concord/engine';
 import { ObservableV2 } from 'lib0/observable';
 import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
+import { attachFile, withFiles } from './attachments.js';
 import { sameEntries } from './changes.js';
 import type { Clock } from './clock.js';
 import { DeviceCopy } from './deviceCopy.js';
 import { DocumentConnection } from './documentConnection.js';
 import { HeldUpdates, type UpdateClock } from './frequency.js';
+import { LOCAL_LOAD_TIMEOUT_MS } from './local.js';
 import { DocumentHistory } from './history.js';
 import type { Identity } from './identity.js';
 import { Outbox } from './outbox.js';
@@ -30,7 +34,18 @@ import { AwarenessPresence } from './presence.js';
 import type { Socket } from './socket.js';
 import { deriveStatus, sameStatus } from './status.js';
 import type { TokenProvider } from './token.js';
-import type { AccessChange, DocumentEvents, DocumentHandle, DocumentStatus, OutboxEntry, RestoreResult, VersionInfo } from './types.js';
+import type {
+  AccessChange,
+  AttachmentInfo,
+  AttachOptions,
+  DocumentEvents,
+  DocumentHandle,
+  DocumentStatus,
+  OutboxEntry,
+  RestoreResult,
+  VersionInfo,
+} from './types.js';
+import type { UploadQueue } from './uploads.js';
 import type { VersionsApi } from './versions.js';
 
 
@@ -40,6 +55,8 @@ export interface DocumentContext {
   readonly tokens: TokenProvider;
   /** The server's version history API. */
   readonly versions: VersionsApi;
+  /** The client's upload queue: the files attached and waiting. */
+  readonly uploads: UploadQueue;
   identity(): Promise<Identity>;
   readonly persistence: boolean;
   /** When held remote updates are applied (the update-frequency preference). */
@@ -88,6 +105,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   readonly presence: AwarenessPresence;
   readonly history = new DocumentHistory(this.doc);
   private readonly context: DocumentContext;
+  private readonly room: boolean;
   private readonly changes: Outbox;
   private readonly copy: DeviceCopy;
   /** On the socket once the device's copy is loaded; null before, and for a document closed before that. */
@@ -111,6 +129,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     super();
     this.name = name;
     this.context = context;
+    this.room = options.room ?? false;
     this.presence = new AwarenessPresence(this.awareness, placeholderUser, context.time);
     this.changes = new Outbox(this.doc, { onChange: this.refresh });
     this.copy = new DeviceCopy(name, this.doc, {
@@ -121,6 +140,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     });
     this.current = this.derive();
     context.socket.on('state', this.refresh);
+    context.uploads.on('change', this.onFilesChanged);
     this.started = this.start();
   }
 
@@ -137,11 +157,23 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   }
 
   outbox(): readonly OutboxEntry[] {
-    return this.changes.entries();
+    return withFiles(this.changes.entries(), this.context.uploads.waiting(this.name));
   }
 
   unsendable(): readonly OutboxEntry[] {
-    return this.connection?.readOnly === true && this.connection.refusal === null ? this.changes.entries() : [];
+    return this.connection?.readOnly === true && this.connection.refusal === null ? this.outbox() : [];
+  }
+
+  /** Local changes of the document itself the server has not acknowledged (not counting files waiting to upload). */
+  get unacknowledged(): number {
+    return this.changes.count;
+  }
+
+  async attach(file: Blob, options?: AttachOptions): Promise<AttachmentInfo> {
+    if (this.isClosed) throw new Error(`document ${this.name} was closed`);
+    const identity = await this.context.identity();
+    await this.whenLoaded();
+    return attachFile({ name: this.name, doc: this.doc, uploads: this.context.uploads, user: identity.user.id, now: Date.now() }, file, options);
   }
 
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S> {
@@ -186,6 +218,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     this.isClosed = true;
     this.references = 0;
     this.context.socket.off('state', this.refresh);
+    this.context.uploads.off('change', this.onFilesChanged);
     const error = new Error(`document ${this.name} was closed`);
     this.loaded.reject(error);
     this.firstSync.reject(error);
@@ -217,14 +250,21 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     if (this.isClosed) return;
     this.presence.identify(identity.user);
     await this.copy.load(identity, this.changes);
+    // The files a reload left waiting are in the outbox from the first look at it (a failing IndexedDB delays no more
+    // than it delays the copy).
+    if (!this.room) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.context.uploads.ready(), new Promise((resolve) => (timer = setTimeout(resolve, LOCAL_LOAD_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
     if (this.isClosed) return;
     this.loaded.resolve();
-    this.attach();
+    this.join();
     this.refresh();
   }
 
   /** Joins the socket: from now on the server's updates arrive, held by the update-frequency preference. */
-  private attach(): void {
+  private join(): void {
     const connection = new DocumentConnection(this.name, this, this.context, {
       changed: this.refresh,
       authenticated: this.onAuthenticated,
@@ -254,8 +294,11 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   /** Deletes what the device holds of the document; what was never sent is reported, not silently dropped. */
   private readonly onRevoked = () => {
     if (this.isClosed) return;
-    const unsendable = this.changes.discard();
-    const erased = this.copy.erase(this.changes).then(() => this.context.outboxDeleted(this.name));
+    const unsendable = withFiles(this.changes.discard(), this.context.uploads.waiting(this.name));
+    const erased = Promise.all([
+      this.copy.erase(this.changes),
+      this.context.uploads.forgetDocument(this.name),
+    ]).then(() => this.context.outboxDeleted(this.name));
     erased.catch(() => {
       // IndexedDB failed to delete: the copy is closed and never written again; it is deleted with the namespace.
     });
@@ -264,7 +307,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   };
 
   private readonly onAccessChanged = (readOnly: boolean) => {
-    this.emitAccess({ access: readOnly ? 'read' : 'write', reason: null, unsendable: readOnly ? this.changes.entries() : [] });
+    this.emitAccess({ access: readOnly ? 'read' : 'write', reason: null, unsendable: readOnly ? this.outbox() : [] });
   };
 
   private emitAccess(change: AccessChange): void {
@@ -279,7 +322,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
       refusalReason: connection?.refusalReason ?? null,
       authenticated: connection?.authenticated ?? false,
       providerSynced: connection?.synced ?? false,
-      pendingChanges: this.changes.count,
+      pendingChanges: this.outbox().length,
       loadedLocally: this.copy.loadedLocally,
       localCopy: this.copy.state,
       readOnly: connection?.readOnly ?? false,
@@ -289,9 +332,13 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     });
   }
 
+  private readonly onFilesChanged = (document: string) => {
+    if (document === this.name) this.refresh();
+  };
+
   private readonly refresh = () => {
     if (this.isClosed) return;
-    const entries = this.changes.entries();
+    const entries = this.outbox();
     if (!sameEntries(entries, this.announcedOutbox)) {
       this.announcedOutbox = entries;
       this.context.outboxChanged(this.name, entries);

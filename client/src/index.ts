@@ -9,9 +9,14 @@ export type { ChannelPosition, NotificationPreference } from '@concord/engine';
 export type { Clock } from './clock.js';
 export { TYPING_TIMEOUT_MS } from './presence.js';
 export { UNDO_CAPTURE_TIMEOUT_MS, UNDO_MAX_STEPS } from './history.js';
-export { ApiError, apiBase } from './versions.js';
+export { ApiError, apiBase } from './http.js';
+export { LOCAL_CHUNK_BYTES } from './deviceFiles.js';
+export { UPLOAD_REQUEST_TIMEOUT_MS } from './uploads.js';
 export type {
   AccessChange,
+  AttachmentInfo,
+  AttachmentProgress,
+  AttachOptions,
   Channel,
   ChannelEventMeta,
   ChannelGap,

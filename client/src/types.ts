@@ -6,6 +6,7 @@
  * `ObservableV2` with a typed event map.
  */
 import type {
+  AttachmentState,
   ChannelPosition,
   DocumentSpec,
   DocumentType,
@@ -147,6 +148,11 @@ export type SyncClientEvents = {
   frequency: (frequency: UpdateFrequency) => void;
   /** The device's outbox across documents changed: read `pendingDocuments()`. */
   outbox: () => void;
+  /**
+   * An upload of this client moved on (any document, open or not; an open document's handle gets the same as its
+   * `attachment` event): how far it is, or that it ended (`uploaded`, `failed` with the server's reason).
+   */
+  attachment: (document: string, progress: AttachmentProgress) => void;
 };
 
 /**
@@ -154,11 +160,14 @@ export type SyncClientEvents = {
  * Entries are derived from the document against what the server is known to have, so they survive reloads.
  */
 export interface OutboxEntry {
-  /** `field`: a record's (or the document's) field was set or cleared; `record`: a record was added or removed. */
-  readonly kind: 'field' | 'record' | 'text' | 'list';
-  /** The root type: a collection (`tasks`), `fields`, a text (`description`) or a list. */
+  /**
+   * `field`: a record's (or the document's) field was set or cleared; `record`: a record was added or removed;
+   * `text`, `list`; `file`: an attached file waiting to upload (its record added here is part of this entry).
+   */
+  readonly kind: 'field' | 'record' | 'text' | 'list' | 'file';
+  /** The root type: a collection (`tasks`, `attachments` for files), `fields`, a text (`description`) or a list. */
   readonly root: string;
-  /** The record's id, for `field` and `record` entries of a collection. */
+  /** The record's id, for `field` and `record` entries of a collection; the attachment record's id for `file`. */
   readonly record: string | null;
   /** The field, for `field` entries. */
   readonly field: string | null;
@@ -170,9 +179,12 @@ export interface OutboxEntry {
   readonly inserted: number;
   /** Characters (texts) or items (lists) deleted that the server had. */
   readonly deleted: number;
-  /** The record's `title`, `name` or `label` field, else its id; null for texts and lists. */
+  /** The record's `title`, `name` or `label` field, else its id (a file's name); null for texts and lists. */
   readonly label: string | null;
-  /** A one-line summary: "status of 'Pay invoice' → done", "12 characters typed in description". */
+  /**
+   * A one-line summary: "status of 'Pay invoice' → done", "12 characters typed in description",
+   * "photo.jpg (2.1 MB) waiting to upload".
+   */
   readonly summary: string;
 }
 
@@ -210,7 +222,51 @@ export type DocumentEvents = {
   conflict: (conflict: FieldConflict) => void;
   /** The server revoked the document or changed its access while it was open (see `AccessChange`). */
   access: (change: AccessChange) => void;
+  /** An upload of a file attached to this document moved on, or ended (see `AttachmentProgress`). */
+  attachment: (progress: AttachmentProgress) => void;
 };
+
+/** What `handle.attach` is told beside the file. */
+export interface AttachOptions {
+  /** The record of the document the file belongs to (a task, a comment); none: the document as a whole. */
+  readonly record?: string;
+  /** The file's name. @default the `File`'s own name, else `file` */
+  readonly name?: string;
+}
+
+/** A file attached to a document: its record in the `attachments` collection, as written. */
+export interface AttachmentInfo {
+  /** The attachment record's id in the document's `attachments` collection. */
+  readonly id: string;
+  readonly name: string;
+  /** Bytes. */
+  readonly size: number;
+  /** Media type: the file's own, else `application/octet-stream`. */
+  readonly type: string;
+  /** SHA-256 in lowercase hex: the file's address (`client.fileUrl(document, hash)`). */
+  readonly hash: string;
+  /** `pending` until uploaded (see the engine's `AttachmentState`). */
+  readonly state: AttachmentState;
+}
+
+/**
+ * How far the upload of one attached file is: `waiting` (queued: offline, or retrying after a failure), `uploading`,
+ * `uploaded` (the record says so too), `failed` (refused for good: too large, a type not allowed, no write grant, a
+ * digest that did not match; `error` is the server's reason, and the record says `failed` with it).
+ */
+export interface AttachmentProgress {
+  /** The attachment record's id. */
+  readonly id: string;
+  readonly hash: string;
+  readonly name: string;
+  readonly state: 'waiting' | 'uploading' | 'uploaded' | 'failed';
+  /** Bytes the server has stored (as far as this client knows). */
+  readonly sent: number;
+  /** The file's size. */
+  readonly total: number;
+  /** Why it failed, or why the last attempt did (while `waiting` to retry). */
+  readonly error?: string;
+}
 
 export type PresenceEvents = {
   change: (peers: Peer[]) => void;
@@ -267,6 +323,12 @@ export interface SyncClient extends Observable<SyncClientEvents> {
   openInbox(): Promise<Inbox>;
   /** Joins the tenant's workspace presence (once per client: later calls return the same). */
   workspace(): Workspace;
+  /**
+   * A URL that shows the file `hash` of `document` (for `<img src>`, a link): a `blob:` URL of this device's own copy
+   * when it has one (revoke it with `URL.revokeObjectURL` when done), else a signed URL from the server, valid for
+   * `CONCORD_FILE_URL_SECONDS` (needs the network and a read grant; rejects with an `ApiError` otherwise).
+   */
+  fileUrl(document: string, hash: string): Promise<string>;
   /** Closes every document (letting IndexedDB finish its writes) and the socket. */
   destroy(): Promise<void>;
 }
@@ -393,6 +455,14 @@ export interface DocumentHandle extends Observable<DocumentEvents> {
    * socket); the content before is saved as an automatic version, `before`, so restoring that one undoes it.
    */
   restore(id: string): Promise<RestoreResult>;
+  /**
+   * Attaches a file, offline too: keeps its bytes on this device (IndexedDB), adds a record to the document's
+   * `attachments` collection (state `pending`, by this user) and queues its upload, which runs whenever the client is
+   * connected, resuming where it stopped; `attachment` events tell how it goes, and the record turns `uploaded` (or
+   * `failed` with the server's reason). While it waits, the file is in the outbox. Rejects (writing nothing) for a
+   * document that takes no files (an inbox) or a name the record refuses (empty, over 255 characters).
+   */
+  attach(file: Blob, options?: AttachOptions): Promise<AttachmentInfo>;
   /** Releases one reference; the last one detaches from the server, closes IndexedDB (keeping the data) and the doc. */
   close(): Promise<void>;
 }

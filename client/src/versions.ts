@@ -7,37 +7,17 @@
  * recovers). These calls need the network: offline, or with the server out of reach, they reject with an `ApiError`
  * of status 0. A token the server refuses (401) is replaced once, when the token source can give another.
  */
+import { HttpApi } from './http.js';
 import type { TokenProvider } from './token.js';
 import type { RestoreResult, VersionInfo } from './types.js';
 
-/** A refusal or failure of the server's HTTP API: the status and the server's message. */
-export class ApiError extends Error {
-  readonly status: number;
-
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-  }
-}
-
-/** `http(s)://host:port` (and any path before `/sync`) of a `ws(s)://…/sync` URL. */
-export function apiBase(syncUrl: string): string {
-  const url = new URL(syncUrl);
-  url.protocol = url.protocol === 'wss:' ? 'https:' : url.protocol === 'ws:' ? 'http:' : url.protocol;
-  url.pathname = url.pathname.replace(/\/sync\/?$/, '');
-  url.search = '';
-  url.hash = '';
-  return url.toString().replace(/\/$/, '');
-}
+export { ApiError, apiBase } from './http.js';
 
 export class VersionsApi {
-  private readonly base: string;
-  private readonly tokens: TokenProvider;
+  private readonly api: HttpApi;
 
   constructor(syncUrl: string, tokens: TokenProvider) {
-    this.base = apiBase(syncUrl);
-    this.tokens = tokens;
+    this.api = new HttpApi(syncUrl, tokens);
   }
 
   async list(document: string): Promise<VersionInfo[]> {
@@ -66,33 +46,7 @@ export class VersionsApi {
     return (await this.request(method, path, body)).json();
   }
 
-  private async request(method: 'GET' | 'POST', path: string, body?: unknown, retried = false): Promise<Response> {
-    if (typeof navigator !== 'undefined' && navigator.onLine === false) {
-      throw new ApiError(0, 'offline: version history needs the network');
-    }
-    const token = await this.tokens.fresh();
-    let response: Response;
-    try {
-      response = await fetch(`${this.base}${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (error) {
-      throw new ApiError(0, `the server could not be reached: ${(error as Error).message}`);
-    }
-    // A refused token (expired while the device slept, say): once more with a new one, if the source can give it.
-    if (response.status === 401 && !retried && this.tokens.canRefresh) {
-      this.tokens.invalidate(token);
-      return this.request(method, path, body, true);
-    }
-    if (!response.ok) {
-      const message = await response
-        .json()
-        .then((answer: { error?: unknown }) => (typeof answer.error === 'string' ? answer.error : undefined))
-        .catch(() => undefined);
-      throw new ApiError(response.status, message ?? `the server answered ${response.status}`);
-    }
-    return response;
+  private request(method: 'GET' | 'POST', path: string, json?: unknown): Promise<Response> {
+    return this.api.request({ method, path, json, offline: 'offline: version history needs the network' });
   }
 }

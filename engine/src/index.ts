@@ -82,6 +82,7 @@ export { ACTIVITY_MERGE_MS, ACTIVITY_PREFIX, SERVER_DOCUMENT_PREFIX, ACTIVITY_RO
 export type { ActivityEntry, FieldActivity, ListActivity, RecordActivity, RestoreActivity, TextActivity } from './activity.js';
 export type { RestoreResult, VersionInfo, VersionReason } from './versions.js';
 export { COMMENTS_COLLECTION, CommentRecord } from './comments.js';
+export { ATTACHMENTS_COLLECTION, AttachmentRecord, AttachmentState, fileHash } from './attachments.js';
 export { applyDocumentChanges, documentChangesSchema } from './documentChanges.js';
 export type { DocumentChanges } from './documentChanges.js';
 export {

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_FILE_TYPES, parseFileTypes } from './files/fileTypes.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -15,6 +16,8 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 8 * MIB;
 /** A few first syncs of an ordinary document, or hundreds of typing bursts, that a client has not read yet. */
 export const DEFAULT_MAX_SEND_BUFFER_BYTES = 4 * MIB;
 const MIN_SECRET_LENGTH = 32;
+/** A pattern of CONCORD_FILE_TYPES: `type/subtype`, or a prefix of one ending in `*`. */
+const FILE_TYPE_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/(?:[a-z0-9!#$&^_.+-]*\*|[a-z0-9][a-z0-9!#$&^_.+-]*)$/;
 /** Updates a connection may have held back at once (sockets/UpdateGate.ts). */
 export const DEFAULT_MAX_HELD_UPDATES_PER_CONNECTION = 512;
 export const DEFAULT_MAX_HELD_UPDATE_BYTES_PER_CONNECTION = 16 * MIB;
@@ -486,6 +489,61 @@ export const SETTINGS = {
       .max(90 * 24 * 60, 'must be at most 90 days')
       .default(24 * 60),
   },
+  maxFileBytes: {
+    env: 'CONCORD_MAX_FILE_BYTES',
+    flag: '--max-file-bytes <bytes>',
+    description: 'largest attachment accepted (POST /api/documents/<name>/files answers 413 above it)',
+    // 25 MiB: photos, scans and office files; a video of any length is better linked than attached.
+    schema: z.coerce
+      .number({ message: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(1, 'must be at least 1 byte')
+      .max(1024 * 1024 * MIB, 'must be at most 1 TiB')
+      .default(25 * MIB),
+  },
+  fileTypes: {
+    env: 'CONCORD_FILE_TYPES',
+    flag: '--file-types <list>',
+    description: 'comma-separated media types of attachments accepted (415 otherwise); a trailing * matches any rest (image/*)',
+    // What people attach to tasks and comments; nothing a browser would run (HTML, SVG is served as a download only).
+    schema: z
+      .string()
+      .default(DEFAULT_FILE_TYPES)
+      .transform((value) => parseFileTypes(value))
+      .refine((patterns) => patterns.length > 0 && patterns.every((p) => FILE_TYPE_PATTERN.test(p)), {
+        message: 'must be a comma-separated list of media types like image/*,application/pdf',
+      }),
+  },
+  fileRetentionDays: {
+    env: 'CONCORD_FILE_RETENTION_DAYS',
+    flag: '--file-retention-days <days>',
+    description: 'remove an attachment no document has referred to for this long, and an upload not finished for as long',
+    schema: z.coerce
+      .number({ message: 'must be a number of days' })
+      .min(1 / 24, 'must be at least an hour (1/24)')
+      .max(100 * 365, 'must be at most 100 years')
+      .default(7),
+  },
+  fileUrlSeconds: {
+    env: 'CONCORD_FILE_URL_SECONDS',
+    flag: '--file-url-seconds <seconds>',
+    description: 'how long a signed attachment URL (for <img src>) works',
+    schema: z.coerce
+      .number({ message: 'must be a number of seconds' })
+      .int('must be a whole number of seconds')
+      .min(1, 'must be at least 1 second')
+      .max(7 * 24 * 3600, 'must be at most a week')
+      .default(900),
+  },
+  fileSecret: {
+    env: 'CONCORD_FILE_SECRET',
+    flag: '--file-secret <secret>',
+    description:
+      'HMAC-SHA256 key of signed attachment URLs, the same on every instance; unset: derived from CONCORD_API_KEY or CONCORD_AUTH_SECRET, else random per process',
+    schema: optionalString.refine((value) => value === undefined || value.length >= MIN_SECRET_LENGTH, {
+      message: `must be at least ${MIN_SECRET_LENGTH} characters`,
+    }),
+  },
   maxEventBytes: {
     env: 'CONCORD_MAX_EVENT_BYTES',
     flag: '--max-event-bytes <bytes>',
@@ -601,7 +659,7 @@ const URLS_WITH_CREDENTIALS: ReadonlySet<SettingName> = new Set(['databaseUrl', 
 
 /** A given value as an error message may show it: never a secret, nor a password inside a URL. */
 function shown(name: SettingName, raw: unknown): unknown {
-  if (name === 'authSecret' || name === 'apiKey' || name === 'webhookSecret') return '<hidden>';
+  if (name === 'authSecret' || name === 'apiKey' || name === 'webhookSecret' || name === 'fileSecret') return '<hidden>';
   if (URLS_WITH_CREDENTIALS.has(name) && typeof raw === 'string') return raw.replace(/(\/\/[^/?#@]*?:)[^/?#]*@/, '$1<hidden>@');
   return raw;
 }

@@ -3,8 +3,8 @@
  * wait on, the compactor), with CONCORD_REDIS_URL the Redis bus that joins the instances sharing PostgreSQL, the
  * Hocuspocus instance with its extensions (in the order they run: broadcast, auth, sessions, limits, the document
  * relay when clustered, persistence, stamp clamp, channels, presence, the awareness relay when clustered, lifecycle
- * hooks, metrics, logging), the channel hub and the backend's document writer, the WebSocket endpoints and the HTTP
- * routes on one port, and a graceful stop that stores every document before it returns.
+ * hooks, metrics, logging), the channel hub and the backend's document writer, attachments (a file store beside the
+ * documents, their references and the leader's hourly sweep), the WebSocket endpoints and the HTTP routes on one port, and a graceful stop that stores every document before it returns.
  */
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -66,6 +66,12 @@ import { Versions, type RestoreResult } from './history/Versions.js';
 import { ActivityRecorder } from './history/ActivityRecorder.js';
 import { ASSIGNEE_FIELD, PeopleNotifier } from './history/PeopleNotifier.js';
 import { Deadlines } from './history/Deadlines.js';
+import { FileReferences } from './files/FileReferences.js';
+import { FileSweeper } from './files/FileSweeper.js';
+import { UrlSigner } from './files/signedUrls.js';
+import { DirectoryFileStore } from './storage/DirectoryFileStore.js';
+import type { FileStore, SweepResult } from './storage/FileStore.js';
+import { PostgresFileStore } from './storage/PostgresFileStore.js';
 
 /** Payload bytes a channel's log keeps for subscribers that reconnect (more if one event may be larger). */
 const CHANNEL_LOG_MAX_BYTES = 4 * 1024 * 1024;
@@ -142,6 +148,12 @@ export interface ConcordServer {
   restore(name: string, id: string, options?: { tenant?: string; actor?: BackendActor }): Promise<RestoreResult>;
   /** The document's activity feed, newest first (at most `limit`, default 100). */
   activity(name: string, options?: { tenant?: string; limit?: number }): Promise<ActivityEntry[]>;
+  /**
+   * Attachments: `sweep` removes the files unreferenced for CONCORD_FILE_RETENTION_DAYS as of `now` (default: the
+   * clock), and stale uploads, as the leader does hourly; `settled` resolves once the references that document
+   * changes made are stored.
+   */
+  readonly files: { sweep(now?: number): Promise<SweepResult>; settled(): Promise<void> };
   /** Closes every socket (clients reconnect later), stores every document, closes storage. */
   stop(): Promise<void>;
 }
@@ -186,8 +198,15 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
   const ownsStore = givenStore === undefined;
   let bus: RedisBus | undefined;
   let peers: Peers | undefined;
+  let files: FileStore | undefined;
 
   try {
+    // Attachments beside the documents: PostgreSQL tables every instance serves, or a directory under the data dir.
+    files =
+      config.databaseUrl === undefined
+        ? await DirectoryFileStore.open(resolve(config.dataDir, 'files'))
+        : await PostgresFileStore.open(config.databaseUrl, { log });
+    const fileStore = files;
     const devSecret = devMode ? await loadDevSecret(resolve(config.dataDir)) : undefined;
     const verifier = new TokenVerifier({ secret: config.authSecret ?? devSecret, jwksUrl: config.authJwksUrl });
     const hocuspocus = new ConcordHocuspocus({ name: 'concord', quiet: true, timeout: config.connectionTimeoutMs });
@@ -277,9 +296,17 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       store,
       log,
     });
+    const fileReferences = new FileReferences(fileStore, log);
+    const fileSweeper = new FileSweeper({
+      files: fileStore,
+      retentionMs: config.fileRetentionDays * 24 * 3600 * 1000,
+      leads: () => peers?.leads ?? true,
+      log,
+    });
     const activity = new ActivityRecorder({
       hocuspocus,
       listeners: [
+        fileReferences.listener,
         new PeopleNotifier(writer, log, {
           hookNotifies: (document, root) =>
             lifecycle.events.some((rule) => rule.notify !== undefined && rule.field === ASSIGNEE_FIELD && rule.root === root && picomatch.isMatch(document, rule.documents, { dot: true })),
@@ -334,6 +361,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     });
 
     await deadlines.start();
+    fileSweeper.start();
     const sockets = new SocketServer({
       hocuspocus,
       metrics,
@@ -393,6 +421,13 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         revocations: revoker.list,
         versions,
         activity,
+        files: {
+          store: fileStore,
+          maxFileBytes: config.maxFileBytes,
+          types: config.fileTypes,
+          signer: UrlSigner.fromSettings(config.fileSecret, config.apiKey ?? config.authSecret),
+          urlSeconds: config.fileUrlSeconds,
+        },
       },
       issueDevToken: devSecret === undefined ? undefined : (user) => issueDevToken(devSecret, user),
       health: () => ({
@@ -423,6 +458,9 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     const url = `http://${host}:${address.port}`;
 
     log.info({ url, storage: store.kind, devMode, version }, `Concord listening on ${url}`);
+    if (config.fileSecret === undefined && config.apiKey === undefined && config.authSecret === undefined && config.databaseUrl !== undefined) {
+      log.warn(`no ${SETTINGS.fileSecret.env}, ${SETTINGS.apiKey.env} or ${SETTINGS.authSecret.env}: signed file URLs work only on the instance that made them`);
+    }
     if (devMode) {
       log.warn(`dev mode: no CONCORD_AUTH_SECRET or CONCORD_AUTH_JWKS_URL, so ${url}/api/dev/token hands out tokens to anyone who asks`);
     }
@@ -443,6 +481,8 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await versions.close();
       await activity.close();
       await deadlines.close();
+      await fileSweeper.close();
+      await fileReferences.settled();
       committer.close();
       sessions.close();
       await channels.close();
@@ -454,6 +494,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await bus?.close();
       httpServer.closeAllConnections();
       if (ownsStore) await store.close();
+      await fileStore.close();
       log.info('stopped');
     };
 
@@ -475,12 +516,14 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       saveVersion: (name, label, options = {}) => versions.saveNamed(options.tenant ?? DEFAULT_TENANT, name, label, options.actor ?? SERVER_ACTOR),
       activity: (name, options = {}) => activity.read(options.tenant ?? DEFAULT_TENANT, name, options.limit ?? 100),
       restore: (name, id, options = {}) => versions.restore(options.tenant ?? DEFAULT_TENANT, name, id, options.actor ?? SERVER_ACTOR),
+      files: { sweep: (now) => fileSweeper.sweep(now), settled: () => fileReferences.settled() },
       stop: () => (stopping ??= stop()),
     };
   } catch (error) {
     peers?.close();
     await bus?.close();
     if (ownsStore) await store.close();
+    await files?.close();
     throw error;
   }
 }

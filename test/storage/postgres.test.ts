@@ -2,7 +2,7 @@
  * PostgresStore: the DocumentStore contract on a real PostgreSQL, each test in a schema of its own; migrations;
  * clear start-up failures; and several instances (several servers) appending to and compacting one document at once.
  */
-import { migrate, MIGRATIONS, PostgresStore, type DocumentStore, type StoredEntry } from '@concord/server';
+import { migrate, MIGRATIONS, PostgresFileStore, PostgresStore, type DocumentStore, type StoredEntry } from '@concord/server';
 import * as prng from 'lib0/prng';
 import pg from 'pg';
 import { expect, test } from 'vitest';
@@ -16,6 +16,7 @@ import { runChannelStoreContract } from './channelContract.js';
 import { runLastSeenStoreContract } from './lastSeenContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
 import { runVersionStoreContract } from './versionContract.js';
+import { runFileStoreContract } from './fileContract.js';
 
 const urls = new WeakMap<object, string>();
 
@@ -73,6 +74,20 @@ describePostgres('PostgreSQL storage', () => {
   runChannelStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
   runLastSeenStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema });
   runVersionStoreContract('postgres', { open: openOnFreshSchema, reopen: reopenSchema, share: shareSchema });
+  runFileStoreContract('postgres', {
+    async open() {
+      const { url } = await freshSchema();
+      const store = await PostgresFileStore.open(url);
+      urls.set(store, url);
+      return store;
+    },
+    async reopen(store) {
+      await store.close();
+      const reopened = await PostgresFileStore.open(urls.get(store)!);
+      urls.set(reopened, urls.get(store)!);
+      return reopened;
+    },
+  });
 
   test('migrations: instances starting together apply each one once, in the schema of the search_path', async () => {
     const { schema, url } = await freshSchema();
@@ -89,15 +104,21 @@ describePostgres('PostgreSQL storage', () => {
       { version: 5, name: 'channel logs' },
       { version: 6, name: 'last seen' },
       { version: 7, name: 'versions' },
+      { version: 8, name: 'files' },
     ]);
     const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema]);
     expect(tables.rows.map((r) => r.table_name)).toEqual([
       'concord_channel_events',
       'concord_channels',
       'concord_entries',
+      'concord_file_chunks',
+      'concord_file_references',
+      'concord_file_uploads',
+      'concord_files',
       'concord_last_seen',
       'concord_migrations',
       'concord_revocations',
+      'concord_upload_chunks',
       'concord_versions',
     ]);
   });
@@ -151,7 +172,7 @@ describePostgres('PostgreSQL storage', () => {
     await client.connect();
     onCleanup(() => client.end());
     await client.query(`INSERT INTO ${schema}.concord_migrations (version, name) VALUES (99, 'from the future')`);
-    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(7\); upgrade Concord/);
+    await expect(PostgresStore.open(url)).rejects.toThrow(/at migration 99, newer than this Concord knows \(8\); upgrade Concord/);
   });
 
   test('start-up failures say where and why, never the password', async () => {

@@ -3,7 +3,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LevelStore, MemoryStore } from '@concord/server';
+import { DirectoryFileStore, LevelStore, MemoryStore } from '@concord/server';
 import * as prng from 'lib0/prng';
 import { describe, expect, test } from 'vitest';
 import { seededRandom } from '../support/random.js';
@@ -14,6 +14,7 @@ import { runChannelStoreContract } from './channelContract.js';
 import { runLastSeenStoreContract } from './lastSeenContract.js';
 import { runRevocationStoreContract } from './revocationContract.js';
 import { runVersionStoreContract } from './versionContract.js';
+import { runFileStoreContract } from './fileContract.js';
 
 runDocumentStoreContract('memory', { open: async () => new MemoryStore() });
 runRevocationStoreContract('memory', { open: async () => new MemoryStore() });
@@ -68,6 +69,16 @@ runVersionStoreContract('leveldb', {
   async reopen(store) {
     await store.close();
     return LevelStore.open(store.directory);
+  },
+});
+
+runFileStoreContract('directory', {
+  async open() {
+    return DirectoryFileStore.open(await makeTempDir('concord-files-'));
+  },
+  async reopen(store) {
+    await store.close();
+    return DirectoryFileStore.open(store.directory);
   },
 });
 

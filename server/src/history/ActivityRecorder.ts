@@ -11,6 +11,8 @@
  * - `text` / `list`: characters or items inserted and deleted in a sequence (seams/yjs.ts `sequenceChanges`): text
  *   (Y.Text, rich text) counts characters, a list (Y.Array) items, with the first new item's text as a preview.
  * - `restore`: told by Versions when it restores.
+ * Listeners are told the record and field changes, a removed record with its last field values (files/FileReferences.ts
+ * reads the `hash` of a removed attachment so).
  *
  * A change by the same person to the same target within ACTIVITY_MERGE_MS of that entry's last update updates the
  * entry (`to` and the counts) instead of adding one. Entries are written `ACTIVITY_WRITE_MS` after the first change
@@ -280,10 +282,12 @@ export class ActivityRecorder implements Extension {
     const author = isMadeElsewhere(transaction.origin) ? null : authorOf(transaction.origin);
     const changes: Change[] = [];
     const rootNames = new Map<AnyType, string>([...document.share].map(([root, type]) => [type, root]));
+    /** The last field values of records removed, for listeners (by collection and record). */
+    const removed = new Map<string, ReadonlyMap<string, unknown>>();
     for (const [type, keys] of transaction.changed) {
       const root = rootNames.get(type);
       if (root !== undefined) {
-        if ([...keys].some((key) => key !== null)) this.rootMapChanged(watched, root, type, keys, changes);
+        if ([...keys].some((key) => key !== null)) this.rootMapChanged(watched, root, type, keys, changes, removed);
         continue;
       }
       const holder = type._item;
@@ -303,7 +307,9 @@ export class ActivityRecorder implements Extension {
     }
     for (const change of changes) this.add(watched, author, change);
     const listeners = this.options.listeners ?? [];
-    const noticed = changes.filter((change): change is Extract<Change, NoticedChange> => change.kind === 'record-added' || change.kind === 'record-removed' || change.kind === 'field');
+    const noticed = changes
+      .filter((change): change is Extract<Change, NoticedChange> => change.kind === 'record-added' || change.kind === 'record-removed' || change.kind === 'field')
+      .map((change): NoticedChange => (change.kind === 'record-removed' ? { ...change, fields: removed.get(`${change.collection}\u0000${change.record}`) } : change));
     if (listeners.length > 0 && noticed.length > 0) {
       const fromConnection = isTransactionOrigin(transaction.origin) && transaction.origin.source === 'connection';
       // After the transaction: listeners write to other documents.
@@ -321,7 +327,14 @@ export class ActivityRecorder implements Extension {
     return !text;
   }
 
-  private rootMapChanged(watched: Watched, root: string, type: AnyType, keys: Set<string | null>, changes: Change[]): void {
+  private rootMapChanged(
+    watched: Watched,
+    root: string,
+    type: AnyType,
+    keys: Set<string | null>,
+    changes: Change[],
+    removed: Map<string, ReadonlyMap<string, unknown>>,
+  ): void {
     let records = watched.values.get(root);
     if (!records) watched.values.set(root, (records = new Map([['', new Map()]])));
     const own = records.get('')!;
@@ -337,11 +350,13 @@ export class ActivityRecorder implements Extension {
           records.set(key, fieldsOf(record));
           changes.push({ kind: 'record-added', collection: root, record: key, title: titleOf(record) });
         } else if (!present && known) {
+          removed.set(`${root}\u0000${key}`, records.get(key)!);
           records.delete(key);
           changes.push({ kind: 'record-removed', collection: root, record: key, title: null });
         }
       } else if (records.has(key) && key !== '') {
         // A record replaced by a plain value, or deleted without its item being a map any more.
+        removed.set(`${root}\u0000${key}`, records.get(key)!);
         records.delete(key);
         changes.push({ kind: 'record-removed', collection: root, record: key, title: null });
       } else {

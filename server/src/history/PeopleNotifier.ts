@@ -35,7 +35,9 @@ export const ASSIGNEE_FIELD = 'assignee';
 
 /** A derived change the notifier looks at (ActivityRecorder's). */
 export type NoticedChange =
-  | { readonly kind: 'record-added' | 'record-removed'; readonly collection: string; readonly record: string }
+  | { readonly kind: 'record-added'; readonly collection: string; readonly record: string }
+  /** `fields`: the removed record's last field values, as they were known. */
+  | { readonly kind: 'record-removed'; readonly collection: string; readonly record: string; readonly fields?: ReadonlyMap<string, unknown> | undefined }
   | {
       readonly kind: 'field';
       readonly collection: string | null;

@@ -10,6 +10,7 @@
  *   GET  /api/documents/<name>/versions/<id>             the version's state, a Yjs update (application/octet-stream)
  *   POST /api/documents/<name>/versions/<id>/restore     the document's content becomes the version's
  *   GET  /api/documents/<name>/activity?limit=50         who changed what, newest first
+ *   …    /api/documents/<name>/files…                    attachments (filesApi.ts, docs/attachments-design.md)
  *
  * Callers authenticate with `Authorization: Bearer <credential>`: the server's API key (`CONCORD_API_KEY`; the tenant
  * is the `tenant` query parameter, default `default`), or a JWT of the tenant whose `publish` globs grant the channel
@@ -19,26 +20,26 @@
  * input, including JSON nested deeper than MAX_JSON_DEPTH), 401 (no or bad credential), 403 (not granted), 413 (too large)
  * or 415 (not JSON).
  *
+ * Credentials, grants, body limits and JSON errors are apiAccess.ts's, shared with the files routes.
  * The rule that keeps a caller without a credential cheap: nothing of a body is read before the credential is checked
  * (401) and what the route grants it (403); a body is then read only up to the route's limit, refused with 413 as soon
  * as its Content-Length says it is larger or, sent chunked, as soon as it grows past it. What the caller still sends
  * after such an answer is discarded as it arrives, never kept (@hono/node-server drains at most 64 MiB or 500 ms,
  * then closes the connection; closing at once would reset the connection under the answer before the client read it).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { Access, ConcordError, DEFAULT_TENANT, INBOX_PREFIX, inboxOwner, type TokenClaims } from '@concord/engine';
-import type { Context, Hono, MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { Access, ConcordError, INBOX_PREFIX } from '@concord/engine';
+import type { Hono } from 'hono';
 import { z } from 'zod';
-import { documentAccess, mayPublish } from '../auth/access.js';
+import { mayPublish } from '../auth/access.js';
 import { revocationBody, type RevocationInput, type RevocationResult } from '../auth/Revoker.js';
-import { capAccess, type RevocationList } from '../auth/revocations.js';
+import type { RevocationList } from '../auth/revocations.js';
 import type { TokenVerifier } from '../auth/TokenVerifier.js';
 import type { BackendActor, DocumentChangeResult, NotificationResult } from '../backend/DocumentWriter.js';
 import type { PublishedEvent } from '../channels/ChannelHub.js';
 import type { ActivityRecorder } from '../history/ActivityRecorder.js';
 import { UnknownVersionError, type Versions } from '../history/Versions.js';
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from './jsonDepth.js';
+import { apiAccess, ApiError, jsonBody, type ApiAccess } from './apiAccess.js';
+import { mountFilesApi, type FilesApiOptions } from './filesApi.js';
 
 /** Room for the JSON around an event's payload. */
 const ENVELOPE_BYTES = 1024;
@@ -70,22 +71,9 @@ export interface BackendApiOptions {
   readonly versions: Versions;
   /** Activity feeds (history/ActivityRecorder.ts). */
   readonly activity: Pick<ActivityRecorder, 'read'>;
+  /** Attachments (filesApi.ts). */
+  readonly files: FilesApiOptions;
 }
-
-type Caller =
-  | { readonly kind: 'key'; readonly tenant: string; readonly actor: BackendActor }
-  | { readonly kind: 'token'; readonly tenant: string; readonly actor: BackendActor; readonly claims: TokenClaims };
-
-class ApiError extends Error {
-  readonly status: 400 | 401 | 403 | 404 | 413 | 415;
-
-  constructor(status: ApiError['status'], message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-const KEY_ACTOR: BackendActor = { id: 'api', name: 'App backend' };
 
 const publishBody = z.object({
   event: z.string({ message: 'event (the event name) is required' }),
@@ -96,92 +84,9 @@ const versionBody = z.object({
   name: z.string({ message: 'name (the version\'s name) is required' }),
 });
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
-async function jsonBody(c: Context): Promise<unknown> {
-  if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
-    throw new ApiError(415, 'send the body as JSON with Content-Type: application/json');
-  }
-  const text = await c.req.text();
-  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
-    throw new ApiError(400, `the body is JSON nested deeper than ${MAX_JSON_DEPTH} levels of arrays and objects`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new ApiError(400, 'the body is not valid JSON');
-  }
-}
-
 export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
-  const apiKey = options.apiKey === undefined ? undefined : digest(options.apiKey);
-
-  async function authenticate(c: Context): Promise<Caller> {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw new ApiError(401, 'send the API key or a token as Authorization: Bearer <credential>');
-    const credential = match[1] as string;
-    const tenantParam = c.req.query('tenant');
-    if (apiKey !== undefined && timingSafeEqual(digest(credential), apiKey)) {
-      return { kind: 'key', tenant: tenantParam ?? DEFAULT_TENANT, actor: KEY_ACTOR };
-    }
-    let claims: TokenClaims;
-    try {
-      claims = await options.verifier.verify(credential);
-    } catch (error) {
-      throw new ApiError(401, `the credential is neither the API key nor a valid token: ${(error as Error).message}`);
-    }
-    if (tenantParam !== undefined && tenantParam !== claims.tenant) {
-      throw new ApiError(403, `the token is for tenant ${claims.tenant}, not ${tenantParam}`);
-    }
-    return { kind: 'token', tenant: claims.tenant, actor: { id: claims.sub, name: claims.name ?? claims.sub }, claims };
-  }
-
-  const errors = (handler: (c: Context) => Promise<Response>) => async (c: Context) => {
-    try {
-      return await handler(c);
-    } catch (error) {
-      if (error instanceof ApiError) return c.json({ error: error.message }, error.status);
-      if (error instanceof UnknownVersionError) return c.json({ error: error.message }, 404);
-      if (error instanceof ConcordError) return c.json({ error: error.message, kind: error.kind }, 400);
-      throw error;
-    }
-  };
-  const refuseUnread = (c: Context, status: 401 | 403 | 413, message: string) => {
-    options.onRefused?.(status);
-    return c.json({ error: message }, status);
-  };
-  const tooLarge = (limit: number) =>
-    bodyLimit({ maxSize: limit, onError: (c) => refuseUnread(c, 413, `the body is larger than ${limit} bytes`) });
-
-  /** The caller `admitted` found, for the handler after it. */
-  const callers = new WeakMap<Context, Caller>();
-  const callerOf = (c: Context) => callers.get(c) as Caller;
-  /** Refuses a token that does not grant `needed` on the route's document (write needs write; read, either). */
-  const documentGrant = (needed: Access) => (caller: Caller, c: Context) => {
-    const name = c.req.param('name') as string;
-    if (caller.kind === 'key') return;
-    const access = capAccess(documentAccess(caller.claims, name), options.revocations.capFor(caller.claims, name));
-    if (access === Access.Write || (needed === Access.Read && access === Access.Read)) return;
-    throw new ApiError(403, `the token does not grant ${needed} on ${name}${inboxOwner(name) !== null ? ' (an inbox is its owner\'s alone)' : ''}`);
-  };
-
-  /** Checks the credential and what the route grants it (`authorize` throws ApiError 403) before the body is read. */
-  const admitted =
-    (authorize: (caller: Caller, c: Context) => void = () => {}): MiddlewareHandler =>
-    async (c, next) => {
-      try {
-        const caller = await authenticate(c);
-        authorize(caller, c);
-        callers.set(c, caller);
-      } catch (error) {
-        if (error instanceof ApiError && error.status !== 400 && error.status !== 404 && error.status !== 415) return refuseUnread(c, error.status, error.message);
-        throw error;
-      }
-      await next();
-    };
+  const access: ApiAccess = apiAccess({ ...options, notFound: [UnknownVersionError] });
+  const { admitted, documentGrant, tooLarge, errors, callerOf } = access;
 
   app.post(
     '/api/channels/:channel/events',
@@ -313,4 +218,6 @@ export function mountBackendApi(app: Hono, options: BackendApiOptions): void {
       return c.json(result, 200);
     }),
   );
+
+  mountFilesApi(app, access, options.files);
 }

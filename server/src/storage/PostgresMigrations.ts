@@ -161,6 +161,57 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX concord_versions_newest ON concord_versions (document, at DESC);`,
   },
+  {
+    version: 8,
+    name: 'files',
+    // FileStore (PostgresFileStore.ts): attachments per tenant by SHA-256, in chunks of bytea stored as written
+    // (EXTERNAL: most files are compressed already); uploads staged in chunks too, so a resumed chunk may reach any
+    // instance; which documents refer to which file. `orphaned_at` (ms): since when no document refers to the file.
+    sql: `
+      CREATE TABLE concord_files (
+        tenant text NOT NULL,
+        hash text NOT NULL,
+        size bigint NOT NULL,
+        type text NOT NULL,
+        orphaned_at bigint,
+        PRIMARY KEY (tenant, hash)
+      );
+      CREATE INDEX concord_files_orphaned ON concord_files (orphaned_at) WHERE orphaned_at IS NOT NULL;
+      CREATE TABLE concord_file_chunks (
+        tenant text NOT NULL,
+        hash text NOT NULL,
+        position bigint NOT NULL,
+        bytes bytea NOT NULL,
+        PRIMARY KEY (tenant, hash, position),
+        FOREIGN KEY (tenant, hash) REFERENCES concord_files ON DELETE CASCADE
+      );
+      ALTER TABLE concord_file_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+      CREATE TABLE concord_file_uploads (
+        id uuid PRIMARY KEY,
+        tenant text NOT NULL,
+        document text NOT NULL,
+        hash text NOT NULL,
+        size bigint NOT NULL,
+        type text NOT NULL,
+        "by" text NOT NULL,
+        "offset" bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        UNIQUE (tenant, document, hash, "by")
+      );
+      CREATE TABLE concord_upload_chunks (
+        upload uuid NOT NULL REFERENCES concord_file_uploads ON DELETE CASCADE,
+        position bigint NOT NULL,
+        bytes bytea NOT NULL,
+        PRIMARY KEY (upload, position)
+      );
+      ALTER TABLE concord_upload_chunks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+      CREATE TABLE concord_file_references (
+        tenant text NOT NULL,
+        hash text NOT NULL,
+        document text NOT NULL,
+        PRIMARY KEY (tenant, hash, document)
+      );`,
+  },
 ];
 
 /** Seed of the migration lock, apart from the per-document lock families of PostgresStore. */
