@@ -18,7 +18,7 @@ export { PostgresStore } from './storage/PostgresStore.js';
 export { DirectoryFileStore } from './storage/DirectoryFileStore.js';
 export { PostgresFileStore } from './storage/PostgresFileStore.js';
 export { FILE_CHUNK_BYTES, UnknownFileError, UnknownUploadError, UploadOffsetError } from './storage/FileStore.js';
-export type { AcceptFile, FileStore, StoredFile, SweepResult, Upload, UploadDeclaration } from './storage/FileStore.js';
+export type { AcceptFile, FileStore, ReferenceOptions, StoredFile, SweepResult, Upload, UploadDeclaration } from './storage/FileStore.js';
 export { migrate, MIGRATIONS } from './storage/PostgresMigrations.js';
 export { UpdateMerger } from './storage/UpdateMerger.js';
 export { FUTURE_STAMP_ALLOWANCE_MS } from './extensions/StampClampExtension.js';

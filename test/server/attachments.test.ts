@@ -10,6 +10,7 @@
  * - signed URLs work without Authorization, and get 403 once expired or tampered with;
  * - references: a file is read only through a document that refers to it (404 through another); `attachments` records
  *   add and drop references; the sweep removes a file unreferenced past the retention and keeps a referenced one;
+ *   an upload's own reference is provisional: a file no record ever refers to goes a retention after its upload;
  * - bad input gets clear errors, keeps nothing, and the server stays up;
  * - with PostgreSQL, a chunk resumed through another instance lands in the same upload, and every instance serves
  *   the file.
@@ -378,7 +379,35 @@ describe('references and cleanup', () => {
     // A record removed by the client drops its reference too; an upload left unfinished is swept with the retention.
     client.doc.getMap(ATTACHMENTS_COLLECTION).delete('a-1');
     await waitFor(async () => (await download(own, 'task-2', sha256(kept), reader)).status === 404, { message: 'the removed record still refers' });
-    expect(await own.current.files.sweep(Date.now() + 8 * DAY)).toEqual({ files: 0, uploads: 1 }); // task-3 refers to kept now
+    // task-3's dedup reference to kept lapses (no record backs it), and kept goes; the unfinished upload too.
+    expect(await own.current.files.sweep(Date.now() + 8 * DAY)).toEqual({ files: 1, uploads: 1 });
+  });
+
+  test('a file uploaded for a document no record ever refers to is readable there at once and goes a retention later; one whose record arrives stays', async () => {
+    const own = await startTestServer({ apiKey: API_KEY });
+    const orphan = fileBytes(3000);
+    const backed = fileBytes(3000);
+    const abandoned = fileBytes(3000);
+    for (const bytes of [orphan, backed]) {
+      expect((await upload(own, 'task-40', API_KEY, bytes)).status).toBe(201);
+      expect((await download(own, 'task-40', sha256(bytes), API_KEY)).bytes.equals(Buffer.from(bytes))).toBe(true);
+    }
+    expect((await start(own, 'task-41', API_KEY, orphan)).status).toBe(200); // a dedup answer refers task-41 too
+    expect((await download(own, 'task-41', sha256(orphan), API_KEY)).status).toBe(200);
+    expect((await start(own, 'task-40', API_KEY, abandoned)).status).toBe(201); // never sent
+    const record = { name: 'f.png', size: 3000, type: 'image/png', hash: sha256(backed), state: 'uploaded', addedBy: 'api', addedAt: Date.now() };
+    await own.current.changeDocument('task-40', { records: { attachments: { 'd-1': record } } });
+    await own.current.files.settled();
+
+    expect(await own.current.files.sweep(Date.now() + 6 * DAY)).toEqual({ files: 0, uploads: 0 });
+    expect((await download(own, 'task-40', sha256(orphan), API_KEY)).status).toBe(200);
+    expect(await own.current.files.sweep(Date.now() + 8 * DAY)).toEqual({ files: 1, uploads: 1 });
+    expect((await download(own, 'task-40', sha256(orphan), API_KEY)).status).toBe(404);
+    expect((await download(own, 'task-41', sha256(orphan), API_KEY)).status).toBe(404);
+    expect((await download(own, 'task-40', sha256(backed), API_KEY)).bytes.equals(Buffer.from(backed))).toBe(true);
+    expect((await start(own, 'task-40', API_KEY, orphan)).status).toBe(201); // gone: to be sent again
+    expect(await own.current.files.sweep(Date.now() + 100 * DAY)).toEqual({ files: 0, uploads: 1 }); // the record keeps backed
+    expect((await download(own, 'task-40', sha256(backed), API_KEY)).status).toBe(200);
   });
 });
 
@@ -469,6 +498,10 @@ describePostgres('attachments in PostgreSQL', () => {
       expect((await download(instance, 'task-30', sha256(bytes), reader)).bytes.equals(Buffer.from(bytes))).toBe(true);
     }
     expect((await start(first, 'task-31', writer, bytes)).status).toBe(200);
-    expect(await first.current.files.sweep(Date.now() + 8 * DAY)).toEqual({ files: 0, uploads: 0 });
+    expect((await download(second, 'task-31', sha256(bytes), reader)).status).toBe(200);
+    expect(await first.current.files.sweep(Date.now() + 6 * DAY)).toEqual({ files: 0, uploads: 0 });
+    // No record refers to it: the upload's and the dedup answer's references lapse, and the file goes.
+    expect(await first.current.files.sweep(Date.now() + 8 * DAY)).toEqual({ files: 1, uploads: 0 });
+    expect((await download(second, 'task-30', sha256(bytes), reader)).status).toBe(404);
   });
 });

@@ -3,7 +3,7 @@
  * `runFileStoreContract(name, harness)`: uploads in chunks that complete into a file read back byte for byte, one
  * upload per document, hash and caller, writes only at the upload's offset (of two racing, one wins), nothing kept of
  * bytes past the declared size or of a refused file, one file per hash and tenant and none across tenants, references
- * and the sweep, and (with `reopen`) files and upload offsets that survive closing and opening the store again.
+ * (firm, and provisional ones that lapse at the sweep unless made firm) and the sweep, and (with `reopen`) files and upload offsets that survive closing and opening the store again.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { UploadOffsetError, type FileStore, type UploadDeclaration } from '@concord/server';
@@ -213,6 +213,52 @@ export function runFileStoreContract<S extends FileStore>(name: string, harness:
       expect(await store.sweep(T0 + 50 * DAY)).toMatchObject({ files: 1 });
     });
 
+    test('provisional references: one lapses at the sweep past its time and its file goes; one made firm stays; made again, its time is renewed', async () => {
+      const store = await open();
+      const lapsing = bytesOf(4 * KiB, 21);
+      const confirmed = bytesOf(4 * KiB, 22);
+      const renewed = bytesOf(4 * KiB, 23);
+      const abandoned = bytesOf(4 * KiB, 24);
+      for (const bytes of [lapsing, confirmed, renewed]) {
+        await store.addReference('acme', sha256(bytes), 'task-1', { provisionalAt: T0 }); // an upload start
+        await upload(store, 'acme', bytes);
+      }
+      await store.startUpload('acme', declaration(abandoned), T0);
+      await store.addReference('acme', sha256(abandoned), 'task-1', { provisionalAt: T0 });
+      expect(await store.refers('acme', sha256(lapsing), 'task-1')).toBe(true); // readable through it at once
+      await store.addReference('acme', sha256(confirmed), 'task-2', { provisionalAt: T0 }); // a dedup answer
+      await store.addReference('acme', sha256(confirmed), 'task-1'); // its record: firm now
+      await store.addReference('acme', sha256(confirmed), 'task-1', { provisionalAt: T0 + DAY }); // another start: still firm
+      await store.addReference('acme', sha256(renewed), 'task-1', { provisionalAt: T0 + 3 * DAY }); // started again
+      await store.addReference('acme', sha256(renewed), 'task-1', { provisionalAt: T0 + DAY }); // never made earlier
+
+      expect(await store.sweep(T0 - 1)).toEqual({ files: 0, uploads: 0 });
+      expect(await store.refers('acme', sha256(lapsing), 'task-1')).toBe(true);
+      // Lapsed at T0: `lapsing` is unreferenced since then and goes in the same sweep; `abandoned` was never stored.
+      expect(await store.sweep(T0)).toEqual({ files: 1, uploads: 1 });
+      expect(await store.file('acme', sha256(lapsing))).toBeUndefined();
+      expect(await store.refers('acme', sha256(lapsing), 'task-1')).toBe(false);
+      expect(await store.refers('acme', sha256(abandoned), 'task-1')).toBe(false);
+      expect(await store.refers('acme', sha256(confirmed), 'task-2')).toBe(false);
+      expect(await store.refers('acme', sha256(confirmed), 'task-1')).toBe(true);
+      expect(await store.refers('acme', sha256(renewed), 'task-1')).toBe(true);
+
+      expect(await store.sweep(T0 + 3 * DAY - 1)).toEqual({ files: 0, uploads: 0 });
+      expect(await store.file('acme', sha256(renewed))).toBeDefined();
+      expect(await store.sweep(T0 + 3 * DAY)).toEqual({ files: 1, uploads: 0 });
+      expect(await store.file('acme', sha256(renewed))).toBeUndefined();
+
+      expect(await store.sweep(T0 + 100 * DAY)).toEqual({ files: 0, uploads: 0 });
+      expect((await readAll(store, 'acme', sha256(confirmed))).equals(Buffer.from(confirmed))).toBe(true);
+      // A provisional reference dropped (its record removed) goes at once, as a firm one does.
+      await store.addReference('acme', sha256(confirmed), 'task-3', { provisionalAt: T0 + 200 * DAY });
+      await store.dropReference('acme', sha256(confirmed), 'task-1', T0 + 101 * DAY);
+      await store.dropReference('acme', sha256(confirmed), 'task-3', T0 + 102 * DAY);
+      expect(await store.refers('acme', sha256(confirmed), 'task-3')).toBe(false);
+      expect(await store.sweep(T0 + 101 * DAY)).toEqual({ files: 0, uploads: 0 });
+      expect(await store.sweep(T0 + 102 * DAY)).toEqual({ files: 1, uploads: 0 });
+    });
+
     test('the sweep removes uploads not written to since the cutoff', async () => {
       const store = await open();
       const stale = await store.startUpload('acme', declaration(bytesOf(KiB, 1)), T0);
@@ -229,6 +275,7 @@ export function runFileStoreContract<S extends FileStore>(name: string, harness:
         const whole = bytesOf(200 * KiB, 9);
         const file = await upload(store, 'acme', whole);
         await store.addReference('acme', file.hash, 'task-1');
+        await store.addReference('acme', file.hash, 'task-2', { provisionalAt: T0 + DAY });
         const partial = bytesOf(100 * KiB, 10);
         const started = await store.startUpload('acme', declaration(partial), T0);
         await store.write('acme', started.id, 0, partial.subarray(0, 60 * KiB), T0);
@@ -236,11 +283,17 @@ export function runFileStoreContract<S extends FileStore>(name: string, harness:
         store = await reopen(store);
         expect((await readAll(store, 'acme', file.hash)).equals(Buffer.from(whole))).toBe(true);
         expect(await store.refers('acme', file.hash, 'task-1')).toBe(true);
+        expect(await store.refers('acme', file.hash, 'task-2')).toBe(true);
         const resumed = await store.startUpload('acme', declaration(partial), T0 + 1);
         expect(resumed).toMatchObject({ id: started.id, offset: 60 * KiB });
         await store.write('acme', started.id, 60 * KiB, partial.subarray(60 * KiB), T0);
         const completed = await store.complete('acme', started.id, accept, T0);
         expect((await readAll(store, 'acme', completed.hash)).equals(Buffer.from(partial))).toBe(true);
+        await store.sweep(T0 + DAY - 1);
+        expect(await store.refers('acme', file.hash, 'task-2')).toBe(true); // still provisional, since day 1
+        await store.sweep(T0 + DAY);
+        expect(await store.refers('acme', file.hash, 'task-2')).toBe(false);
+        expect(await store.refers('acme', file.hash, 'task-1')).toBe(true);
       });
     }
   });

@@ -1,10 +1,10 @@
 /**
- * Which documents refer to which file, from the documents themselves: ActivityRecorder's listener adds a reference for
- * each `attachments` record a person or the backend adds (by its `hash` field), and drops it when the record is
- * removed, or when its `hash` changes, unless another `attachments` record of the document still has that hash.
- * References of one file are changed in the order the changes came (Turns), so an add and a drop never swap.
- * Upload starts and dedup answers add theirs in the API (http/filesApi.ts), so an uploader reads its file back before
- * the record syncs.
+ * Which documents refer to which file, from the documents themselves: ActivityRecorder's listener adds a firm reference
+ * for each `attachments` record a person or the backend adds (by its `hash` field), and drops it (firm or provisional)
+ * when the record is removed, or when its `hash` changes, unless another `attachments` record of the document still
+ * has that hash. References of one file are changed in the order the changes came (Turns), so an add and a drop never
+ * swap. Upload starts and dedup answers add provisional ones in the API (http/filesApi.ts), so an uploader reads its
+ * file back before the record syncs; a record's reference makes such a one firm, else it lapses at the retention.
  */
 import { ATTACHMENTS_COLLECTION, fileHash, readField } from '@concord/engine';
 import type { Document } from '@hocuspocus/server';

@@ -1,7 +1,7 @@
 /**
  * The hourly cleanup of files: on the instance that leads the cluster (cluster/Peers.ts `leads`; a single instance
- * always), removes the files no document has referred to for the retention, and the uploads not written to for as
- * long. `sweep()` runs one pass now (tests call it with their own clock); passes never overlap.
+ * always), lapses the API's provisional references older than the retention, removes the files no document has
+ * referred to for the retention, and the uploads not written to for as long. `sweep()` runs one pass now (tests call it with their own clock); passes never overlap.
  */
 import type { Logger } from '../logger.js';
 import type { FileStore, SweepResult } from '../storage/FileStore.js';

@@ -13,7 +13,9 @@
  * opens nothing. A chunk is read whole into memory (at most FILE_CHUNK_BYTES) and stored only when all of it came
  * and fits the declared size: a cut connection stores nothing of its chunk, and the client resumes from the offset
  * stored. The last chunk completes the upload: its SHA-256 must be the declared hash (400) and its first bytes must
- * carry its type's signature (415), or the upload is discarded.
+ * carry its type's signature (415), or the upload is discarded. An upload start, a dedup answer and a completed upload
+ * make the document refer to the file provisionally (so the uploader reads it back before its `attachments` record
+ * syncs): the reference lapses at the retention unless a record backs it by then (files/FileReferences.ts).
  */
 import { Readable } from 'node:stream';
 import { Access, assertDocumentName, DEFAULT_TENANT, fileHash, INBOX_PREFIX, SERVER_DOCUMENT_PREFIX } from '@concord/engine';
@@ -143,11 +145,11 @@ export function mountFilesApi(app: Hono, access: ApiAccess, options: FilesApiOpt
       if (!typeAllowed(options.types, type)) throw new ApiError(415, `files of type ${type} are not accepted here (CONCORD_FILE_TYPES)`);
       const stored = await store.file(caller.tenant, hash);
       if (stored !== undefined) {
-        await store.addReference(caller.tenant, hash, name);
+        await store.addReference(caller.tenant, hash, name, { provisionalAt: now() });
         return c.json(completed(stored), 200);
       }
       const upload = await store.startUpload(caller.tenant, { document: name, hash, size, type, by: caller.actor.id }, now());
-      await store.addReference(caller.tenant, hash, name);
+      await store.addReference(caller.tenant, hash, name, { provisionalAt: now() });
       return c.json({ upload: upload.id, offset: upload.offset, chunkBytes: FILE_CHUNK_BYTES }, 201);
     }),
   );
@@ -185,6 +187,8 @@ export function mountFilesApi(app: Hono, access: ApiAccess, options: FilesApiOpt
           },
           now(),
         );
+        // Renewed: an upload resumed over days keeps its uploader able to read the file back once it is there.
+        await store.addReference(tenant, file.hash, upload.document, { provisionalAt: now() });
         return c.json(completed(file), 201);
       } catch (error) {
         if (error instanceof UploadOffsetError) return c.json({ error: `the upload is at ${error.offset}`, offset: error.offset }, 409);

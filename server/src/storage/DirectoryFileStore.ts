@@ -2,7 +2,8 @@
  * FileStore in a directory (`<CONCORD_DATA_DIR>/files/`): the embedded default, one process's, like LevelDB beside it.
  *
  *   <tenant, hex>/files/<hash>          a complete file's bytes       <tenant>/files/<hash>.json   {size, type}
- *   <tenant, hex>/refs/<hash>.json      {documents, orphanedAt}       the documents referring to it, and since when none
+ *   <tenant, hex>/refs/<hash>.json      {documents, provisional, orphanedAt}   the documents referring to it, those of
+ *                                       them provisionally (document → since when), and since when none
  *   <tenant, hex>/uploads/<id>          an upload's staged bytes      <tenant>/uploads/<id>.json   the Upload, its offset
  *
  * Tenants are hex-encoded into directory names and hashes and upload ids are checked against their patterns, so no
@@ -30,6 +31,7 @@ import {
   UploadOffsetError,
   type AcceptFile,
   type FileStore,
+  type ReferenceOptions,
   type StoredFile,
   type SweepResult,
   type Upload,
@@ -38,7 +40,10 @@ import {
 import { Turns } from './turns.js';
 
 interface References {
+  /** Every document referring to the file, firmly or provisionally. */
   documents: string[];
+  /** The provisional ones among them, and when each was made (ms). */
+  provisional?: Record<string, number>;
   orphanedAt: number | null;
 }
 
@@ -85,6 +90,21 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   }
   await rename(temporary, path);
   await syncDirectory(join(path, '..'));
+}
+
+/**
+ * Drops the provisional references made at `cutoff` or before; when that leaves none, the file is unreferenced since
+ * the latest of them. Whether anything changed.
+ */
+function lapse(references: References, cutoff: number): boolean {
+  const lapsed = Object.entries(references.provisional ?? {}).filter(([, at]) => at <= cutoff);
+  if (lapsed.length === 0) return false;
+  const gone = new Set(lapsed.map(([document]) => document));
+  const before = references.documents.length;
+  references.documents = references.documents.filter((document) => !gone.has(document));
+  for (const document of gone) delete references.provisional![document];
+  if (before > 0 && references.documents.length === 0) references.orphanedAt = Math.max(...lapsed.map(([, at]) => at));
+  return true;
 }
 
 export class DirectoryFileStore implements FileStore {
@@ -207,9 +227,18 @@ export class DirectoryFileStore implements FileStore {
     return this.turns.run(`${tenantDir(tenant)}/upload/${id}`, () => this.removeUpload(tenant, id));
   }
 
-  addReference(tenant: string, hash: string, document: string): Promise<void> {
+  addReference(tenant: string, hash: string, document: string, options: ReferenceOptions = {}): Promise<void> {
+    const at = options.provisionalAt;
     return this.updateReferences(tenant, hash, (references) => {
-      if (!references.documents.includes(document)) references.documents.push(document);
+      const provisional = (references.provisional ??= {});
+      if (!references.documents.includes(document)) {
+        references.documents.push(document);
+        if (at !== undefined) provisional[document] = at;
+      } else if (at === undefined) {
+        delete provisional[document]; // firm now
+      } else if (document in provisional) {
+        provisional[document] = Math.max(provisional[document]!, at); // renewed; a firm one stays firm
+      }
       references.orphanedAt = null;
     });
   }
@@ -218,6 +247,7 @@ export class DirectoryFileStore implements FileStore {
     return this.updateReferences(tenant, hash, (references) => {
       const before = references.documents.length;
       references.documents = references.documents.filter((d) => d !== document);
+      if (references.provisional) delete references.provisional[document];
       if (before > 0 && references.documents.length === 0) references.orphanedAt = now;
     });
   }
@@ -240,12 +270,15 @@ export class DirectoryFileStore implements FileStore {
         const removed = await this.turns.run(`${tenant}/refs/${hash}`, async () => {
           const path = join(this.directory, tenant, 'refs', entry);
           const references = await readJson<References>(path);
-          if (!references || references.documents.length > 0 || references.orphanedAt === null || references.orphanedAt > cutoff) return false;
+          if (!references) return false;
+          if (lapse(references, cutoff)) await writeJson(path, references);
+          if (references.documents.length > 0 || references.orphanedAt === null || references.orphanedAt > cutoff) return false;
+          const stored = (await this.file(name, hash)) !== undefined;
           const content = join(this.directory, tenant, 'files', hash);
           await rm(content, { force: true });
           await rm(`${content}.json`, { force: true });
           await rm(path, { force: true });
-          return true;
+          return stored; // references of a file never stored (an abandoned upload's) go uncounted
         });
         if (removed) files += 1;
       }

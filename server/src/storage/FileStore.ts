@@ -11,9 +11,14 @@
  *   writes racing at one offset, one wins and the others get `UploadOffsetError`.
  * - `startUpload` answers the same upload (and its offset) for the same document, hash and caller.
  * - Tenants never see each other's files, uploads or references (the same bytes in two tenants are two files).
- * - A reference is (tenant, hash, document), made or dropped idempotently. When a file's last reference goes (or it
- *   completes with none), its unreferenced time starts; `sweep(cutoff)` removes files unreferenced since at or before
- *   `cutoff`, and uploads not written to since at or before it.
+ * - A reference is (tenant, hash, document), made or dropped idempotently; `refers` sees it either way. It is firm (an
+ *   `attachments` record backs it) or provisional since a time (made by the API, so an uploader reads its file back
+ *   before the record syncs): a provisional one made again takes the later time; a firm one made over a provisional
+ *   one makes it firm; a provisional one made over a firm one leaves it firm; a drop removes either.
+ * - When a file's last reference goes (or it completes with none), its unreferenced time starts. `sweep(cutoff)`
+ *   first drops the provisional references made at or before `cutoff` (a file whose last reference that was is
+ *   unreferenced since that reference's time, so the same sweep removes it), then removes files unreferenced since
+ *   at or before `cutoff`, and uploads not written to since at or before it.
  */
 
 /** Largest PATCH body: a chunk. 1 MiB: a lost chunk costs a slow mobile link seconds, not minutes. */
@@ -49,6 +54,11 @@ export interface Upload extends UploadDeclaration {
 /** Told the staged bytes' digest (lowercase hex) and first bytes; throws to refuse them (the upload is discarded). */
 export type AcceptFile = (digest: string, head: Uint8Array) => void;
 
+export interface ReferenceOptions {
+  /** A provisional reference, made at this time (ms); absent: a firm one. */
+  readonly provisionalAt?: number;
+}
+
 export interface SweepResult {
   readonly files: number;
   readonly uploads: number;
@@ -71,10 +81,18 @@ export interface FileStore {
    */
   complete(tenant: string, id: string, accept: AcceptFile, now: number): Promise<StoredFile>;
   discardUpload(tenant: string, id: string): Promise<void>;
-  addReference(tenant: string, hash: string, document: string): Promise<void>;
+  /**
+   * Makes `document` refer to the file: firm by default (an `attachments` record's), or provisional as of
+   * `provisionalAt` (ms; the API's), which lapses at the first sweep whose cutoff is at or past it unless a firm
+   * reference comes first.
+   */
+  addReference(tenant: string, hash: string, document: string, options?: ReferenceOptions): Promise<void>;
   dropReference(tenant: string, hash: string, document: string, now: number): Promise<void>;
   refers(tenant: string, hash: string, document: string): Promise<boolean>;
-  /** Removes files unreferenced since `cutoff` or before, and uploads untouched since then. */
+  /**
+   * Drops provisional references made at `cutoff` or before, then removes files unreferenced since `cutoff` or
+   * before, and uploads untouched since then.
+   */
   sweep(cutoff: number): Promise<SweepResult>;
   close(): Promise<void>;
 }

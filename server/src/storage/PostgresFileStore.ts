@@ -14,7 +14,10 @@
  *   goes, never the whole file at once), and only after `accept` copies them under the file's hash inside the
  *   database and deletes the upload. A file already stored under that hash is kept as it is (ON CONFLICT).
  * - When a file's last reference goes (or it completes with none), `orphaned_at` is set in the statement that drops
- *   it; a reference added clears it. The sweep deletes only files still without a reference when it runs.
+ *   it; a reference added clears it. A provisional reference (`provisional_at` set) is made firm in the statement
+ *   that adds a firm one over it. The sweep lapses provisional references in one transaction (the delete, then in a
+ *   statement of its own, so it sees references added meanwhile, `orphaned_at` of the files left without any), and
+ *   deletes only files still without a reference when it runs.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -28,13 +31,14 @@ import {
   UploadOffsetError,
   type AcceptFile,
   type FileStore,
+  type ReferenceOptions,
   type StoredFile,
   type SweepResult,
   type Upload,
   type UploadDeclaration,
 } from './FileStore.js';
 import { migrate } from './PostgresMigrations.js';
-import { CONNECT_TIMEOUT_MS, describeDatabase, KEEPALIVE_DELAY_MS, QUERY_TIMEOUT_MS, reasonOf } from './PostgresStore.js';
+import { CONNECT_TIMEOUT_MS, describeDatabase, inTransaction, KEEPALIVE_DELAY_MS, QUERY_TIMEOUT_MS, reasonOf } from './PostgresStore.js';
 
 /** Connections of the file pool: a few downloads and uploads at once; more wait their turn. */
 const MAX_FILE_CONNECTIONS = 4;
@@ -67,9 +71,16 @@ const INSERT_FILE = `
   ON CONFLICT (tenant, hash) DO NOTHING`;
 const COPY_CHUNKS = 'INSERT INTO concord_file_chunks (tenant, hash, position, bytes) SELECT $1, $2, position, bytes FROM concord_upload_chunks WHERE upload = $3';
 const DELETE_UPLOAD = 'DELETE FROM concord_file_uploads WHERE tenant = $1 AND id = $2';
+/**
+ * $4: provisional since (NULL: firm). Over a provisional reference, a firm one makes it firm and a provisional one
+ * takes the later time; over a firm one, nothing changes.
+ */
 const ADD_REFERENCE = `
   WITH added AS (
-    INSERT INTO concord_file_references (tenant, hash, document) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+    INSERT INTO concord_file_references AS r (tenant, hash, document, provisional_at) VALUES ($1, $2, $3, $4::bigint)
+    ON CONFLICT (tenant, hash, document) DO UPDATE
+    SET provisional_at = CASE WHEN EXCLUDED.provisional_at IS NULL THEN NULL ELSE GREATEST(r.provisional_at, EXCLUDED.provisional_at) END
+    WHERE r.provisional_at IS NOT NULL
   )
   UPDATE concord_files SET orphaned_at = NULL WHERE tenant = $1 AND hash = $2 AND orphaned_at IS NOT NULL`;
 /** The CTE's NOT EXISTS sees the table before the delete: the dropped document is left out by hand. */
@@ -81,6 +92,18 @@ const DROP_REFERENCE = `
   WHERE tenant = $1 AND hash = $2 AND orphaned_at IS NULL AND EXISTS (SELECT 1 FROM dropped)
   AND NOT EXISTS (SELECT 1 FROM concord_file_references WHERE tenant = $1 AND hash = $2 AND document <> $3)`;
 const REFERS = 'SELECT 1 FROM concord_file_references WHERE tenant = $1 AND hash = $2 AND document = $3';
+/** Provisional references made at $1 or before: deleted, each file's latest returned. */
+const LAPSE_REFERENCES = `
+  WITH lapsed AS (
+    DELETE FROM concord_file_references WHERE provisional_at IS NOT NULL AND provisional_at <= $1 RETURNING tenant, hash, provisional_at
+  )
+  SELECT tenant, hash, max(provisional_at) AS at FROM lapsed GROUP BY tenant, hash`;
+/** $1 tenants, $2 hashes, $3 times of their lapsed references: the files left without a reference, unreferenced since. */
+const ORPHAN_LAPSED = `
+  UPDATE concord_files f SET orphaned_at = lapsed.at
+  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS lapsed(tenant, hash, at)
+  WHERE f.tenant = lapsed.tenant AND f.hash = lapsed.hash AND f.orphaned_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM concord_file_references r WHERE r.tenant = f.tenant AND r.hash = f.hash)`;
 const SWEEP_FILES = `
   DELETE FROM concord_files f WHERE orphaned_at IS NOT NULL AND orphaned_at <= $1
   AND NOT EXISTS (SELECT 1 FROM concord_file_references r WHERE r.tenant = f.tenant AND r.hash = f.hash)`;
@@ -230,8 +253,8 @@ export class PostgresFileStore implements FileStore {
     await this.query('upload discard', DELETE_UPLOAD, [tenant, id]);
   }
 
-  async addReference(tenant: string, hash: string, document: string): Promise<void> {
-    await this.query('reference add', ADD_REFERENCE, [tenant, hash, document]);
+  async addReference(tenant: string, hash: string, document: string, options: ReferenceOptions = {}): Promise<void> {
+    await this.query('reference add', ADD_REFERENCE, [tenant, hash, document, options.provisionalAt ?? null]);
   }
 
   async dropReference(tenant: string, hash: string, document: string, now: number): Promise<void> {
@@ -243,6 +266,11 @@ export class PostgresFileStore implements FileStore {
   }
 
   async sweep(cutoff: number): Promise<SweepResult> {
+    await this.transaction('reference sweep', async (client) => {
+      const { rows } = await client.query<{ tenant: string; hash: string; at: string }>(LAPSE_REFERENCES, [cutoff]);
+      if (rows.length === 0) return;
+      await client.query(ORPHAN_LAPSED, [rows.map((r) => r.tenant), rows.map((r) => r.hash), rows.map((r) => r.at)]);
+    });
     const files = (await this.query('file sweep', SWEEP_FILES, [cutoff])).rowCount ?? 0;
     const uploads = (await this.query('upload sweep', SWEEP_UPLOADS, [cutoff])).rowCount ?? 0;
     return { files, uploads };
@@ -252,22 +280,10 @@ export class PostgresFileStore implements FileStore {
     await this.pool.end();
   }
 
-  private async transaction<T>(operation: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect().catch((error: unknown) => {
-      throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
-    });
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (error) {
-      client.release(true);
-      if (error instanceof UnknownUploadError || error instanceof UploadOffsetError) throw error;
-      throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
-    }
+  private transaction<T>(operation: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.pool, operation, work, (error) => error instanceof UnknownUploadError || error instanceof UploadOffsetError);
   }
+
 
   private async query<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {

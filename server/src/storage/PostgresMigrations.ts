@@ -166,7 +166,8 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'files',
     // FileStore (PostgresFileStore.ts): attachments per tenant by SHA-256, in chunks of bytea stored as written
     // (EXTERNAL: most files are compressed already); uploads staged in chunks too, so a resumed chunk may reach any
-    // instance; which documents refer to which file. `orphaned_at` (ms): since when no document refers to the file.
+    // instance; which documents refer to which file. `orphaned_at` (ms): since when no document refers to the file;
+    // `provisional_at` (ms): when the API made a reference no record backs yet (NULL: firm), which the sweep lapses.
     sql: `
       CREATE TABLE concord_files (
         tenant text NOT NULL,
@@ -209,8 +210,10 @@ export const MIGRATIONS: readonly Migration[] = [
         tenant text NOT NULL,
         hash text NOT NULL,
         document text NOT NULL,
+        provisional_at bigint,
         PRIMARY KEY (tenant, hash, document)
-      );`,
+      );
+      CREATE INDEX concord_file_references_provisional ON concord_file_references (provisional_at) WHERE provisional_at IS NOT NULL;`,
   },
 ];
 

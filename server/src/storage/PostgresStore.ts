@@ -137,6 +137,36 @@ export function reasonOf(error: unknown): string {
   return String(error);
 }
 
+/**
+ * Runs `work` in one transaction on a connection of `pool`: committed when it resolves, rolled back (the connection
+ * discarded) when it throws. A failure is named by `operation`, except errors `passes` lets through as they are (a
+ * store's own, that callers tell apart).
+ */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  operation: string,
+  work: (client: pg.PoolClient) => Promise<T>,
+  passes: (error: unknown) => boolean = () => false,
+): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
+  }
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    client.release();
+    return result;
+  } catch (error) {
+    client.release(true);
+    if (passes(error)) throw error;
+    throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
+  }
+}
+
 export class PostgresStore implements DocumentStore, RevocationStore, ChannelStore, LastSeenStore, VersionStore {
   readonly kind = 'postgres';
   private readonly pool: pg.Pool;
@@ -352,23 +382,9 @@ export class PostgresStore implements DocumentStore, RevocationStore, ChannelSto
 
   private async transaction<T>(operation: string, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen();
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
-    }
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      client.release();
-      return result;
-    } catch (error) {
-      client.release(true);
-      throw new Error(`PostgreSQL ${operation} failed: ${reasonOf(error)}`, { cause: error });
-    }
+    return inTransaction(this.pool, operation, work);
   }
+
 
   /** One statement on a pooled connection, its failure named by `operation`. */
   private async query<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
