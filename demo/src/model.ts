@@ -3,10 +3,10 @@
  *
  * One project document (`project-demo`) holds the tasks as last-writer-wins records, so two people changing
  * different fields of a task both win, and the same field resolves the same way everywhere. Each task's rich-text
- * description and its comments live in its own document (`task-<id>`), loaded only when someone opens that task:
- * a long description never weighs on the board.
+ * description, its comments and its attachments live in its own document (`task-<id>`), loaded only when someone
+ * opens that task: a long description never weighs on the board.
  */
-import { CommentRecord, defineDocument, defineRecord } from '@concord/engine';
+import { AttachmentRecord, CommentRecord, defineDocument, defineRecord } from '@concord/engine';
 import { z } from 'zod';
 
 export const PROJECT_DOCUMENT = 'project-demo';
@@ -37,8 +37,10 @@ export const TaskDocument = defineDocument('task', {
   /**
    * Comments: the engine's `CommentRecord`s by id, in the collection the server's notification conventions read
    * (`COMMENTS_COLLECTION`): `mentions` notify those mentioned, a `parent` notifies that comment's author.
+   * Attachments: the engine's `AttachmentRecord`s (`ATTACHMENTS_COLLECTION`, which the server reads to know which files
+   * the task uses), each with `record` = the task's id; the client keeps and uploads the files themselves.
    */
-  collections: { comments: CommentRecord },
+  collections: { comments: CommentRecord, attachments: AttachmentRecord },
 });
 
 export function taskDocumentName(taskId: string): string {

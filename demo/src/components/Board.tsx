@@ -175,7 +175,7 @@ export function Board({ client, session, onSignOut }: BoardProps) {
                 ← All tasks
               </button>
               {project && taskHandle && (
-                <TaskDetail project={project} taskId={selected} handle={taskHandle} user={session.user} onClose={() => select(null)} />
+                <TaskDetail client={client} project={project} taskId={selected} handle={taskHandle} user={session.user} onClose={() => select(null)} />
               )}
               {selectedRecord && (
                 <BackendActions

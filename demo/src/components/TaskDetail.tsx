@@ -1,13 +1,14 @@
 /**
- * The selected task: its fields (from the project document), its rich-text description and comments (its own
- * document), with the avatars of whoever else has the task open, and **History**: the task document's versions
- * (HistoryPanel.tsx), and the notice with Undo a restore leaves.
+ * The selected task: its fields (from the project document), its rich-text description, attachments and comments (its
+ * own document), with the avatars of whoever else has the task open, and **History**: the task document's versions
+ * (HistoryPanel.tsx), and the notice with Undo a restore leaves. Files dropped anywhere on the task attach to it.
  */
-import type { DocumentHandle } from '@concord/client';
+import type { DocumentHandle, SyncClient } from '@concord/client';
 import type { PresenceUser } from '@concord/engine';
 import { useMemo, useReducer, useState } from 'preact/hooks';
 import { usePeers, useRecords } from '../hooks';
 import { EDITABLE_FIELDS, ProjectDocument, STATUS_LABELS } from '../model';
+import { Attachments, useAttaching, useFileDrop } from './Attachments';
 import { Avatar } from './Avatar';
 import { Comments } from './Comments';
 import { DescriptionEditor } from './DescriptionEditor';
@@ -15,6 +16,7 @@ import { HistoryPanel, RestoredNotice, type Restored } from './HistoryPanel';
 import { FIELD_LABELS, TaskField } from './TaskFields';
 
 interface TaskDetailProps {
+  client: SyncClient;
   project: DocumentHandle;
   taskId: string;
   handle: DocumentHandle;
@@ -22,7 +24,7 @@ interface TaskDetailProps {
   onClose: () => void;
 }
 
-export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetailProps) {
+export function TaskDetail({ client, project, taskId, handle, user, onClose }: TaskDetailProps) {
   const tasks = useMemo(() => project.typed(ProjectDocument).collection('tasks'), [project]);
   // Re-reads the task whenever the collection changes, so the heading follows remote title edits.
   useRecords(tasks, () => 0);
@@ -36,9 +38,22 @@ export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetai
   const historyOpen = historyOf === handle.name;
   const [restored, setRestored] = useState<Restored | null>(null);
   const [historyRevision, historyChanged] = useReducer((n: number) => n + 1, 0);
+  const attaching = useAttaching(handle, taskId);
+  const drop = useFileDrop(attaching.attach);
 
   return (
-    <aside class="detail" data-testid="task-detail" data-task-id={taskId} aria-label="Task description">
+    <aside
+      class={drop.dragging ? 'detail detail--dropping' : 'detail'}
+      data-testid="task-detail"
+      data-task-id={taskId}
+      aria-label="Task description"
+      {...drop.handlers}
+    >
+      {drop.dragging && (
+        <div class="detail__drop" data-testid="attachment-drop-hint" aria-hidden="true">
+          Drop to attach to this task
+        </div>
+      )}
       <header class="detail__header">
         <div>
           <h2 data-testid="detail-title">{title}</h2>
@@ -96,6 +111,7 @@ export function TaskDetail({ project, taskId, handle, user, onClose }: TaskDetai
         </div>
       )}
       <DescriptionEditor key={handle.name} handle={handle} user={user} />
+      <Attachments key={`attachments-${handle.name}`} client={client} handle={handle} taskId={taskId} user={user} attaching={attaching} />
       <Comments key={`comments-${handle.name}`} handle={handle} user={user} />
     </aside>
   );

@@ -4,6 +4,8 @@
  * - scripts only from this origin (the built app is module files; no inline script, no eval);
  * - styles from this origin plus inline styles: Tiptap injects its base `<style>` and the collaboration caret marks
  *   remote selections with `style` attributes; inline styles cannot run code;
+ * - images and media from this origin, plus `blob:` (an attachment shown from the device's own copy before or
+ *   instead of downloading it, `client.fileUrl`) and `data:` images;
  * - connections to this origin and its WebSockets (`ws:`/`wss:` of the request's own host, spelled out for browsers
  *   whose `'self'` does not cover WebSocket schemes); the service worker and manifest from this origin;
  * - never framed (`frame-ancestors 'none'`, and `X-Frame-Options: DENY` for older browsers), no plugins, no
@@ -26,7 +28,8 @@ export const securityHeaders: MiddlewareHandler = secureHeaders({
     defaultSrc: ["'self'"],
     scriptSrc: ["'self'"],
     styleSrc: ["'self'", "'unsafe-inline'"],
-    imgSrc: ["'self'", 'data:'],
+    imgSrc: ["'self'", 'data:', 'blob:'],
+    mediaSrc: ["'self'", 'blob:'],
     connectSrc: ["'self'", ownWebSockets],
     workerSrc: ["'self'"],
     manifestSrc: ["'self'"],

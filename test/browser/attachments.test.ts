@@ -1,0 +1,307 @@
+/**
+ * Attachments on tasks in the demo (issue 17, point 3), in real Chromium against the real server serving the built
+ * demo (docs/attachments-design.md):
+ *
+ * - Laptop: Alice drops an image onto the task (the drop hint shows while it is dragged over), then picks a second
+ *   one with Attach: her thumbnails show at once from her device and upload; Bob, with the same task open, sees both
+ *   load from the server (signed URLs, not blob:), with their names and sizes, and opens one in a new tab. A file of
+ *   several chunks, on a throttled uplink, shows a progress bar at a chunk boundary before it is uploaded, and on
+ *   Bob's screen "Uploading on Alice's device" without a thumbnail.
+ * - Phone (390×844) offline: Bob's network is cut (a TCP proxy between his browser and the server; Playwright's
+ *   setOffline would not close the socket); he attaches a photo: its thumbnail shows at once from his device, it
+ *   says it waits to upload, the outbox lists "<name> (<size>) waiting to upload" and the light is not green; nothing
+ *   scrolls sideways and the controls are tap targets. The network comes back: it uploads by itself, his light turns
+ *   green with nothing pending, and Alice sees the photo.
+ * - A file of a type the server refuses (an .exe) shows as failed with the server's own reason, and leaves the
+ *   outbox.
+ *
+ * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts: skipped loudly without it, fails on CI).
+ */
+import { crc32, deflateSync } from 'node:zlib';
+import type { Locator } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
+import { waitFor } from '../support/wait.js';
+import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
+import { UI_TIMEOUT_MS, type DemoPage, type Screen } from './demoPage.js';
+import { demoRig, screenshot } from './demoRig.js';
+import { expectNoHorizontalOverflow, expectTappable } from './tappable.js';
+
+const SCENARIO_TIMEOUT_MS = 120_000;
+const LAPTOP: Screen = { width: 1280, height: 800 };
+const PHONE: Screen = { width: 390, height: 844, phone: true };
+
+/**
+ * A real PNG, `width`×`height`, filled with a gradient tinted by `seed` (so each file has its own hash); `stored`
+ * leaves its pixels uncompressed, for a file of a known, larger size.
+ */
+function png(width: number, height: number, seed: number, { stored = false } = {}): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bits per channel
+  header[9] = 2; // RGB
+  const rows = Buffer.alloc(height * (1 + width * 3));
+  for (let y = 0; y < height; y++) {
+    const row = y * (1 + width * 3); // each row starts with filter type 0
+    for (let x = 0; x < width; x++) rows.set([(x * 255) / width, (y * 255) / height, (seed * 53) % 256], row + 1 + x * 3);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(rows, { level: stored ? 0 : 6 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** "512 B", "1.2 KB", "2.3 MB": as the demo and the client's outbox write sizes. */
+const sizeOf = (bytes: number) =>
+  bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+
+/** The attachment tile named `name` in `page`'s open task. */
+const tile = (page: DemoPage, name: string): Locator =>
+  page.detail.getByTestId('attachment').filter({ has: page.page.getByTestId('attachment-name').filter({ hasText: name }) });
+
+/** Waits until the tile of `name` on `page` is in state `state` (data-state), saying what it shows meanwhile. */
+async function waitForState(page: DemoPage, name: string, state: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const seen = await tile(page, name).getAttribute('data-state', { timeout: 1_000 });
+      if (seen === state) return true;
+      const text = await tile(page, name).getByTestId('attachment-state').textContent({ timeout: 1_000 });
+      throw new Error(`it is ${seen}, reading ${JSON.stringify(text)}`);
+    },
+    { timeoutMs: UI_TIMEOUT_MS, message: `${page.name}: ${name} to be ${state}` },
+  );
+}
+
+/** Waits until the thumbnail of `name` on `page` has loaded an image; resolves with its src. */
+async function loadedThumbnail(page: DemoPage, name: string): Promise<string> {
+  const image = tile(page, name).getByTestId('attachment-thumbnail');
+  return waitFor(
+    async () => {
+      const seen = await image.evaluate(
+        (element: HTMLImageElement) => ({ src: element.src, complete: element.complete, width: element.naturalWidth }),
+        undefined,
+        { timeout: 1_000 },
+      );
+      if (seen.complete && seen.width > 0) return seen.src;
+      throw new Error(`its thumbnail ${seen.src} has not loaded (natural width ${seen.width})`);
+    },
+    { timeoutMs: UI_TIMEOUT_MS, message: `${page.name}: the thumbnail of ${name} to load` },
+  );
+}
+
+/** The outbox's entries on `page` (its panel opened, in the menu on a phone). */
+async function outboxEntries(page: DemoPage): Promise<string[]> {
+  await page.openMenu();
+  const panel = page.page.getByTestId('outbox-panel');
+  if (!(await panel.isVisible())) await page.page.getByTestId('outbox-toggle').click();
+  await panel.waitFor();
+  return page.page.getByTestId('outbox-entry').allTextContents();
+}
+
+async function waitForOutbox(page: DemoPage, expected: (entries: string[]) => boolean, what: string): Promise<string[]> {
+  return waitFor(
+    async () => {
+      const entries = await outboxEntries(page);
+      if (expected(entries)) return entries;
+      throw new Error(`it lists ${JSON.stringify(entries)}`);
+    },
+    { timeoutMs: UI_TIMEOUT_MS, message: `${page.name}'s outbox to ${what}` },
+  );
+}
+
+describe.skipIf(skipWithoutChromium())(`attachments on tasks in the demo, Chromium (${CHROMIUM_PATH})`, () => {
+  const rig = demoRig('attachments');
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
+  });
+
+  const open = async (name: string, screen: Screen, url?: string) => {
+    const page = await rig.open(name, url, screen);
+    await page.signIn();
+    await page.waitForLight('green');
+    return page;
+  };
+
+  const LAPTOP_SCENARIO = 'laptop: Alice drops an image and picks another; both upload and Bob sees them load from the server';
+  it(LAPTOP_SCENARIO, { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const alice = await open('Alice', LAPTOP);
+    const bob = await open('Bob', LAPTOP);
+    const task = await alice.addTask('Print the flyers');
+    await alice.openDescription(task);
+    await bob.waitForFields(task, { title: 'Print the flyers' });
+    await bob.openDescription(task);
+
+    // Dragged over the task: the hint shows; dropped: the file is attached and its thumbnail shows at once.
+    const dropped = png(48, 32, 1);
+    const transfer = await alice.page.evaluateHandle((bytes) => {
+      const data = new DataTransfer();
+      data.items.add(new File([new Uint8Array(bytes)], 'flyer.png', { type: 'image/png' }));
+      return data;
+    }, [...dropped]);
+    await alice.detail.dispatchEvent('dragenter', { dataTransfer: transfer });
+    await alice.page.getByTestId('attachment-drop-hint').waitFor();
+    await screenshot(alice, 'attachments-drop-hint.png');
+    await alice.detail.dispatchEvent('dragover', { dataTransfer: transfer });
+    await alice.detail.dispatchEvent('drop', { dataTransfer: transfer });
+    await alice.page.getByTestId('attachment-drop-hint').waitFor({ state: 'detached' });
+    expect(await loadedThumbnail(alice, 'flyer.png'), "Alice's thumbnail is her device's copy").toMatch(/^blob:/);
+
+    // The picker: a second image.
+    const picked = png(40, 40, 2);
+    await alice.detail.getByTestId('attach-input').setInputFiles({ name: 'proof.png', mimeType: 'image/png', buffer: picked });
+    expect(await loadedThumbnail(alice, 'proof.png')).toMatch(/^blob:/);
+    for (const name of ['flyer.png', 'proof.png']) await waitForState(alice, name, 'uploaded');
+    expect(await tile(alice, 'flyer.png').getByTestId('attachment-state').textContent()).toBe('Uploaded');
+    await alice.waitForLight('green', { pending: 'none' });
+
+    // Bob: both files, loaded from the server (signed URLs), with their names and sizes.
+    for (const [name, bytes] of [
+      ['flyer.png', dropped],
+      ['proof.png', picked],
+    ] as const) {
+      await waitForState(bob, name, 'uploaded');
+      const src = await loadedThumbnail(bob, name);
+      expect(src, `Bob's thumbnail of ${name} comes from the server`).not.toMatch(/^blob:/);
+      expect(src).toContain(`/api/documents/task-${task}/files/`);
+      expect(src).toContain('signature=');
+      expect(await tile(bob, name).getByTestId('attachment-size').textContent()).toBe(sizeOf(bytes.length));
+    }
+    expect(await bob.detail.getByTestId('attachment-name').allTextContents(), 'in the order they were attached').toEqual(['flyer.png', 'proof.png']);
+    // The Attach control is not the camera: that one shows on touch screens only.
+    expect(await bob.detail.getByTestId('take-photo').isVisible()).toBe(false);
+
+    // Bob opens one: a new tab with the file from its signed URL.
+    const [tab] = await Promise.all([bob.context.waitForEvent('page'), tile(bob, 'proof.png').getByTestId('attachment-open').click()]);
+    await waitFor(() => /\/files\/[0-9a-f]{64}\?.*signature=/.test(tab.url()), {
+      timeoutMs: UI_TIMEOUT_MS,
+      message: `the new tab to open the signed URL (at ${tab.url()})`,
+    });
+    expect(tab.url()).toContain('name=proof.png');
+    await tab.close();
+    await screenshot(bob, 'attachments-laptop.png');
+
+    // A file of several chunks on a slow uplink: the progress bar moves as the server stores each chunk.
+    const uplink = await alice.context.newCDPSession(alice.page);
+    const throttle = (bytesPerSecond: number) =>
+      uplink.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
+    await uplink.send('Network.enable');
+    await throttle(256 * 1024);
+    const poster = png(900, 900, 4, { stored: true });
+    expect(poster.length, 'the poster takes more than two chunks of the server (FILE_CHUNK_BYTES)').toBeGreaterThan(2 * 1024 * 1024);
+    await alice.detail.getByTestId('attach-input').setInputFiles({ name: 'poster.png', mimeType: 'image/png', buffer: poster });
+    const bar = tile(alice, 'poster.png').getByTestId('attachment-progress');
+    const sent = await waitFor(
+      async () => {
+        const value = Number(await bar.getAttribute('value', { timeout: 1_000 }));
+        return value > 0 && value < poster.length ? value : undefined;
+      },
+      { timeoutMs: UI_TIMEOUT_MS, message: "Alice's progress bar to show part of the poster sent" },
+    );
+    expect(Number(await bar.getAttribute('max'))).toBe(poster.length);
+    expect(await tile(alice, 'poster.png').getByTestId('attachment-state').textContent()).toMatch(/^Uploading · \d+%$/);
+    expect(sent % (1024 * 1024), 'what the server has stored: whole chunks').toBe(0);
+    await screenshot(alice, 'attachments-progress.png');
+    // Meanwhile Bob sees it listed as on its way, from Alice's device, with nothing to show yet.
+    await waitForState(bob, 'poster.png', 'elsewhere');
+    expect(await tile(bob, 'poster.png').getByTestId('attachment-state').textContent()).toBe("Uploading on Alice's device");
+    expect(await tile(bob, 'poster.png').getByTestId('attachment-thumbnail').count()).toBe(0);
+    expect(await tile(bob, 'poster.png').getByTestId('attachment-size').textContent()).toBe(sizeOf(poster.length));
+    await throttle(-1);
+    await waitForState(alice, 'poster.png', 'uploaded');
+    await waitForState(bob, 'poster.png', 'uploaded');
+    expect(await loadedThumbnail(bob, 'poster.png')).not.toMatch(/^blob:/);
+
+    expect(alice.errors, "Alice's page errors").toEqual([]);
+    expect(bob.errors, "Bob's page errors").toEqual([]);
+  });
+
+  const PHONE_SCENARIO = 'phone, offline: Bob attaches a photo, it waits on his device and uploads by itself when the network is back';
+  it(PHONE_SCENARIO, { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const alice = await open('Alice', LAPTOP);
+    const bob = await open('Bob', PHONE, `http://${proxy.host}:${proxy.port}/`);
+    const task = await alice.addTask('Fix the gate');
+    await alice.openDescription(task);
+    await bob.waitForFields(task, { title: 'Fix the gate' });
+    await bob.openDescription(task);
+    await bob.waitForLight('green', { pending: 'none' });
+
+    proxy.cut();
+    await bob.waitForLight('red');
+    const photo = png(64, 48, 3);
+    const size = sizeOf(photo.length);
+    // The camera is offered on a touch screen; the picker stands in for it here (the same kind of input).
+    await expectTappable(bob.detail.getByTestId('take-photo'), 'Take photo');
+    await expectTappable(bob.detail.getByTestId('attach-button'), 'Attach');
+    await bob.detail.getByTestId('take-photo-input').setInputFiles({ name: 'gate.png', mimeType: 'image/png', buffer: photo });
+    expect(await loadedThumbnail(bob, 'gate.png'), "the thumbnail is Bob's own copy").toMatch(/^blob:/);
+    await waitForState(bob, 'gate.png', 'waiting');
+    expect(await tile(bob, 'gate.png').getByTestId('attachment-state').textContent()).toBe('Waiting to upload · offline');
+    expect(await tile(bob, 'gate.png').getByTestId('attachment-size').textContent()).toBe(size);
+    await expectNoHorizontalOverflow(bob, 'the task sheet with a file waiting', PHONE.width);
+    await expectTappable(tile(bob, 'gate.png').locator('.attachment__open'), 'the waiting file', { click: false });
+    await bob.detail.getByTestId('attachments').evaluate((section) => section.scrollIntoView({ block: 'center' }));
+    await screenshot(bob, 'attachments-phone.png', 'attachments-phone.png');
+
+    await waitForOutbox(bob, (entries) => entries.includes(`gate.png (${size}) waiting to upload`), 'list the waiting photo');
+    await expectNoHorizontalOverflow(bob, 'the menu with the outbox open', PHONE.width);
+    expect(await bob.light()).not.toBe('green');
+    await screenshot(bob, 'attachments-phone-outbox.png');
+    await bob.closeMenu();
+
+    // The network comes back: the browser says so, the client reconnects and the upload goes by itself.
+    proxy.restore();
+    await bob.page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await waitForState(bob, 'gate.png', 'uploaded');
+    await bob.waitForLight('green', { pending: 'none' });
+    await waitForOutbox(bob, (entries) => entries.length === 0, 'empty once the photo is uploaded');
+    await bob.closeMenu();
+
+    await waitForState(alice, 'gate.png', 'uploaded');
+    expect(await loadedThumbnail(alice, 'gate.png'), "Alice's thumbnail comes from the server").not.toMatch(/^blob:/);
+    expect(await tile(alice, 'gate.png').getByTestId('attachment-size').textContent()).toBe(size);
+
+    expect(alice.errors, "Alice's page errors").toEqual([]);
+    expect(bob.errors, "Bob's page errors").toEqual([]);
+  });
+
+  it('a file of a type the server refuses shows failed with its reason, and leaves the outbox', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const carol = await open('Carol', LAPTOP);
+    const task = await carol.addTask('Install the printer');
+    await carol.openDescription(task);
+
+    // The server's own words for this refusal, asked the way the client asks.
+    const executable = { name: 'setup.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00not really a program') };
+    const reason = await carol.page.evaluate(async ({ document, type }) => {
+      const { token } = (await (await fetch('/api/dev/token?user=carol&name=Carol')).json()) as { token: string };
+      const response = await fetch(`/api/documents/${document}/files`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ hash: '0'.repeat(64), size: 10, type, name: 'probe.exe' }),
+      });
+      return { status: response.status, error: ((await response.json()) as { error: string }).error };
+    }, { document: `task-${task}`, type: executable.mimeType });
+    expect(reason.status, 'the server refuses the type').toBe(415);
+
+    await carol.detail.getByTestId('attach-input').setInputFiles(executable);
+    await waitForState(carol, 'setup.exe', 'failed');
+    expect(await tile(carol, 'setup.exe').getByTestId('attachment-state').textContent()).toBe(`Failed: ${reason.error}`);
+    expect(await tile(carol, 'setup.exe').getByTestId('attachment-thumbnail').count(), 'no thumbnail for it').toBe(0);
+    await carol.waitForLight('green', { pending: 'none' });
+    await waitForOutbox(carol, (entries) => entries.length === 0, 'no longer hold the refused file');
+
+    for (const page of rig.pages) expect(page.errors, `${page.name}'s page errors`).toEqual([]);
+  });
+});
