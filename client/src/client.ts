@@ -9,7 +9,7 @@
  * whenever the socket is open, for open and closed documents alike: a document whose upload ends while it is closed is
  * opened to write the ending into its record, and closed again once the server has that change.
  */
-import { assertDocumentName, channelAddress, inboxDocumentName, WORKSPACE_ROOM, type ChannelPosition } from '@concord/engine';
+import { assertDocumentName, channelAddress, inboxDocumentName, parseViewSpec, viewDocumentName, WORKSPACE_ROOM, type ChannelPosition, type ViewSpec } from '@concord/engine';
 import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { UploadEndings } from './attachments.js';
@@ -19,6 +19,7 @@ import { ChannelSubscription } from './channel.js';
 import { systemClock } from './clock.js';
 import { watchConflicts } from './conflicts.js';
 import { InboxView } from './inbox.js';
+import { LiveView } from './view.js';
 import { WorkspacePresence } from './workspace.js';
 import { filesDatabaseName, IndexedDBFiles, MemoryFiles, type DeviceFiles } from './deviceFiles.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
@@ -42,6 +43,7 @@ import type {
   SyncClient,
   SyncClientEvents,
   SyncClientOptions,
+  View,
   Workspace,
 } from './types.js';
 
@@ -188,6 +190,13 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       return view;
     });
     return this.inbox;
+  }
+
+  view(spec: ViewSpec): View {
+    if (this.destroyed) throw new Error('this sync client was destroyed');
+    const parsed = parseViewSpec(spec);
+    const name = viewDocumentName(parsed);
+    return new LiveView(this.open(name), parsed, this.whoAmI().then((identity) => identity.user.id));
   }
 
   workspace(): Workspace {

@@ -5,7 +5,7 @@ export type { PendingDocument } from './registry.js';
 export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
 export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
 export { CONNECT_TIMEOUT_MS, DEAD_CONNECTION_AFTER_MS } from './watchdog.js';
-export type { ChannelPosition, NotificationPreference } from '@concord/engine';
+export type { ChannelPosition, NotificationPreference, ViewGroup, ViewRow, ViewSpec, ViewTotals, Where } from '@concord/engine';
 export type { Clock } from './clock.js';
 export { TYPING_TIMEOUT_MS } from './presence.js';
 export { UNDO_CAPTURE_TIMEOUT_MS, UNDO_MAX_STEPS } from './history.js';
@@ -27,6 +27,9 @@ export type {
   InboxNotification,
   Member,
   ViewedTarget,
+  View,
+  ViewChange,
+  ViewEvents,
   Workspace,
   WorkspaceEvents,
   ConnectionState,

@@ -17,6 +17,10 @@ import type {
   RestoreResult,
   TypedDocument,
   VersionInfo,
+  ViewGroup,
+  ViewRow,
+  ViewSpec,
+  ViewTotals,
 } from '@concord/engine';
 import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
@@ -324,6 +328,16 @@ export interface SyncClient extends Observable<SyncClientEvents> {
   /** Joins the tenant's workspace presence (once per client: later calls return the same). */
   workspace(): Workspace;
   /**
+   * A live view of the records of collection `spec.collection` in every document matching `spec.documents` (a glob),
+   * opened or not, kept current by the server (docs/live-views-design.md). Rows pass `spec.where` (JSON filter; `$me`
+   * is this user), are grouped by `spec.groupBy` and totalled by `spec.aggregate` (`count`, `sum:<field>`,
+   * `min:<field>`, `max:<field>`); each row carries the fields those read, plus `spec.fields`. The token must grant
+   * read on the whole pattern (`project-*` or `*` covers `project-*`), else the view is refused (4403). Throws a
+   * ConcordError for an invalid spec or one whose extraction is too long for a document name. Each `view` needs its
+   * own `close`.
+   */
+  view(spec: ViewSpec): View;
+  /**
    * A URL that shows the file `hash` of `document` (for `<img src>`, a link): a `blob:` URL of this device's own copy
    * when it has one (revoke it with `URL.revokeObjectURL` when done), else a signed URL from the server, valid for
    * `CONCORD_FILE_URL_SECONDS` (needs the network and a read grant; rejects with an `ApiError` otherwise).
@@ -484,6 +498,37 @@ export interface Presence extends Observable<PresenceEvents> {
   stopTyping(): void;
   /** Other clients with a valid presence state, not this one. */
   peers(): Peer[];
+}
+
+/** What changed in a view's rows in one update: rows that now pass, no longer pass, or pass with other values. */
+export interface ViewChange {
+  readonly entered: readonly ViewRow[];
+  readonly left: readonly ViewRow[];
+  readonly changed: readonly ViewRow[];
+}
+
+export type ViewEvents = {
+  change: (change: ViewChange) => void;
+  /** `View.updating` turned true or false. */
+  updating: (updating: boolean) => void;
+};
+
+/** A live view across documents (`SyncClient.view`). */
+export interface View extends Observable<ViewEvents> {
+  /** The derived document's name, `view:<base64url>`. */
+  readonly name: string;
+  readonly spec: ViewSpec;
+  /** The rows that pass `where`, by document then record id. */
+  rows(): ViewRow[];
+  /** The rows by `groupBy`'s value (none without `groupBy`), each group with its totals. */
+  groups(): ViewGroup<ViewRow>[];
+  /** The `aggregate` totals of all rows. */
+  totals(): ViewTotals;
+  /** True while a change is being applied and while the server builds the view (after it is opened or restarts). */
+  readonly updating: boolean;
+  /** Resolves once the view document is in sync with the server. */
+  whenSynced(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** A notification in the user's inbox. */

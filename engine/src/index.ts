@@ -98,3 +98,20 @@ export {
   preferenceField,
 } from './inbox.js';
 export type { NotificationInput, NotificationPreference } from './inbox.js';
+export {
+  extractRows,
+  isViewBuilding,
+  isViewDocument,
+  parseViewName,
+  parseViewSpec,
+  readViewRows,
+  VIEW_PREFIX,
+  VIEW_ROWS_ROOT,
+  VIEW_STATE_ROOT,
+  viewDocumentName,
+  viewExtraction,
+  viewSpecSchema,
+} from './views.js';
+export type { ViewDocumentRows, ViewExtraction, ViewRow, ViewSpec } from './views.js';
+export { groupRows, matchesWhere, viewTotals, whereFields, whereSchema } from './viewQuery.js';
+export type { Condition, Scalar, ViewGroup, ViewTotals, Where, WhereContext } from './viewQuery.js';

@@ -64,6 +64,7 @@ import { keepsLastSeen, MemoryLastSeenStore } from './storage/LastSeenStore.js';
 import { keepsVersions, MemoryVersionStore, type VersionInfo } from './storage/VersionStore.js';
 import { Versions, type RestoreResult } from './history/Versions.js';
 import { ActivityRecorder } from './history/ActivityRecorder.js';
+import { ViewRecorder } from './views/ViewRecorder.js';
 import { ASSIGNEE_FIELD, PeopleNotifier } from './history/PeopleNotifier.js';
 import { Deadlines } from './history/Deadlines.js';
 import { FileReferences } from './files/FileReferences.js';
@@ -318,6 +319,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       maxAgeMs: config.activityRetentionDays * 24 * 3600 * 1000,
       log,
     });
+    const views = new ViewRecorder({ hocuspocus, store, writer, log });
     const versions = new Versions({
       store: keepsVersions(store) ? store : new MemoryVersionStore(),
       writer,
@@ -350,6 +352,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         persistence,
         versions,
         activity,
+        views,
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),
         presence,
@@ -480,6 +483,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       await lifecycleHooks.close();
       await versions.close();
       await activity.close();
+      await views.close();
       await deadlines.close();
       await fileSweeper.close();
       await fileReferences.settled();

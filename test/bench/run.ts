@@ -6,7 +6,8 @@
  * `npm test`.
  *
  * Settings (environment): BENCH_SYSTEMS (keys, comma-separated: concord-leveldb, concord-postgres, stock),
- * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many, hop),
+ * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many, views, hop),
+ * BENCH_VIEW_DOCUMENTS (documents of the live views row, 1000),
  * BENCH_FANOUT (viewers, default 100,500,1000), BENCH_SCENARIO_ROUNDS (3), BENCH_IDLE_SOCKETS (5000),
  * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_HOP_MS (10000),
  * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
@@ -39,6 +40,7 @@ import { pairOf, runScenario, type Scenario, type ScenarioResult } from './scena
 import { coldLoadAndDisk, startSystem, stopSystem, throughputAndLatency, type Running, type StorageRowsContext } from './storageRows.ts';
 import { mintToken, SYSTEMS, type System } from './systems.ts';
 import { typingTeams } from './typingTeams.ts';
+import { liveViews } from './views.ts';
 
 const env = process.env;
 const numberSetting = (name: string, fallback: number) => {
@@ -62,7 +64,7 @@ const settings: RunSettings = {
 };
 const sections = new Set(listSetting('BENCH_SECTIONS', 'scenarios,throughput,cold'));
 const scenarioRounds = numberSetting('BENCH_SCENARIO_ROUNDS', 3);
-const scenarioKinds = new Set(listSetting('BENCH_SCENARIOS', 'fanout,typing,idle,cursors,many,hop'));
+const scenarioKinds = new Set(listSetting('BENCH_SCENARIOS', 'fanout,typing,idle,cursors,many,views,hop'));
 const outFile = env.BENCH_OUT || fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const log = (line: string) => console.error(`[bench] ${line}`);
 /** How long, in all, the run may wait for other programs to quiet down before its points. */
@@ -83,6 +85,9 @@ function scenarios(): Scenario[] {
   if (scenarioKinds.has('idle')) list.push(idleConnections({ sockets: numberSetting('BENCH_IDLE_SOCKETS', 5000), documents: 50, rounds: scenarioRounds }));
   if (scenarioKinds.has('cursors')) list.push(cursors({ people: numberSetting('BENCH_CURSOR_PEOPLE', 300), perSecond: 10, measureMs: 5000, rounds: scenarioRounds }));
   if (scenarioKinds.has('many')) list.push(manyDocuments({ sockets: numberSetting('BENCH_MANY_SOCKETS', 1000), perSocket: 10, rounds: scenarioRounds }));
+  if (scenarioKinds.has('views')) {
+    list.push(liveViews({ documents: numberSetting('BENCH_VIEW_DOCUMENTS', 1000), tasks: 20, changes: 50, rounds: scenarioRounds }));
+  }
   if (scenarioKinds.has('hop')) {
     list.push(hop({ documents: 10, viewers: 2, perSecond: 5, measureMs: numberSetting('BENCH_HOP_MS', 10_000), rounds: scenarioRounds }));
     list.push(clusterFanOut(numberSetting('BENCH_HOP_FANOUT', 100), scenarioRounds));

@@ -30,6 +30,7 @@ test(`${KEYSTROKES} keystrokes sent at once: acknowledged exactly once each, onl
   const gated: DocumentStore = {
     kind: store.kind,
     load: (name) => store.load(name),
+    names: (prefix) => store.names(prefix),
     append: async (batch) => {
       while (!open) await new Promise<void>((resolve) => (release = resolve));
       await store.append(batch);

@@ -47,6 +47,7 @@ test('stop() stores edits that were still waiting to be stored', async () => {
   const gated: DocumentStore = {
     kind: store.kind,
     load: (name) => store.load(name),
+    names: (prefix) => store.names(prefix),
     append: async (batch) => {
       held += 1;
       await gate;

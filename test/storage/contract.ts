@@ -42,6 +42,32 @@ export function runDocumentStoreContract(name: string, harness: StoreHarness): v
       return store;
     }
 
+    test('names(prefix) lists the stored documents whose name starts with it, sorted, each once', async () => {
+      const store = await open();
+      expect(await store.names('acme/')).toEqual([]);
+      await store.append([
+        { name: 'acme/project-2', updates: typing(3) },
+        { name: 'acme/project-10', updates: typing(2) },
+        { name: 'acme/project-1', updates: typing(4) },
+        { name: 'acme/projects', updates: typing(1) },
+        { name: 'acme/other', updates: typing(1) },
+        { name: 'beta/project-3', updates: typing(1) },
+        { name: 'acme/pro ject:ü/x', updates: typing(1) },
+      ]);
+      await store.append([{ name: 'acme/project-2', updates: typing(5).slice(3) }]);
+      expect(await store.names('acme/project-')).toEqual(['acme/project-1', 'acme/project-10', 'acme/project-2']);
+      expect(await store.names('acme/pro')).toEqual(['acme/pro ject:ü/x', 'acme/project-1', 'acme/project-10', 'acme/project-2', 'acme/projects']);
+      expect(await store.names('beta/')).toEqual(['beta/project-3']);
+      expect(await store.names('gamma/')).toEqual([]);
+      const entries = await store.load('acme/project-2');
+      await store.compact('acme/project-2', Y.encodeStateAsUpdate(docFrom(updatesOf(entries))), seqsOf(entries));
+      expect(await store.names('acme/project-2')).toEqual(['acme/project-2']);
+      if (harness.reopen) {
+        const again = await harness.reopen(store);
+        expect(await again.names('acme/project-')).toEqual(['acme/project-1', 'acme/project-10', 'acme/project-2']);
+      }
+    });
+
     test('an unknown document loads as no entries', async () => {
       const store = await open();
       expect(await store.load('acme/none')).toEqual([]);

@@ -49,6 +49,10 @@ export class FaultyStore implements DocumentStore {
     return this.inner.load(name);
   }
 
+  names(prefix: string): Promise<readonly string[]> {
+    return this.inner.names(prefix);
+  }
+
   compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void> {
     return this.inner.compact(name, snapshot, replaced);
   }

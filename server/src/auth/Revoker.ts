@@ -20,7 +20,7 @@ import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { RevocationStore } from '../storage/RevocationStore.js';
-import { grantName, matcherFor } from './access.js';
+import { grantName, revocationCovers } from './access.js';
 import { issuedBefore, RevocationList, RevokedAccess, type Revocation } from './revocations.js';
 
 /** A user id or a glob longer than this is refused (a token's `sub` is an id, not a document). */
@@ -199,7 +199,7 @@ export class Revoker<S extends RevocableSession = RevocableSession> {
     const { sessions, metrics } = this.options;
     this.list.add(revocation);
     metrics.revocations.inc({ access: revocation.access });
-    const matches = matcherFor(revocation.documents);
+    const matches = (name: string) => revocationCovers(revocation.documents, name);
     let changed = 0;
     for (const session of [...sessions.ofUser(revocation.tenant, revocation.user)]) {
       if (!matches(grantNameOf(session.documentName))) continue;

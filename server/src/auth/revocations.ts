@@ -14,7 +14,7 @@
  * user, so checking a token costs a map lookup for a user never revoked.
  */
 import { Access } from '@concord/engine';
-import { matcherFor } from './access.js';
+import { revocationCovers } from './access.js';
 
 /** What a revocation leaves the user on the matching documents. */
 export const RevokedAccess = {
@@ -93,7 +93,7 @@ export class RevocationList {
     if (list === undefined) return null;
     let cap: RevokedAccess | null = null;
     for (const revocation of list) {
-      if (!issuedBefore(token.iat, revocation.at) || !matcherFor(revocation.documents)(name)) continue;
+      if (!issuedBefore(token.iat, revocation.at) || !revocationCovers(revocation.documents, name)) continue;
       if (revocation.access === RevokedAccess.None) return RevokedAccess.None;
       cap = RevokedAccess.Read;
     }

@@ -11,6 +11,8 @@
  *   listed stay, whoever wrote them and however late they were committed; a crash leaves either every listed
  *   entry or the snapshot.
  * - Names are opaque (the server passes `<tenant>/<name>`); documents never see each other's entries.
+ * - `names(prefix)` lists, sorted, every document with at least one stored entry whose name starts with `prefix` (the
+ *   server lists `<tenant>/<pattern prefix>` to build a live view from storage).
  * Stores keep bytes as given and never interpret them: merging is the caller's job (apply to a Y.Doc, encode).
  */
 
@@ -30,6 +32,7 @@ export interface DocumentStore {
   load(name: string): Promise<readonly StoredEntry[]>;
   append(batch: readonly AppendEntry[]): Promise<void>;
   compact(name: string, snapshot: Uint8Array, replaced: readonly number[]): Promise<void>;
+  names(prefix: string): Promise<readonly string[]>;
   close(): Promise<void>;
 }
 

@@ -193,6 +193,24 @@ export class LevelStore implements DocumentStore, RevocationStore, ChannelStore,
     this.tidyWhenIdle();
   }
 
+  /** A key range scan that jumps over each document's entries once it has its name. */
+  async names(prefix: string): Promise<readonly string[]> {
+    if (this.closed) throw new StoreClosedError(this.kind);
+    const start = `r:${encodeURIComponent(prefix)}`;
+    const names: string[] = [];
+    const keys = this.db.keys({ gte: start, lt: `${start}\uffff` });
+    try {
+      for (let key = await keys.next(); key !== undefined; key = await keys.next()) {
+        const encoded = key.slice(2, key.lastIndexOf(':'));
+        names.push(decodeURIComponent(encoded));
+        keys.seek(`r:${encoded};`);
+      }
+    } finally {
+      await keys.close();
+    }
+    return names.sort();
+  }
+
   async saveRevocation(revocation: Revocation): Promise<void> {
     if (this.closed) throw new StoreClosedError(this.kind);
     await this.turns.run(REVOCATION_PREFIX, async () => {

@@ -57,6 +57,11 @@ export class MemoryStore implements DocumentStore, RevocationStore, ChannelStore
     document.entries = [...kept, { seq, update: snapshot.slice() }].sort((a, b) => a.seq - b.seq);
   }
 
+  async names(prefix: string): Promise<readonly string[]> {
+    this.assertOpen();
+    return [...this.documents].filter(([name, document]) => name.startsWith(prefix) && document.entries.length > 0).map(([name]) => name).sort();
+  }
+
   async saveRevocation(revocation: Revocation): Promise<void> {
     this.assertOpen();
     this.revocations.push({ ...revocation });

@@ -70,6 +70,7 @@ export const RECORD_SLOT = 8192;
 /** One round trip: the function (migration 3) takes the shared log locks and inserts, in the statement's transaction. */
 const APPEND = 'SELECT concord_append_records($1::text[], $2::integer[], $3::integer[], $4::bytea)';
 const LOCK_FOR_LOAD = `SELECT pg_advisory_xact_lock(${lockKey('$1', LOG_LOCK)})`;
+const SELECT_NAMES = 'SELECT DISTINCT document FROM concord_entries WHERE starts_with(document, $1) ORDER BY document';
 const SELECT_ENTRIES = 'SELECT seq, update, packed FROM concord_entries WHERE document = $1 ORDER BY seq';
 const LOCK_FOR_COMPACT = `SELECT pg_advisory_xact_lock(${lockKey('$1', COMPACT_LOCK)})`;
 const DELETE_SINGLES = 'DELETE FROM concord_entries WHERE document = $1 AND NOT packed AND seq = ANY($2::bigint[])';
@@ -222,6 +223,12 @@ export class PostgresStore implements DocumentStore, RevocationStore, ChannelSto
       // A snapshot may be numbered inside the span of a record that a compaction kept part of.
       return rows.flatMap(entriesOf).sort((a, b) => a.seq - b.seq);
     });
+  }
+
+  async names(prefix: string): Promise<readonly string[]> {
+    this.assertOpen();
+    const { rows } = await this.query<{ document: string }>('names', SELECT_NAMES, [prefix]);
+    return rows.map((row) => row.document).sort();
   }
 
   async append(batch: readonly AppendEntry[]): Promise<void> {
