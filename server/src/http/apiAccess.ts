@@ -106,9 +106,6 @@ export function apiAccess(options: ApiAccessOptions) {
   };
   const refuseUnread = (c: Context, status: 401 | 403 | 413, message: string) => {
     options.onRefused?.(status);
-    // The connection is closed once what is left of the body is discarded: a client must not send its next request
-    // on it (it would meet the close).
-    if (hasBody(c)) c.header('Connection', 'close');
     return c.json({ error: message }, status);
   };
   const tooLarge = (limit: number) =>
