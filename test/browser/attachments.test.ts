@@ -120,6 +120,7 @@ async function waitForOutbox(page: DemoPage, expected: (entries: string[]) => bo
   );
 }
 
+// Skipped (with a notice) only when Chromium is missing outside CI; under CI=true a missing Chromium fails (chromium.ts).
 describe.skipIf(skipWithoutChromium())(`attachments on tasks in the demo, Chromium (${CHROMIUM_PATH})`, () => {
   const rig = demoRig('attachments');
   let proxy: TcpProxy;
