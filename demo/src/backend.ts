@@ -5,7 +5,7 @@
  * curl examples do.
  */
 import type { PresenceUser } from '@concord/engine';
-import { PROJECT_DOCUMENT, STATUS_LABELS, TASK_STATUSES, type TaskStatus } from './model';
+import { STATUS_LABELS, TASK_STATUSES, type TaskStatus } from './model';
 import type { Session } from './session';
 
 /** Who the demo's simulated backend says it is, in events and notifications. */
@@ -28,10 +28,10 @@ export function nextStatus(status: TaskStatus): TaskStatus {
 }
 
 /** The backend moves a task to its next status, then tells everyone on the project's channel. */
-export async function advanceTask(session: Session, task: { id: string; title: string; status: TaskStatus }): Promise<void> {
+export async function advanceTask(session: Session, task: { id: string; title: string; status: TaskStatus; project: string }): Promise<void> {
   const status = nextStatus(task.status);
-  await post(session, `/api/documents/${PROJECT_DOCUMENT}/changes`, { records: { tasks: { [task.id]: { status } } } });
-  await post(session, `/api/channels/${PROJECT_DOCUMENT}/events`, {
+  await post(session, `/api/documents/${task.project}/changes`, { records: { tasks: { [task.id]: { status } } } });
+  await post(session, `/api/channels/${task.project}/events`, {
     event: 'task-updated',
     payload: { task: task.id, title: task.title, field: 'status', value: STATUS_LABELS[status], by: BACKEND_NAME },
   });
@@ -43,14 +43,14 @@ export async function advanceTask(session: Session, task: { id: string; title: s
  * who is viewing the task when it arrives has it marked read at once (the client's rule, C16) and still gets the
  * toast; that is always the case for the person assigning themselves, since the button lives in the task's detail.
  */
-export async function assignAndNotify(session: Session, task: { id: string; title: string }, assignee: PresenceUser): Promise<void> {
+export async function assignAndNotify(session: Session, task: { id: string; title: string; project: string }, assignee: PresenceUser): Promise<void> {
   const self = assignee.id === session.user.id;
-  await post(session, `/api/documents/${PROJECT_DOCUMENT}/changes`, { records: { tasks: { [task.id]: { assignee: assignee.name } } } });
+  await post(session, `/api/documents/${task.project}/changes`, { records: { tasks: { [task.id]: { assignee: assignee.name } } } });
   await post(session, `/api/users/${encodeURIComponent(assignee.id)}/notifications`, {
     kind: 'assignment',
     // Asked for yourself, the bot did it; for someone else, the teammate who asked is the one to name.
     title: `${self ? BACKEND_NAME : session.user.name} assigned you "${task.title}"`,
-    target: { document: PROJECT_DOCUMENT, record: task.id },
+    target: { document: task.project, record: task.id },
     actor: self ? 'workflow-bot' : session.user.id,
   });
 }

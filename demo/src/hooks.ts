@@ -15,8 +15,9 @@ import type {
   PendingDocument,
   SyncClient,
   UpdateFrequency,
+  ViewSpec,
 } from '@concord/client';
-import type { FieldSchemas, Peer, RecordCollection, LwwRecord } from '@concord/engine';
+import type { FieldSchemas, Peer, RecordCollection, LwwRecord, ViewRow } from '@concord/engine';
 import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
 
 /** Re-renders the calling component; for sources that tell "something changed" but hand over no value. */
@@ -89,25 +90,6 @@ export function usePeers(handle: DocumentHandle | null): Peer[] {
     return () => handle.presence.off('change', onChange);
   }, [handle]);
   return peers;
-}
-
-/** The task id in the URL hash (`#task=<id>`), so a reload reopens the same task. */
-export function useSelectedTask(): [string | null, (id: string | null) => void] {
-  const read = () => new URLSearchParams(location.hash.slice(1)).get('task');
-  const [selected, setSelected] = useState<string | null>(read);
-  useEffect(() => {
-    const onHashChange = () => setSelected(read());
-    addEventListener('hashchange', onHashChange);
-    return () => removeEventListener('hashchange', onHashChange);
-  }, []);
-  const select = useMemo(
-    () => (id: string | null) => {
-      history.replaceState(null, '', id ? `#task=${encodeURIComponent(id)}` : location.pathname);
-      setSelected(id);
-    },
-    [],
-  );
-  return [selected, select];
 }
 
 /** The document's outbox entries, live. */
@@ -242,4 +224,60 @@ export function useWorkspace(client: SyncClient): Member[] {
     return () => workspace.off('change', setMembers);
   }, [client]);
   return members;
+}
+
+/** How long an "updating" sign stays at least, so a change applied in a millisecond is still seen. */
+const UPDATING_SIGN_MS = 800;
+
+/** A sign that turns on with each `pulse()` and goes off `UPDATING_SIGN_MS` after the last one. */
+function useBriefSign(): [boolean, () => void] {
+  const [on, setOn] = useState(false);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => clearTimeout(timer.current ?? undefined), []);
+  const pulse = useMemo(
+    () => () => {
+      setOn(true);
+      clearTimeout(timer.current ?? undefined);
+      timer.current = setTimeout(() => setOn(false), UPDATING_SIGN_MS);
+    },
+    [],
+  );
+  return [on, pulse];
+}
+
+/** True for a moment after someone else's change reaches `collection` (not this person's own edits). */
+export function useRemoteChangeSign<F extends FieldSchemas>(collection: RecordCollection<F> | null): boolean {
+  const [on, pulse] = useBriefSign();
+  useEffect(() => collection?.observe((_ids, transaction) => !transaction.local && pulse()), [collection, pulse]);
+  return on;
+}
+
+/** A live view across documents while mounted: its rows, re-read on each change, and its "updating" sign. */
+export function useLiveView(client: SyncClient, spec: ViewSpec | null): { rows: readonly ViewRow[]; updating: boolean; synced: boolean } {
+  const key = spec === null ? null : JSON.stringify(spec);
+  const [state, setState] = useState<{ rows: readonly ViewRow[]; synced: boolean }>({ rows: [], synced: false });
+  const [updating, pulse] = useBriefSign();
+  useEffect(() => {
+    if (key === null) return;
+    const view = client.view(JSON.parse(key) as ViewSpec);
+    let synced = false;
+    const read = () => {
+      setState({ rows: view.rows(), synced });
+      if (view.updating) pulse();
+    };
+    const onUpdating = (now: boolean) => now && pulse();
+    read();
+    view.on('change', read);
+    view.on('updating', onUpdating);
+    void view.whenSynced().then(() => {
+      synced = true;
+      read();
+    });
+    return () => {
+      view.off('change', read);
+      view.off('updating', onUpdating);
+      void view.close();
+    };
+  }, [client, key, pulse]);
+  return { rows: state.rows, updating, synced: state.synced };
 }

@@ -9,7 +9,37 @@
 import { AttachmentRecord, CommentRecord, defineDocument, defineRecord } from '@concord/engine';
 import { z } from 'zod';
 
-export const PROJECT_DOCUMENT = 'project-demo';
+/** The projects of the demo workspace: one document each, `project-<id>`. The first is where the app opens. */
+export const PROJECTS = [
+  { id: 'demo', name: 'Demo project' },
+  { id: 'website', name: 'Website relaunch' },
+] as const;
+export type ProjectId = string;
+
+const PROJECT_PREFIX = 'project-';
+/** Every project document, as a live view's pattern. */
+export const PROJECT_PATTERN = `${PROJECT_PREFIX}*`;
+
+export function projectDocumentName(project: ProjectId): string {
+  return `${PROJECT_PREFIX}${project}`;
+}
+
+export function isProjectDocument(name: string): boolean {
+  return name.startsWith(PROJECT_PREFIX);
+}
+
+/** The project id of a project document's name. */
+export function projectOf(documentName: string): ProjectId {
+  return documentName.slice(PROJECT_PREFIX.length);
+}
+
+/** A project's display name; a project the demo does not list shows its id. */
+export function projectName(project: ProjectId): string {
+  return PROJECTS.find(({ id }) => id === project)?.name ?? project;
+}
+
+/** The project the app opens on, which the tests and the backend examples use. */
+export const PROJECT_DOCUMENT = projectDocumentName(PROJECTS[0].id);
 
 export const TASK_STATUSES = ['todo', 'doing', 'done'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];

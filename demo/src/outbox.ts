@@ -5,7 +5,7 @@
  * the person's name ("assigned 'Launch plan' to Bob"), and a notification read by its title.
  */
 import type { OutboxEntry } from '@concord/client';
-import { PROJECT_DOCUMENT } from './model';
+import { isProjectDocument } from './model';
 
 /** The title of a task by id, or undefined when the project does not know it (yet). */
 export type TaskTitle = (taskId: string) => string | undefined;
@@ -37,7 +37,7 @@ export function describeEntry(documentName: string, entry: OutboxEntry, taskTitl
   if (isInbox(documentName) && entry.kind === 'field' && entry.field === 'readAt') {
     return `read ${quoted(entry.label ?? undefined, 'a notification')}`;
   }
-  if (documentName === PROJECT_DOCUMENT && entry.kind === 'record' && entry.root === 'tasks') {
+  if (isProjectDocument(documentName) && entry.kind === 'record' && entry.root === 'tasks') {
     return entry.removed ? `deleted task '${entry.label}'` : `added task '${entry.label}'`;
   }
   if (documentName.startsWith(TASK_DOCUMENT_PREFIX) && entry.kind === 'text') {

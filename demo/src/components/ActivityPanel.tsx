@@ -15,7 +15,7 @@ import { activityDocumentName, colorForUser, readActivity, type ActivityEntry, t
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { API_ACTOR, describeActivity, newestFirst, taskOf, titlesInFeed } from '../activity';
 import { useDocument, useDocumentStatus, useNow, useRecords } from '../hooks';
-import { PROJECT_DOCUMENT, ProjectDocument } from '../model';
+import { ProjectDocument } from '../model';
 import { directory, useTeam } from '../team';
 import { relativeTime } from '../versions';
 import { Avatar } from './Avatar';
@@ -74,7 +74,7 @@ interface ActivityProps {
 
 /** The header's Activity button (with what others did since you last looked) and its panel. */
 export function Activity({ client, project, self, onOpenTask }: ActivityProps) {
-  const feed = useDocument(client, activityDocumentName(PROJECT_DOCUMENT));
+  const feed = useDocument(client, project ? activityDocumentName(project.name) : null);
   const entries = useFeed(feed);
   const [open, setOpen] = useState(false);
   const [seenAt, markSeen] = useSeenAt(self.id);

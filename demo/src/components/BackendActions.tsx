@@ -17,7 +17,7 @@ import type { Session } from '../session';
 interface BackendActionsProps {
   client: SyncClient;
   session: Session;
-  task: { id: string; title: string; status: TaskStatus };
+  task: { id: string; title: string; status: TaskStatus; project: string };
 }
 
 interface Outcome {

@@ -8,14 +8,21 @@
  * list as a full-screen sheet with a way back.
  */
 import type { FieldConflict, SyncClient } from '@concord/client';
+import { matchesWhere } from '@concord/engine';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { useOfflineSpans } from '../conflicts';
-import { useChannel, useDocument, useDocumentStatus, useInbox, usePendingDocuments, useRecords, useSelectedTask } from '../hooks';
-import { PROJECT_DOCUMENT, ProjectDocument, taskDocumentName } from '../model';
+import { taskTotals, whereOf } from '../filters';
+import { useChannel, useDocument, useDocumentStatus, useInbox, usePeers, usePendingDocuments, useRecords, useRemoteChangeSign } from '../hooks';
+import { isProjectDocument, projectDocumentName, ProjectDocument, projectName, projectOf, PROJECTS, taskDocumentName } from '../model';
+import { useRoute, type Screen } from '../route';
 import type { Session } from '../session';
 import { Activity } from './ActivityPanel';
 import { BackendActions } from './BackendActions';
 import { ConflictNotices, useConflictNotices } from './ConflictNotices';
+import { Filters } from './Filters';
+import { MyTasks } from './MyTasks';
+import { StatusBoard } from './StatusBoard';
+import { TotalsStrip } from './TotalsStrip';
 import { Bell } from './Bell';
 import { FrequencySelect } from './FrequencySelect';
 import { HeaderMenu } from './HeaderMenu';
@@ -48,9 +55,14 @@ interface BoardProps {
   onSignOut: () => void;
 }
 
+const SCREEN_LABELS: Record<Screen, string> = { list: 'List', board: 'Board', mine: 'My tasks' };
+
 export function Board({ client, session, onSignOut }: BoardProps) {
-  const project = useDocument(client, PROJECT_DOCUMENT);
-  const [selected, select] = useSelectedTask();
+  const [route, navigate] = useRoute();
+  const projectDocument = projectDocumentName(route.project);
+  const project = useDocument(client, projectDocument);
+  const selected = route.task;
+  const select = useCallback((id: string | null) => navigate({ task: id }), [navigate]);
   const taskHandle = useDocument(client, selected ? taskDocumentName(selected) : null);
   const projectStatus = useDocumentStatus(project);
   const taskStatus = useDocumentStatus(taskHandle);
@@ -64,11 +76,11 @@ export function Board({ client, session, onSignOut }: BoardProps) {
     onSignOut();
   };
   useEffect(() => {
-    project?.presence.set({ page: selected ? taskDocumentName(selected) : PROJECT_DOCUMENT });
+    project?.presence.set({ page: selected ? taskDocumentName(selected) : projectDocument });
     const workspace = client.workspace();
     workspace.setPage(location.pathname);
-    workspace.setDocument(selected ? taskDocumentName(selected) : PROJECT_DOCUMENT);
-  }, [client, project, selected]);
+    workspace.setDocument(selected ? taskDocumentName(selected) : projectDocument);
+  }, [client, project, projectDocument, selected]);
 
   // What the backend publishes about the project: a toast, and the task lights up for a moment.
   const [toasts, toast] = useToasts();
@@ -77,7 +89,7 @@ export function Board({ client, session, onSignOut }: BoardProps) {
     setHighlighted((current) => new Set([...current, id]));
     setTimeout(() => setHighlighted((current) => new Set([...current].filter((other) => other !== id))), HIGHLIGHT_MS);
   }, []);
-  useChannel(client, PROJECT_DOCUMENT, (payload, meta) => {
+  useChannel(client, projectDocument, (payload, meta) => {
     const update = (payload ?? {}) as TaskUpdated;
     if (meta.event === 'task-updated' && update.task) {
       toast(`${update.by ?? 'Someone'} set the ${update.field ?? 'task'} of "${update.title ?? update.task}" to ${update.value ?? '…'}`, 'event');
@@ -93,8 +105,8 @@ export function Board({ client, session, onSignOut }: BoardProps) {
     if (preference.sound) ring();
   });
   useEffect(() => {
-    inboxState.inbox?.setViewing(selected ? { document: PROJECT_DOCUMENT, record: selected } : null);
-  }, [inboxState.inbox, selected]);
+    inboxState.inbox?.setViewing(selected ? { document: projectDocument, record: selected } : null);
+  }, [inboxState.inbox, projectDocument, selected]);
 
   // On a phone the task replaces the list as a sheet: it starts at its top, wherever the list was scrolled to.
   useEffect(() => {
@@ -102,19 +114,32 @@ export function Board({ client, session, onSignOut }: BoardProps) {
   }, [selected]);
 
   const tasks = useMemo(() => project?.typed(ProjectDocument).collection('tasks') ?? null, [project]);
-  const selectedRecord = useRecords(tasks, () => 0).find(([id]) => id === selected)?.[1];
+  const records = useRecords(tasks, (a, b) => (a.get('createdAt') ?? 0) - (b.get('createdAt') ?? 0));
+  const selectedRecord = records.find(([id]) => id === selected)?.[1];
+  const peers = usePeers(project);
+  // The filters (in the URL) over this device's copy of the project, and the totals of what they let through.
+  const now = Date.now();
+  const where = whereOf(route.filter, now);
+  const shown = records.filter(([, record]) =>
+    matchesWhere(where, { status: record.get('status'), assignee: record.get('assignee'), due: record.get('due') }, { me: session.user.id, now }),
+  );
+  const totals = taskTotals(
+    shown.map(([, record]) => ({ status: record.get('status'), due: record.get('due') })),
+    now,
+  );
+  const updatingTotals = useRemoteChangeSign(tasks);
 
   const offlineAt = useOfflineSpans(client);
   // A change of this person's that lost to someone else's: a notice that stays until they keep theirs or yours.
   const [conflicts, settleConflict] = useConflictNotices([project, taskHandle], offlineAt);
   const taskOf = (conflict: FieldConflict) =>
-    conflict.document === PROJECT_DOCUMENT && conflict.root === 'tasks' && conflict.record !== null ? (tasks?.get(conflict.record) ?? null) : null;
+    conflict.document === projectDocument && conflict.root === 'tasks' && conflict.record !== null ? (tasks?.get(conflict.record) ?? null) : null;
 
   return (
-    <div class="board">
+    <div class={selected ? 'board board--task-open' : 'board'}>
       <header class="board__header">
         <h1>
-          Concord <span class="muted board__project">· Demo project</span>
+          Concord <span class="muted board__project">· {projectName(route.project)}</span>
         </h1>
         <StatusIndicator
           client={client}
@@ -144,8 +169,9 @@ export function Board({ client, session, onSignOut }: BoardProps) {
               <Bell
                 state={inboxState}
                 onOpen={(notification) => {
-                  if (notification.target?.document === PROJECT_DOCUMENT && notification.target.record) {
-                    select(notification.target.record);
+                  const target = notification.target;
+                  if (target && isProjectDocument(target.document) && target.record) {
+                    navigate({ project: projectOf(target.document), task: target.record, screen: route.screen === 'mine' ? 'list' : route.screen });
                     closeMenu();
                   } else inboxState.inbox?.markRead(notification.id);
                 }}
@@ -162,34 +188,74 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           )}
         </HeaderMenu>
       </header>
-      <main class={selected ? 'board__main board__main--task-open' : 'board__main'}>
-        {project ? (
-          <TaskList handle={project} selected={selected} highlighted={highlighted} onSelect={select} />
-        ) : (
-          <p class="muted">Opening the project…</p>
-        )}
-        <div class="board__task" data-testid="task-pane">
-          {selected ? (
-            <>
-              <button type="button" class="board__back" data-testid="sheet-back" onClick={() => select(null)}>
-                ← All tasks
-              </button>
-              {project && taskHandle && (
-                <TaskDetail client={client} project={project} taskId={selected} handle={taskHandle} user={session.user} onClose={() => select(null)} />
-              )}
-              {selectedRecord && (
-                <BackendActions
-                  key={selected}
-                  client={client}
-                  session={session}
-                  task={{ id: selected, title: selectedRecord.get('title') ?? '', status: selectedRecord.get('status') ?? 'todo' }}
-                />
-              )}
-            </>
-          ) : (
-            <p class="muted board__hint">Open a task to see its fields, description and comments here.</p>
-          )}
+      <nav class="screens" aria-label="Views">
+        <select
+          class="screens__project"
+          hidden={route.screen === 'mine'}
+          data-testid="project-select"
+          aria-label="Project"
+          value={route.project}
+          onChange={(event) => navigate({ project: event.currentTarget.value, task: null })}
+        >
+          {PROJECTS.map(({ id, name }) => (
+            <option key={id} value={id}>
+              {name}
+            </option>
+          ))}
+        </select>
+        {(['list', 'board', 'mine'] as const).map((screen) => (
+          <button
+            key={screen}
+            type="button"
+            class={route.screen === screen ? 'screens__tab screens__tab--current' : 'screens__tab'}
+            data-testid={`screen-${screen}`}
+            aria-current={route.screen === screen ? 'page' : undefined}
+            onClick={() => navigate({ screen, task: screen === 'mine' ? null : route.task })}
+          >
+            {SCREEN_LABELS[screen]}
+          </button>
+        ))}
+      </nav>
+      {route.screen !== 'mine' && (
+        <div class="board__filters">
+          <Filters filter={route.filter} onChange={(filter) => navigate({ filter })} />
+          <TotalsStrip totals={totals} updating={updatingTotals} label="Tasks shown" />
         </div>
+      )}
+      <main class={route.screen === 'mine' ? 'board__main board__main--single' : selected ? 'board__main board__main--task-open' : 'board__main'}>
+        {route.screen === 'mine' ? (
+          <MyTasks client={client} onOpen={(projectId, task) => navigate({ project: projectId, task, screen: 'list' })} />
+        ) : !project ? (
+          <p class="muted">Opening the project…</p>
+        ) : route.screen === 'board' ? (
+          <StatusBoard handle={project} tasks={shown} peers={peers} selected={selected} highlighted={highlighted} onOpen={select} />
+        ) : (
+          <TaskList handle={project} shown={shown.length === records.length ? null : new Set(shown.map(([id]) => id))} selected={selected} highlighted={highlighted} onSelect={select} />
+        )}
+        {route.screen !== 'mine' && (
+          <div class="board__task" data-testid="task-pane">
+            {selected ? (
+              <>
+                <button type="button" class="board__back" data-testid="sheet-back" onClick={() => select(null)}>
+                  ← All tasks
+                </button>
+                {project && taskHandle && (
+                  <TaskDetail client={client} project={project} taskId={selected} handle={taskHandle} user={session.user} onClose={() => select(null)} />
+                )}
+                {selectedRecord && (
+                  <BackendActions
+                    key={selected}
+                    client={client}
+                    session={session}
+                    task={{ id: selected, title: selectedRecord.get('title') ?? '', status: selectedRecord.get('status') ?? 'todo', project: projectDocument }}
+                  />
+                )}
+              </>
+            ) : (
+              <p class="muted board__hint">Open a task to see its fields, description and comments here.</p>
+            )}
+          </div>
+        )}
       </main>
       <Toasts toasts={toasts}>
         <ConflictNotices

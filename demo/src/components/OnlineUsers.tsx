@@ -5,7 +5,7 @@
 import type { Member, SyncClient } from '@concord/client';
 import { useState } from 'preact/hooks';
 import { useWorkspace } from '../hooks';
-import { PROJECT_DOCUMENT } from '../model';
+import { isProjectDocument, projectName, projectOf, PROJECT_DOCUMENT } from '../model';
 import { Avatar } from './Avatar';
 
 function since(at: number | null): string {
@@ -17,6 +17,7 @@ function since(at: number | null): string {
 /** Where someone is, in the demo's words. */
 function place(document: string | null): string | null {
   if (document === PROJECT_DOCUMENT) return 'on the board';
+  if (document && isProjectDocument(document)) return `on ${projectName(projectOf(document))}`;
   if (document?.startsWith('task-')) return 'viewing a task';
   return document;
 }

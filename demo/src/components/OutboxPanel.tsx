@@ -8,7 +8,7 @@
 import type { DocumentHandle, DocumentStatus, OutboxEntry, PendingDocument, SyncClient } from '@concord/client';
 import { useMemo, useState } from 'preact/hooks';
 import { useOutbox, useRecords } from '../hooks';
-import { PROJECT_DOCUMENT, ProjectDocument } from '../model';
+import { isProjectDocument, projectName, projectOf, ProjectDocument } from '../model';
 import { describeEntry, isInbox } from '../outbox';
 import { directory, useTeam } from '../team';
 
@@ -23,7 +23,7 @@ interface OutboxPanelProps {
 
 /** A heading for a document that is not on screen. */
 function titleOf(name: string, taskTitle: (id: string) => string | undefined): string {
-  if (name === PROJECT_DOCUMENT) return 'Project';
+  if (isProjectDocument(name)) return `Project '${projectName(projectOf(name))}'`;
   if (isInbox(name)) return 'Notifications';
   const title = name.startsWith('task-') ? taskTitle(name.slice('task-'.length)) : undefined;
   return title ? `Description of '${title}'` : name;

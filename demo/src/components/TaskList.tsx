@@ -14,51 +14,38 @@ import { DeletedToast, UndoButtons } from './UndoBar';
 
 interface TaskListProps {
   handle: DocumentHandle;
+  /** The tasks the filters let through; null shows every task. */
+  shown: ReadonlySet<string> | null;
   selected: string | null;
   /** Tasks someone else just changed, shown lit up. */
   highlighted: ReadonlySet<string>;
   onSelect: (id: string | null) => void;
 }
 
-export function TaskList({ handle, selected, highlighted, onSelect }: TaskListProps) {
+export function TaskList({ handle, shown, selected, highlighted, onSelect }: TaskListProps) {
   const tasks = useMemo(() => handle.typed(ProjectDocument).collection('tasks'), [handle]);
-  const records = useRecords(tasks, (a, b) => (a.get('createdAt') ?? 0) - (b.get('createdAt') ?? 0));
+  const all = useRecords(tasks, (a, b) => (a.get('createdAt') ?? 0) - (b.get('createdAt') ?? 0));
+  // A task added while a filter hides it stays in sight until the filters change: it was just typed.
+  const [added, setAdded] = useState<ReadonlySet<string>>(new Set());
+  const records = shown === null ? all : all.filter(([id]) => shown.has(id) || added.has(id));
   const peers = usePeers(handle);
-  const [title, setTitle] = useState('');
   // The last task deleted, while its "Task deleted — Undo" toast shows.
   const [deleted, setDeleted] = useState<{ id: string; title: string } | null>(null);
   const dismissDeleted = useCallback(() => setDeleted(null), []);
   useUndoShortcuts(handle.history);
 
-  const add = (event: Event) => {
-    event.preventDefault();
-    const trimmed = title.trim();
-    if (!trimmed) return;
-    const id = newId();
-    handle.history.batch(() => tasks.create({ title: trimmed, status: 'todo', assignee: '', due: '', createdAt: Date.now() }, id));
-    setTitle('');
-    onSelect(id);
-  };
-
   return (
     <section class="tasks" aria-label="Tasks">
-      <form class="tasks__add" onSubmit={add}>
-        <input
-          data-testid="new-task-title"
-          value={title}
-          onInput={(event) => setTitle(event.currentTarget.value)}
-          placeholder="New task…"
-          maxLength={200}
-          aria-label="New task title"
-        />
-        <button type="submit" data-testid="add-task" disabled={!title.trim()}>
-          Add task
-        </button>
-        <UndoButtons history={handle.history} />
-      </form>
+      <AddTaskForm
+        handle={handle}
+        onAdded={(id) => {
+          setAdded((current) => new Set([...current, id]));
+          onSelect(id);
+        }}
+      />
       {records.length === 0 ? (
         <p class="muted tasks__empty" data-testid="no-tasks">
-          No tasks yet. Add one above.
+          {all.length === 0 ? 'No tasks yet. Add one above.' : 'No task matches the filters.'}
         </p>
       ) : (
         <>
@@ -99,5 +86,36 @@ export function TaskList({ handle, selected, highlighted, onSelect }: TaskListPr
         ))}
       </datalist>
     </section>
+  );
+}
+
+/** "New task…" and Add (with Undo and Redo beside them): a task in To do, created by this person now. */
+export function AddTaskForm({ handle, onAdded }: { handle: DocumentHandle; onAdded: (id: string) => void }) {
+  const tasks = useMemo(() => handle.typed(ProjectDocument).collection('tasks'), [handle]);
+  const [title, setTitle] = useState('');
+  const add = (event: Event) => {
+    event.preventDefault();
+    const trimmed = title.trim();
+    if (!trimmed) return;
+    const id = newId();
+    handle.history.batch(() => tasks.create({ title: trimmed, status: 'todo', assignee: '', due: '', createdAt: Date.now() }, id));
+    setTitle('');
+    onAdded(id);
+  };
+  return (
+    <form class="tasks__add" onSubmit={add}>
+      <input
+        data-testid="new-task-title"
+        value={title}
+        onInput={(event) => setTitle(event.currentTarget.value)}
+        placeholder="New task…"
+        maxLength={200}
+        aria-label="New task title"
+      />
+      <button type="submit" data-testid="add-task" disabled={!title.trim()}>
+        Add task
+      </button>
+      <UndoButtons history={handle.history} />
+    </form>
   );
 }
