@@ -3,8 +3,9 @@
  * server keeps for it, and reading that document.
  *
  * The rule: a view document is named by what the server must extract and nothing else — the documents pattern, the
- * collection and the fields `where`, `groupBy`, `aggregate` (and `fields`) read — as `view:<base64url of the canonical
- * JSON of { collection, documents, fields }>`, so every viewer of the same extraction shares one derived document
+ * collection and the fields `where`, `groupBy`, `aggregate` (and `fields`) read — as `view:<base64url of
+ * "<collection>\n<documents>\n<fields, sorted, comma-separated>">` (none of the three can hold a line break, and field
+ * names no comma: the spelling is compact, so a 128-character name holds a dozen short fields), so every viewer of the same extraction shares one derived document
  * whatever their filters; filtering, grouping and totals are computed by the viewer from its rows (viewQuery.ts).
  *
  * Layout of a view document, written by the server only: the root map `rows`, one entry per source document
@@ -104,8 +105,7 @@ function fromBase64Url(text: string): string {
  * not fit a document name (MAX_DOCUMENT_NAME_LENGTH) is refused with a ConcordError saying by how much.
  */
 export function viewDocumentName(spec: ViewSpec): string {
-  const { documents, collection, fields } = viewExtraction(parseViewSpec(spec));
-  const name = `${VIEW_PREFIX}${toBase64Url(JSON.stringify({ collection, documents, fields }))}`;
+  const name = nameOf(viewExtraction(parseViewSpec(spec)));
   if (name.length > MAX_DOCUMENT_NAME_LENGTH) {
     throw new ConcordError(
       ErrorKind.InvalidDocumentName,
@@ -115,17 +115,22 @@ export function viewDocumentName(spec: ViewSpec): string {
   return name;
 }
 
+function nameOf({ collection, documents, fields }: ViewExtraction): string {
+  return `${VIEW_PREFIX}${toBase64Url(`${collection}\n${documents}\n${fields.join(',')}`)}`;
+}
+
 /** What a view document's name extracts, or null when `name` is not a well-formed, canonical view name. */
 export function parseViewName(name: string): ViewExtraction | null {
   if (!name.startsWith(VIEW_PREFIX)) return null;
   try {
-    const json: unknown = JSON.parse(fromBase64Url(name.slice(VIEW_PREFIX.length)));
-    const parsed = extractionSchema.safeParse(json);
+    const parts = fromBase64Url(name.slice(VIEW_PREFIX.length)).split('\n');
+    if (parts.length !== 3) return null;
+    const [collection, documents, fields] = parts as [string, string, string];
+    const parsed = extractionSchema.safeParse({ collection, documents, fields: fields === '' ? [] : fields.split(',') });
     if (!parsed.success) return null;
     const extraction = parsed.data;
     // Only the canonical spelling names a view: one derived document per extraction.
-    const canonical = `${VIEW_PREFIX}${toBase64Url(JSON.stringify({ collection: extraction.collection, documents: extraction.documents, fields: [...new Set(extraction.fields)].sort() }))}`;
-    return canonical === name ? extraction : null;
+    return nameOf({ ...extraction, fields: [...new Set(extraction.fields)].sort() }) === name ? extraction : null;
   } catch {
     return null;
   }
