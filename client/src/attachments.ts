@@ -2,10 +2,12 @@
  * Attaching a file to a document (docs/attachments-design.md, Client): what `handle.attach` writes, how a waiting
  * file reads in the outbox, and where `client.fileUrl` finds a file.
  *
- * The rule: attaching needs no network. The file's bytes are read and hashed (SHA-256, `crypto.subtle`), kept on the
- * device with their queued upload (deviceFiles.ts), and only then is the record added to the document's
- * `attachments` collection (engine `AttachmentRecord`, state `pending`): a record on the device always has its bytes
- * there too. The record's later states are written by the upload queue (uploads.ts) with `UPLOAD_ORIGIN`, which is
+ * The rule: attaching needs no network. The file's bytes are read in pieces of `LOCAL_CHUNK_BYTES` (never the whole
+ * file at once: a video may be larger than the memory at hand), each hashed (SHA-256, incrementally) and written to
+ * the device as it is read; the file is kept with its queued upload in one step once all is read (deviceFiles.ts), and
+ * only then is the record added to the document's `attachments` collection (engine `AttachmentRecord`, state
+ * `pending`): a record on the device always has its bytes there too. A record removed (`detach`, another person,
+ * an undo) cancels its queued upload, and the device's copy goes once no record of the document refers to it. The record's later states are written by the upload queue (uploads.ts) with `UPLOAD_ORIGIN`, which is
  * not this user's undo history: undo takes back the attaching, never an upload's ending. While a file waits, the
  * outbox lists it as one entry ("photo.jpg (2.1 MB) waiting to upload") that stands for its record too. An upload
  * that ends while its document is closed opens it to write the ending, and closes it again once the server has that.
@@ -21,16 +23,23 @@ import {
   SERVER_DOCUMENT_PREFIX,
   validateField,
 } from '@concord/engine';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { uuidv4 } from 'lib0/random';
 import type * as Y from 'yjs';
 import { BACKGROUND_SYNC_TIMEOUT_MS } from './background.js';
-import type { QueuedUpload } from './deviceFiles.js';
+import { LOCAL_CHUNK_BYTES, type QueuedUpload } from './deviceFiles.js';
 import type { SyncedDocument } from './document.js';
 import type { UploadEnding, UploadQueue } from './uploads.js';
 import type { AttachmentInfo, AttachOptions, OutboxEntry } from './types.js';
 
 /** The origin of the upload queue's writes to attachment records: not an edit of the user's (no undo step). */
 export const UPLOAD_ORIGIN = Object.freeze({ source: 'local', upload: true });
+/**
+ * The origin of `detach`: the user's, but no undo step, since a file removed before it was uploaded has lost its
+ * queued upload and (once the document closes) its bytes, which an undo could not bring back.
+ */
+export const DETACH_ORIGIN = Object.freeze({ source: 'local', detach: true });
 const DEFAULT_TYPE = 'application/octet-stream';
 const DEFAULT_NAME = 'file';
 
@@ -66,11 +75,6 @@ export function withFiles(entries: readonly OutboxEntry[], waiting: readonly Que
   return Object.freeze([...own, ...waiting.map(fileEntry)]);
 }
 
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as BufferSource));
-  return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
 export function attachments(doc: Y.Doc): RecordCollection<typeof AttachmentRecord.fields> {
   return new RecordCollection(AttachmentRecord, doc.getMap(ATTACHMENTS_COLLECTION));
 }
@@ -90,24 +94,100 @@ export async function attachFile(target: AttachTarget, file: Blob, options: Atta
   }
   const name = options.name ?? ((file as Partial<File>).name || DEFAULT_NAME);
   const type = file.type || DEFAULT_TYPE;
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  const hash = await sha256Hex(bytes);
-  const values = {
+  const size = file.size;
+  const described = {
     name,
-    size: bytes.byteLength,
+    size,
     type,
-    hash,
     state: AttachmentState.Pending,
     ...(options.record === undefined ? {} : { record: options.record }),
     addedBy: target.user,
     addedAt: target.now,
   };
   // Refused before anything is kept: a name the record cannot hold writes nothing anywhere.
-  for (const [field, value] of Object.entries(values)) validateField(AttachmentRecord, field as keyof typeof values, value);
-  const id = uuidv4();
-  await target.uploads.add({ document: target.name, id, hash, name, size: bytes.byteLength, type, addedAt: target.now, upload: null, chunkBytes: null }, bytes);
-  attachments(target.doc).create(values, id);
-  return Object.freeze({ id, name, size: bytes.byteLength, type, hash, state: AttachmentState.Pending });
+  for (const [field, value] of Object.entries(described)) validateField(AttachmentRecord, field as keyof typeof described, value);
+  const staged = await target.uploads.stage();
+  let hash: string;
+  try {
+    const digest = sha256.create();
+    for (let at = 0; at < size; at += LOCAL_CHUNK_BYTES) {
+      const piece = new Uint8Array(await file.slice(at, Math.min(size, at + LOCAL_CHUNK_BYTES)).arrayBuffer());
+      digest.update(piece);
+      await staged.write(piece);
+    }
+    hash = bytesToHex(digest.digest());
+    const id = uuidv4();
+    await target.uploads.add({ document: target.name, id, hash, name, size, type, addedAt: target.now, upload: null, chunkBytes: null }, staged);
+    attachments(target.doc).create({ ...described, hash }, id);
+    return Object.freeze({ id, name, size, type, hash, state: AttachmentState.Pending });
+  } catch (error) {
+    await staged.discard().catch(() => {});
+    throw error;
+  }
+}
+
+/** `handle.detach`: removes the attachment record (its upload and device copy follow: `AttachedFiles`). */
+export function detachFile(doc: Y.Doc, id: string): boolean {
+  const collection = attachments(doc);
+  if (!collection.has(id)) return false;
+  collection.delete(id, DETACH_ORIGIN);
+  return true;
+}
+
+/**
+ * What the device does when a document's attachment records come and go: a record removed (by anyone, or an undo of
+ * its attaching) cancels its queued upload at once; its bytes stay while the document is open (a redo brings the record
+ * back, queued again) and go when it closes, unless another record of the document refers to them.
+ */
+export class AttachedFiles {
+  private readonly removed = new Set<string>();
+  /** The hash of each record seen (a removed record's fields can no longer be read). */
+  private readonly hashes = new Map<string, string>();
+  private readonly stop: () => void;
+  private readonly document: string;
+  private readonly doc: Y.Doc;
+  private readonly uploads: UploadQueue;
+
+  constructor(document: string, doc: Y.Doc, uploads: UploadQueue) {
+    this.document = document;
+    this.doc = doc;
+    this.uploads = uploads;
+    const map = doc.getMap(ATTACHMENTS_COLLECTION);
+    for (const [id, record] of attachments(doc).entries()) this.seen(id, record.get('hash'));
+    const observer = (event: Y.YMapEvent<unknown>) => {
+      for (const [id, change] of event.changes.keys) {
+        if (change.action === 'delete') {
+          const hash = this.hashes.get(id);
+          if (hash !== undefined) this.removed.add(hash);
+          void this.uploads.cancel({ document, id }).catch(() => {});
+        } else if (change.action === 'add') {
+          this.restored(id);
+        }
+      }
+    };
+    map.observe(observer);
+    this.stop = () => map.unobserve(observer);
+  }
+
+  /** The document closes: the bytes of removed files no record refers to leave the device. */
+  async close(): Promise<void> {
+    this.stop();
+    const referred = new Set([...attachments(this.doc).entries()].map(([, record]) => record.get('hash')));
+    await Promise.all([...this.removed].filter((hash) => !referred.has(hash)).map((hash) => this.uploads.release(this.document, hash)));
+  }
+
+  private seen(id: string, hash: string | undefined): void {
+    if (hash !== undefined) this.hashes.set(id, hash);
+  }
+
+  private restored(id: string): void {
+    const values = attachments(this.doc).get(id)?.toJSON();
+    this.seen(id, values?.hash);
+    if (values?.state !== AttachmentState.Pending || !values.hash || values.size === undefined || !values.name || !values.type) return;
+    const { hash, size, name, type } = values;
+    const upload = { document: this.document, id, hash, name, size, type, addedAt: values.addedAt ?? Date.now(), upload: null, chunkBytes: null };
+    void this.uploads.requeue(upload).catch(() => {});
+  }
 }
 
 /** Writes how an upload ended into its record; false when the record is not in the document (removed, or not loaded). */

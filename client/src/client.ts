@@ -21,7 +21,7 @@ import { watchConflicts } from './conflicts.js';
 import { InboxView } from './inbox.js';
 import { LiveView } from './view.js';
 import { WorkspacePresence } from './workspace.js';
-import { filesDatabaseName, IndexedDBFiles, MemoryFiles, type DeviceFiles } from './deviceFiles.js';
+import { filesDatabaseName, IndexedDBFiles, LOCAL_CHUNK_BYTES, MemoryFiles, type DeviceFiles } from './deviceFiles.js';
 import { SyncedDocument, type DocumentContext } from './document.js';
 import { HttpApi } from './http.js';
 import { resolveIdentity, type Identity } from './identity.js';
@@ -46,6 +46,9 @@ import type {
   View,
   Workspace,
 } from './types.js';
+
+/** The pieces the device's copy of a file is read in for `fileUrl`: a few stored pieces at a time. */
+const FILE_URL_READ_BYTES = 16 * LOCAL_CHUNK_BYTES;
 
 class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient {
   private readonly options: SyncClientOptions;
@@ -215,7 +218,12 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     assertDocumentName(document);
     const files = await this.uploads.files();
     const kept = await files.file(hash);
-    if (kept) return URL.createObjectURL(new Blob([await files.read(hash, 0, kept.size) as BlobPart], { type: kept.type }));
+    if (kept) {
+      // Read in pieces: a browser keeps a large Blob made of parts on disk, never the whole file in memory at once.
+      const parts: BlobPart[] = [];
+      for (let at = 0; at < kept.size; at += FILE_URL_READ_BYTES) parts.push((await files.read(hash, at, at + FILE_URL_READ_BYTES)) as BlobPart);
+      return URL.createObjectURL(new Blob(parts, { type: kept.type }));
+    }
     const response = await this.api.request({
       method: 'POST',
       path: `/api/documents/${encodeURIComponent(document)}/files/${encodeURIComponent(hash)}/url`,

@@ -20,7 +20,7 @@ import type { DocumentSpec, DocumentType, TypedDocument } from '@concord/engine'
 import { ObservableV2 } from 'lib0/observable';
 import { Awareness } from 'y-protocols/awareness';
 import * as Y from 'yjs';
-import { attachFile, withFiles } from './attachments.js';
+import { AttachedFiles, attachFile, detachFile, withFiles } from './attachments.js';
 import { sameEntries } from './changes.js';
 import type { Clock } from './clock.js';
 import { DeviceCopy } from './deviceCopy.js';
@@ -111,6 +111,8 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   /** On the socket once the device's copy is loaded; null before, and for a document closed before that. */
   private connection: DocumentConnection | null = null;
   private held: HeldUpdates | null = null;
+  /** Cancels the uploads of removed attachment records, and lets their bytes go at close; null for a room. */
+  private readonly attached: AttachedFiles | null;
   /** The outbox entries last announced with an `outbox` event. */
   private announcedOutbox: readonly OutboxEntry[] = [];
   private current: DocumentStatus;
@@ -139,6 +141,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
       changed: this.refresh,
     });
     this.current = this.derive();
+    this.attached = this.room ? null : new AttachedFiles(name, this.doc, context.uploads);
     context.socket.on('state', this.refresh);
     context.uploads.on('change', this.onFilesChanged);
     this.started = this.start();
@@ -174,6 +177,11 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     const identity = await this.context.identity();
     await this.whenLoaded();
     return attachFile({ name: this.name, doc: this.doc, uploads: this.context.uploads, user: identity.user.id, now: Date.now() }, file, options);
+  }
+
+  detach(id: string): boolean {
+    if (this.isClosed) throw new Error(`document ${this.name} was closed`);
+    return detachFile(this.doc, id);
   }
 
   typed<S extends DocumentSpec>(type: DocumentType<S>): TypedDocument<S> {
@@ -355,6 +363,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     this.presence.destroy();
     this.changes.destroy();
     this.held?.destroy();
+    await this.attached?.close().catch(() => {});
     await this.forgetLocalCopy();
     this.doc.destroy();
     super.destroy();

@@ -477,6 +477,13 @@ export interface DocumentHandle extends Observable<DocumentEvents> {
    * document that takes no files (an inbox) or a name the record refuses (empty, over 255 characters).
    */
   attach(file: Blob, options?: AttachOptions): Promise<AttachmentInfo>;
+  /**
+   * Removes an attachment record (false when there is none with this id), for everyone, not as an undo step: a queued
+   * upload of it stops (nothing more is sent), the device's copy goes once no record of the document refers to it (at
+   * the latest when the document closes), and the server removes the file once no document refers to it for
+   * `CONCORD_FILE_RETENTION_DAYS`. A record removed otherwise (by another person, an undo) does the same on this device.
+   */
+  detach(id: string): boolean;
   /** Releases one reference; the last one detaches from the server, closes IndexedDB (keeping the data) and the doc. */
   close(): Promise<void>;
 }

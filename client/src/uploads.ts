@@ -11,11 +11,14 @@
  * closed (offline), and a request in flight is abandoned when it closes. A refusal for good (400: a digest or input
  * the server rejects, 403, 413, 415) marks the record `failed` with the server's reason, as do bytes gone from the
  * device. Either way the record is written first and the upload leaves the queue after, so a crash in between
- * repeats the (idempotent) ending.
+ * repeats the (idempotent) ending. One tab of an origin uploads a given queued file at a time: it holds a Web Lock
+ * named after the file's queue entry while it does (where the browser has Web Locks), and another tab that finds the
+ * lock taken goes on with its other files and looks again once the lock is free (the file is then uploaded, or it
+ * takes over). An upload whose record was removed leaves the queue at once (`cancel`), in flight or not.
  */
 import { ObservableV2 } from 'lib0/observable';
 import { reconnectDelayMs } from './backoff.js';
-import { MissingFileError, queueKey, type DeviceFiles, type QueuedUpload } from './deviceFiles.js';
+import { MissingFileError, queueKey, type DeviceFiles, type QueuedUpload, type StagedFile } from './deviceFiles.js';
 import { ApiError, errorOf, type HttpApi } from './http.js';
 import type { AttachmentProgress } from './types.js';
 
@@ -53,6 +56,14 @@ class Refused extends Error {}
 /** The upload left the queue while it ran (its document was revoked, the local data cleared). */
 class Cancelled extends Error {}
 
+/** Another tab holds the upload's lock. */
+const BUSY = Symbol('busy');
+
+/** The Web Locks of this origin, where the runtime has them. */
+function webLocks(): LockManager | undefined {
+  return typeof navigator === 'undefined' ? undefined : navigator.locks;
+}
+
 function retryable(status: number): boolean {
   return status === 0 || status === 401 || status === 408 || status === 429 || status >= 500;
 }
@@ -76,6 +87,10 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
   private failures = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private inFlight: AbortController | null = null;
+  /** The queue key of the upload being sent. */
+  private sending: string | null = null;
+  /** Queue keys of uploads another tab is sending (its lock is taken). */
+  private readonly elsewhere = new Set<string>();
   private destroyed = false;
 
   constructor(host: UploadHost) {
@@ -85,19 +100,19 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
 
   /** Resolves once the queue stored on this device is read (a reload's uploads are known from then on). */
   ready(): Promise<void> {
-    this.loaded ??= this.files()
-      .then((files) => files.queued())
-      .then((queued) => {
-        for (const upload of queued) {
-          if (this.items.has(queueKey(upload))) continue;
-          this.items.set(queueKey(upload), upload);
-          this.emit('change', [upload.document]);
-        }
-      })
-      .catch(() => {
-        this.loaded = null; // read again at the next connection
-      });
+    this.loaded ??= this.readStored().catch(() => {
+      this.loaded = null; // read again at the next connection
+    });
     return this.loaded ?? Promise.resolve();
+  }
+
+  /** Adds what is queued on the device and not here yet: a reload's uploads, or those another tab queued. */
+  private async readStored(): Promise<void> {
+    for (const upload of await (await this.files()).queued()) {
+      if (this.items.has(queueKey(upload))) continue;
+      this.items.set(queueKey(upload), upload);
+      this.emit('change', [upload.document]);
+    }
   }
 
   files(): Promise<DeviceFiles> {
@@ -110,22 +125,52 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
     return [...this.items.values()].filter((upload) => upload.document === document);
   }
 
-  /** Keeps the bytes and queues the upload (both on the device before it resolves), then starts if connected. */
-  async add(upload: QueuedUpload, bytes: Uint8Array): Promise<void> {
+  /** Starts writing a file's bytes to the device (attachments.ts writes them piece by piece, then calls `add`). */
+  async stage(): Promise<StagedFile> {
     await this.ready();
-    await (await this.files()).add(upload, upload.type, bytes);
-    this.items.set(queueKey(upload), upload);
-    this.emit('change', [upload.document]);
-    this.report(upload, 'waiting');
-    this.kick();
+    return (await this.files()).stage();
   }
 
-  /** A connection opened: try at once, whatever the backoff said. */
+  /** Keeps the staged bytes and queues the upload (both on the device before it resolves), then starts if connected. */
+  async add(upload: QueuedUpload, staged: StagedFile): Promise<void> {
+    await staged.keep(upload);
+    this.queued(upload);
+  }
+
+  /** The upload's record came back (redo, undo of a removal): queued again while its bytes are on this device. */
+  async requeue(upload: QueuedUpload): Promise<void> {
+    if (this.items.has(queueKey(upload))) return;
+    if (await (await this.files()).requeue(upload)) this.queued(upload);
+  }
+
+  /** The upload's record was removed: it leaves the queue, and stops if it is being sent (its bytes stay: `release`). */
+  async cancel(upload: Pick<QueuedUpload, 'document' | 'id'>): Promise<void> {
+    const key = queueKey(upload);
+    if (this.items.delete(key)) {
+      this.sent.delete(key);
+      if (this.sending === key) this.inFlight?.abort();
+      this.emit('change', [upload.document]);
+    }
+    await (await this.files()).dequeue(upload);
+  }
+
+  /** No record of `document` refers to the file any more: its bytes go when no other document on this device does. */
+  async release(document: string, hash: string): Promise<void> {
+    await (await this.files()).release(document, hash);
+  }
+
+  /**
+   * A connection opened: try at once, whatever the backoff said, with what other tabs queued meanwhile too (a tab
+   * closed before it was online leaves its files to the others).
+   */
   connected(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.failures = 0;
-    void this.ready().then(() => this.kick());
+    void this.ready()
+      .then(() => this.readStored())
+      .catch(() => {})
+      .then(() => this.kick());
   }
 
   /** The connection closed: abandon the request in flight (it is resumed from the server's offset). */
@@ -161,6 +206,13 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
     super.destroy();
   }
 
+  private queued(upload: QueuedUpload): void {
+    this.items.set(queueKey(upload), upload);
+    this.emit('change', [upload.document]);
+    this.report(upload, 'waiting');
+    this.kick();
+  }
+
   private kick(): void {
     if (this.destroyed || this.running || this.retryTimer !== undefined || !this.host.online()) return;
     this.running = this.run().finally(() => {
@@ -170,37 +222,80 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
 
   private async run(): Promise<void> {
     while (!this.destroyed && this.host.online()) {
-      const next = this.items.values().next();
-      if (next.done) return;
-      const upload = next.value;
-      let ending: UploadEnding;
-      try {
-        ending = await this.send(upload);
-      } catch (error) {
-        if (this.destroyed) return;
-        if (error instanceof Cancelled || !this.items.has(queueKey(upload))) continue;
-        this.failures += 1;
-        this.report(upload, 'waiting', (error as Error).message);
-        this.retryLater();
-        return;
-      }
-      this.failures = 0;
-      try {
-        await this.host.settle(upload.document, upload.id, ending);
-        await (await this.files()).dequeue(upload);
-      } catch (error) {
-        // The record could not be written now (the client is closing): the next attempt ends it again.
-        this.failures += 1;
-        this.report(upload, 'waiting', (error as Error).message);
-        this.retryLater();
-        return;
-      }
-      this.items.delete(queueKey(upload));
-      this.sent.delete(queueKey(upload));
-      this.emit('change', [upload.document]);
-      if (ending.state === 'uploaded') this.report(upload, 'uploaded', undefined, upload.size);
-      else this.report(upload, 'failed', ending.error);
+      const upload = [...this.items.values()].find((item) => !this.elsewhere.has(queueKey(item)));
+      if (!upload) return;
+      const files = await this.files();
+      const outcome = await this.exclusively(files, upload, () => this.attempt(upload));
+      if (outcome === BUSY) this.waitForOtherTab(files, upload);
+      else if (outcome === 'stop') return;
     }
+  }
+
+  /** Runs `work` holding the upload's lock; `BUSY` when another tab holds it (without Web Locks: runs it). */
+  private async exclusively<T>(files: DeviceFiles, upload: QueuedUpload, work: () => Promise<T>): Promise<T | typeof BUSY> {
+    const locks = webLocks();
+    if (!locks || files.scope === null) return work();
+    return locks.request(`${files.scope}/upload/${queueKey(upload)}`, { ifAvailable: true }, (lock) => (lock ? work() : BUSY));
+  }
+
+  /** Another tab sends `upload`: once its lock is free, drop the upload if that tab finished it, else take it on. */
+  private waitForOtherTab(files: DeviceFiles, upload: QueuedUpload): void {
+    const key = queueKey(upload);
+    this.elsewhere.add(key);
+    void webLocks()!
+      .request(`${files.scope}/upload/${key}`, async () => {
+        const stored = await files.queued().catch(() => null);
+        if (stored && !stored.some((item) => queueKey(item) === key) && this.items.delete(key)) {
+          this.sent.delete(key);
+          this.emit('change', [upload.document]);
+          this.report(upload, 'uploaded', undefined, upload.size);
+        }
+      })
+      .finally(() => {
+        this.elsewhere.delete(key);
+        this.kick();
+      });
+  }
+
+  /** One attempt at `upload`, ended and dequeued when it ends: 'next' to go on with the queue, 'stop' to wait. */
+  private async attempt(upload: QueuedUpload): Promise<'next' | 'stop'> {
+    const key = queueKey(upload);
+    // Another tab may have finished it while this one waited for its lock.
+    if (!(await (await this.files()).queued()).some((item) => queueKey(item) === key)) {
+      if (this.items.delete(key)) this.emit('change', [upload.document]);
+      return 'next';
+    }
+    let ending: UploadEnding;
+    this.sending = key;
+    try {
+      ending = await this.send(upload);
+    } catch (error) {
+      if (this.destroyed) return 'stop';
+      if (error instanceof Cancelled || !this.items.has(key)) return 'next';
+      this.failures += 1;
+      this.report(upload, 'waiting', (error as Error).message);
+      this.retryLater();
+      return 'stop';
+    } finally {
+      this.sending = null;
+    }
+    this.failures = 0;
+    try {
+      await this.host.settle(upload.document, upload.id, ending);
+      await (await this.files()).dequeue(upload);
+    } catch (error) {
+      // The record could not be written now (the client is closing): the next attempt ends it again.
+      this.failures += 1;
+      this.report(upload, 'waiting', (error as Error).message);
+      this.retryLater();
+      return 'stop';
+    }
+    this.items.delete(key);
+    this.sent.delete(key);
+    this.emit('change', [upload.document]);
+    if (ending.state === 'uploaded') this.report(upload, 'uploaded', undefined, upload.size);
+    else this.report(upload, 'failed', ending.error);
+    return 'next';
   }
 
   private retryLater(): void {

@@ -14,11 +14,16 @@
  *   green with nothing pending, and Alice sees the photo.
  * - A file of a type the server refuses (an .exe) shows as failed with the server's own reason, and leaves the
  *   outbox.
+ * - Two tabs of one person (one browser: the same IndexedDB and upload queue): a file attached offline in one is
+ *   uploaded by one tab only once the network is back (each byte reaches the server once: the PATCH bodies are
+ *   counted), and both show it uploaded.
+ * - Remove: Alice removes an uploaded file, Bob's tile goes live (and Undo puts it back for both); Bob, on a phone and
+ *   offline, removes a photo still waiting: nothing of it reaches the server once he is online.
  *
  * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts: skipped loudly without it, fails on CI).
  */
 import { crc32, deflateSync } from 'node:zlib';
-import type { Locator } from 'playwright-core';
+import type { BrowserContext, Locator } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
@@ -118,6 +123,17 @@ async function waitForOutbox(page: DemoPage, expected: (entries: string[]) => bo
     },
     { timeoutMs: UI_TIMEOUT_MS, message: `${page.name}'s outbox to ${what}` },
   );
+}
+
+/** The file requests (`/api/documents/…/files…`) the pages of `context` send: method, path and body size. */
+function fileRequests(context: BrowserContext): { method: string; path: string; bytes: number }[] {
+  const seen: { method: string; path: string; bytes: number }[] = [];
+  context.on('request', (request) => {
+    const path = new URL(request.url()).pathname;
+    if (!/^\/api\/documents\/[^/]+\/files/.test(path)) return;
+    seen.push({ method: request.method(), path, bytes: request.postDataBuffer()?.length ?? 0 });
+  });
+  return seen;
 }
 
 // Skipped (with a notice) only when Chromium is missing outside CI; under CI=true a missing Chromium fails (chromium.ts).
@@ -273,6 +289,101 @@ describe.skipIf(skipWithoutChromium())(`attachments on tasks in the demo, Chromi
     await waitForState(alice, 'gate.png', 'uploaded');
     expect(await loadedThumbnail(alice, 'gate.png'), "Alice's thumbnail comes from the server").not.toMatch(/^blob:/);
     expect(await tile(alice, 'gate.png').getByTestId('attachment-size').textContent()).toBe(size);
+
+    expect(alice.errors, "Alice's page errors").toEqual([]);
+    expect(bob.errors, "Bob's page errors").toEqual([]);
+  });
+
+  it('two tabs of one person: a file attached offline in one is uploaded once, by one tab, and both show it uploaded', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const dana = await open('Dana', LAPTOP, `http://${proxy.host}:${proxy.port}/`);
+    const task = await dana.addTask('Film the rehearsal');
+    await dana.openDescription(task);
+    const other = await dana.openTab();
+    await other.waitForLight('green');
+    await other.openDescription(task);
+    const requests = fileRequests(dana.context);
+
+    proxy.cut();
+    await dana.waitForLight('red');
+    await other.waitForLight('red');
+    const clip = png(900, 900, 5, { stored: true }); // three chunks of the server's
+    await dana.detail.getByTestId('attach-input').setInputFiles({ name: 'rehearsal.png', mimeType: 'image/png', buffer: clip });
+    await waitForState(dana, 'rehearsal.png', 'waiting');
+
+    proxy.restore();
+    for (const tab of [dana, other]) await tab.page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await waitForState(dana, 'rehearsal.png', 'uploaded');
+    await waitForState(other, 'rehearsal.png', 'uploaded');
+    for (const tab of [dana, other]) await tab.waitForLight('green', { pending: 'none' });
+    const patches = requests.filter((request) => request.method === 'PATCH');
+    expect(
+      patches.reduce((sum, patch) => sum + patch.bytes, 0),
+      `each byte is sent once (PATCH bodies of ${JSON.stringify(patches.map((patch) => patch.bytes))})`,
+    ).toBe(clip.length);
+    expect(dana.errors, "the first tab's page errors").toEqual([]);
+    expect(other.errors, "the second tab's page errors").toEqual([]);
+  });
+
+  it('Remove: Alice removes a file and it goes from Bob\'s screen at once; Undo brings it back', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const alice = await open('Alice', LAPTOP);
+    const bob = await open('Bob', LAPTOP);
+    const task = await alice.addTask('Pick the venue');
+    await alice.openDescription(task);
+    await bob.waitForFields(task, { title: 'Pick the venue' });
+    await bob.openDescription(task);
+    await alice.detail.getByTestId('attach-input').setInputFiles({ name: 'hall.png', mimeType: 'image/png', buffer: png(40, 30, 6) });
+    await alice.detail.getByTestId('attach-input').setInputFiles({ name: 'garden.png', mimeType: 'image/png', buffer: png(40, 30, 7) });
+    for (const name of ['hall.png', 'garden.png']) await waitForState(bob, name, 'uploaded');
+
+    await tile(alice, 'hall.png').getByTestId('attachment-remove').click();
+    await tile(alice, 'hall.png').waitFor({ state: 'detached' });
+    await tile(bob, 'hall.png').waitFor({ state: 'detached' });
+    expect(await bob.detail.getByTestId('attachment-name').allTextContents()).toEqual(['garden.png']);
+    const toast = alice.page.getByTestId('attachment-removed-toast');
+    expect(await toast.textContent()).toContain('Removed hall.png');
+    await screenshot(alice, 'attachments-removed.png');
+
+    await toast.getByTestId('attachment-undo-remove').click();
+    await waitForState(alice, 'hall.png', 'uploaded');
+    await waitForState(bob, 'hall.png', 'uploaded');
+    expect(await loadedThumbnail(bob, 'hall.png')).not.toMatch(/^blob:/);
+    await tile(bob, 'hall.png').getByTestId('attachment-remove').click();
+    await tile(alice, 'hall.png').waitFor({ state: 'detached' });
+    await alice.waitForLight('green', { pending: 'none' });
+
+    expect(alice.errors, "Alice's page errors").toEqual([]);
+    expect(bob.errors, "Bob's page errors").toEqual([]);
+  });
+
+  it('Remove on a phone, offline: a photo still waiting is removed and nothing of it reaches the server once online', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const alice = await open('Alice', LAPTOP);
+    const bob = await open('Bob', PHONE, `http://${proxy.host}:${proxy.port}/`);
+    const task = await alice.addTask('Mend the fence');
+    await alice.openDescription(task);
+    await bob.waitForFields(task, { title: 'Mend the fence' });
+    await bob.openDescription(task);
+    await bob.waitForLight('green', { pending: 'none' });
+    const requests = fileRequests(bob.context);
+
+    proxy.cut();
+    await bob.waitForLight('red');
+    await bob.detail.getByTestId('take-photo-input').setInputFiles({ name: 'fence.png', mimeType: 'image/png', buffer: png(64, 48, 8) });
+    await waitForState(bob, 'fence.png', 'waiting');
+    await waitForOutbox(bob, (entries) => entries.some((entry) => entry.startsWith('fence.png')), 'list the waiting photo');
+    await bob.closeMenu();
+    const remove = tile(bob, 'fence.png').getByTestId('attachment-remove');
+    await expectTappable(remove, 'Remove');
+    await remove.click();
+    await tile(bob, 'fence.png').waitFor({ state: 'detached' });
+    await waitForOutbox(bob, (entries) => !entries.some((entry) => entry.startsWith('fence.png')), 'drop the removed photo');
+    await bob.closeMenu();
+
+    proxy.restore();
+    await bob.page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await bob.waitForLight('green', { pending: 'none' });
+    await alice.waitForFields(task, { title: 'Mend the fence' });
+    expect(requests, 'no request for the removed photo').toEqual([]);
+    expect(await alice.detail.getByTestId('attachment').count(), 'Alice never saw it').toBe(0);
 
     expect(alice.errors, "Alice's page errors").toEqual([]);
     expect(bob.errors, "Bob's page errors").toEqual([]);

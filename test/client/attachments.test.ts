@@ -137,6 +137,56 @@ async function download(server: Pick<TestServer, 'syncUrl'>, document: string, h
 
 const summaries = (handle: DocumentHandle) => handle.outbox().map((entry) => entry.summary);
 
+/** The pieces attaching reads a file in (the client's `LOCAL_CHUNK_BYTES`). */
+const PIECE_BYTES = 256 * 1024;
+
+/**
+ * A Blob that refuses to be read more than one piece at a time: reading it whole (`arrayBuffer`, `bytes`, `text`,
+ * `stream`) or slicing more than `PIECE_BYTES` throws, as a phone out of memory would. Counts the pieces read.
+ */
+class PieceByPieceBlob extends Blob {
+  slices = 0;
+
+  override slice(start?: number, end?: number, type?: string): Blob {
+    const piece = super.slice(start, end, type);
+    if (piece.size > PIECE_BYTES) throw new RangeError(`asked for ${piece.size} bytes at once`);
+    this.slices += 1;
+    return piece;
+  }
+
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    throw new RangeError(`asked for the whole file (${this.size} bytes) at once`);
+  }
+
+  override bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    throw new RangeError(`asked for the whole file (${this.size} bytes) at once`);
+  }
+
+  override text(): Promise<string> {
+    throw new RangeError(`asked for the whole file (${this.size} bytes) at once`);
+  }
+
+  override stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    throw new RangeError(`asked for the whole file (${this.size} bytes) at once`);
+  }
+}
+
+/** `count` pieces of `PIECE_BYTES` (the last `last` bytes long), each its own pattern, the first a PNG signature. */
+function largeFile(count: number, last: number): { pieces: Uint8Array[]; hash: string; size: number } {
+  const pieces = Array.from({ length: count }, (_, index) => fileBytes(index === count - 1 ? last : PIECE_BYTES, index === 0 ? 'image/png' : '', 100 + index));
+  const hash = pieces.reduce((digest, piece) => digest.update(piece), createHash('sha256')).digest('hex');
+  return { pieces, hash, size: pieces.reduce((sum, piece) => sum + piece.byteLength, 0) };
+}
+
+/** The device's copy of a file, as `client.fileUrl` shows it. */
+async function deviceCopy(client: SyncClient, document: string, hash: string): Promise<Uint8Array> {
+  const url = await client.fileUrl(document, hash);
+  expect(url).toMatch(/^blob:/);
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  URL.revokeObjectURL(url);
+  return bytes;
+}
+
 describe('client attachments', () => {
   it('attached online: another copy sees the record pending, then uploaded, and reads the same bytes', async () => {
     freshIndexedDB();
@@ -260,7 +310,11 @@ describe('client attachments', () => {
 
     const big = await handle.attach(new File([fileBytes(150_000, 'image/png', 4) as BlobPart], 'poster.png', { type: 'image/png' }));
     const binary = await handle.attach(new File([fileBytes(1000, 'application/x-msdownload', 5) as BlobPart], 'setup.exe', { type: 'application/x-msdownload' }));
-    await waitFor(() => record(handle, big.id)?.state === 'failed' && record(handle, binary.id)?.state === 'failed', { message: 'both to fail' });
+    // The record is written before the upload leaves the queue and its `failed` event goes: wait for both.
+    await waitFor(
+      () => record(handle, big.id)?.state === 'failed' && record(handle, binary.id)?.state === 'failed' && progress.filter((p) => p.state === 'failed').length === 2,
+      { message: 'both to fail' },
+    );
     expect(record(handle, big.id)?.error).toMatch(/100000|too large|larger|over/i);
     expect(record(handle, binary.id)?.error).toMatch(/application\/x-msdownload/);
     const ended = progress.filter((p) => p.state === 'failed');
@@ -301,6 +355,143 @@ describe('client attachments', () => {
     const bob = makeClient(server, { token: await token('bob'), persistence: false }).open('project-5');
     await waitFor(() => record(bob, info.id)?.state === 'uploaded');
     expect(sha256((await download(server, 'project-5', info.hash)).bytes)).toBe(info.hash);
+  });
+
+  it('a large file (20 MB) is read, hashed and kept a piece at a time: the device reads back the same bytes, the server gets the same SHA-256', { timeout: 60_000 }, async () => {
+    const idb = freshIndexedDB();
+    const server = await startTestServer();
+    const alice = makeClient(server, { token: await token('alice') });
+    const handle = alice.open('project-7');
+    await handle.whenSynced();
+    const { pieces, hash, size } = largeFile(80, PIECE_BYTES - 1000);
+    const file = new PieceByPieceBlob(pieces as BlobPart[], { type: 'image/png' });
+
+    const info = await handle.attach(file, { name: 'video.png' });
+    expect(info).toMatchObject({ size, hash, state: 'pending' });
+    expect(file.slices).toBe(80);
+    const kept = await deviceCopy(alice, 'project-7', hash);
+    expect(kept.byteLength).toBe(size);
+    expect(sha256(kept)).toBe(hash);
+    await waitFor(() => record(handle, info.id)?.state === 'uploaded', { timeoutMs: 40_000, message: 'the upload to end' });
+    expect(sha256((await download(server, 'project-7', hash)).bytes)).toBe(hash);
+    // Nothing staged is left beside the kept pieces.
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = idb.open('concord-files/t1.alice');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const keys = await new Promise<IDBValidKey[]>((resolve) => {
+      const request = db.transaction('chunks', 'readonly').objectStore('chunks').getAllKeys();
+      request.onsuccess = () => resolve(request.result);
+    });
+    db.close();
+    expect(keys).toHaveLength(80);
+  });
+
+  it('pieces a crash left mid-attach (staged, never kept) are deleted when the files database next opens', async () => {
+    const idb = freshIndexedDB();
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = idb.open('concord-files/t1.alice');
+      open.onupgradeneeded = () => ['files', 'chunks', 'queue'].forEach((store) => open.result.createObjectStore(store));
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    await new Promise<void>((resolve) => {
+      const transaction = db.transaction('chunks', 'readwrite');
+      transaction.objectStore('chunks').put(new Uint8Array(PIECE_BYTES), 'staged-crashed:0');
+      transaction.objectStore('chunks').put(new Uint8Array(10), 'staged-crashed:1');
+      transaction.oncomplete = () => resolve();
+    });
+    db.close();
+    const server = await startTestServer();
+    await server.stop();
+    const alice = makeClient(server, { token: await token('alice') });
+    const handle = alice.open('project-11');
+    await handle.whenLoaded();
+    const info = await handle.attach(new File([fileBytes(2000, 'image/png', 12) as BlobPart], 'after.png', { type: 'image/png' }));
+    const reopened = await new Promise<IDBDatabase>((resolve) => {
+      const open = idb.open('concord-files/t1.alice');
+      open.onsuccess = () => resolve(open.result);
+    });
+    const keys = await new Promise<IDBValidKey[]>((resolve) => {
+      const request = reopened.transaction('chunks', 'readonly').objectStore('chunks').getAllKeys();
+      request.onsuccess = () => resolve(request.result);
+    });
+    reopened.close();
+    expect(keys).toHaveLength(1);
+    expect(String(keys[0])).toMatch(/^staged-[0-9a-f-]{36}:0$/);
+    expect(sha256(await deviceCopy(alice, 'project-11', info.hash))).toBe(info.hash);
+  });
+
+  it('without IndexedDB (in memory) a file is read a piece at a time too, and never whole', async () => {
+    const server = await startTestServer();
+    await server.stop();
+    const client = makeClient(server, { token: await token('alice'), persistence: false });
+    const handle = client.open('project-8');
+    await handle.whenLoaded();
+    const { pieces, hash, size } = largeFile(9, 12_345);
+    const file = new PieceByPieceBlob(pieces as BlobPart[], { type: 'image/png' });
+    const info = await handle.attach(file, { name: 'clip.png' });
+    expect(info).toMatchObject({ size, hash });
+    expect(file.slices).toBe(9);
+    expect(sha256(await deviceCopy(client, 'project-8', hash))).toBe(hash);
+    expect(summaries(handle)).toEqual([`clip.png (${(size / MIB).toFixed(1)} MB) waiting to upload`]);
+  });
+
+  it('a record removed while its file waits (detach) cancels the upload: nothing is sent once online, and the bytes leave the device at close', async () => {
+    const idb = freshIndexedDB();
+    const server = await startTestServer();
+    await server.stop();
+    const requests = watchFileRequests();
+    const alice = makeClient(server, { token: await token('alice') });
+    const handle = alice.open('project-9');
+    await handle.whenLoaded();
+    const kept = await handle.attach(new File([fileBytes(3000, 'image/png', 9) as BlobPart], 'keep.png', { type: 'image/png' }));
+    const removed = await handle.attach(new File([fileBytes(5000, 'image/png', 10) as BlobPart], 'drop.png', { type: 'image/png' }));
+    expect(summaries(handle)).toHaveLength(2);
+
+    expect(handle.detach(removed.id)).toBe(true);
+    expect(record(handle, removed.id)).toBeUndefined();
+    await waitFor(() => summaries(handle).length === 1, { message: 'the removed file to leave the outbox' });
+    expect(summaries(handle)).toEqual(['keep.png (2.9 KB) waiting to upload']);
+
+    await server.start();
+    await waitFor(() => record(handle, kept.id)?.state === 'uploaded', { timeoutMs: 20_000, message: 'the kept file to upload' });
+    await waitFor(() => handle.status.synced && handle.outbox().length === 0);
+    expect(requests.log.filter((request) => request.method === 'POST').length).toBe(1);
+    expect(requests.patches().map((p) => p.bytes)).toEqual([3000]);
+    expect(await alice.fileUrl('project-9', removed.hash)).toMatch(/^blob:/); // kept while the document is open
+
+    await handle.close();
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = idb.open('concord-files/t1.alice');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const files = await new Promise<IDBValidKey[]>((resolve) => {
+      const request = db.transaction('files', 'readonly').objectStore('files').getAllKeys();
+      request.onsuccess = () => resolve(request.result);
+    });
+    db.close();
+    expect(files).toEqual([kept.hash]);
+  });
+
+  it('undoing an attach while it waits cancels its upload; redo queues it again', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    await server.stop();
+    const requests = watchFileRequests();
+    const alice = makeClient(server, { token: await token('alice') });
+    const handle = alice.open('project-10');
+    await handle.whenLoaded();
+    const info = await handle.attach(new File([fileBytes(4000, 'image/png', 11) as BlobPart], 'again.png', { type: 'image/png' }));
+    handle.history.undo();
+    await waitFor(() => handle.outbox().length === 0, { message: 'the undone file to leave the outbox' });
+    handle.history.redo();
+    await waitFor(() => summaries(handle).includes('again.png (3.9 KB) waiting to upload'), { message: 'the redone file to wait again' });
+    await server.start();
+    await waitFor(() => record(handle, info.id)?.state === 'uploaded', { timeoutMs: 20_000, message: 'the redone file to upload' });
+    expect(requests.patches().map((p) => p.bytes)).toEqual([4000]);
   });
 
   it('a revoked document takes its waiting files off the device: reported as unsendable, queue and bytes deleted', async () => {

@@ -8,9 +8,13 @@
  * are revoked once the tile goes), an icon for anything else, its name, size and where it is: waiting to upload, a
  * progress bar while uploading, uploaded (a tap opens it in a new tab), or failed with the server's reason. A file
  * someone else attached and has not uploaded yet reads "uploading on <name>'s device", without a thumbnail.
+ *
+ * Each tile has **Remove** (×): the file goes at once, for everyone (`handle.detach`: a queued upload stops, nothing
+ * more is sent), with a "Removed <name> — Undo" toast, as in Linear or Notion: no confirm first. Undo puts the same
+ * record back (a file still waiting uploads again: its bytes stay on this device while the task is open).
  */
 import type { AttachmentProgress, DocumentHandle, SyncClient } from '@concord/client';
-import type { PresenceUser } from '@concord/engine';
+import type { AttachmentRecord, FieldValues, PresenceUser } from '@concord/engine';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ACCEPTED_FILES, fileState, formatBytes, iconFor, isImage, type FileState } from '../attachments';
 import { useConnectionState, useOutbox, useRecords } from '../hooks';
@@ -20,6 +24,14 @@ import './Attachments.css';
 
 /** How long the device's copy opened in a new tab stays addressable (the tab has loaded it long before). */
 const OPENED_BLOB_LIFETIME_MS = 60_000;
+/** How long "Removed <name> — Undo" stays (as the "Task deleted" toast). */
+const REMOVED_TOAST_MS = 8_000;
+
+/** A removed attachment, as it was: what Undo puts back. */
+interface Removed {
+  readonly id: string;
+  readonly values: Partial<FieldValues<typeof AttachmentRecord.fields>>;
+}
 
 /** Attaching files to one task, and why the last attempt failed (a name the record refuses, no room on the device). */
 export interface Attaching {
@@ -140,6 +152,21 @@ export function Attachments({ client, handle, taskId, user, attaching }: Attachm
   const queued = new Set(useOutbox(handle).flatMap((entry) => (entry.kind === 'file' && entry.record ? [entry.record] : [])));
   const connected = useConnectionState(client) === 'connected';
   const people = directory(useTeam());
+  const [removed, setRemoved] = useState<Removed | null>(null);
+  useEffect(() => {
+    if (!removed) return;
+    const timer = setTimeout(() => setRemoved(null), REMOVED_TOAST_MS);
+    return () => clearTimeout(timer);
+  }, [removed]);
+
+  const remove = (id: string) => {
+    const values = collection.get(id)?.toJSON();
+    if (values && handle.detach(id)) setRemoved({ id, values });
+  };
+  const undoRemove = () => {
+    if (removed && !collection.has(removed.id)) collection.create(removed.values as Parameters<typeof collection.create>[0], removed.id);
+    setRemoved(null);
+  };
 
   const picked = (event: Event) => {
     const input = event.currentTarget as HTMLInputElement;
@@ -188,10 +215,19 @@ export function Attachments({ client, handle, taskId, user, attaching }: Attachm
                 shown={shown}
                 connected={connected}
                 elsewhereBy={by}
+                onRemove={() => remove(id)}
               />,
             ];
           })}
         </ul>
+      )}
+      {removed && (
+        <div class="deleted-toast" role="status" data-testid="attachment-removed-toast">
+          <span class="deleted-toast__text">Removed {removed.values.name ?? 'the file'}</span>
+          <button type="button" data-testid="attachment-undo-remove" onClick={undoRemove}>
+            Undo
+          </button>
+        </div>
       )}
     </section>
   );
@@ -218,9 +254,10 @@ interface AttachmentTileProps {
   connected: boolean;
   /** Whose device a file pending elsewhere is on ("Alice's", "your other"). */
   elsewhereBy: string;
+  onRemove: () => void;
 }
 
-function AttachmentTile({ id, client, document, file, shown, connected, elsewhereBy }: AttachmentTileProps) {
+function AttachmentTile({ id, client, document, file, shown, connected, elsewhereBy, onRemove }: AttachmentTileProps) {
   // A file pending elsewhere has nothing to show yet, nor has a refused one; the others are here or on the server.
   const url = useFileUrl(client, document, file.hash, isImage(file.type) && shown.kind !== 'elsewhere' && shown.kind !== 'failed');
   const [broken, setBroken] = useState(false);
@@ -290,6 +327,9 @@ function AttachmentTile({ id, client, document, file, shown, connected, elsewher
           {openError}
         </span>
       )}
+      <button type="button" class="attachment__remove" data-testid="attachment-remove" title={`Remove ${file.name}`} aria-label={`Remove ${file.name}`} onClick={onRemove}>
+        ×
+      </button>
     </li>
   );
 }
