@@ -29,6 +29,8 @@ import { deleteNamespace, indexedDBAvailable } from './local.js';
 import { resolveUser } from './presence.js';
 import { assertUpdateFrequency, UpdateClock, type UpdateFrequency } from './frequency.js';
 import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './registry.js';
+import { PowerWatch } from './power.js';
+import { HIDDEN_DISCONNECT_AFTER_MS, HiddenSleep } from './sleep.js';
 import { Socket } from './socket.js';
 import { TokenProvider } from './token.js';
 import { UploadQueue } from './uploads.js';
@@ -65,6 +67,8 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private readonly api: HttpApi;
   private readonly uploads: UploadQueue;
   private readonly endings: UploadEndings;
+  private readonly power: PowerWatch;
+  private readonly hiddenSleep: HiddenSleep;
   private registryOf: Promise<OutboxRegistry | null> | null = null;
   private identity: Promise<Identity> | null = null;
   private destroyed = false;
@@ -95,8 +99,10 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     this.socket.on('state', () => {
       if (!this.socket.isOpen) this.uploads.disconnected();
     });
+    this.power = new PowerWatch(options.saveEnergy ?? 'auto');
     this.context = {
       socket: this.socket,
+      power: this.power,
       tokens: this.tokens,
       versions: new VersionsApi(options.url, this.tokens),
       uploads: this.uploads,
@@ -108,12 +114,23 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       closed: (handle) => {
         if (this.handles.get(handle.name) === handle) this.handles.delete(handle.name);
       },
-      outboxChanged: (name, entries) => void this.recordOutbox(name, entries),
+      outboxChanged: (name, entries) => {
+        void this.recordOutbox(name, entries);
+        // After the document's status takes the change in (it is derived right after this call).
+        queueMicrotask(() => this.hiddenSleep.changed());
+      },
       outboxDeleted: async (name) => {
         await (await this.registry())?.forget(name);
         this.emit('outbox', []);
       },
     };
+    this.hiddenSleep = new HiddenSleep({
+      power: this.power,
+      socket: this.socket,
+      clock: options.clock ?? systemClock,
+      afterMs: options.hiddenDisconnectAfterMs === undefined ? HIDDEN_DISCONNECT_AFTER_MS : options.hiddenDisconnectAfterMs,
+      pending: () => [...this.handles.values()].some((handle) => handle.status.pendingChanges > 0),
+    });
     this.background = new BackgroundSender({
       open: (name) => this.open(name),
       isOpen: (name) => this.handles.has(name),
@@ -131,6 +148,10 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
 
   get nextRetryAt(): number | null {
     return this.socket.nextRetryAt;
+  }
+
+  get sleeping(): boolean {
+    return this.socket.asleep;
   }
 
   get updateFrequency(): UpdateFrequency {
@@ -262,6 +283,8 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       ...[...this.handles.values()].map((handle) => handle.shutdown()),
     ]);
     this.endings.releaseAll();
+    this.hiddenSleep.destroy();
+    this.power.destroy();
     this.socket.destroy();
     this.tokens.destroy();
     this.clock.destroy();

@@ -24,6 +24,7 @@ import { AttachedFiles, attachFile, detachFile, withFiles } from './attachments.
 import { sameEntries } from './changes.js';
 import type { Clock } from './clock.js';
 import { DeviceCopy } from './deviceCopy.js';
+import type { PowerWatch } from './power.js';
 import { DocumentConnection } from './documentConnection.js';
 import { HeldUpdates, type UpdateClock } from './frequency.js';
 import { LOCAL_LOAD_TIMEOUT_MS } from './local.js';
@@ -61,8 +62,10 @@ export interface DocumentContext {
   readonly persistence: boolean;
   /** When held remote updates are applied (the update-frequency preference). */
   readonly clock: UpdateClock;
-  /** Time for presence (typing stops, idle). */
+  /** Time for presence (typing stops, idle, its pace). */
   readonly time: Clock;
+  /** Shown, hidden, or saving energy: the pace of presence (presencePace.ts). */
+  readonly power: PowerWatch;
   /** Called with each IndexedDB database the document opens, so the client can wipe it later. */
   rememberDatabase(name: string): void;
   /** The document's outbox changed (recorded in the namespace's registry, for documents no screen has open). */

@@ -18,6 +18,9 @@ import { CloseReason, parseServerNotice, StorageStatus } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import type { Awareness } from 'y-protocols/awareness';
 import type * as Y from 'yjs';
+import type { Clock } from './clock.js';
+import type { PowerWatch } from './power.js';
+import { PresencePace } from './presencePace.js';
 import type { Socket } from './socket.js';
 import type { TokenProvider } from './token.js';
 
@@ -69,11 +72,13 @@ export class DocumentConnection {
   private degraded = false;
   /** Stops sending fresh tokens; set while the document is authenticated. */
   private stopRefreshing: (() => void) | null = null;
+  /** When presence goes out (at once, or paced on a low battery, the data saver, a hidden tab). */
+  private readonly pace: PresencePace;
 
   constructor(
     name: string,
     document: { doc: Y.Doc; awareness: Awareness },
-    context: { socket: Socket; tokens: TokenProvider },
+    context: { socket: Socket; tokens: TokenProvider; power: PowerWatch; time: Clock },
     listener: ConnectionListener,
   ) {
     this.name = name;
@@ -87,6 +92,7 @@ export class DocumentConnection {
       websocketProvider: this.socket.provider,
       token: async () => (this.lastToken = await this.tokens.forConnection(this.socket.connection)),
     });
+    this.pace = new PresencePace(this.provider, document.awareness, context.power, context.time);
     this.provider.on('authenticated', this.onAuthenticated);
     this.provider.on('authenticationFailed', this.onRefused);
     this.provider.on('synced', this.onProgress);
@@ -140,6 +146,7 @@ export class DocumentConnection {
 
   destroy(): void {
     this.endRefresh();
+    this.pace.destroy();
     this.socket.off('open', this.onSocketOpen);
     clearTimeout(this.retryTimer);
     // A Close queued on a closed socket would reach the server after the next connection's authentications and

@@ -17,6 +17,9 @@
  * completes (the socket would sit in CLOSING for minutes, documents and presence still writing to it), so the
  * provider is handed the close event at once, as its own `checkConnection` does, and the socket turns `offline` and
  * reconnects like after any lost connection.
+ *
+ * Asleep (`sleep()`: a tab hidden for a long while, client.ts) the socket closes its connection and makes no attempt
+ * at all, whatever happens (focus, network, the backoff), until `wake()`; it reads `offline` meanwhile.
  */
 import { CloseCode } from '@concord/engine';
 import { HocuspocusProviderWebsocket, WebSocketStatus, type HocuspocusProvider } from '@hocuspocus/provider';
@@ -89,6 +92,8 @@ export class Socket extends ObservableV2<SocketEvents> {
   private retryAt: number | null = null;
   /** The next close is one we asked for (`syncNow`): reconnect at once. */
   private reconnectAtOnce = false;
+  /** Let go of the connection on purpose (`sleep`): no attempt until `wake`. */
+  private sleeping = false;
   private destroyed = false;
   private readonly window = eventSource(globalThis);
   private readonly document = eventSource((globalThis as { document?: unknown }).document);
@@ -135,12 +140,36 @@ export class Socket extends ObservableV2<SocketEvents> {
     return this.socketStatus === WebSocketStatus.Connected;
   }
 
+  get asleep(): boolean {
+    return this.sleeping;
+  }
+
+  /** Closes the connection (gracefully) and makes no attempt until `wake()`. */
+  sleep(): void {
+    if (this.destroyed || this.sleeping) return;
+    this.sleeping = true;
+    clearTimeout(this.retryTimer);
+    this.setRetryAt(null);
+    this.provider.disconnect();
+    this.update();
+  }
+
+  /** Connects again at once after `sleep()`, with the backoff started over. */
+  wake(): void {
+    if (!this.sleeping) return;
+    this.sleeping = false;
+    this.failures = 0;
+    this.unstable = 0;
+    this.update();
+    this.connectNow();
+  }
+
   /**
    * Reconnects now and resyncs every document: a closed socket tries at once (the backoff starts over); an open one
    * is closed and opened again, so every document runs its sync handshake anew.
    */
   syncNow(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.sleeping) return;
     this.failures = 0;
     if (this.socketStatus === WebSocketStatus.Connected && this.provider.webSocket) {
       this.reconnectAtOnce = true;
@@ -175,6 +204,7 @@ export class Socket extends ObservableV2<SocketEvents> {
 
   private derive(): ConnectionState {
     if (browserSaysOffline()) return 'offline';
+    if (this.sleeping && this.socketStatus === WebSocketStatus.Disconnected) return 'offline';
     if (this.refused) return 'unauthorized';
     if (this.unstable >= UNSTABLE_CONNECTIONS_IN_A_ROW) return 'degraded';
     switch (this.socketStatus) {
@@ -204,7 +234,7 @@ export class Socket extends ObservableV2<SocketEvents> {
   private connectNow(): void {
     clearTimeout(this.retryTimer);
     this.setRetryAt(null);
-    if (this.destroyed || this.socketStatus !== WebSocketStatus.Disconnected) return;
+    if (this.destroyed || this.sleeping || this.socketStatus !== WebSocketStatus.Disconnected) return;
     void this.provider.connect();
   }
 
@@ -279,6 +309,11 @@ export class Socket extends ObservableV2<SocketEvents> {
     if (openedAt !== null && Date.now() - openedAt >= STABLE_CONNECTION_MS) {
       this.failures = 0;
       this.unstable = 0;
+    }
+    if (this.sleeping) {
+      // Closed on purpose: not a failure, and no attempt until woken.
+      this.update();
+      return;
     }
     const atOnce = this.reconnectAtOnce;
     this.reconnectAtOnce = false;

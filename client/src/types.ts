@@ -86,10 +86,27 @@ export interface SyncClientOptions {
    */
   updateFrequency?: UpdateFrequency;
   /**
-   * Time for presence decisions (idle after `IDLE_AFTER_MS`, typing that stops), for tests that move time forward.
+   * Time for presence decisions (idle after `IDLE_AFTER_MS`, typing that stops, the presence pace) and for the hidden
+   * tab's sleep, for tests that move time forward.
    * @default the system clock
    */
   clock?: Clock;
+  /**
+   * A tab hidden this long closes its socket (peers see its user leave; nothing is sent or received) and reconnects at
+   * once when shown. A change made meanwhile still goes out: it wakes the socket, which sleeps again once it is sent.
+   * `null` keeps the socket open however long the tab is hidden.
+   * @default 300_000 (`HIDDEN_DISCONNECT_AFTER_MS`, five minutes) — a tab left in the background for a coffee keeps its
+   *   connection; one forgotten for the afternoon stops costing the server and the battery.
+   */
+  hiddenDisconnectAfterMs?: number | null;
+  /**
+   * Presence at a slower pace to save energy: `'auto'` when the battery is low and not charging or the data saver is on
+   * (where the browser tells), `'always'`, or `'never'`. Saving, each document's presence (cursors, selections,
+   * typing) goes out at most once per `ECONOMY_PRESENCE_MS` (1 s) with its latest state; a hidden tab's at most once per
+   * `HIDDEN_PRESENCE_MS` (5 s) whatever this says. Edits are never slowed.
+   * @default 'auto'
+   */
+  saveEnergy?: 'auto' | 'always' | 'never';
 }
 
 /**
@@ -283,6 +300,8 @@ export interface SyncClient extends Observable<SyncClientEvents> {
   readonly state: ConnectionState;
   /** When the next connection attempt is due (ms since the epoch); null while connected or waiting for the network. */
   readonly nextRetryAt: number | null;
+  /** The tab has been hidden for `hiddenDisconnectAfterMs` and let go of its socket (`state` reads `offline`). */
+  readonly sleeping: boolean;
   readonly updateFrequency: UpdateFrequency;
   /** Changes how often remote changes are applied; switching to `live` applies what is held at once. */
   setUpdateFrequency(frequency: UpdateFrequency): void;

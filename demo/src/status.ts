@@ -5,7 +5,8 @@
  * connection. Red: offline, unauthorized (edits are kept locally and counted as pending; a refused token is renewed
  * by the client on its own), or a local copy that cannot be written ("Not saved on this device"). A reconnect attempt
  * after the connection was lost stays red until it succeeds, so the light does not flicker with every retry. A document
- * whose access was revoked says so; one that turned read-only with local changes says they are not sent.
+ * whose access was revoked says so; one that turned read-only with local changes says they are not sent. A tab
+ * hidden long enough that the client let go of its socket (`sleeping`) is paused, not offline: shown, it reconnects.
  */
 import type { ConnectionState, DocumentStatus } from '@concord/client';
 
@@ -23,11 +24,13 @@ export interface Indicator {
  * @param lastSettled the last state other than `connecting` (null before the first), to tell a first connection
  *   (yellow) from a retry after losing the connection (still red)
  * @param statuses the status of every document the screen shows; null for one opened but not reporting yet
+ * @param sleeping the client let go of its socket because the tab was hidden (`SyncClient.sleeping`)
  */
 export function indicatorFor(
   state: ConnectionState,
   lastSettled: ConnectionState | null,
   statuses: readonly (DocumentStatus | null)[],
+  sleeping = false,
 ): Indicator {
   const open = statuses.filter((status): status is DocumentStatus => status !== null);
   // A document whose status is not known yet (just opened) is not synced; nothing open is nothing to show green for.
@@ -42,6 +45,7 @@ export function indicatorFor(
   }
   // Changes that are neither on the server nor on this device: the one state where closing the tab loses work.
   if (open.some((status) => status.localCopy === 'failed')) return { light: 'red', label: 'Not saved on this device', pending };
+  if (state === 'offline' && sleeping) return { light: 'yellow', label: 'Paused · tab hidden', pending };
   if (state === 'offline') return { light: 'red', label: 'Offline', pending };
   if (state === 'connecting' && (lastSettled === 'offline' || lastSettled === 'unauthorized')) {
     return { light: 'red', label: 'Offline · reconnecting…', pending };

@@ -19,7 +19,7 @@ export function StatusIndicator({ client, documents, elsewhere }: StatusIndicato
   const previous = lastSettled.current;
   if (state !== 'connecting') lastSettled.current = state;
   const shown = documents.filter(([handle]) => handle !== null);
-  const onScreen = indicatorFor(state, previous, shown.map(([, status]) => status));
+  const onScreen = indicatorFor(state, previous, shown.map(([, status]) => status), client.sleeping);
   const pending = onScreen.pending + elsewhere;
   const { light, label } = onScreen.light === 'green' && elsewhere > 0 ? { light: 'yellow', label: 'Syncing…' } : onScreen;
   const perDocument = shown
