@@ -32,6 +32,7 @@ import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './re
 import { PowerWatch } from './power.js';
 import { HIDDEN_DISCONNECT_AFTER_MS, HiddenSleep } from './sleep.js';
 import { Socket } from './socket.js';
+import { Telemetry, TELEMETRY_INTERVAL_MS } from './telemetry.js';
 import { TokenProvider } from './token.js';
 import { UploadQueue } from './uploads.js';
 import { VersionsApi } from './versions.js';
@@ -69,6 +70,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private readonly endings: UploadEndings;
   private readonly power: PowerWatch;
   private readonly hiddenSleep: HiddenSleep;
+  private readonly telemetry: Telemetry;
   private registryOf: Promise<OutboxRegistry | null> | null = null;
   private identity: Promise<Identity> | null = null;
   private destroyed = false;
@@ -100,9 +102,20 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       if (!this.socket.isOpen) this.uploads.disconnected();
     });
     this.power = new PowerWatch(options.saveEnergy ?? 'auto');
+    this.telemetry = new Telemetry({
+      socket: this.socket,
+      clock: options.clock ?? systemClock,
+      intervalMs: options.telemetryIntervalMs === undefined ? TELEMETRY_INTERVAL_MS : options.telemetryIntervalMs,
+      send: (payload) => {
+        const connected = [...this.handles.values()].find((handle) => handle.status.state === 'connected');
+        connected?.sendStateless(payload);
+        return connected !== undefined;
+      },
+    });
     this.context = {
       socket: this.socket,
       power: this.power,
+      telemetry: this.telemetry,
       tokens: this.tokens,
       versions: new VersionsApi(options.url, this.tokens),
       uploads: this.uploads,
@@ -285,6 +298,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     this.endings.releaseAll();
     this.hiddenSleep.destroy();
     this.power.destroy();
+    this.telemetry.destroy();
     this.socket.destroy();
     this.tokens.destroy();
     this.clock.destroy();

@@ -25,6 +25,7 @@ import { sameEntries } from './changes.js';
 import type { Clock } from './clock.js';
 import { DeviceCopy } from './deviceCopy.js';
 import type { PowerWatch } from './power.js';
+import type { Telemetry } from './telemetry.js';
 import { DocumentConnection } from './documentConnection.js';
 import { HeldUpdates, type UpdateClock } from './frequency.js';
 import { LOCAL_LOAD_TIMEOUT_MS } from './local.js';
@@ -66,6 +67,8 @@ export interface DocumentContext {
   readonly time: Clock;
   /** Shown, hidden, or saving energy: the pace of presence (presencePace.ts). */
   readonly power: PowerWatch;
+  /** Delivery measured on this client, reported to the server (telemetry.ts). */
+  readonly telemetry: Telemetry;
   /** Called with each IndexedDB database the document opens, so the client can wipe it later. */
   rememberDatabase(name: string): void;
   /** The document's outbox changed (recorded in the namespace's registry, for documents no screen has open). */

@@ -14,7 +14,7 @@
  * While authenticated, the document sends each fresh token the token provider fetches ahead of the current one's
  * expiry (`TokenProvider.onRefresh`) over its open session: the server moves the session's expiry, nothing is resent.
  */
-import { CloseReason, parseServerNotice, StorageStatus } from '@concord/engine';
+import { CloseReason, parseServerNotice, parseTelemetry, StorageStatus } from '@concord/engine';
 import { HocuspocusProvider } from '@hocuspocus/provider';
 import type { Awareness } from 'y-protocols/awareness';
 import type * as Y from 'yjs';
@@ -22,6 +22,7 @@ import type { Clock } from './clock.js';
 import type { PowerWatch } from './power.js';
 import { PresencePace } from './presencePace.js';
 import type { Socket } from './socket.js';
+import type { Telemetry } from './telemetry.js';
 import type { TokenProvider } from './token.js';
 
 /** First retry of a document refused for its token; doubles per refusal (with jitter) up to the cap. */
@@ -74,11 +75,14 @@ export class DocumentConnection {
   private stopRefreshing: (() => void) | null = null;
   /** When presence goes out (at once, or paced on a low battery, the data saver, a hidden tab). */
   private readonly pace: PresencePace;
+  /** Delivery measured here and reported to the server (telemetry.ts). */
+  private readonly telemetry: Telemetry;
+  private readonly stopTelemetry: () => void;
 
   constructor(
     name: string,
     document: { doc: Y.Doc; awareness: Awareness },
-    context: { socket: Socket; tokens: TokenProvider; power: PowerWatch; time: Clock },
+    context: { socket: Socket; tokens: TokenProvider; power: PowerWatch; time: Clock; telemetry: Telemetry },
     listener: ConnectionListener,
   ) {
     this.name = name;
@@ -93,6 +97,8 @@ export class DocumentConnection {
       token: async () => (this.lastToken = await this.tokens.forConnection(this.socket.connection)),
     });
     this.pace = new PresencePace(this.provider, document.awareness, context.power, context.time);
+    this.telemetry = context.telemetry;
+    this.stopTelemetry = context.telemetry.watch(document.doc, this.provider, (payload) => this.sendStateless(payload));
     this.provider.on('authenticated', this.onAuthenticated);
     this.provider.on('authenticationFailed', this.onRefused);
     this.provider.on('synced', this.onProgress);
@@ -147,6 +153,7 @@ export class DocumentConnection {
   destroy(): void {
     this.endRefresh();
     this.pace.destroy();
+    this.stopTelemetry();
     this.socket.off('open', this.onSocketOpen);
     clearTimeout(this.retryTimer);
     // A Close queued on a closed socket would reach the server after the next connection's authentications and
@@ -159,6 +166,7 @@ export class DocumentConnection {
     this.authenticatedHere = true;
     this.stopRefreshing ??= this.tokens.onRefresh(this.sendFreshToken);
     this.degraded = false; // a server that is still degraded says so again right after authentication
+    this.telemetry.authenticated((payload) => this.sendStateless(payload));
     this.retryDelayMs = REFUSED_RETRY_MIN_DELAY_MS;
     this.refusedFor = null;
     this.refusedWith = null;
@@ -174,7 +182,10 @@ export class DocumentConnection {
   private readonly onStateless = ({ payload }: { payload: string }) => {
     const notice = parseServerNotice(payload);
     if (!notice) {
-      this.listener.stateless(payload);
+      const measured = parseTelemetry(payload);
+      if (measured?.concord === 'clock') this.telemetry.clockAnswer(measured);
+      else if (measured?.concord === 'stamp') this.telemetry.stamp(this.provider.document, measured);
+      else this.listener.stateless(payload);
       return;
     }
     this.degraded = notice.status === StorageStatus.Degraded;

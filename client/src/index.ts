@@ -11,6 +11,7 @@ export { TYPING_TIMEOUT_MS } from './presence.js';
 export { ECONOMY_PRESENCE_MS, HIDDEN_PRESENCE_MS } from './presencePace.js';
 export { LOW_BATTERY_LEVEL } from './power.js';
 export { HIDDEN_DISCONNECT_AFTER_MS, WAKE_LINGER_MS } from './sleep.js';
+export { STAMP_INTERVAL_MS, STAMP_WAIT_MS, TELEMETRY_INTERVAL_MS } from './telemetry.js';
 export { UNDO_CAPTURE_TIMEOUT_MS, UNDO_MAX_STEPS } from './history.js';
 export { ApiError, apiBase } from './http.js';
 export { LOCAL_CHUNK_BYTES } from './deviceFiles.js';

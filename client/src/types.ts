@@ -107,6 +107,14 @@ export interface SyncClientOptions {
    * @default 'auto'
    */
   saveEnergy?: 'auto' | 'always' | 'never';
+  /**
+   * How often the client reports what it measured to the server (time from a peer's edit to this client's document,
+   * acknowledgement round trips, connections lost by cause, the page's uncaught errors), which exports it in
+   * `/metrics` as `concord_client_*`. One small message per interval at most, only when something was measured; `null`
+   * measures and reports nothing.
+   * @default 60_000 (`TELEMETRY_INTERVAL_MS`) — a minute's samples in one message, a negligible share of the traffic.
+   */
+  telemetryIntervalMs?: number | null;
 }
 
 /**

@@ -63,6 +63,8 @@ export {
 } from './presence.js';
 export type { LastSeen, Peer, PresenceCursor, PresenceState, PresenceStatus, PresenceUser } from './presence.js';
 export { parseServerNotice, StorageStatus, storageNotice } from './notices.js';
+export { ConnectionLoss, MAX_TELEMETRY_LABELS, MAX_TELEMETRY_MS, MAX_TELEMETRY_SAMPLES, parseTelemetry, telemetryPayload } from './telemetry.js';
+export type { ClockAnswer, ClockRequest, EditStamp, TelemetryMessage, TelemetryReport } from './telemetry.js';
 export type { ServerNotice } from './notices.js';
 export {
   assertChannelName,

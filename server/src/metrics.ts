@@ -274,6 +274,18 @@ export function createMetrics(sources: MetricSources) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    syncTransportConnections: new Gauge({
+      name: 'concord_sync_transport_connections',
+      help: 'Open /sync connections by transport (websocket, or http: the fallback of docs/http-fallback-design.md)',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    httpSyncRequests: new Counter({
+      name: 'concord_http_sync_requests_total',
+      help: 'Requests of the HTTP sync fallback by kind (open, poll, send, close) and status',
+      labelNames: ['kind', 'status'] as const,
+      registers: [registry],
+    }),
     refusedRequests: new Counter({
       name: 'concord_refused_requests_total',
       help: 'HTTP API requests refused before their body was read, by status (401 no or bad credential, 403 not granted, 413 too large)',
@@ -354,7 +366,47 @@ export function createMetrics(sources: MetricSources) {
       labelNames: ['access'] as const,
       registers: [registry],
     }),
+    // Measured by Concord clients and reported over their connections (extensions/TelemetryExtension.ts).
+    clientPropagation: new Histogram({
+      name: 'concord_client_update_propagation_seconds',
+      help: "Time from a peer's edit to the receiving client's document, measured by clients (server-corrected clocks, sampled)",
+      buckets: CLIENT_LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    clientDelivery: new Histogram({
+      name: 'concord_client_message_delivery_seconds',
+      help: "Time from a client's local change to the server's durable acknowledgement, measured by the client",
+      buckets: CLIENT_LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    clientReconnects: new Counter({
+      name: 'concord_client_reconnection_attempts_total',
+      help: 'Connections clients lost and tried again, by cause (dead-connection, offline, closed-<code>)',
+      labelNames: ['cause'] as const,
+      registers: [registry],
+    }),
+    clientFailedConnections: new Counter({
+      name: 'concord_client_failed_connections_total',
+      help: 'Connection attempts that never opened, as clients report them, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    clientErrors: new Counter({
+      name: 'concord_client_errors_total',
+      help: 'Errors clients report, by kind (uncaught, unhandled-rejection, local-copy)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    clientReports: new Counter({
+      name: 'concord_client_reports_total',
+      help: 'Telemetry reports from clients, by outcome (accepted; refused: malformed, too-often)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
   };
 }
+
+/** Seconds, from what loopback shows (a few ms) to a phone on a poor network (several seconds). */
+const CLIENT_LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -34,6 +34,7 @@ import { RedisBus } from './cluster/RedisBus.js';
 import { AuthExtension } from './extensions/AuthExtension.js';
 import { BroadcastExtension } from './extensions/BroadcastExtension.js';
 import { ChannelExtension } from './extensions/ChannelExtension.js';
+import { TelemetryExtension } from './extensions/TelemetryExtension.js';
 import { PresenceExtension } from './extensions/PresenceExtension.js';
 import { LimitsExtension } from './extensions/LimitsExtension.js';
 import { LoggingExtension } from './extensions/LoggingExtension.js';
@@ -355,6 +356,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
         views,
         new StampClampExtension(),
         new ChannelExtension(channels, log.child({ component: 'channels' })),
+        new TelemetryExtension(metrics),
         presence,
         ...awarenessRelay,
         lifecycleHooks,
