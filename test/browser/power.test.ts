@@ -99,7 +99,7 @@ describe.skipIf(skipWithoutChromium())('battery and hidden tabs in Chromium (iss
     await alice.remoteCaret('bob').waitFor({ timeout: UI_TIMEOUT_MS });
   }, SCENARIO_TIMEOUT_MS);
 
-  it('a tab hidden for five minutes lets go of its socket (Alice sees Carol leave, Carol's light says paused) and takes it back when shown', async () => {
+  it('a tab hidden for five minutes lets go of its socket (Alice sees Carol leave, Carol’s light says paused) and takes it back when shown', async () => {
     const [alice] = rig.pages;
     if (!alice) throw new Error('the first test did not run');
     const carol = await rig.open('Carol');
