@@ -14,6 +14,8 @@ import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
 import { UploadEndings } from './attachments.js';
 import { BackgroundSender } from './background.js';
+import { cacheLimits, DocumentCache, type CachedDocument } from './cache.js';
+import { cacheDatabaseName } from './cacheRecords.js';
 import { DEFAULT_MAX_RECONNECT_DELAY_MS } from './backoff.js';
 import { ChannelSubscription } from './channel.js';
 import { systemClock } from './clock.js';
@@ -25,7 +27,7 @@ import { filesDatabaseName, IndexedDBFiles, LOCAL_CHUNK_BYTES, MemoryFiles, type
 import { SyncedDocument, type DocumentContext } from './document.js';
 import { HttpApi } from './http.js';
 import { resolveIdentity, type Identity } from './identity.js';
-import { deleteNamespace, indexedDBAvailable } from './local.js';
+import { deleteLocalDatabase, deleteNamespace, indexedDBAvailable, localDatabaseName } from './local.js';
 import { resolveUser } from './presence.js';
 import { assertUpdateFrequency, UpdateClock, type UpdateFrequency } from './frequency.js';
 import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './registry.js';
@@ -68,6 +70,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private readonly api: HttpApi;
   private readonly uploads: UploadQueue;
   private readonly endings: UploadEndings;
+  private readonly cache: DocumentCache;
   private readonly power: PowerWatch;
   private readonly hiddenSleep: HiddenSleep;
   private readonly telemetry: Telemetry;
@@ -144,6 +147,18 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       afterMs: options.hiddenDisconnectAfterMs === undefined ? HIDDEN_DISCONNECT_AFTER_MS : options.hiddenDisconnectAfterMs,
       pending: () => [...this.handles.values()].some((handle) => handle.status.pendingChanges > 0),
     });
+    this.cache = new DocumentCache(cacheLimits(options.cache), {
+      namespace: async () => (this.context.persistence ? (await this.whoAmI()).namespace : null),
+      pending: (document) => this.hasPending(document),
+      erase: async (document) => {
+        const { namespace } = await this.whoAmI();
+        if (namespace === null) return;
+        const database = localDatabaseName(namespace, document);
+        await deleteLocalDatabase(database);
+        this.databases.delete(database);
+        await this.uploads.forgetDocument(document);
+      },
+    });
     this.background = new BackgroundSender({
       open: (name) => this.open(name),
       isOpen: (name) => this.handles.has(name),
@@ -191,12 +206,37 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     return registry ? registry.pending() : [];
   }
 
+  cachedDocuments(): Promise<CachedDocument[]> {
+    return this.cache.list();
+  }
+
+  pin(name: string): Promise<void> {
+    assertDocumentName(name);
+    return this.cache.pin(name, true);
+  }
+
+  unpin(name: string): Promise<void> {
+    assertDocumentName(name);
+    return this.cache.pin(name, false);
+  }
+
   open(name: string): DocumentHandle {
     if (this.destroyed) throw new Error('this sync client was destroyed');
     assertDocumentName(name);
     const existing = this.handles.get(name);
     if (existing) return existing.retain();
-    const handle = new SyncedDocument(name, this.context, resolveUser(this.options.user, null));
+    // The cache keeps the copy while the document is open; one being evicted is waited for before it loads.
+    const lease = this.cache.opened(name);
+    const context: DocumentContext = {
+      ...this.context,
+      identity: () => lease.ready.then(() => this.whoAmI()),
+      closed: (closing) => {
+        this.context.closed(closing);
+        // Called from within shutdown(); a microtask later, shutdown() answers when the handle is done (its copy closed).
+        lease.end(Promise.resolve().then(() => closing.shutdown()));
+      },
+    };
+    const handle = new SyncedDocument(name, context, resolveUser(this.options.user, null));
     this.handles.set(name, handle);
     // The typed model's writer, clock and locks, and `conflict` events (conflicts.ts); stopped with the doc.
     const user = this.whoAmI().then(({ user: { id, name: userName } }) => ({ id, name: userName }));
@@ -278,12 +318,15 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     if (target === null) return;
     if (target === own) await Promise.all([...this.handles.values()].map((handle) => handle.forgetLocalCopy()));
     if (target === own) {
+      await this.cache.clear();
       await (await this.registry())?.close();
       this.registryOf = Promise.resolve(null); // nothing of this namespace is recorded on the device any more
       await this.uploads.replaceStore(new MemoryFiles()); // nor its files: what is attached now is kept in memory
     }
     await deleteNamespace(target, this.databases);
-    if (indexedDBAvailable()) await Promise.all([idb.deleteDB(registryDatabaseName(target)), idb.deleteDB(filesDatabaseName(target))]);
+    if (indexedDBAvailable()) {
+      await Promise.all([idb.deleteDB(registryDatabaseName(target)), idb.deleteDB(filesDatabaseName(target)), idb.deleteDB(cacheDatabaseName(target))]);
+    }
   }
 
   override async destroy(): Promise<void> {
@@ -295,6 +338,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       ...[...this.channels.values()].map((channel) => channel.close()),
       ...[...this.handles.values()].map((handle) => handle.shutdown()),
     ]);
+    await this.cache.stop();
     this.endings.releaseAll();
     this.hiddenSleep.destroy();
     this.power.destroy();
@@ -318,6 +362,17 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
   private async deviceFiles(): Promise<DeviceFiles> {
     const { namespace } = await this.whoAmI();
     return this.context.persistence && namespace !== null ? new IndexedDBFiles(namespace) : new MemoryFiles();
+  }
+
+  /**
+   * Whether `document` has something the server does not: a recorded outbox, or a queued upload. Without a registry
+   * (local data was cleared while documents stay open) nothing is known, so everything counts as pending.
+   */
+  private async hasPending(document: string): Promise<boolean> {
+    const registry = await this.registry();
+    if (!registry || (await registry.has(document))) return true;
+    if (this.uploads.waiting(document).length > 0) return true;
+    return (await (await this.uploads.files()).queued()).some((upload) => upload.document === document);
   }
 
   private async recordOutbox(name: string, entries: readonly OutboxEntry[]): Promise<void> {

@@ -2,6 +2,8 @@ export { createSyncClient } from './client.js';
 export { UPDATE_FREQUENCIES, UPDATE_INTERVAL_MS } from './frequency.js';
 export type { UpdateFrequency } from './frequency.js';
 export type { PendingDocument } from './registry.js';
+export { DEFAULT_CACHE_MAX_BYTES, DEFAULT_CACHE_MAX_DOCUMENTS } from './cache.js';
+export type { CachedDocument } from './cache.js';
 export { LOCAL_LOAD_TIMEOUT_MS, localDatabaseName } from './local.js';
 export { TOKEN_EXPIRY_MARGIN_MS } from './token.js';
 export { CONNECT_TIMEOUT_MS, DEAD_CONNECTION_AFTER_MS } from './watchdog.js';

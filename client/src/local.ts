@@ -92,6 +92,43 @@ function deleteDatabase(name: string): Promise<void> {
   });
 }
 
+/**
+ * The bytes of a document's stored updates (what its copy takes on the device, as stored), or null when the database
+ * does not exist — it is never created by asking.
+ */
+export async function storedBytes(name: string): Promise<number | null> {
+  if (!indexedDBAvailable()) return null;
+  const db = await new Promise<IDBDatabase | null>((resolve, reject) => {
+    const request = globalThis.indexedDB.open(name);
+    let created = false;
+    request.onupgradeneeded = () => {
+      created = true;
+      request.transaction?.abort(); // it did not exist: aborting the upgrade leaves nothing behind
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => (created ? resolve(null) : reject(request.error ?? new Error(`could not open ${name}`)));
+  });
+  if (!db) return null;
+  try {
+    if (!db.objectStoreNames.contains('updates')) return 0;
+    const [updates] = idb.transact(db, ['updates'], 'readonly');
+    let bytes = 0;
+    await idb.iterate(updates!, null, (value) => {
+      bytes += (value as Uint8Array).byteLength;
+    });
+    return bytes;
+  } finally {
+    db.close();
+  }
+}
+
+/** The documents of `namespace` with a database on the device, where the browser can list them (else null). */
+export async function storedDocuments(namespace: string): Promise<string[] | null> {
+  if (!indexedDBAvailable() || typeof globalThis.indexedDB.databases !== 'function') return null;
+  const prefix = namespacePrefix(namespace);
+  return (await globalThis.indexedDB.databases()).flatMap((info) => (info.name?.startsWith(prefix) ? [info.name.slice(prefix.length)] : []));
+}
+
 /** Deletes one document's database (other tabs holding it open close it: lib0's `onversionchange`). */
 export async function deleteLocalDatabase(name: string): Promise<void> {
   if (indexedDBAvailable()) await deleteDatabase(name);

@@ -94,6 +94,13 @@ export class OutboxRegistry {
     });
   }
 
+  /** Whether `document` has a recorded outbox, once the writes of it queued before this call are done. */
+  async has(document: string): Promise<boolean> {
+    await this.writing.get(document)?.catch(() => {});
+    const [store] = idb.transact(await this.open(), [STORE], 'readonly');
+    return isPendingDocument(await idb.get(store!, document));
+  }
+
   /** Every document with a recorded outbox, oldest change first. */
   async pending(): Promise<PendingDocument[]> {
     const [store] = idb.transact(await this.open(), [STORE], 'readonly');

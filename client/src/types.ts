@@ -24,6 +24,7 @@ import type {
 } from '@concord/engine';
 import type { ObservableV2 } from 'lib0/observable';
 import type { Awareness } from 'y-protocols/awareness';
+import type { CachedDocument } from './cache.js';
 import type { Clock } from './clock.js';
 import type { UpdateFrequency } from './frequency.js';
 import type { PendingDocument } from './registry.js';
@@ -57,6 +58,17 @@ export interface SyncClientOptions {
    * @default `${tenant}.${sub}`, decoded (not verified) from the token; for a token function, from its first result.
    */
   localNamespace?: string;
+  /**
+   * How many documents keep their copy on this device (with `persistence`). Copies are kept by last use; past either
+   * bound the least recently used go, unless the document is open (in any tab), pinned (`pin`), or has changes or
+   * uploads the server does not have yet — those are never evicted, and pinned ones do not count. An evicted
+   * document loads from the server when it is opened again (offline, it is not there until then).
+   * @default `{ maxDocuments: 200, maxBytes: 50 MB }` (`DEFAULT_CACHE_MAX_DOCUMENTS`, `DEFAULT_CACHE_MAX_BYTES`) —
+   *   200 covers weeks of a person's tasks and projects (a few KB to a few hundred KB each), and 50 MB is far below
+   *   what a browser grants an origin, so the cache never uses up the quota that unsent changes need.
+   *   `Infinity` lifts a bound.
+   */
+  cache?: { maxDocuments?: number; maxBytes?: number };
   /**
    * Presence identity. Through a Concord server, peers see the token's `sub` and `name` as `id` and `name` whatever
    * is given here (the server rewrites a state that claims another user); `color` is the client's.
@@ -335,6 +347,18 @@ export interface SyncClient extends Observable<SyncClientEvents> {
    * namespace stop caching and keep working from memory and the server.
    */
   clearLocalData(namespace?: string): Promise<void>;
+  /**
+   * The documents whose copy is on this device, most recently used first, each with the bytes it takes as stored,
+   * when it was last used, and whether it is pinned or has something pending (both keep it from eviction).
+   */
+  cachedDocuments(): Promise<CachedDocument[]>;
+  /**
+   * Keeps `name`'s copy on this device whatever the cache's bounds ("always cached": my tasks, recent projects), once
+   * it has been opened here; remembered on the device for this namespace, across reloads, until `unpin`.
+   */
+  pin(name: string): Promise<void>;
+  /** Lets `name`'s copy be evicted again, by last use like the others. */
+  unpin(name: string): Promise<void>;
   /**
    * Whether some open document has changes that are neither on the server nor on this device (a write in flight or
    * failed, or no local copy): what an app checks on `beforeunload` before letting the page go.
