@@ -237,10 +237,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
     await revoker.load();
     // Revocations cross instances: broadcast once stored, applied once each, read from PostgreSQL when Redis fails.
     const clusterEvents = bus === undefined ? undefined : new ClusterEvents(bus, log);
-    if (clusterEvents !== undefined) {
-      shareRevocations(clusterEvents, revoker);
-      await clusterEvents.start();
-    }
+    if (clusterEvents !== undefined) shareRevocations(clusterEvents, revoker);
     const updates = new UpdateGuard({
       maxHeldUpdatesPerConnection: config.maxHeldUpdatesPerConnection,
       maxHeldBytesPerConnection: config.maxHeldUpdateBytesPerConnection,
@@ -320,7 +317,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       maxAgeMs: config.activityRetentionDays * 24 * 3600 * 1000,
       log,
     });
-    const views = new ViewRecorder({ hocuspocus, store, writer, log });
+    // Across instances, views learn of the source documents others stored changes to (and rebuild after an outage).
+    const views = new ViewRecorder({ hocuspocus, store, writer, log, cluster: clusterEvents && { events: clusterEvents, committer } });
+    // Every kind of instance-wide event is registered (revocations, views): join the cluster channel.
+    await clusterEvents?.start();
     const versions = new Versions({
       store: keepsVersions(store) ? store : new MemoryVersionStore(),
       writer,

@@ -1,8 +1,9 @@
 /**
  * One instance-wide event path (docs/scale-out-design.md §3.6): `broadcast(kind, json)` sends a named JSON event to
  * every other instance of the cluster over one bus channel (`concord:<ns>:c`), and `on(kind, receive, refresh)`
- * takes them. Revocations ride it (`shareRevocations` below); later instance-wide events (last-seen, settings
- * reloads, cache invalidation) are meant to as well.
+ * takes them. Revocations ride it (`shareRevocations` below), and so do the source documents of live views
+ * (views/SourceAnnouncer.ts); later instance-wide events (last-seen, settings reloads, cache invalidation) are meant to
+ * as well.
  *
  * Pub/sub loses messages while Redis is away, so a kind that must not miss one names a `refresh`: a read of the state
  * it carries from PostgreSQL, which every instance shares. It runs

@@ -6,14 +6,25 @@
  * The rules:
  * - A view is active on this instance from the first client connection to it until its document unloads. Activating
  *   builds it from storage: `store.names(<tenant>/<pattern prefix>)` lists the stored documents, each matching one is
- *   read (the loaded document if Hocuspocus has it, else its stored log applied to a scratch Y.Doc, never loaded into
- *   Hocuspocus), in batches with the event loop let go of between them; the view's `building` flag is set meanwhile.
- *   Entries of documents no longer stored or loaded are dropped then.
- * - Every transaction a loaded source document applies here (not storage's, not another instance's relay: that
- *   instance writes those rows) marks the document dirty in each active view whose pattern matches it; a view writes
- *   its dirty documents' rows in one transaction, at once when it wrote none in the last `VIEW_UPDATE_MS`, else when
- *   that time is up (so at most once per view and document in that time), re-read from the loaded document. An entry
- *   is written only when its rows changed.
+ *   read (its stored log applied to a scratch Y.Doc, merged with the loaded document if Hocuspocus has it; never loaded
+ *   into Hocuspocus), in batches with the event loop let go of between them; the view's `building` flag is set
+ *   meanwhile. Entries of documents no longer stored or loaded are dropped then.
+ * - Every transaction a loaded source document applies here, made here or relayed from another instance (not loaded
+ *   from storage), marks the document dirty in each active view whose pattern matches it; a view writes its dirty
+ *   documents' rows in one transaction, at once when it wrote none in the last `VIEW_UPDATE_MS`, else when that time
+ *   is up (so at most once per view and document in that time), re-read from the loaded document. An entry is written
+ *   only when its rows changed. Relayed ones count too: two instances applying concurrent changes to one document each
+ *   write its entry, and only the writes made once both copies hold both changes are equal whichever wins.
+ * - Across a cluster (`cluster`): once a transaction made here is stored (so others find it in PostgreSQL), the
+ *   document's qualified name is announced on ClusterEvents (`VIEW_SOURCE`), at most once per document every
+ *   `VIEW_UPDATE_MS`, with the views active here that cover it (this instance writes those; SourceAnnouncer.ts). An
+ *   instance that has the document loaded marks it in each of its active views that covers it (re-read from its
+ *   copy: the announcer's rows may come from a copy that lacked changes made here); one that does not, in those of
+ *   them not named, re-read from storage. View documents are no sources: a view's own writes neither mark nor announce
+ *   anything, so nothing ping-pongs (an announcement causes at most one write per view on each instance).
+ * - The event's refresh (Redis back, a lost event, every poll while the bus is down) rebuilds every active view the
+ *   same way, quietly (no `building` flag), at most once every `VIEW_REFRESH_MS`; one asked for sooner runs when that
+ *   time is up, so an outage converges by itself, without any further edit.
  * - Writes go through the backend's write path (DocumentWriter.withDocument), so they are stored, broadcast and relayed
  *   like any change; a view's writes run one after another.
  */
@@ -21,7 +32,9 @@ import type { afterLoadDocumentPayload, afterUnloadDocumentPayload, connectedPay
 import {
   documentNameProblem,
   extractRows,
+  isConcordOrigin,
   isMadeElsewhere,
+  OriginTag,
   parseViewName,
   TENANT_SEPARATOR,
   VIEW_ROWS_ROOT,
@@ -32,15 +45,22 @@ import {
 import * as Y from 'yjs';
 import { literalPrefix, matcherFor } from '../auth/access.js';
 import type { DocumentWriter } from '../backend/DocumentWriter.js';
+import type { ClusterEvents } from '../cluster/ClusterEvents.js';
 import { hasHistory } from '../history/subjects.js';
 import type { Logger } from '../logger.js';
 import type { DocumentStore } from '../storage/DocumentStore.js';
+import type { GroupCommitter } from '../storage/GroupCommitter.js';
+import { parseSourceEvent, SourceAnnouncer, VIEW_SOURCE } from './SourceAnnouncer.js';
 
 /** A view writes changed rows at most once in this time (changes meanwhile go in the next write). */
 export const VIEW_UPDATE_MS = 100;
 /** Documents read from storage between two let-gos of the event loop while a view builds. */
 export const VIEW_BUILD_BATCH = 50;
-
+/**
+ * Active views are rebuilt from storage at most once in this time on a cluster refresh: while Redis is down refreshes
+ * are asked for every 500 ms (cluster/ClusterEvents.ts), and a rebuild reads every covered document.
+ */
+export const VIEW_REFRESH_MS = 1_000;
 /** Who writes views: the server. */
 const VIEW_WRITER = { id: 'server', name: 'Server' };
 
@@ -51,6 +71,8 @@ export interface ViewRecorderOptions {
   readonly log: Logger;
   /** @default VIEW_UPDATE_MS */
   readonly updateMs?: number;
+  /** With other instances: the path announcements take, and the committer that says when a change is stored. */
+  readonly cluster?: { readonly events: ClusterEvents; readonly committer: GroupCommitter };
 }
 
 interface ActiveView {
@@ -59,8 +81,11 @@ interface ActiveView {
   readonly name: string;
   readonly extraction: ViewExtraction;
   readonly matches: (name: string) => boolean;
-  /** Source documents (tenant-local) whose rows are to be written, with the loaded document last seen changing. */
-  readonly dirty: Map<string, Y.Doc>;
+  /**
+   * Source documents (tenant-local) whose rows are to be written, with the loaded document last seen changing, or null
+   * when another instance stored changes to it (read it from storage, merged with the loaded one if loaded since).
+   */
+  readonly dirty: Map<string, Y.Doc | null>;
   scheduled: NodeJS.Timeout | null;
   /** When the view last started writing changed rows (ms since the epoch). */
   flushedAt: number;
@@ -81,11 +106,18 @@ export class ViewRecorder implements Extension {
   private readonly updateMs: number;
   /** Active views by qualified view document name. */
   private readonly views = new Map<string, ActiveView>();
+  /** With other instances: tells them of the source documents changed here (SourceAnnouncer.ts). */
+  private readonly announcer: SourceAnnouncer | undefined;
+  /** When the last cluster refresh started (ms since the epoch). */
+  private refreshedAt = 0;
 
   constructor(options: ViewRecorderOptions) {
     this.options = options;
     this.log = options.log.child({ component: 'views' });
     this.updateMs = options.updateMs ?? VIEW_UPDATE_MS;
+    const { cluster } = options;
+    this.announcer = cluster && new SourceAnnouncer(cluster.events, cluster.committer, (qualified) => this.written(qualified), this.updateMs);
+    cluster?.events.on(VIEW_SOURCE, (json) => this.changedElsewhere(json), () => this.refresh());
   }
 
   /** A client opened a document: a view not active here yet is activated and built. */
@@ -114,14 +146,16 @@ export class ViewRecorder implements Extension {
     if (!hasHistory(documentName)) return; // channels, inboxes, feeds, views, the server's own
     const { tenant, name } = splitQualified(documentName);
     document.on('update', (_update: Uint8Array, origin: unknown) => {
-      if (isMadeElsewhere(origin)) return;
+      if (isConcordOrigin(origin, OriginTag.Storage)) return;
       for (const view of this.views.values()) {
         if (view.tenant === tenant && view.matches(name)) this.mark(view, name, document);
       }
+      if (!isMadeElsewhere(origin)) this.announcer?.changed(documentName);
     });
   }
 
   async afterUnloadDocument({ documentName }: afterUnloadDocumentPayload): Promise<void> {
+    this.announcer?.unloaded(documentName);
     const view = this.views.get(documentName);
     if (view === undefined) return;
     this.views.delete(documentName);
@@ -130,8 +164,9 @@ export class ViewRecorder implements Extension {
     view.scheduled = null;
   }
 
-  /** Writes what waits and stops. */
+  /** Writes what waits, announces what is stored and stops. */
   async close(): Promise<void> {
+    this.announcer?.close();
     const views = [...this.views.values()];
     for (const view of views) this.flush(view);
     await Promise.allSettled(views.map((view) => view.writes));
@@ -139,8 +174,55 @@ export class ViewRecorder implements Extension {
     this.views.clear();
   }
 
-  private mark(view: ActiveView, name: string, document: Y.Doc): void {
-    view.dirty.set(name, document);
+  /** The views active here that cover a source document (tenant-local names), once their writes of its rows are out. */
+  private async written(qualified: string): Promise<string[]> {
+    const { tenant, name } = splitQualified(qualified);
+    const covering = [...this.views.values()].filter((view) => view.tenant === tenant && view.matches(name));
+    // Not held back by the throttle: the announcement waits for them.
+    for (const view of covering) if (view.dirty.has(name)) this.flush(view);
+    await Promise.allSettled(covering.map((view) => view.writes));
+    return covering.map((view) => view.name);
+  }
+
+  /**
+   * Another instance stored changes to a source document. Loaded here, views that cover it re-read the loaded copy: the
+   * other instance may have written rows from a copy that lacked changes made here (one it loaded for a backend write
+   * and let go of at once), and its rows reached here before its announcement (one Redis connection keeps the order).
+   * Not loaded here, those that the other instance does not write read it from storage.
+   */
+  private changedElsewhere(json: unknown): void {
+    const event = parseSourceEvent(json);
+    if (event === null) {
+      this.log.warn({ event: json }, `ignored a malformed ${VIEW_SOURCE} event`);
+      return;
+    }
+    const loaded = this.options.hocuspocus.documents.get(event.document);
+    const { tenant, name } = splitQualified(event.document);
+    const written = new Set(event.views);
+    for (const view of this.views.values()) {
+      if (view.tenant !== tenant || !view.matches(name)) continue;
+      if (loaded) this.mark(view, name, loaded);
+      else if (!written.has(view.name)) this.mark(view, name, null);
+    }
+  }
+
+  /** Rebuilds every active view quietly (events may have been missed), at most once every VIEW_REFRESH_MS. */
+  private async refresh(): Promise<void> {
+    const wait = this.refreshedAt + VIEW_REFRESH_MS - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    this.refreshedAt = Date.now();
+    const views = [...this.views.values()];
+    for (const view of views) {
+      view.writes = view.writes
+        .then(() => this.build(view, true))
+        .catch((error: unknown) => this.log.error({ err: error, view: view.name }, 'a view could not be rebuilt'));
+    }
+    await Promise.all(views.map((view) => view.writes));
+  }
+
+  private mark(view: ActiveView, name: string, document: Y.Doc | null): void {
+    // A document to read whole stays so until written.
+    if (view.dirty.get(name) !== null) view.dirty.set(name, document);
     // At once when the view wrote nothing in the last updateMs, else when that time is up: the first change is not
     // held back, and a view writes at most once every updateMs (so each of its documents too).
     view.scheduled ??= setTimeout(() => this.flush(view), Math.max(0, view.flushedAt + this.updateMs - Date.now()));
@@ -160,17 +242,19 @@ export class ViewRecorder implements Extension {
         const rows = new Map<string, ViewDocumentRows | null>();
         for (const [name, document] of dirty) {
           const loaded = this.options.hocuspocus.documents.get(`${view.tenant}${TENANT_SEPARATOR}${name}`);
-          rows.set(name, extractRows(loaded ?? document, view.extraction));
+          const state = document === null ? await this.stateOf(view.tenant, name) : (loaded ?? document);
+          rows.set(name, extractRows(state, view.extraction));
         }
         await this.write(view, rows);
       })
       .catch((error: unknown) => this.log.error({ err: error, view: view.name }, 'view rows could not be written'));
   }
 
-  /** Builds the view from what is stored (and loaded), marking it building meanwhile. */
-  private async build(view: ActiveView): Promise<void> {
+  /** Builds the view from what is stored (and loaded), marking it building meanwhile unless `quiet`. */
+  private async build(view: ActiveView, quiet = false): Promise<void> {
     const started = Date.now();
-    await this.write(view, new Map(), true);
+    const building = quiet ? undefined : true;
+    if (!quiet) await this.write(view, new Map(), true);
     const prefix = `${view.tenant}${TENANT_SEPARATOR}`;
     const stored = await this.options.store.names(`${prefix}${literalPrefix(view.extraction.documents)}`);
     const loaded = [...this.options.hocuspocus.documents.keys()].filter((name) => name.startsWith(prefix));
@@ -184,19 +268,23 @@ export class ViewRecorder implements Extension {
     for (let i = 0; i < names.length && !view.closed; i += VIEW_BUILD_BATCH) {
       const rows = new Map<string, ViewDocumentRows | null>();
       for (const name of names.slice(i, i + VIEW_BUILD_BATCH)) rows.set(name, extractRows(await this.stateOf(view.tenant, name), view.extraction));
-      await this.write(view, rows, true, i + VIEW_BUILD_BATCH >= names.length ? present : undefined);
+      await this.write(view, rows, building, i + VIEW_BUILD_BATCH >= names.length ? present : undefined);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    if (names.length === 0) await this.write(view, new Map(), true, present);
-    await this.write(view, new Map(), false);
-    this.log.info({ view: view.name, tenant: view.tenant, documents: names.length, ms: Date.now() - started }, 'view built');
+    if (names.length === 0) await this.write(view, new Map(), building, present);
+    if (!quiet) await this.write(view, new Map(), false);
+    const built = { view: view.name, tenant: view.tenant, documents: names.length, ms: Date.now() - started };
+    // Quiet rebuilds run every second while Redis is down: not worth a line each.
+    if (quiet) this.log.debug(built, 'view rebuilt from storage');
+    else this.log.info(built, 'view built');
   }
 
-  /** A document's state: the loaded one, or its stored log applied to a scratch document. */
+  /**
+   * A document's state: its stored log applied to a scratch document, merged with the loaded one when Hocuspocus has it
+   * (ahead of the store by what is not stored yet, behind it by what another instance stored and has not reached it).
+   */
   private async stateOf(tenant: string, name: string): Promise<Y.Doc> {
     const qualified = `${tenant}${TENANT_SEPARATOR}${name}`;
-    const loaded = this.options.hocuspocus.documents.get(qualified);
-    if (loaded) return loaded;
     const scratch = new Y.Doc({ gc: true });
     const entries = await this.options.store.load(qualified);
     Y.transact(scratch, () => {
@@ -208,6 +296,8 @@ export class ViewRecorder implements Extension {
           this.log.error({ err: error, document: qualified, seq }, 'skipped a stored update that does not decode');
         }
       }
+      const loaded = this.options.hocuspocus.documents.get(qualified);
+      if (loaded) Y.applyUpdate(scratch, Y.encodeStateAsUpdate(loaded, Y.encodeStateVector(scratch)));
     });
     return scratch;
   }
