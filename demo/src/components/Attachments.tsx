@@ -99,9 +99,14 @@ export function useFileDrop(onFiles: (files: File[]) => void) {
   return { dragging, handlers };
 }
 
+/** Asking again for a file's URL after a refusal: 1 s, 2 s, 4 s… up to this, while connected. */
+const FILE_URL_RETRY_MAX_MS = 30_000;
+
 /**
  * A URL showing the file (`client.fileUrl`) while `wanted`; null until there is one, or when there is none to have
- * (offline and not on this device: asked again once connected). A blob URL is revoked when it is no longer shown.
+ * (offline and not on this device: asked again once connected). A refusal while connected is asked again after 1 s,
+ * 2 s, 4 s… (a record put back by Undo is known to the server a moment after it shows here). A blob URL is revoked
+ * when it is no longer shown.
  */
 function useFileUrl(client: SyncClient, document: string, hash: string, wanted: boolean): string | null {
   const [url, setUrl] = useState<string | null>(null);
@@ -115,6 +120,7 @@ function useFileUrl(client: SyncClient, document: string, hash: string, wanted: 
     if (!wanted) return;
     let current = true;
     let made: string | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     failed.current = false;
     client.fileUrl(document, hash).then(
       (next) => {
@@ -123,11 +129,14 @@ function useFileUrl(client: SyncClient, document: string, hash: string, wanted: 
         else if (next.startsWith('blob:')) URL.revokeObjectURL(next);
       },
       () => {
-        if (current) failed.current = true;
+        if (!current) return;
+        failed.current = true;
+        if (client.state === 'connected') retry = setTimeout(() => setAttempt((n) => n + 1), Math.min(1_000 * 2 ** attempt, FILE_URL_RETRY_MAX_MS));
       },
     );
     return () => {
       current = false;
+      clearTimeout(retry);
       if (made?.startsWith('blob:')) URL.revokeObjectURL(made);
       setUrl(null);
     };
