@@ -34,6 +34,7 @@ import { OutboxRegistry, registryDatabaseName, type PendingDocument } from './re
 import { PowerWatch } from './power.js';
 import { HIDDEN_DISCONNECT_AFTER_MS, HiddenSleep } from './sleep.js';
 import { Socket } from './socket.js';
+import type { Transport } from './transport.js';
 import { Telemetry, TELEMETRY_INTERVAL_MS } from './telemetry.js';
 import { TokenProvider } from './token.js';
 import { UploadQueue } from './uploads.js';
@@ -85,6 +86,7 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     this.socket = new Socket(options);
     this.socket.on('state', (state) => this.emit('state', [state]));
     this.socket.on('retry', (at) => this.emit('retry', [at]));
+    this.socket.on('transport', (transport) => this.emit('transport', [transport]));
     this.clock = new UpdateClock(options.updateFrequency ?? 'live');
     this.clock.on('change', (frequency) => this.emit('frequency', [frequency]));
     this.api = new HttpApi(options.url, this.tokens);
@@ -176,6 +178,10 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
 
   get nextRetryAt(): number | null {
     return this.socket.nextRetryAt;
+  }
+
+  get transport(): Transport {
+    return this.socket.transport;
   }
 
   get sleeping(): boolean {

@@ -57,3 +57,5 @@ export type {
   RestoreResult,
   VersionInfo,
 } from './types.js';
+export { HttpWebSocket } from './httpSocket.js';
+export type { HttpFallbackOptions, Transport, TransportOption } from './transport.js';

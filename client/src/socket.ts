@@ -18,6 +18,9 @@
  * provider is handed the close event at once, as its own `checkConnection` does, and the socket turns `offline` and
  * reconnects like after any lost connection.
  *
+ * The transport of each attempt is a WebSocket, or the HTTP fallback (httpSocket.ts) when WebSockets keep failing:
+ * the rule is transport.ts'; the provider is handed a constructor that builds the one chosen, per attempt.
+ *
  * Asleep (`sleep()`: a tab hidden for a long while, client.ts) the socket closes its connection and makes no attempt
  * at all, whatever happens (focus, network, the backoff), until `wake()`; it reads `offline` meanwhile.
  */
@@ -25,17 +28,28 @@ import { CloseCode } from '@concord/engine';
 import { HocuspocusProviderWebsocket, WebSocketStatus, type HocuspocusProvider } from '@hocuspocus/provider';
 import { ObservableV2 } from 'lib0/observable';
 import { DEFAULT_MAX_RECONNECT_DELAY_MS, reconnectDelayMs, STABLE_CONNECTION_MS } from './backoff.js';
+import { HttpWebSocket } from './httpSocket.js';
+import { PROBE_HOLD_MS, TransportChoice, type HttpFallbackOptions, type Transport, type TransportOption } from './transport.js';
 import type { ConnectionState } from './types.js';
 import { CONNECT_TIMEOUT_MS, DEAD_CONNECTION_AFTER_MS, Watchdog } from './watchdog.js';
 
 /** Connections in a row that closed before `STABLE_CONNECTION_MS` that make the socket `degraded`. */
 export const UNSTABLE_CONNECTIONS_IN_A_ROW = 3;
+/**
+ * After a connection over HTTP opens, a WebSocket is probed this soon: a server that was down (a restart, a deploy)
+ * refused WebSockets and HTTP alike, and the connection that finds it back may be an HTTP one. A network that blocks
+ * WebSockets costs one failed probe; then they are probed every `retryWebSocketMs`.
+ */
+export const FIRST_PROBE_MS = 1_000;
 
 export interface SocketOptions {
   url: string;
   WebSocketPolyfill?: unknown;
   maxReconnectDelayMs?: number;
   deadConnectionAfterMs?: number;
+  /** `auto` (default): WebSocket, and HTTP when WebSockets are refused (transport.ts); or one transport only. */
+  transport?: TransportOption;
+  httpFallback?: HttpFallbackOptions;
 }
 
 export type SocketEvents = {
@@ -44,6 +58,8 @@ export type SocketEvents = {
   open: (connection: number) => void;
   /** The next connection attempt is due at this time (ms since the epoch), or none is scheduled (null). */
   retry: (at: number | null) => void;
+  /** The transport of the open connection (or of the next attempt) changed. */
+  transport: (transport: Transport) => void;
 };
 
 interface EventSource {
@@ -95,6 +111,14 @@ export class Socket extends ObservableV2<SocketEvents> {
   /** Let go of the connection on purpose (`sleep`): no attempt until `wake`. */
   private sleeping = false;
   private destroyed = false;
+  /** Which transport the next attempt takes (transport.ts). */
+  private readonly choice: TransportChoice;
+  /** The transport of the attempt made last (the open connection's, while one is open). */
+  private attemptTransport: Transport;
+  private shownTransport: Transport;
+  private readonly WebSocketClass: new (url: string) => WebSocket;
+  private probeTimer: ReturnType<typeof setTimeout> | undefined;
+  private probe: WebSocket | null = null;
   private readonly window = eventSource(globalThis);
   private readonly document = eventSource((globalThis as { document?: unknown }).document);
 
@@ -102,9 +126,19 @@ export class Socket extends ObservableV2<SocketEvents> {
     super();
     this.maxDelayMs = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
     this.deadAfterMs = options.deadConnectionAfterMs ?? DEAD_CONNECTION_AFTER_MS;
+    this.choice = new TransportChoice(options.transport, options.httpFallback);
+    this.attemptTransport = this.shownTransport = this.choice.mode;
+    this.WebSocketClass = (options.WebSocketPolyfill ?? globalThis.WebSocket) as new (url: string) => WebSocket;
+    // The provider makes `new WebSocketPolyfill(url)` per attempt: this constructor returns the transport chosen for it.
+    const socket = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    const selector = function TransportSelector(url: string) {
+      socket.attemptTransport = socket.choice.mode;
+      return socket.attemptTransport === 'http' ? new HttpWebSocket(url) : new socket.WebSocketClass(url);
+    };
+    const polyfill = this.choice.option === 'websocket' ? options.WebSocketPolyfill : selector;
     this.provider = new HocuspocusProviderWebsocket({
       url: options.url,
-      ...(options.WebSocketPolyfill ? { WebSocketPolyfill: options.WebSocketPolyfill } : {}),
+      ...(polyfill ? { WebSocketPolyfill: polyfill } : {}),
       // One attempt per connect(); the retries are scheduled here, so their time is known.
       maxAttempts: 1,
       delay: 0,
@@ -134,6 +168,11 @@ export class Socket extends ObservableV2<SocketEvents> {
   /** The number of the connection now open (or last opened). */
   get connection(): number {
     return this.connections;
+  }
+
+  /** The transport of the open connection, or of the next attempt while none is open. */
+  get transport(): Transport {
+    return this.shownTransport;
   }
 
   get isOpen(): boolean {
@@ -191,6 +230,7 @@ export class Socket extends ObservableV2<SocketEvents> {
 
   override destroy(): void {
     this.destroyed = true;
+    this.stopProbe();
     clearTimeout(this.retryTimer);
     clearTimeout(this.stableTimer);
     this.watchdog.stop();
@@ -218,6 +258,11 @@ export class Socket extends ObservableV2<SocketEvents> {
   }
 
   private update(): void {
+    const transport = this.socketStatus === WebSocketStatus.Disconnected ? this.choice.mode : this.attemptTransport;
+    if (transport !== this.shownTransport) {
+      this.shownTransport = transport;
+      this.emit('transport', [transport]);
+    }
     const next = this.derive();
     if (next === this.current) return;
     this.current = next;
@@ -297,7 +342,52 @@ export class Socket extends ObservableV2<SocketEvents> {
       this.update();
     }, STABLE_CONNECTION_MS);
     this.emit('open', [this.connections]);
+    this.update();
+    // The first probe comes soon: WebSockets that failed while the server was down (a restart) work again now.
+    if (this.attemptTransport === 'http') this.scheduleProbe(FIRST_PROBE_MS);
   };
+
+  /** While on HTTP: a WebSocket is tried again later; one that opens and holds moves the client back (transport.ts). */
+  private scheduleProbe(delayMs = this.choice.nextProbeDelayMs()): void {
+    this.stopProbe();
+    this.probeTimer = setTimeout(() => this.runProbe(), delayMs);
+  }
+
+  private runProbe(): void {
+    if (this.destroyed || this.sleeping || this.attemptTransport !== 'http' || !this.isOpen) return;
+    let probe: WebSocket;
+    try {
+      probe = new this.WebSocketClass(this.provider.url);
+    } catch {
+      this.scheduleProbe();
+      return;
+    }
+    this.probe = probe;
+    let held: ReturnType<typeof setTimeout> | undefined;
+    const failed = () => {
+      clearTimeout(held);
+      if (this.probe !== probe) return;
+      this.probe = null;
+      if (this.attemptTransport === 'http' && this.isOpen) this.scheduleProbe();
+    };
+    probe.addEventListener('open', () => {
+      held = setTimeout(() => {
+        if (this.probe !== probe) return;
+        this.probe = null;
+        probe.close(1000);
+        if (this.choice.probeSucceeded()) this.syncNow();
+      }, PROBE_HOLD_MS);
+    });
+    probe.addEventListener('close', failed);
+    probe.addEventListener('error', failed);
+  }
+
+  private stopProbe(): void {
+    clearTimeout(this.probeTimer);
+    const probe = this.probe;
+    this.probe = null;
+    probe?.close();
+  }
 
   private readonly onClose = ({ event }: { event?: { code?: number } }) => {
     // The provider scheduled its own reconnect; the schedule is ours.
@@ -306,6 +396,7 @@ export class Socket extends ObservableV2<SocketEvents> {
     if (event?.code === CloseCode.Unauthorized) this.refused = true;
     const openedAt = this.openedAt;
     this.openedAt = null;
+    this.stopProbe();
     if (openedAt !== null && Date.now() - openedAt >= STABLE_CONNECTION_MS) {
       this.failures = 0;
       this.unstable = 0;
@@ -320,6 +411,9 @@ export class Socket extends ObservableV2<SocketEvents> {
     if (!atOnce) {
       this.failures += 1;
       if (openedAt !== null && this.failures > 1) this.unstable += 1;
+      // The next attempt may take the other transport; it waits the same backoff (a server that is down is tried no
+      // more often for it).
+      this.choice.ended(openedAt === null ? null : Date.now() - openedAt);
     }
     this.update();
     // The first failure in a row (losing a good connection) retries at once; the backoff starts with the second.

@@ -5,6 +5,7 @@
  * (providers, IndexedDB bindings, counters) can change without breaking an app. Every observable here is a lib0
  * `ObservableV2` with a typed event map.
  */
+import type { HttpFallbackOptions, Transport, TransportOption } from './transport.js';
 import type {
   AttachmentState,
   ChannelPosition,
@@ -77,6 +78,10 @@ export interface SyncClientOptions {
   user?: Partial<PresenceUser>;
   /** WebSocket implementation, for runtimes without a global one (Node 22+ and browsers have it). */
   WebSocketPolyfill?: unknown;
+  /** `auto` (default): WebSocket, and the HTTP fallback when WebSockets are refused (transport.ts); or one transport only. */
+  transport?: TransportOption;
+  /** When to move to HTTP and how often to try WebSockets again: `{ afterFailures?: 2, retryWebSocketMs?: 300_000 }`. */
+  httpFallback?: HttpFallbackOptions;
   /**
    * Upper bound of the reconnect backoff. Losing a connection retries at once; after each further failure in a row the
    * wait doubles from 1 s (between half and all of it, for jitter). `SyncClient.nextRetryAt` tells when.
@@ -183,6 +188,8 @@ export interface AccessChange {
 }
 
 export type SyncClientEvents = {
+  /** The connection moved to another transport (`http` while WebSockets are refused, `websocket` once they work). */
+  transport: (transport: Transport) => void;
   state: (state: ConnectionState) => void;
   /** The next connection attempt is due at this time (ms since the epoch), or none is scheduled (null). */
   retry: (at: number | null) => void;
@@ -322,6 +329,8 @@ export interface SyncClient extends Observable<SyncClientEvents> {
   readonly nextRetryAt: number | null;
   /** The tab has been hidden for `hiddenDisconnectAfterMs` and let go of its socket (`state` reads `offline`). */
   readonly sleeping: boolean;
+  /** What the connection runs over: `websocket`, or `http` while WebSockets are refused (the HTTP fallback). */
+  readonly transport: Transport;
   readonly updateFrequency: UpdateFrequency;
   /** Changes how often remote changes are applied; switching to `live` applies what is held at once. */
   setUpdateFrequency(frequency: UpdateFrequency): void;

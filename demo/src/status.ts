@@ -7,8 +7,10 @@
  * after the connection was lost stays red until it succeeds, so the light does not flicker with every retry. A document
  * whose access was revoked says so; one that turned read-only with local changes says they are not sent. A tab
  * hidden long enough that the client let go of its socket (`sleeping`) is paused, not offline: shown, it reconnects.
+ * Connected over the HTTP fallback (WebSockets refused on this network) is yellow, "Connected · over HTTP": everything
+ * works, with more latency and more requests.
  */
-import type { ConnectionState, DocumentStatus } from '@concord/client';
+import type { ConnectionState, DocumentStatus, Transport } from '@concord/client';
 
 export type Light = 'green' | 'yellow' | 'red';
 
@@ -25,12 +27,14 @@ export interface Indicator {
  *   (yellow) from a retry after losing the connection (still red)
  * @param statuses the status of every document the screen shows; null for one opened but not reporting yet
  * @param sleeping the client let go of its socket because the tab was hidden (`SyncClient.sleeping`)
+ * @param transport how the client is connected (`SyncClient.transport`): `http` is the fallback, a degraded mode
  */
 export function indicatorFor(
   state: ConnectionState,
   lastSettled: ConnectionState | null,
   statuses: readonly (DocumentStatus | null)[],
   sleeping = false,
+  transport: Transport = 'websocket',
 ): Indicator {
   const open = statuses.filter((status): status is DocumentStatus => status !== null);
   // A document whose status is not known yet (just opened) is not synced; nothing open is nothing to show green for.
@@ -60,5 +64,6 @@ export function indicatorFor(
   if (pending > 0) return { light: 'yellow', label: 'Syncing…', pending };
   if (unknown) return { light: 'yellow', label: 'Opening…', pending };
   if (open.some((status) => !status.synced)) return { light: 'yellow', label: 'Syncing…', pending };
+  if (transport === 'http') return { light: 'yellow', label: 'Connected · over HTTP', pending };
   return { light: 'green', label: 'Connected · synced', pending };
 }

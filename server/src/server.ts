@@ -413,6 +413,12 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       serveSourceMaps: config.serveSourceMaps ?? devMode,
       metricsAccess: config.metricsAccess,
       loopbackHostOnly: devMode,
+      sync: {
+        sessions: sockets,
+        heartbeatMs: config.heartbeatIntervalMs,
+        maxMessageBytes: config.maxMessageBytes,
+        allowedOrigins: config.allowedOrigins,
+      },
       backend: {
         apiKey: config.apiKey,
         verifier,

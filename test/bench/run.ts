@@ -6,8 +6,8 @@
  * `npm test`.
  *
  * Settings (environment): BENCH_SYSTEMS (keys, comma-separated: concord-leveldb, concord-postgres, stock),
- * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many, views, hop),
- * BENCH_VIEW_DOCUMENTS (documents of the live views row, 1000),
+ * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many, views, hop, http),
+ * BENCH_VIEW_DOCUMENTS (documents of the live views row, 1000), BENCH_HTTP_MS (typing time of the HTTP fallback row, 10000),
  * BENCH_FANOUT (viewers, default 100,500,1000), BENCH_SCENARIO_ROUNDS (3), BENCH_IDLE_SOCKETS (5000),
  * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_HOP_MS (10000),
  * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
@@ -30,6 +30,7 @@ import { cursors } from './cursors.ts';
 import { probeDisk } from './disk.ts';
 import { fanOut } from './fanout.ts';
 import { hop } from './hop.ts';
+import { httpFallback } from './httpFallback.ts';
 import { idleConnections } from './idle.ts';
 import { manyDocuments } from './manyDocuments.ts';
 import { databaseUrl } from './postgres.ts';
@@ -64,7 +65,7 @@ const settings: RunSettings = {
 };
 const sections = new Set(listSetting('BENCH_SECTIONS', 'scenarios,throughput,cold'));
 const scenarioRounds = numberSetting('BENCH_SCENARIO_ROUNDS', 3);
-const scenarioKinds = new Set(listSetting('BENCH_SCENARIOS', 'fanout,typing,idle,cursors,many,views,hop'));
+const scenarioKinds = new Set(listSetting('BENCH_SCENARIOS', 'fanout,typing,idle,cursors,many,views,hop,http'));
 const outFile = env.BENCH_OUT || fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 const log = (line: string) => console.error(`[bench] ${line}`);
 /** How long, in all, the run may wait for other programs to quiet down before its points. */
@@ -91,6 +92,9 @@ function scenarios(): Scenario[] {
   if (scenarioKinds.has('hop')) {
     list.push(hop({ documents: 10, viewers: 2, perSecond: 5, measureMs: numberSetting('BENCH_HOP_MS', 10_000), rounds: scenarioRounds }));
     list.push(clusterFanOut(numberSetting('BENCH_HOP_FANOUT', 100), scenarioRounds));
+  }
+  if (scenarioKinds.has('http')) {
+    list.push(httpFallback({ documents: 10, perSecond: 5, measureMs: numberSetting('BENCH_HTTP_MS', 10_000), rounds: scenarioRounds }));
   }
   return list;
 }

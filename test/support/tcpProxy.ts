@@ -6,8 +6,9 @@
  * unanswered (a network that went away without telling anyone: no FIN, no RST — nor does one side's close reach the
  * other); `restore()` forwards again (a blackholed connection stays dead: what was dropped is gone; one whose other
  * side closed meanwhile is reset, as that side would answer the first packet to arrive). `retarget()` sends new
- * connections elsewhere (a server restarted on another port, at the address clients already have). It closes when the
- * test ends.
+ * connections elsewhere (a server restarted on another port, at the address clients already have).
+ * `refuseWebSockets()` answers every WebSocket upgrade request (`Upgrade: websocket`) with 403 and forwards the rest (a
+ * corporate proxy that blocks WebSockets), until `acceptWebSockets()`. It closes when the test ends.
  */
 import { createConnection, createServer, type Socket } from 'node:net';
 import { onCleanup } from './cleanup.js';
@@ -24,6 +25,11 @@ export interface TcpProxy {
   /** Drops every byte in both directions, without closing anything, until `restore()`; new connections hang. */
   blackhole(): void;
   restore(): void;
+  /** Answers WebSocket upgrade requests 403 (closing their connection); other HTTP requests pass. */
+  refuseWebSockets(): void;
+  acceptWebSockets(): void;
+  /** WebSocket upgrades refused so far. */
+  readonly refusedUpgrades: number;
   /** Pipes connections accepted from now on to `target`; open ones stay where they are. */
   retarget(target: { host: string; port: number }): void;
   close(): Promise<void>;
@@ -36,6 +42,8 @@ export async function startTcpProxy(first: { host: string; port: number }): Prom
   let hungUp = false;
   let silent = false;
   let accepted = 0;
+  let refusingWebSockets = false;
+  let refusedUpgrades = 0;
   /** Connections accepted while blackholed: held open, never forwarded. */
   const held = new Set<Socket>();
   /** Sides whose other side closed while blackholed: they never heard of it, and are reset on restore(). */
@@ -73,6 +81,12 @@ export async function startTcpProxy(first: { host: string; port: number }): Prom
     ] as const) {
       open.add(from);
       from.on('data', (chunk: Buffer) => {
+        if (from === client && refusingWebSockets && isUpgradeRequest(chunk)) {
+          refusedUpgrades += 1;
+          dead = true;
+          client.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 27\r\nConnection: close\r\n\r\nWebSockets are not allowed\n');
+          return; // the upstream connection saw nothing of it, and goes when the client's does
+        }
         if (silent) dead = true;
         if (!dead && !to.destroyed) to.write(chunk);
       });
@@ -93,6 +107,15 @@ export async function startTcpProxy(first: { host: string; port: number }): Prom
     port,
     get accepted() {
       return accepted;
+    },
+    get refusedUpgrades() {
+      return refusedUpgrades;
+    },
+    refuseWebSockets() {
+      refusingWebSockets = true;
+    },
+    acceptWebSockets() {
+      refusingWebSockets = false;
     },
     cut() {
       cut = true;
@@ -122,6 +145,12 @@ export async function startTcpProxy(first: { host: string; port: number }): Prom
   };
   onCleanup(() => proxy.close());
   return proxy;
+}
+
+/** Whether `chunk` starts an HTTP request asking for a WebSocket (its headers arrive in the first chunk). */
+function isUpgradeRequest(chunk: Buffer): boolean {
+  const head = chunk.toString('latin1', 0, Math.min(chunk.length, 8192));
+  return head.startsWith('GET ') && /\r\nupgrade:\s*websocket/i.test(head);
 }
 
 /** `url` (e.g. a postgres:// URL) pointed at the proxy instead of its own host and port. */

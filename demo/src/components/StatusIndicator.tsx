@@ -19,7 +19,9 @@ export function StatusIndicator({ client, documents, elsewhere }: StatusIndicato
   const previous = lastSettled.current;
   if (state !== 'connecting') lastSettled.current = state;
   const shown = documents.filter(([handle]) => handle !== null);
-  const onScreen = indicatorFor(state, previous, shown.map(([, status]) => status), client.sleeping);
+  // A new transport comes with a new connection, so the state change re-renders this.
+  const transport = client.transport;
+  const onScreen = indicatorFor(state, previous, shown.map(([, status]) => status), client.sleeping, transport);
   const pending = onScreen.pending + elsewhere;
   const { light, label } = onScreen.light === 'green' && elsewhere > 0 ? { light: 'yellow', label: 'Syncing…' } : onScreen;
   const perDocument = shown
@@ -32,12 +34,19 @@ export function StatusIndicator({ client, documents, elsewhere }: StatusIndicato
       data-testid="status-indicator"
       data-light={light}
       data-state={state}
+      data-transport={transport}
       data-pending={pending}
       data-documents={perDocument}
       data-retry-in={retryIn ?? ''}
       role="status"
       aria-live="polite"
-      title={pending > 0 ? `${label}: ${pending} local change${pending === 1 ? '' : 's'} not yet on the server (kept on this device)` : label}
+      title={
+        pending > 0
+          ? `${label}: ${pending} local change${pending === 1 ? '' : 's'} not yet on the server (kept on this device)`
+          : transport === 'http' && state === 'connected'
+            ? `${label}: this network refuses WebSockets, so changes go over HTTP (may lag); WebSockets are tried again now and then`
+            : label
+      }
     >
       <span class="status__dot" aria-hidden="true" />
       <span class="status__label">{label}</span>

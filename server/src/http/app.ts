@@ -1,5 +1,6 @@
 /**
- * The HTTP side of the one port (Hono): health, Prometheus metrics, the app backend's API (backendApi.ts), dev-mode
+ * The HTTP side of the one port (Hono): health, Prometheus metrics, the HTTP fallback of `/sync` (syncApi.ts), the
+ * app backend's API (backendApi.ts), dev-mode
  * tokens, and the demo app as static
  * files with a single-page fallback. The app's entry points (the page, its service worker and manifest) are sent
  * with `no-cache`, so a new deploy is picked up at the next load; its content-hashed `/assets/*` are immutable.
@@ -20,6 +21,7 @@ import type { MetricsAccess } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { loopbackHostOnly } from './loopbackHost.js';
 import { securityHeaders } from './securityHeaders.js';
+import { mountSyncApi, SYNC_SESSIONS_PATH, type SyncApiOptions } from './syncApi.js';
 
 export interface HealthReport {
   /**
@@ -46,6 +48,8 @@ export interface HttpAppOptions {
   readonly serveSourceMaps?: boolean;
   /** Who may read `/metrics` (default: anyone); `api-key` takes `backend.apiKey` as a bearer. */
   readonly metricsAccess?: MetricsAccess;
+  /** The HTTP fallback of `/sync` (syncApi.ts); absent: not served. */
+  readonly sync?: Omit<SyncApiOptions, 'metrics'>;
 }
 
 function digest(value: string): Buffer {
@@ -106,6 +110,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     return c.body(await metrics.registry.metrics());
   });
 
+  if (options.sync) mountSyncApi(app, { ...options.sync, metrics });
   mountBackendApi(app, backend);
 
   if (issueDevToken) {
@@ -128,7 +133,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
       return serveStatic({ path: join(staticDir, 'index.html') })(c, next);
     });
   } else {
-    app.get('/', (c) => c.json({ name: 'concord', endpoints: ['/sync', '/y/<document>', '/healthz', '/metrics', 'POST /api/channels/<channel>/events', 'POST /api/documents/<name>/changes'] }));
+    app.get('/', (c) => c.json({ name: 'concord', endpoints: ['/sync', '/y/<document>', '/healthz', '/metrics', `POST ${SYNC_SESSIONS_PATH} (HTTP fallback of /sync)`, 'POST /api/channels/<channel>/events', 'POST /api/documents/<name>/changes'] }));
   }
 
   app.notFound((c) => c.json({ error: `nothing at ${c.req.method} ${c.req.path}` }, 404));

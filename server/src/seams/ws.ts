@@ -14,10 +14,12 @@
  * - raises one socket's frame size limit once it authenticated (`_receiver._maxPayload`, and the permessage-deflate
  *   extension's `_maxPayload` for the inflated size): ws takes `maxPayload` per server only, and a socket that has not
  *   authenticated must not make ws buffer a whole large frame before Concord sees a byte of it (sockets/limits.ts).
- * Every function falls back to ws' public API when what it reads is missing.
+ * Every function falls back to ws' public API when what it reads is missing, as it is on a Wire that is not a ws socket
+ * (the HTTP fallback's sessions, sockets/HttpSession.ts): no deflate, plain `send`, no cork.
  */
 import type { Socket } from 'node:net';
 import * as ws from 'ws';
+import type { Wire } from '../sockets/wire.js';
 
 interface PerMessageDeflateInternals {
   readonly params: Record<string, unknown>;
@@ -50,7 +52,7 @@ const BINARY_OPCODE = 2;
 /** zlib's default window, which a server uses unless the client asked for less. */
 const DEFAULT_WINDOW_BITS = 15;
 
-function inside(socket: ws.WebSocket): WebSocketInternals {
+function inside(socket: Wire): WebSocketInternals {
   return socket as unknown as WebSocketInternals;
 }
 
@@ -58,7 +60,7 @@ function inside(socket: ws.WebSocket): WebSocketInternals {
  * The window (in bits) this socket's client lets the server compress with, when permessage-deflate was negotiated
  * without context takeover on the server's side; `null` when frames to it must not be compressed by Concord.
  */
-export function serverDeflateWindowBits(socket: ws.WebSocket): number | null {
+export function serverDeflateWindowBits(socket: Wire): number | null {
   const params = inside(socket)._extensions?.['permessage-deflate']?.params;
   if (params === undefined || params.server_no_context_takeover !== true) return null;
   const bits = params.server_max_window_bits;
@@ -75,7 +77,7 @@ export function frameOf(payload: Buffer, deflated: boolean): Buffer[] | null {
 }
 
 /** Writes a frame built by `frameOf`; false (nothing written) when ws' sender cannot take it now. */
-export function sendFrame(socket: ws.WebSocket, frame: Buffer[]): boolean {
+export function sendFrame(socket: Wire, frame: Buffer[]): boolean {
   const sender = inside(socket)._sender;
   if (!sender || sender._state !== SENDER_IDLE || typeof sender.sendFrame !== 'function') return false;
   sender.sendFrame(frame);
@@ -83,7 +85,7 @@ export function sendFrame(socket: ws.WebSocket, frame: Buffer[]): boolean {
 }
 
 /** Runs `write` with the socket's TCP stream corked, so what it writes leaves in one system call. */
-export function corked(socket: ws.WebSocket, write: () => void): void {
+export function corked(socket: Wire, write: () => void): void {
   const tcp = inside(socket)._socket;
   tcp?.cork();
   try {
@@ -97,7 +99,7 @@ export function corked(socket: ws.WebSocket, write: () => void): void {
  * Raises the largest frame this socket accepts (ws checks it as the frame's length arrives, and again for the inflated
  * size). False, with nothing changed, when ws' internals are not where this reads them.
  */
-export function raiseMaxPayload(socket: ws.WebSocket, bytes: number): boolean {
+export function raiseMaxPayload(socket: Wire, bytes: number): boolean {
   const receiver = inside(socket)._receiver;
   const deflate = inside(socket)._extensions?.['permessage-deflate'];
   if (!receiver || typeof receiver._maxPayload !== 'number') return false;

@@ -13,6 +13,7 @@
  * their order.
  */
 import { WebSocket } from 'ws';
+import type { Wire } from './wire.js';
 import type { Barrier, DurabilityGate } from '../durability/Durability.js';
 import { corked } from '../seams/ws.js';
 import { AddressReader } from './frames.js';
@@ -32,7 +33,7 @@ interface HeldAcknowledgement {
 const NONE_HELD: HeldAcknowledgement[] = [];
 
 export class Acknowledgements {
-  private readonly ws: WebSocket;
+  private readonly ws: Wire;
   private readonly durability: DurabilityGate;
   private readonly outbound: Outbound;
   private readonly copiesFor: AcknowledgementCopies;
@@ -41,7 +42,7 @@ export class Acknowledgements {
   private releaseScheduled = false;
   private readonly addressReader = new AddressReader();
 
-  constructor(ws: WebSocket, durability: DurabilityGate, outbound: Outbound, copiesFor: AcknowledgementCopies) {
+  constructor(ws: Wire, durability: DurabilityGate, outbound: Outbound, copiesFor: AcknowledgementCopies) {
     this.ws = ws;
     this.durability = durability;
     this.outbound = outbound;

@@ -17,6 +17,7 @@
  */
 import { CloseCode, CloseReason } from '@concord/engine';
 import { WebSocket } from 'ws';
+import type { Wire } from './wire.js';
 import type { Logger } from '../logger.js';
 import type { Metrics, Traffic } from '../metrics.js';
 import { corked, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
@@ -49,7 +50,7 @@ function truncateReason(reason: string): string {
 }
 
 export class Outbound {
-  private readonly ws: WebSocket;
+  private readonly ws: Wire;
   private readonly metrics: Metrics;
   /** This protocol's message and byte totals. */
   private readonly traffic: Traffic;
@@ -68,7 +69,7 @@ export class Outbound {
   /** A close asked for while frames were waiting: done once they are sent. */
   private closeAfterQueue: { code?: number; reason?: string } | undefined;
 
-  constructor(ws: WebSocket, socket: OutboundSocket, metrics: Metrics, traffic: Traffic, maxSendBufferBytes: number) {
+  constructor(ws: Wire, socket: OutboundSocket, metrics: Metrics, traffic: Traffic, maxSendBufferBytes: number) {
     this.ws = ws;
     this.socket = socket;
     this.metrics = metrics;

@@ -15,6 +15,7 @@ import type { IncomingMessage } from 'node:http';
 import { MessageType, type Hocuspocus, type WebSocketLike } from '@hocuspocus/server';
 import { CloseCode } from '@concord/engine';
 import { WebSocket, type RawData } from 'ws';
+import type { Wire } from './wire.js';
 import type { Logger } from '../logger.js';
 import type { Metrics, Protocol, Traffic } from '../metrics.js';
 import type { DurabilityGate } from '../durability/Durability.js';
@@ -89,7 +90,7 @@ function toRequest(request: IncomingMessage): Request {
 }
 
 export abstract class ServerSocket implements WebSocketLike, OutboundSocket, LimitedSocket {
-  protected readonly ws: WebSocket;
+  protected readonly ws: Wire;
   protected readonly context: SocketContext;
   /** What this socket's log records carry; the child logger is made on the first record (most sockets never log). */
   private readonly logBindings: Record<string, unknown>;
@@ -108,7 +109,7 @@ export abstract class ServerSocket implements WebSocketLike, OutboundSocket, Lim
   /** Heartbeats sent since something last arrived from the client. */
   private silentBeats = 0;
 
-  constructor(ws: WebSocket, context: SocketContext, protocol: Protocol, logBindings: Record<string, unknown>) {
+  constructor(ws: Wire, context: SocketContext, protocol: Protocol, logBindings: Record<string, unknown>) {
     this.ws = ws;
     this.context = context;
     this.protocol = protocol;

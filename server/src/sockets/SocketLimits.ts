@@ -12,6 +12,7 @@ import { AuthMessageType } from '@hocuspocus/common';
 import { MessageType } from '@hocuspocus/server';
 import { CloseCode, CloseReason, RateLimitReason } from '@concord/engine';
 import { WebSocket } from 'ws';
+import type { Wire } from './wire.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { raiseMaxPayload } from '../seams/ws.js';
@@ -39,7 +40,7 @@ export interface LimitedSocket {
 
 /** The buckets are the base class, not a field: one object per socket, not two (see the Idle row of `npm run bench`). */
 export class SocketLimits extends SocketRates {
-  private readonly ws: WebSocket;
+  private readonly ws: Wire;
   private readonly socket: LimitedSocket;
   private readonly counts: ConnectionCounts;
   private readonly metrics: Metrics;
@@ -58,7 +59,7 @@ export class SocketLimits extends SocketRates {
   private isLimited = false;
 
   constructor(
-    ws: WebSocket,
+    ws: Wire,
     socket: LimitedSocket,
     counts: ConnectionCounts,
     metrics: Metrics,
@@ -108,7 +109,7 @@ export class SocketLimits extends SocketRates {
     clearTimeout(this.authDeadline);
     this.authDeadline = undefined;
     this.counts.authenticated();
-    if (!raiseMaxPayload(this.ws, this.maxMessageBytes)) {
+    if (!(this.ws.raiseMaxPayload?.(this.maxMessageBytes) ?? raiseMaxPayload(this.ws, this.maxMessageBytes))) {
       this.socket.log.error('cannot raise the frame size limit after authentication (ws internals changed; see seams/ws.ts)');
     }
   }

@@ -6,15 +6,27 @@
  * budget until a socket authenticates: a larger frame closes the socket with 1009), permessage-deflate, the set of open sockets that shutdown closes, and the heartbeat: one timer
  * for every socket (not one per socket: an idle server holds thousands), which beats each socket once per
  * `heartbeatIntervalMs` (see ServerSocket.beat).
+ *
+ * The HTTP fallback's sessions (HttpSession.ts, opened through http/syncApi.ts) pass the same checks (`admit`) and
+ * join the same set: the caps, the heartbeat, `size` and shutdown count them as sockets.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '@concord/engine';
 import { WebSocket, WebSocketServer } from 'ws';
 import { isLoopbackHostHeader, notLoopbackMessage } from '../http/loopbackHost.js';
+import { HttpSession } from './HttpSession.js';
+import type { UpgradeRefusal } from './limits.js';
 import type { ServerSocket, SocketContext } from './ServerSocket.js';
 import { SyncSocket } from './SyncSocket.js';
+import type { Wire } from './wire.js';
 import { YWebsocketSocket } from './YWebsocketSocket.js';
+
+/** Why a connection may not open: an HTTP status and a message for the client. */
+export interface Refusal {
+  readonly status: UpgradeRefusal['status'] | 403;
+  readonly message: string;
+}
 
 export const SYNC_PATH = '/sync';
 export const Y_WEBSOCKET_PATH_PREFIX = '/y/';
@@ -73,15 +85,20 @@ export class SocketServer {
   private readonly options: SocketServerOptions;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<ServerSocket>();
+  /** The HTTP fallback's open sessions by id (their SyncSockets are in `sockets` too). */
+  private readonly sessions = new Map<string, HttpSession>();
+  /** The frame size limit until a socket authenticates (SocketLimits raises it then). */
+  private readonly maxPayloadBeforeAuth: number;
   private accepting = true;
   private readonly heartbeat: ReturnType<typeof setInterval>;
 
   constructor(options: SocketServerOptions) {
     this.options = options;
+    this.maxPayloadBeforeAuth = Math.min(options.maxMessageBytes, options.limits.settings.maxBytesBeforeAuth);
     this.wss = new WebSocketServer({
       noServer: true,
       // Until a socket authenticates; SocketLimits raises it to maxMessageBytes then.
-      maxPayload: Math.min(options.maxMessageBytes, options.limits.settings.maxBytesBeforeAuth),
+      maxPayload: this.maxPayloadBeforeAuth,
       perMessageDeflate: options.permessageDeflate ? PERMESSAGE_DEFLATE : false,
     });
     let lastBeatAt = performance.now();
@@ -102,36 +119,48 @@ export class SocketServer {
 
   /** The HTTP server's `upgrade` listener. */
   handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const { metrics, log } = this.options;
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     if (!this.accepting) return refuse(socket, 503, 'the server is shutting down');
     if (path !== SYNC_PATH && !path.startsWith(Y_WEBSOCKET_PATH_PREFIX)) {
       return refuse(socket, 404, `no WebSocket endpoint at ${path}; use ${SYNC_PATH} or ${Y_WEBSOCKET_PATH_PREFIX}<document>`);
     }
+    const refusal = this.admit(request);
+    if (refusal !== null) return refuse(socket, refusal.status, refusal.message);
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, path));
+  };
+
+  /**
+   * The checks made before a connection exists, for a WebSocket upgrade and for an HTTP fallback session alike: dev
+   * mode's loopback `Host`, the Origin, the connection caps. Null when the connection may open.
+   */
+  private admit(request: IncomingMessage): Refusal | null {
+    const { metrics, log } = this.options;
+    if (!this.accepting) return { status: 503, message: 'the server is shutting down' };
     if (this.options.loopbackHostOnly && !isLoopbackHostHeader(request.headers.host)) {
       metrics.rejectedConnections.inc({ reason: 'host' });
       log.warn({ host: request.headers.host }, 'refused a WebSocket addressed to a name that is not loopback (dev mode)');
-      return refuse(socket, 403, notLoopbackMessage(request.headers.host));
+      return { status: 403, message: notLoopbackMessage(request.headers.host) };
     }
     if (!isOriginAllowed(request, this.options.allowedOrigins)) {
       metrics.rejectedConnections.inc({ reason: 'origin' });
       log.warn({ origin: request.headers.origin }, 'refused a WebSocket from an origin that is not allowed');
-      return refuse(socket, 403, `origin ${request.headers.origin} is not allowed (CONCORD_ALLOWED_ORIGINS)`);
+      return { status: 403, message: `origin ${request.headers.origin} is not allowed (CONCORD_ALLOWED_ORIGINS)` };
     }
     const refusal = this.options.limits.refusal(request, this.sockets.size);
     if (refusal !== null) {
       metrics.rejectedConnections.inc({ reason: refusal.reason });
       log.debug({ reason: refusal.reason, remote: request.socket.remoteAddress }, 'refused a WebSocket: a connection limit is reached');
-      return refuse(socket, refusal.status, refusal.message);
+      return refusal;
     }
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, path));
-  };
+    return null;
+  }
 
   private accept(ws: WebSocket, request: IncomingMessage, path: string): void {
     const remote = request.socket.remoteAddress;
     let socket: ServerSocket;
     if (path === SYNC_PATH) {
       socket = new SyncSocket(ws, this.options, 'hocuspocus', { remote });
+      this.countTransport(ws, 'websocket');
     } else {
       const name = YWebsocketSocket.documentNameOf(request);
       const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
@@ -140,6 +169,43 @@ export class SocketServer {
     this.sockets.add(socket);
     ws.once('close', () => this.sockets.delete(socket));
     socket.attach(request);
+  }
+
+  /**
+   * Opens an HTTP fallback session for `request` (`POST /api/sync/sessions`) after the same checks as an upgrade to
+   * `/sync`: a SyncSocket over an HttpSession, counted, beaten and closed with the WebSockets.
+   */
+  openSession(request: IncomingMessage): HttpSession | Refusal {
+    const refusal = this.admit(request);
+    if (refusal !== null) return refusal;
+    const session = new HttpSession({
+      heartbeatMs: this.options.heartbeatIntervalMs,
+      maxFrameBytes: this.maxPayloadBeforeAuth,
+      origin: request.headers.origin,
+    });
+    const remote = request.socket.remoteAddress;
+    const socket = new SyncSocket(session, this.options, 'hocuspocus', { remote, transport: 'http', session: session.shortId });
+    this.sessions.set(session.id, session);
+    this.sockets.add(socket);
+    this.countTransport(session, 'http');
+    session.once('close', () => {
+      this.sockets.delete(socket);
+      this.sessions.delete(session.id);
+    });
+    // What Hocuspocus reads of the request: its headers and a path (the sessions endpoint has nothing for it).
+    socket.attach({ url: SYNC_PATH, headers: request.headers, socket: request.socket } as IncomingMessage);
+    return session;
+  }
+
+  /** The open HTTP session `id`, if any. */
+  session(id: string): HttpSession | undefined {
+    return this.sessions.get(id);
+  }
+
+  private countTransport(wire: Wire, transport: 'websocket' | 'http'): void {
+    const gauge = this.options.metrics.syncTransportConnections;
+    gauge.inc({ transport });
+    wire.once('close', () => gauge.dec({ transport }));
   }
 
   /**
