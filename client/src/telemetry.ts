@@ -7,16 +7,20 @@
  *   `STAMP_INTERVAL_MS` and document with its time on the server's clock and its Yjs client id and clock; a peer
  *   records the time from the stamp until its own document holds that clock (held updates of the update frequency
  *   count: they are not on screen before). A stamp whose edit does not arrive within `STAMP_WAIT_MS` is dropped.
- * - **Clock**: on each connection the first document authenticated asks the server's time (`clock?`); the offset is
- *   the server's answer plus half the round trip minus the time it arrived. Until it is known, no stamp is sent.
+ * - **Clock**: on each connection the first document authenticated asks the server's time (`clock?`), and asks
+ *   again at the times of `CLOCK_SAMPLES_AT_MS`; the offset is the server's answer plus half the round trip minus the
+ *   time it arrived, from the answer with the shortest round trip (a page still loading answers late, and half a late
+ *   round trip is that much error). Until one is known, no stamp is sent.
  * - **Acknowledgements**: from the moment a document has a change the server has not acknowledged to the moment it
  *   has none (the server acknowledges only what is durable).
  * - **Connections lost or failed**, by cause: `dead-connection` (the watchdog), `offline` (the browser),
  *   `failed-to-open`, `closed-<code>` (the server's or the network's close).
  * - **Errors**: the page's uncaught errors and unhandled rejections while the client runs (in a browser).
  *
- * Reports go every `telemetryIntervalMs` (when something was measured) as one stateless message on an authenticated
- * document, bounded (MAX_TELEMETRY_SAMPLES per kind: the oldest go). Nothing is kept across reloads.
+ * Reports go every `telemetryIntervalMs` (when something was measured), and when the page turns hidden (a tab closed
+ * or put away would otherwise take its last minute with it), as one stateless message on an authenticated document,
+ * bounded (MAX_TELEMETRY_SAMPLES per kind: the oldest go), never two within `MIN_REPORT_GAP_MS` (the server takes one
+ * per connection in that time). Nothing is kept across reloads.
  */
 import {
   CloseCode,
@@ -39,6 +43,10 @@ export const STAMP_INTERVAL_MS = 1_000;
 export const STAMP_WAIT_MS = 30_000;
 /** How often the client reports what it measured, by default. */
 export const TELEMETRY_INTERVAL_MS = 60_000;
+/** Two reports are never sent closer than this (the server's REPORT_INTERVAL_MS). */
+export const MIN_REPORT_GAP_MS = 5_000;
+/** After the first clock question of a connection, it is asked again this long after it (ms). */
+export const CLOCK_SAMPLES_AT_MS = [2_000, 6_000] as const;
 /** A clock answer after a longer round trip than this is not trusted. */
 const MAX_CLOCK_ROUND_TRIP_MS = 10_000;
 
@@ -64,12 +72,16 @@ export class Telemetry {
   private readonly options: TelemetryOptions;
   private offsetMs: number | null = null;
   private clockAskedOn = -1;
+  /** The round trip of the clock answer the offset comes from (shorter is better). */
+  private offsetRoundTripMs = Number.POSITIVE_INFINITY;
+  private clockTimers: unknown[] = [];
   private delivery: number[] = [];
   private ack: number[] = [];
   private reconnects = new Map<string, number>();
   private errors = new Map<string, number>();
   private opened = false;
   private timer: unknown = null;
+  private reportedAt = Number.NEGATIVE_INFINITY;
   private readonly documents = new Map<Y.Doc, WatchedDocument>();
   private readonly window = (globalThis as { addEventListener?: EventTarget['addEventListener']; removeEventListener?: EventTarget['removeEventListener'] });
 
@@ -82,6 +94,7 @@ export class Telemetry {
       this.window.addEventListener('error', this.onError);
       this.window.addEventListener('unhandledrejection', this.onRejection);
     }
+    this.page?.addEventListener?.('visibilitychange', this.onVisibility);
     this.schedule();
   }
 
@@ -123,14 +136,24 @@ export class Telemetry {
   /** A document was authenticated: the first one on a connection asks the server's time. */
   authenticated(send: (payload: string) => void): void {
     if (!this.enabled || this.clockAskedOn === this.options.socket.connection) return;
-    this.clockAskedOn = this.options.socket.connection;
-    send(telemetryPayload({ concord: 'clock?', at: this.options.clock.now() }));
+    const connection = this.options.socket.connection;
+    this.clockAskedOn = connection;
+    this.offsetRoundTripMs = Number.POSITIVE_INFINITY; // a new connection: a new path, measured anew
+    const ask = () => send(telemetryPayload({ concord: 'clock?', at: this.options.clock.now() }));
+    ask();
+    for (const timer of this.clockTimers) this.options.clock.clearTimeout(timer);
+    this.clockTimers = CLOCK_SAMPLES_AT_MS.map((ms) =>
+      this.options.clock.setTimeout(() => {
+        if (this.options.socket.connection === connection && this.options.socket.isOpen) ask();
+      }, ms),
+    );
   }
 
   clockAnswer(answer: ClockAnswer): void {
     const arrived = this.options.clock.now();
     const roundTrip = arrived - answer.at;
-    if (roundTrip < 0 || roundTrip > MAX_CLOCK_ROUND_TRIP_MS) return;
+    if (roundTrip < 0 || roundTrip > MAX_CLOCK_ROUND_TRIP_MS || roundTrip >= this.offsetRoundTripMs) return;
+    this.offsetRoundTripMs = roundTrip;
     this.offsetMs = answer.now + roundTrip / 2 - arrived;
   }
 
@@ -144,10 +167,12 @@ export class Telemetry {
 
   destroy(): void {
     this.options.clock.clearTimeout(this.timer);
+    for (const timer of this.clockTimers) this.options.clock.clearTimeout(timer);
     this.options.socket.provider.off('open', this.onOpen);
     this.options.socket.provider.off('close', this.onClose);
     this.window.removeEventListener?.('error', this.onError);
     this.window.removeEventListener?.('unhandledrejection', this.onRejection);
+    this.page?.removeEventListener?.('visibilitychange', this.onVisibility);
   }
 
   private stampLater(watched: WatchedDocument): void {
@@ -200,6 +225,12 @@ export class Telemetry {
     else this.count(this.reconnects, `${ConnectionLoss.Closed}-${code}`);
   };
 
+  private readonly page = (globalThis as { document?: EventTarget & { visibilityState?: string } }).document;
+
+  private readonly onVisibility = () => {
+    if (this.page?.visibilityState === 'hidden') this.report();
+  };
+
   private readonly onError = () => this.count(this.errors, 'uncaught');
   private readonly onRejection = () => this.count(this.errors, 'unhandled-rejection');
 
@@ -213,6 +244,7 @@ export class Telemetry {
   /** Sends what was measured since the last report, if anything was and a document is authenticated. */
   report(): void {
     if (this.delivery.length + this.ack.length + this.reconnects.size + this.errors.size === 0) return;
+    if (this.options.clock.now() - this.reportedAt < MIN_REPORT_GAP_MS) return; // kept for the next one
     const sent = this.options.send(
       telemetryPayload({
         concord: 'telemetry',
@@ -223,6 +255,7 @@ export class Telemetry {
       }),
     );
     if (!sent) return; // kept (bounded) for the next report
+    this.reportedAt = this.options.clock.now();
     this.delivery = [];
     this.ack = [];
     this.reconnects = new Map();

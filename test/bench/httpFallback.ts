@@ -101,9 +101,10 @@ export function httpFallback(options: { documents: number; perSecond: number; me
           typist.provider.on('unsyncedChanges', ({ number }: { number: number }) => {
             const now = performance.now();
             if (number < last) {
-              for (let i = 0; i < last - number; i++) {
-                const at = sent[acknowledged++];
-                if (at !== undefined && at >= window.start && at < window.end) acks[typist.transport].push(now - at);
+              // A decrement with no keystroke sent yet acknowledges the first sync, not typing: it takes none.
+              for (let i = 0; i < last - number && acknowledged < sent.length; i++) {
+                const at = sent[acknowledged++]!;
+                if (at >= window.start && at < window.end) acks[typist.transport].push(now - at);
               }
             }
             last = number;

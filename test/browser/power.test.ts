@@ -19,6 +19,7 @@ import { waitFor } from '../support/wait.js';
 import { skipWithoutChromium } from './chromium.js';
 import { UI_TIMEOUT_MS, type DemoPage } from './demoPage.js';
 import { demoRig } from './demoRig.js';
+import { controllableVisibility, setVisibility } from './visibility.js';
 
 const SCENARIO_TIMEOUT_MS = 120_000;
 const AWARENESS = 1;
@@ -47,20 +48,6 @@ function lowBattery(): void {
   const battery = Object.assign(new EventTarget(), { level: 0.1, charging: false, chargingTime: Infinity, dischargingTime: 1800 });
   Object.defineProperty(Navigator.prototype, 'getBattery', { value: () => Promise.resolve(battery), configurable: true });
 }
-
-/** Before the page's scripts: `document.visibilityState` the test sets with `window.setVisibility('hidden' | 'visible')`. */
-function controllableVisibility(): void {
-  let state: 'visible' | 'hidden' = 'visible';
-  Object.defineProperty(Document.prototype, 'visibilityState', { get: () => state, configurable: true });
-  Object.defineProperty(Document.prototype, 'hidden', { get: () => state === 'hidden', configurable: true });
-  (window as unknown as { setVisibility: (next: 'visible' | 'hidden') => void }).setVisibility = (next) => {
-    state = next;
-    document.dispatchEvent(new Event('visibilitychange'));
-  };
-}
-
-const setVisibility = (page: DemoPage, state: 'visible' | 'hidden') =>
-  page.page.evaluate((next) => (window as unknown as { setVisibility: (s: string) => void }).setVisibility(next), state);
 
 describe.skipIf(skipWithoutChromium())('battery and hidden tabs in Chromium (issue 18, point 2)', () => {
   const rig = demoRig('power');
