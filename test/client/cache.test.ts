@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { onCleanup } from '../support/cleanup.js';
 import { startTcpProxy, throughProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
-import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
+import { freshIndexedDB, makeClient, startTestServer, storedUpdates, token } from './harness.js';
 
 const NAMESPACE_PREFIX = 'concord/t1.alice/';
 
@@ -28,18 +28,7 @@ async function storedNames(): Promise<string[]> {
 
 /** Bytes in a document's `updates` store, read directly. */
 async function bytesInDatabase(document: string): Promise<number> {
-  const db: IDBDatabase = await new Promise((resolve, reject) => {
-    const request = indexedDB.open(`${NAMESPACE_PREFIX}${document}`);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-  const values: Uint8Array[] = await new Promise((resolve, reject) => {
-    const request = db.transaction('updates').objectStore('updates').getAll();
-    request.onsuccess = () => resolve(request.result as Uint8Array[]);
-    request.onerror = () => reject(request.error);
-  });
-  db.close();
-  return values.reduce((sum, value) => sum + value.byteLength, 0);
+  return (await storedUpdates(`${NAMESPACE_PREFIX}${document}`)).bytes;
 }
 
 /** Whether the device keeps the bytes of the file `hash` (client/src/deviceFiles.ts). */

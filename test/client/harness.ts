@@ -45,3 +45,19 @@ export function setNavigatorOnLine(onLine: boolean): void {
   Object.defineProperty(globalThis.navigator, 'onLine', { value: onLine, configurable: true });
   onCleanup(() => Object.defineProperty(globalThis.navigator, 'onLine', { value: true, configurable: true }));
 }
+
+/** Records and bytes in the `updates` store of the IndexedDB database `name` (a document's copy), read directly. */
+export async function storedUpdates(name: string): Promise<{ records: number; bytes: number }> {
+  const db: IDBDatabase = await new Promise((resolve, reject) => {
+    const request = indexedDB.open(name);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const values: Uint8Array[] = await new Promise((resolve, reject) => {
+    const request = db.transaction('updates').objectStore('updates').getAll();
+    request.onsuccess = () => resolve(request.result as Uint8Array[]);
+    request.onerror = () => reject(request.error);
+  });
+  db.close();
+  return { records: values.length, bytes: values.reduce((sum, value) => sum + value.byteLength, 0) };
+}

@@ -11,25 +11,9 @@ import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { onCleanup } from '../support/cleanup.js';
 import { waitFor } from '../support/wait.js';
-import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
+import { freshIndexedDB, makeClient, startTestServer, storedUpdates, token } from './harness.js';
 
 const SESSIONS = 200;
-
-/** Records and bytes in a database's `updates` store. */
-async function measure(name: string): Promise<{ records: number; bytes: number }> {
-  const db: IDBDatabase = await new Promise((resolve, reject) => {
-    const request = indexedDB.open(name);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-  const values: Uint8Array[] = await new Promise((resolve, reject) => {
-    const request = db.transaction('updates').objectStore('updates').getAll();
-    request.onsuccess = () => resolve(request.result as Uint8Array[]);
-    request.onerror = () => reject(request.error);
-  });
-  db.close();
-  return { records: values.length, bytes: values.reduce((sum, value) => sum + value.byteLength, 0) };
-}
 
 /** Makes every `add` to an object store fail with the browser's quota error until the returned function is called. */
 function failWritesWithQuotaError(): () => void {
@@ -59,7 +43,7 @@ describe('C11 local copy', () => {
       await waitFor(() => handle.status.localCopy === 'saved');
       await client.destroy();
     }
-    const ours = await measure('concord/t1.alice/notes-1');
+    const ours = await storedUpdates('concord/t1.alice/notes-1');
 
     const stockDoc = new Y.Doc();
     for (let session = 0; session < SESSIONS; session++) {
@@ -71,7 +55,7 @@ describe('C11 local copy', () => {
       await stock.destroy();
       if (session === SESSIONS - 1) Y.applyUpdate(stockDoc, Y.encodeStateAsUpdate(doc));
     }
-    const stock = await measure('stock');
+    const stock = await storedUpdates('stock');
     const state = Y.encodeStateAsUpdate(stockDoc).byteLength;
     console.log(
       `after ${SESSIONS} sessions: Concord ${ours.records} records, ${ours.bytes} bytes; ` +
@@ -132,7 +116,7 @@ describe('C11 local copy', () => {
     await waitFor(() => first.status.localCopy === 'saved');
     // The first client's compaction (after 100 appends) read the other's record before deleting what it covered.
     expect(first.doc.getText('t').toString()).toContain('from the other tab.');
-    expect((await measure('concord/t1.alice/notes-3')).records).toBeLessThan(40);
+    expect((await storedUpdates('concord/t1.alice/notes-3')).records).toBeLessThan(40);
 
     globalThis.indexedDB = idb;
     const reloaded = makeClient(server, { token: aliceToken }).open('notes-3');
