@@ -219,6 +219,7 @@ export class Telemetry {
     const code = event?.code ?? 1006;
     const opened = this.opened;
     this.opened = false;
+    if (this.options.socket.asleep) return; // let go on purpose (a hidden tab): not a lost connection
     if (!opened) this.count(this.reconnects, ConnectionLoss.FailedToOpen);
     else if (code === CloseCode.ConnectionTimeout) this.count(this.reconnects, ConnectionLoss.Dead);
     else if (code === CloseCode.GoingAway && /offline/.test(event?.reason ?? '')) this.count(this.reconnects, ConnectionLoss.Offline);
