@@ -11,7 +11,7 @@
  * - Hidden for `hiddenDisconnectAfterMs`: the socket closes (the peer sees Alice leave, `sleeping`, `offline`); an
  *   edit made meanwhile wakes it and reaches the peer, and it sleeps again WAKE_LINGER_MS after; shown, it reconnects.
  */
-import { ECONOMY_PRESENCE_MS, HIDDEN_PRESENCE_MS, WAKE_LINGER_MS, type SyncClient } from '@concord/client';
+import { ECONOMY_PRESENCE_MS, HIDDEN_PRESENCE_MS, TELEMETRY_INTERVAL_MS, WAKE_LINGER_MS, type SyncClient } from '@concord/client';
 import * as decoding from 'lib0/decoding';
 import { describe, expect, it } from 'vitest';
 import { onCleanup } from '../support/cleanup.js';
@@ -126,7 +126,7 @@ describe('presence pace and the hidden tab (issue 18, point 2)', () => {
     const page = fakePage();
     const clock = new ManualClock();
     const afterMs = 60_000;
-    const { alice, b, a } = await pair({ alice: { token: await token('alice'), clock, hiddenDisconnectAfterMs: afterMs }, document: 'sleepy' });
+    const { server, alice, b, a } = await pair({ alice: { token: await token('alice'), clock, hiddenDisconnectAfterMs: afterMs }, document: 'sleepy' });
     const alicePresent = () => b.presence.peers().some((peer) => peer.user.id === 'alice');
     await waitFor(alicePresent);
 
@@ -149,6 +149,15 @@ describe('presence pace and the hidden tab (issue 18, point 2)', () => {
     page.show();
     expect(alice.sleeping).toBe(false);
     await waitFor(() => alice.state === 'connected' && alicePresent(), { message: 'shown: connected, and Bob sees Alice again' });
+
+    // Her report (due on her clock) counts no lost connection: the socket was let go of on purpose.
+    await waitFor(() => a.status.synced);
+    clock.advance(TELEMETRY_INTERVAL_MS);
+    const metrics = await waitFor(async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return /concord_client_reports_total\{outcome="accepted"\} [1-9]/.test(text) ? text : undefined;
+    }, { message: 'a report from Alice' });
+    expect(metrics).not.toMatch(/concord_client_reconnection_attempts_total\{/);
   });
 
   it('never sleeps with hiddenDisconnectAfterMs null', async () => {
