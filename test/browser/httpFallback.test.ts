@@ -26,6 +26,7 @@ async function indicator(page: DemoPage) {
   return { light, state, transport, label };
 }
 
+// Skipped, with a loud notice, only where Chromium is missing outside CI; under CI=true the gate fails instead (chromium.ts).
 describe.skipIf(skipWithoutChromium())(`HTTP fallback in Chromium (${CHROMIUM_PATH})`, () => {
   const rig = demoRig('http-fallback');
 
