@@ -344,7 +344,8 @@ export class Socket extends ObservableV2<SocketEvents> {
     this.emit('open', [this.connections]);
     this.update();
     // The first probe comes soon: WebSockets that failed while the server was down (a restart) work again now.
-    if (this.attemptTransport === 'http') this.scheduleProbe(FIRST_PROBE_MS);
+    // `transport: 'http'` fixes the transport: no probe.
+    if (this.attemptTransport === 'http' && this.choice.option === 'auto') this.scheduleProbe(FIRST_PROBE_MS);
   };
 
   /** While on HTTP: a WebSocket is tried again later; one that opens and holds moves the client back (transport.ts). */

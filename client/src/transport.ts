@@ -123,7 +123,7 @@ export class TransportChoice {
 
   /** A WebSocket probe held: back to WebSocket. */
   probeSucceeded(): boolean {
-    if (this.current !== 'http') return false;
+    if (this.option !== 'auto' || this.current !== 'http') return false;
     this.movedBackAt = this.clock.now();
     this.quickDrops = 0;
     this.failedOpens = 0;

@@ -29,7 +29,7 @@ function findProblem(): string | null {
 export const redisProblem: string | null = findProblem();
 
 /** `CI` set to anything but an empty string, `0` or `false`. */
-function isCI(): boolean {
+export function isCI(): boolean {
   const ci = process.env.CI?.trim().toLowerCase();
   return ci !== undefined && ci !== '' && ci !== '0' && ci !== 'false';
 }
@@ -109,7 +109,8 @@ function parseStrings(text: string): string[] | null {
   return out;
 }
 
-function freePort(): Promise<number> {
+/** A port of 127.0.0.1 nothing listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

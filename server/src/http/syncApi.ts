@@ -20,6 +20,8 @@ import { HttpSession } from '../sockets/HttpSession.js';
 import { isOriginAllowed, type Refusal } from '../sockets/SocketServer.js';
 
 export const SYNC_SESSIONS_PATH = '/api/sync/sessions';
+/** The header of the opening answer that names the session (for sticky routing in a load balancer). */
+export const SESSION_HEADER = 'Concord-Session';
 
 /** What the routes need of the socket server. */
 export interface SyncSessions {
@@ -90,6 +92,9 @@ export function mountSyncApi(app: Hono, options: SyncApiOptions): void {
   app.post(SYNC_SESSIONS_PATH, (c) => {
     const opened = sessions.openSession(incoming(c));
     if (!(opened instanceof HttpSession)) return counted('open', c.json({ error: opened.message }, opened.status));
+    // The id in a header too, for balancers that pin a session's later requests to this instance (README: HTTP
+    // fallback behind a load balancer).
+    c.header(SESSION_HEADER, opened.id);
     return counted('open', c.json({ session: opened.id, heartbeatMs: options.heartbeatMs, maxBodyBytes }, 201));
   });
 
