@@ -10,7 +10,9 @@
  * - **Clock**: on each connection the first document authenticated asks the server's time (`clock?`), and asks
  *   again at the times of `CLOCK_SAMPLES_AT_MS`; the offset is the server's answer plus half the round trip minus the
  *   time it arrived, from the answer with the shortest round trip (a page still loading answers late, and half a late
- *   round trip is that much error). Until one is known, no stamp is sent.
+ *   round trip is that much error). Until an answer came back within `TRUSTED_CLOCK_ROUND_TRIP_MS`, or
+ *   `CLOCK_ANSWERS_ON_A_SLOW_NETWORK` answers came (on a slow network the best of them is as good as it gets), the
+ *   client neither stamps its edits nor measures a peer's: a clock known to ±150 ms puts that much error in a sample.
  * - **Acknowledgements**: from the moment a document has a change the server has not acknowledged to the moment it
  *   has none (the server acknowledges only what is durable).
  * - **Connections lost or failed**, by cause: `dead-connection` (the watchdog), `offline` (the browser),
@@ -46,7 +48,14 @@ export const TELEMETRY_INTERVAL_MS = 60_000;
 /** Two reports are never sent closer than this (the server's REPORT_INTERVAL_MS). */
 export const MIN_REPORT_GAP_MS = 5_000;
 /** After the first clock question of a connection, it is asked again this long after it (ms). */
-export const CLOCK_SAMPLES_AT_MS = [2_000, 6_000] as const;
+export const CLOCK_SAMPLES_AT_MS = [500, 2_000, 6_000, 20_000, 60_000] as const;
+/**
+ * A clock known from an answer with a longer round trip is not used to measure propagation: the offset is off by up to
+ * half the round trip (50 ms here), on the writer's side and again on the reader's.
+ */
+export const TRUSTED_CLOCK_ROUND_TRIP_MS = 100;
+/** After this many answers on a connection, the best of them is used whatever its round trip (a phone on 3G). */
+export const CLOCK_ANSWERS_ON_A_SLOW_NETWORK = 3;
 /** A clock answer after a longer round trip than this is not trusted. */
 const MAX_CLOCK_ROUND_TRIP_MS = 10_000;
 
@@ -74,6 +83,8 @@ export class Telemetry {
   private clockAskedOn = -1;
   /** The round trip of the clock answer the offset comes from (shorter is better). */
   private offsetRoundTripMs = Number.POSITIVE_INFINITY;
+  /** Clock answers received on this connection. */
+  private clockAnswers = 0;
   private clockTimers: unknown[] = [];
   private delivery: number[] = [];
   private ack: number[] = [];
@@ -105,6 +116,12 @@ export class Telemetry {
   /** The server's time now, as this client best knows it; null before the first clock answer. */
   serverNow(): number | null {
     return this.offsetMs === null ? null : this.options.clock.now() + this.offsetMs;
+  }
+
+  /** The server's time now, when the clock is known well enough to measure propagation with it; else null. */
+  private trustedServerNow(): number | null {
+    const trusted = this.offsetRoundTripMs <= TRUSTED_CLOCK_ROUND_TRIP_MS || this.clockAnswers >= CLOCK_ANSWERS_ON_A_SLOW_NETWORK;
+    return trusted ? this.serverNow() : null;
   }
 
   /** Measures `doc`'s edits and acknowledgements on `provider`; returns the way to stop. */
@@ -139,6 +156,7 @@ export class Telemetry {
     const connection = this.options.socket.connection;
     this.clockAskedOn = connection;
     this.offsetRoundTripMs = Number.POSITIVE_INFINITY; // a new connection: a new path, measured anew
+    this.clockAnswers = 0;
     const ask = () => send(telemetryPayload({ concord: 'clock?', at: this.options.clock.now() }));
     ask();
     for (const timer of this.clockTimers) this.options.clock.clearTimeout(timer);
@@ -152,7 +170,9 @@ export class Telemetry {
   clockAnswer(answer: ClockAnswer): void {
     const arrived = this.options.clock.now();
     const roundTrip = arrived - answer.at;
-    if (roundTrip < 0 || roundTrip > MAX_CLOCK_ROUND_TRIP_MS || roundTrip >= this.offsetRoundTripMs) return;
+    if (roundTrip < 0 || roundTrip > MAX_CLOCK_ROUND_TRIP_MS) return;
+    this.clockAnswers += 1;
+    if (roundTrip >= this.offsetRoundTripMs) return;
     this.offsetRoundTripMs = roundTrip;
     this.offsetMs = answer.now + roundTrip / 2 - arrived;
   }
@@ -178,7 +198,7 @@ export class Telemetry {
   private stampLater(watched: WatchedDocument): void {
     const now = this.options.clock.now();
     if (now - watched.lastStampAt < STAMP_INTERVAL_MS) return;
-    const at = this.serverNow();
+    const at = this.trustedServerNow();
     if (at === null) return;
     watched.lastStampAt = now;
     // After the provider has sent the edit itself (its listener runs in this same 'update' event).
@@ -189,14 +209,14 @@ export class Telemetry {
 
   /** Records every pending stamp whose edit the document now holds; drops those waited for too long. */
   private settle(watched: WatchedDocument): void {
-    const now = this.serverNow();
-    if (now === null) return;
+    const now = this.trustedServerNow();
     watched.pending = watched.pending.filter((stamp) => {
       if (Y.getState(watched.doc.store, stamp.client) >= stamp.clock) {
-        this.sample(this.delivery, now - stamp.at);
+        // Measured now or never: later, the time since it arrived would count too.
+        if (now !== null) this.sample(this.delivery, now - stamp.at);
         return false;
       }
-      return now - stamp.at < STAMP_WAIT_MS;
+      return now === null || now - stamp.at < STAMP_WAIT_MS;
     });
   }
 
