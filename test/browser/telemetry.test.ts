@@ -6,13 +6,30 @@
  *
  * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts: skipped loudly without it, fails on CI).
  */
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { CLOCK_ANSWERS_ON_A_SLOW_NETWORK } from '../../client/src/telemetry.js';
 import { waitFor } from '../support/wait.js';
 import { skipWithoutChromium } from './chromium.js';
 import { demoRig } from './demoRig.js';
 import { controllableVisibility, setVisibility } from './visibility.js';
 
 const SCENARIO_TIMEOUT_MS = 120_000;
+
+/**
+ * Counts the server's clock answers a page receives (`"concord":"clock"` in a frame; its questions read `clock?`);
+ * `reset()` when it reconnects. After CLOCK_ANSWERS_ON_A_SLOW_NETWORK of them its clock is trusted whatever their round
+ * trips, so it stamps and measures (client/src/telemetry.ts).
+ */
+function clockAnswers(page: Page): { readonly count: number; reset(): void } {
+  const answers = { count: 0, reset: () => (answers.count = 0) };
+  page.on('websocket', (socket) =>
+    socket.on('framereceived', ({ payload }) => {
+      if (/"concord":"clock"/.test(typeof payload === 'string' ? payload : payload.toString('latin1'))) answers.count += 1;
+    }),
+  );
+  return answers;
+}
 
 function value(text: string, series: string): number {
   const line = text.split('\n').find((row) => row.startsWith(`${series} `));
@@ -26,14 +43,21 @@ describe.skipIf(skipWithoutChromium())('delivery measured from the demo in Chrom
   it("Bob's report puts the time Alice's typing took to reach him, and his page's uncaught error, in /metrics", async () => {
     const alice = await rig.open('Alice');
     const bob = await rig.open('Bob');
+    const aliceAnswers = clockAnswers(alice.page);
+    const bobAnswers = clockAnswers(bob.page);
     await bob.context.addInitScript(controllableVisibility);
     await bob.page.reload();
+    bobAnswers.reset();
     await alice.signIn();
     await bob.signIn();
     const task = await alice.addTask('Measured');
     await alice.openDescription(task);
     await bob.waitForFields(task, { title: 'Measured' });
     await bob.openDescription(task);
+    // Both clocks are known well enough to measure (a page that is still loading answers the first question late).
+    await waitFor(() => aliceAnswers.count >= CLOCK_ANSWERS_ON_A_SLOW_NETWORK && bobAnswers.count >= CLOCK_ANSWERS_ON_A_SLOW_NETWORK, {
+      message: 'three clock answers on each page',
+    });
     // The first keystroke is stamped (then one a second).
     await alice.typeInDescription('measured from the browser');
     await bob.waitForDescription('measured from the browser');
