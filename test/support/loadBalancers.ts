@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,7 +78,8 @@ function withTargets(config: string, targets: readonly { port: number }[], line:
   });
 }
 
-async function runUntilListening(kind: BalancerKind, args: string[], port: number, config: string): Promise<RunningBalancer> {
+async function runUntilListening(kind: BalancerKind, args: string[], port: number, config: string, dir: string): Promise<RunningBalancer> {
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
   const child = spawn(BINARIES[kind], args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -123,7 +124,7 @@ export async function startNginx(targets: readonly { port: number }[]): Promise<
   ].join('\n');
   const file = join(dir, 'nginx.conf');
   await writeFile(file, config);
-  return runUntilListening('nginx', ['-p', dir, '-e', 'stderr', '-c', file], port, config);
+  return runUntilListening('nginx', ['-p', dir, '-e', 'stderr', '-c', file], port, config, dir);
 }
 
 /** HAProxy with the README's configuration (TLS dropped), in front of `targets`. */
@@ -136,5 +137,5 @@ export async function startHaproxy(targets: readonly { port: number }[]): Promis
   );
   const file = join(dir, 'haproxy.cfg');
   await writeFile(file, config);
-  return runUntilListening('haproxy', ['-db', '-f', file], port, config);
+  return runUntilListening('haproxy', ['-db', '-f', file], port, config, dir);
 }
