@@ -5,144 +5,29 @@
  */
 import { LevelStore } from '@concord/server';
 import * as decoding from 'lib0/decoding';
-import * as encoding from 'lib0/encoding';
 import { describe, expect, test } from 'vitest';
-import * as Y from 'yjs';
 import { frames, hocuspocusClient, rawSocket, serverDocument } from '../support/clients.js';
 import { onCleanup } from '../support/cleanup.js';
 import { FaultyStore } from '../support/faultyStore.js';
-import { makeTempDir, startTestServer, type TestServer } from '../support/server.js';
+import { makeTempDir, startTestServer } from '../support/server.js';
 import { mintToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
+import {
+  acknowledgements,
+  AUTH,
+  authenticated,
+  body,
+  open,
+  PERMISSION_DENIED,
+  readRecords,
+  SESSIONS,
+  streamingPost,
+  textOf,
+  textUpdate,
+} from './httpSyncClient.js';
 
-const SESSIONS = '/api/sync/sessions';
 const API_KEY = 'http-sync-test-api-key-that-is-long-enough-0123456789';
 const token = (sub = 'u') => mintToken({ sub, tenant: 'acme', docs: { '*': 'write' } });
-
-/** Hocuspocus message types read here. */
-const SYNC = 0;
-const AUTH = 2;
-const SYNC_STATUS = 8;
-const PERMISSION_DENIED = 1;
-
-interface Records {
-  readonly firstSeq: number;
-  readonly frames: Uint8Array[];
-  readonly close?: { code: number; reason: string };
-}
-
-function readRecords(body: Uint8Array): Records {
-  const decoder = decoding.createDecoder(body);
-  const firstSeq = decoding.readVarUint(decoder);
-  const out: Uint8Array[] = [];
-  while (decoding.hasContent(decoder)) {
-    if (decoding.readVarUint(decoder) === 1) {
-      return { firstSeq, frames: out, close: { code: decoding.readVarUint(decoder), reason: decoding.readVarString(decoder) } };
-    }
-    out.push(decoding.readVarUint8Array(decoder));
-  }
-  return { firstSeq, frames: out };
-}
-
-function body(...list: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const encoder = encoding.createEncoder();
-  for (const frame of list) encoding.writeVarUint8Array(encoder, frame);
-  return encoding.toUint8Array(encoder) as Uint8Array<ArrayBuffer>;
-}
-
-function typeOf(frame: Uint8Array): number {
-  const decoder = decoding.createDecoder(frame);
-  decoding.readVarString(decoder);
-  return decoding.readVarUint(decoder);
-}
-
-/** A raw client of one session: every frame read so far, in order, and what it sent. */
-class RawSession {
-  readonly received: Uint8Array[] = [];
-  after = 0;
-  seq = 1;
-  close: { code: number; reason: string } | undefined;
-
-  readonly server: TestServer;
-  readonly id: string;
-  readonly headers: Record<string, string>;
-
-  constructor(server: TestServer, id: string, headers: Record<string, string> = {}) {
-    this.server = server;
-    this.id = id;
-    this.headers = headers;
-  }
-
-  get url(): string {
-    return `${this.server.url}${SESSIONS}/${this.id}`;
-  }
-
-  /** One poll from `after` (default: what was read); keeps what it reads. */
-  async poll(after = this.after): Promise<{ status: number; records?: Records }> {
-    const response = await fetch(`${this.url}?after=${after}`, { headers: this.headers });
-    if (response.status !== 200) return { status: response.status };
-    const records = readRecords(new Uint8Array(await response.arrayBuffer()));
-    records.frames.forEach((frame, i) => {
-      if (records.firstSeq + i > this.after) this.received.push(frame);
-    });
-    this.after = Math.max(this.after, records.firstSeq + records.frames.length - 1);
-    if (records.close) {
-      this.close = records.close;
-      this.after += 1;
-    }
-    return { status: 200, records };
-  }
-
-  /** Polls until `check` holds for what was read. */
-  async pollUntil(check: (received: Uint8Array[]) => boolean, message: string): Promise<void> {
-    await waitFor(async () => check(this.received) || ((await this.poll()) && check(this.received)), { message, timeoutMs: 10_000 });
-  }
-
-  async send(list: Uint8Array[], seq = this.seq): Promise<{ status: number; json: { received?: number; error?: string } }> {
-    const response = await fetch(`${this.url}?seq=${seq}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/octet-stream', ...this.headers },
-      body: body(...list),
-    });
-    if (seq === this.seq && response.status === 200) this.seq += list.length;
-    return { status: response.status, json: (await response.json()) as { received?: number; error?: string } };
-  }
-}
-
-async function open(server: TestServer, headers: Record<string, string> = {}): Promise<RawSession> {
-  const response = await fetch(`${server.url}${SESSIONS}`, { method: 'POST', headers });
-  expect(response.status, await response.clone().text()).toBe(201);
-  expect(response.headers.get('cache-control')).toBe('no-store');
-  const opened = (await response.json()) as { session: string; heartbeatMs: number; maxBodyBytes: number };
-  expect(opened.session).toMatch(/^[A-Za-z0-9_-]{22}$/);
-  const session = new RawSession(server, opened.session, headers);
-  onCleanup(() => fetch(`${session.url}/close`, { method: 'POST' }).then(() => undefined, () => undefined));
-  return session;
-}
-
-/** A Sync Update frame of `document` whose update inserts `text`. */
-function textUpdate(document: string, text: string): Uint8Array {
-  const doc = new Y.Doc();
-  doc.getText('t').insert(0, text);
-  return frames.update(document, Y.encodeStateAsUpdate(doc));
-}
-
-/** The document's text after applying every Sync frame of `document` read. */
-function textOf(received: Uint8Array[], document: string): string {
-  const doc = new Y.Doc();
-  for (const frame of received) {
-    const decoder = decoding.createDecoder(frame);
-    if (decoding.readVarString(decoder) !== document || decoding.readVarUint(decoder) !== SYNC) continue;
-    const step = decoding.readVarUint(decoder);
-    if (step === 0) continue; // SyncStep1: a state vector
-    Y.applyUpdate(doc, decoding.readVarUint8Array(decoder));
-  }
-  return doc.getText('t').toString();
-}
-
-const authenticated = (document: string) => (received: Uint8Array[]) =>
-  received.some((frame) => frames.isAuthenticated(frame) && decoding.readVarString(decoding.createDecoder(frame)) === document);
-const acknowledgements = (received: Uint8Array[]) => received.filter((frame) => typeOf(frame) === SYNC_STATUS).length;
 
 describe('HTTP sessions of /sync', () => {
   test('carry frames both ways between an HTTP client and a WebSocket peer', async () => {
@@ -279,9 +164,27 @@ describe('HTTP sessions of /sync', () => {
     const session = await open(server);
     const big = await fetch(`${session.url}?seq=1`, { method: 'POST', body: body(new Uint8Array(64 * 1024)) });
     expect(big.status).toBe(413);
+    // Refused from its Content-Length, before a byte of the body is sent.
+    const announced = streamingPost(`${session.url}?seq=1`, 64 * 1024);
+    expect((await announced.answered('an answer without the body')).status).toBe(413);
     expect((await session.send([new Uint8Array(5000)])).status).toBe(200); // over the pre-authentication frame limit
     await waitFor(async () => (await session.poll()) && session.close !== undefined, { message: 'the close record' });
     expect(session.close!.code).toBe(1009);
+
+    // A body without a Content-Length (chunked) is counted as it is read: 413 once past maxBodyBytes. Its frames are
+    // Pongs (harmless; 9 000 of them, 2 bytes each, stay under the message burst).
+    const other = await open(server);
+    await other.send([frames.auth('doc', await token())]);
+    await other.pollUntil(authenticated('doc'), 'the Authenticated reply');
+    const pongs = body(...Array.from({ length: 9_000 }, () => new Uint8Array([10])));
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < pongs.byteLength; at += 1024) controller.enqueue(pongs.slice(at, at + 1024));
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`${other.url}?seq=2`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect(chunked.status).toBe(413);
   });
 
   test('a session that stops polling is dropped after two silent heartbeats; shutdown sends a 1012 close record', async () => {

@@ -14,7 +14,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Metrics } from '../metrics.js';
 import { HttpSession } from '../sockets/HttpSession.js';
 import { isOriginAllowed, type Refusal } from '../sockets/SocketServer.js';
@@ -77,8 +76,8 @@ export function mountSyncApi(app: Hono, options: SyncApiOptions): void {
       c.res.headers.append('Vary', 'Origin');
     }
   };
+  // Once per request: Hono's `/*` matches the bare path too (a second registration ran it twice: `Vary: Origin, Origin`).
   app.use(`${SYNC_SESSIONS_PATH}/*`, cors);
-  app.use(SYNC_SESSIONS_PATH, cors);
 
   /** The session of the path, when the request may speak for it (404 / 403 otherwise). */
   const sessionOf = (c: Context): HttpSession | Response => {
@@ -109,19 +108,19 @@ export function mountSyncApi(app: Hono, options: SyncApiOptions): void {
     return counted('poll', c.body(null, 204));
   });
 
-  app.post(
-    `${SYNC_SESSIONS_PATH}/:id`,
-    bodyLimit({ maxSize: maxBodyBytes, onError: (c) => counted('send', c.json({ error: `the body is larger than ${maxBodyBytes} bytes` }, 413)) }),
-    async (c) => {
-      const session = sessionOf(c);
-      if (session instanceof Response) return counted('send', session);
-      const seq = Number(c.req.query('seq'));
-      const body = new Uint8Array(await c.req.arrayBuffer());
-      const answer = session.receive(seq, body);
-      if (answer.status === 400) return counted('send', c.json({ error: answer.error }, 400));
-      return counted('send', c.json({ received: answer.received }, answer.status));
-    },
-  );
+  app.post(`${SYNC_SESSIONS_PATH}/:id`, async (c) => {
+    // A body announced over the cap is refused before a byte of it is read; the session reads the rest as they arrive
+    // and stops at what it refuses (HttpSession.receive: 413 once a chunked body passes the cap).
+    if (Number(c.req.header('content-length') ?? 0) > maxBodyBytes) {
+      return counted('send', c.json({ error: `the body is larger than ${maxBodyBytes} bytes` }, 413));
+    }
+    const session = sessionOf(c);
+    if (session instanceof Response) return counted('send', session);
+    const seq = Number(c.req.query('seq'));
+    const answer = await session.receive(seq, c.req.raw.body, maxBodyBytes);
+    if ('error' in answer) return counted('send', c.json({ error: answer.error }, answer.status));
+    return counted('send', c.json({ received: answer.received }, answer.status));
+  });
 
   app.post(`${SYNC_SESSIONS_PATH}/:id/close`, (c) => {
     const session = sessionOf(c);

@@ -11,6 +11,11 @@
  *   sent in one event-loop turn go out in one answer.
  * - Client frames carry the seq of the first frame of their POST: frames already received are dropped (a retried POST
  *   is applied once), a gap is refused (409), bad framing answers 400 and closes the session 4400.
+ * - A POST's body is read as it arrives, and each frame is handled once whole: what the server holds of a POST is the
+ *   frame being read, as for a WebSocket. A frame whose length is over the limit (before authentication,
+ *   CONCORD_MAX_BYTES_BEFORE_AUTH) is refused from its length, before its bytes arrive, as ws refuses one from its
+ *   header: the session closes 1009 and the rest is not read. A retry that overlaps the POST it repeats (both being
+ *   read) still handles each seq once, in order: a frame is handled only when its seq is the next one.
  * - Any request of the session shows the client is alive (`pong`, the heartbeat's answer).
  * - `close()` queues a close record, which the client reads in its next poll; the session is closed (and Hocuspocus
  *   told) once the client acknowledged it, said goodbye, or a heartbeat later.
@@ -18,7 +23,6 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { CloseCode } from '@concord/engine';
-import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { WebSocket } from 'ws';
 import type { Wire } from './wire.js';
@@ -40,7 +44,10 @@ export type PollAnswer = { readonly status: 200; readonly body: Uint8Array } | {
 /** The answer to a POST of frames. */
 export type SendAnswer =
   | { readonly status: 200 | 409; readonly received: number }
-  | { readonly status: 400; readonly error: string };
+  | { readonly status: 400 | 413; readonly error: string };
+
+/** The largest varUint a frame length may take (lib0 reads up to 53 bits): 8 bytes of 7 bits. */
+const MAX_LENGTH_BYTES = 8;
 
 interface OutRecord {
   readonly seq: number;
@@ -146,35 +153,94 @@ export class HttpSession extends EventEmitter implements Wire {
     });
   }
 
-  /** A POST of frames numbered from `firstSeq` (`body`: `varUint8Array` each). */
-  receive(firstSeq: number, body: Uint8Array): SendAnswer {
+  /** A POST of frames numbered from `firstSeq` (`body`: `varUint8Array` each, at most `maxBodyBytes`), read as it arrives. */
+  async receive(firstSeq: number, body: ReadableStream<Uint8Array> | null, maxBodyBytes: number): Promise<SendAnswer> {
     if (this.state === WebSocket.CLOSED) return { status: 400, error: 'the session is closed' };
-    this.emit('pong');
-    const frames: Uint8Array[] = [];
-    try {
-      const decoder = decoding.createDecoder(body);
-      while (decoding.hasContent(decoder)) frames.push(decoding.readVarUint8Array(decoder));
-    } catch {
-      this.close(CloseCode.MalformedMessage, 'Malformed message: the body is not a list of frames');
-      return { status: 400, error: 'the body is not a list of frames (lib0 varUint8Array each)' };
-    }
     if (!Number.isSafeInteger(firstSeq) || firstSeq < 1) return { status: 400, error: 'seq must be a whole number from 1' };
+    this.emit('pong');
     if (firstSeq > this.lastClientSeq + 1) return { status: 409, received: this.lastClientSeq };
-    for (let i = 0; i < frames.length; i++) {
-      const seq = firstSeq + i;
-      if (seq <= this.lastClientSeq) continue; // a retried POST: already handled
-      if (this.state !== WebSocket.OPEN) break;
-      const frame = frames[i]!;
-      this.lastClientSeq = seq;
-      if (frame.byteLength > this.maxFrameBytes) {
-        // As ws does for a frame over maxPayload: an error (SocketLimits counts it), then a 1009 close.
-        this.emit('error', Object.assign(new RangeError('Max payload size exceeded'), { code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' }));
-        this.close(CloseCode.MessageTooBig, 'Max payload size exceeded');
-        break;
+    const received = (): SendAnswer => ({ status: 200, received: this.lastClientSeq });
+    if (body === null) return received();
+    // The frame being read: its seq, its length (a varUint, `lengthBytes` of it read so far), and its bytes (null when
+    // it is one already received, whose bytes are only skipped).
+    let seq = firstSeq;
+    let length = 0;
+    let lengthBytes = 0;
+    let lengthKnown = false;
+    let frame: Uint8Array | null = null;
+    let filled = 0;
+    let total = 0;
+    const reader = body.getReader();
+    try {
+      for (;;) {
+        let chunk: Uint8Array;
+        try {
+          const next = await reader.read();
+          if (next.done) break;
+          chunk = next.value;
+        } catch {
+          return { status: 400, error: 'the body ended before its announced end (the request was cut off)' };
+        }
+        if (this.state !== WebSocket.OPEN) return received(); // closed meanwhile: the rest is not read
+        total += chunk.byteLength;
+        if (total > maxBodyBytes) return { status: 413, error: `the body is larger than ${maxBodyBytes} bytes` };
+        let at = 0;
+        while (at < chunk.byteLength) {
+          if (!lengthKnown) {
+            const byte = chunk[at++]!;
+            length += (byte & 0x7f) * 2 ** (7 * lengthBytes++);
+            if (byte >= 0x80) {
+              if (lengthBytes >= MAX_LENGTH_BYTES) return this.malformed();
+              continue;
+            }
+            lengthKnown = true;
+            filled = 0;
+            if (this.state !== WebSocket.OPEN) return received(); // closed by the frame before (a limit): not read on
+            if (seq <= this.lastClientSeq) {
+              frame = null; // a retried POST: already handled, skipped
+            } else if (length > this.maxFrameBytes) {
+              // As ws does for a frame over maxPayload, from its length alone: an error (SocketLimits counts it), then
+              // a 1009 close; its bytes are not read.
+              this.lastClientSeq = seq;
+              this.emit('error', Object.assign(new RangeError('Max payload size exceeded'), { code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' }));
+              this.close(CloseCode.MessageTooBig, 'Max payload size exceeded');
+              return received();
+            } else if (chunk.byteLength - at >= length) {
+              frame = chunk.subarray(at, at + length); // whole in this chunk: no copy
+              filled = length;
+              at += length;
+            } else {
+              frame = new Uint8Array(length);
+            }
+          }
+          const taken = Math.min(length - filled, chunk.byteLength - at);
+          if (frame !== null && taken > 0) frame.set(chunk.subarray(at, at + taken), filled);
+          filled += taken;
+          at += taken;
+          if (filled < length) continue;
+          // Handled unless another POST (an overlapping retry) handled this seq while its bytes arrived.
+          if (frame !== null && seq === this.lastClientSeq + 1) {
+            if (this.state !== WebSocket.OPEN) return received();
+            this.lastClientSeq = seq;
+            this.emit('message', Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), true);
+          }
+          seq += 1;
+          length = 0;
+          lengthBytes = 0;
+          lengthKnown = false;
+          frame = null;
+        }
       }
-      this.emit('message', Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), true);
+    } finally {
+      reader.releaseLock();
     }
-    return { status: 200, received: this.lastClientSeq };
+    if (lengthBytes > 0) return this.malformed(); // the body ended inside a frame
+    return received();
+  }
+
+  private malformed(): SendAnswer {
+    this.close(CloseCode.MalformedMessage, 'Malformed message: the body is not a list of frames');
+    return { status: 400, error: 'the body is not a list of frames (lib0 varUint8Array each)' };
   }
 
   /** The client said goodbye (`POST …/close`): closed now, with its code. */
