@@ -8,6 +8,8 @@
  * the device and talks to no tab. Updates whose origin is in `foreignOrigins` (the server's provider, the IndexedDB
  * binding) are not passed to other tabs: they get those themselves. `erase` deletes the copy from the device (the
  * server revoked the document): nothing of it stays in IndexedDB, and nothing more is written or passed to tabs.
+ * `heldContent` says whether the stored copy gave the document any content (a copy evicted from the cache, or never
+ * made, gives none: the document is not on this device, whatever `loadedLocally` says).
  */
 import type * as Y from 'yjs';
 import type { Identity } from './identity.js';
@@ -42,11 +44,23 @@ export class DeviceCopy {
   private closed = false;
   /** The IndexedDB database of the copy, once known. */
   private database: string | null = null;
+  /** The IndexedDB binding, whose updates are what the stored copy holds. */
+  private binding: LocalCopy | null = null;
+  private storedContent = false;
 
   constructor(name: string, doc: Y.Doc, options: DeviceCopyOptions) {
     this.name = name;
     this.doc = doc;
     this.options = options;
+    doc.on('update', this.onUpdate);
+  }
+
+  /**
+   * The stored copy gave the document content: its records held something when they were applied (at load, or read
+   * back later, written by another tab). An empty or new database gives nothing: y-indexeddb applies no update then.
+   */
+  get heldContent(): boolean {
+    return this.storedContent;
   }
 
   /** The stored copy is applied (or there is none, or it failed: see `problem`). */
@@ -106,10 +120,19 @@ export class DeviceCopy {
   /** Leaves the tabs' channel at once; a binding that appears later is closed as soon as it does. */
   close(): void {
     this.closed = true;
+    this.storedContent = false;
+    this.doc.off('update', this.onUpdate);
     this.tabs?.close();
   }
 
+  private readonly onUpdate = (_update: Uint8Array, origin: unknown) => {
+    if (this.storedContent || this.binding === null || origin !== this.binding) return;
+    this.storedContent = true;
+    this.options.changed();
+  };
+
   private bound(binding: LocalCopy, outbox: Outbox): void {
+    this.binding = binding;
     outbox.storedOrigin(binding);
     this.foreignOrigins.add(binding);
     if (this.closed) void closeLocalCopy(binding);

@@ -128,6 +128,8 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   private finished: Promise<void> | null = null;
   private references = 1;
   private isClosed = false;
+  /** The server's copy arrived (the first sync) since the document was opened; false again once revoked. */
+  private serverCopyArrived = false;
 
   /**
    * `room: true` for a name that carries no stored data (a channel): no IndexedDB copy and no tab channel; it still
@@ -282,7 +284,12 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
     const connection = new DocumentConnection(this.name, this, this.context, {
       changed: this.refresh,
       authenticated: this.onAuthenticated,
-      synced: () => this.firstSync.resolve(),
+      synced: () => {
+        this.firstSync.resolve();
+        if (this.serverCopyArrived || this.isClosed) return;
+        this.serverCopyArrived = true;
+        this.refresh();
+      },
       stateless: (payload) => this.emit('stateless', [payload]),
       revoked: this.onRevoked,
       accessChanged: this.onAccessChanged,
@@ -309,6 +316,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
   private readonly onRevoked = () => {
     if (this.isClosed) return;
     const unsendable = withFiles(this.changes.discard(), this.context.uploads.waiting(this.name));
+    this.serverCopyArrived = false; // nothing of it stays on the device
     const erased = Promise.all([
       this.copy.erase(this.changes),
       this.context.uploads.forgetDocument(this.name),
@@ -338,6 +346,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
       providerSynced: connection?.synced ?? false,
       pendingChanges: this.outbox().length,
       loadedLocally: this.copy.loadedLocally,
+      onDevice: this.copy.heldContent || this.serverCopyArrived,
       localCopy: this.copy.state,
       readOnly: connection?.readOnly ?? false,
       heldUpdates: this.held?.count ?? 0,

@@ -22,6 +22,8 @@ export interface StatusInputs {
   readonly providerSynced: boolean;
   readonly pendingChanges: number;
   readonly loadedLocally: boolean;
+  /** The stored copy gave the document content, or the server's copy arrived (see `DocumentStatus.onDevice`). */
+  readonly onDevice: boolean;
   readonly localCopy: DocumentStatus['localCopy'];
   readonly readOnly: boolean;
   readonly heldUpdates: number;
@@ -49,6 +51,7 @@ export function deriveStatus(inputs: StatusInputs): DocumentStatus {
     synced: connected && inputs.providerSynced && inputs.pendingChanges === 0,
     pendingChanges: inputs.pendingChanges,
     loadedLocally: inputs.loadedLocally,
+    onDevice: inputs.onDevice,
     localCopy: inputs.localCopy,
     readOnly: inputs.readOnly,
     heldUpdates: inputs.heldUpdates,
@@ -65,6 +68,7 @@ export function sameStatus(a: DocumentStatus, b: DocumentStatus): boolean {
     a.synced === b.synced &&
     a.pendingChanges === b.pendingChanges &&
     a.loadedLocally === b.loadedLocally &&
+    a.onDevice === b.onDevice &&
     a.localCopy === b.localCopy &&
     a.readOnly === b.readOnly &&
     a.heldUpdates === b.heldUpdates &&

@@ -149,8 +149,20 @@ export interface DocumentStatus {
   readonly synced: boolean;
   /** Entries in the outbox: local changes the server has not acknowledged yet (see `DocumentHandle.outbox()`). */
   readonly pendingChanges: number;
-  /** The IndexedDB copy is applied (or persistence is off, or it failed: see `error`). */
+  /**
+   * The IndexedDB copy is applied (or persistence is off, or it failed: see `error`). It says the loading is over, not
+   * that anything was there to load: see `onDevice`.
+   */
   readonly loadedLocally: boolean;
+  /**
+   * The document's content is on this device: its copy here had content when it was loaded, or the server's copy has
+   * arrived since it was opened (the first sync; with `persistence` it is then saved here). False for a document
+   * with nothing here yet — evicted from the cache, never opened on this device, or revoked — until the server's
+   * copy arrives: offline, such a document reads empty because its content is not here, not because it is empty
+   * (show "not on this device — connect to load it" rather than an empty list). Changes made here meanwhile are kept
+   * and sent as usual, but do not make it true. Once true, it stays true while the handle is open (unless revoked).
+   */
+  readonly onDevice: boolean;
   /**
    * The IndexedDB copy: `loading`, `saved` (every local change is on the device), `saving` (a write is in flight),
    * `failed` (a write failed — quota, disk — and is retried; `error` starts with "not saved on this device"), or

@@ -67,3 +67,18 @@ export function indicatorFor(
   if (transport === 'http') return { light: 'yellow', label: 'Connected · over HTTP', pending };
   return { light: 'green', label: 'Connected · synced', pending };
 }
+
+/**
+ * What the place of a document's content shows: `opening` until its local copy is loaded; `ready` once its content is
+ * on this device (`status.onDevice`: from the local copy, or from the server); `not-on-device` when nothing of it is
+ * here and there is no connection to fetch it (evicted from the cache or never opened here, while offline, or
+ * retrying after the connection was lost), so an empty list is not mistaken for an empty project; `loading` while the
+ * server's copy is on its way.
+ */
+export type Availability = 'opening' | 'ready' | 'not-on-device' | 'loading';
+
+export function availabilityOf(status: DocumentStatus | null, state: ConnectionState, lastSettled: ConnectionState | null): Availability {
+  if (!status?.loadedLocally) return 'opening';
+  if (status.onDevice) return 'ready';
+  return state === 'offline' || (state === 'connecting' && lastSettled === 'offline') ? 'not-on-device' : 'loading';
+}

@@ -4,6 +4,8 @@
  *   without pending changes are stored; documents edited while the server is down are never evicted (however far
  *   over the bound) and reach the server when it is back; a pinned document is kept; an evicted one is not on the
  *   device offline, and opens again with the server's content;
+ * - an evicted document opened offline reads `status.onDevice: false` (while `loadedLocally` is true) until the
+ *   server's copy arrives, then true, and true offline from then on;
  * - `maxBytes`: the stored bytes stay under the bound, `cachedDocuments()` reports what the databases hold;
  * - an edit closed before the server acknowledged it (the connection went silent) keeps its copy until it is sent;
  * - a document open in another tab (same IndexedDB, same Web Locks) keeps its copy, and one opened while its copy is
@@ -140,6 +142,55 @@ describe('local cache', () => {
       expect(handle.doc.getText('t').toString()).toBe(`content of ${name}`);
       await handle.close();
     }
+  });
+
+  it('an evicted document opened offline says it is not on the device (status.onDevice false) until the server\'s copy arrives', { timeout: 60_000 }, async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const alice = makeClient(server, { token: await token('alice'), cache: { maxDocuments: 1 } });
+    await use(alice, 'evicted', 'the server\'s content', true);
+    await use(alice, 'kept', 'kept content', true); // over the bound: `evicted` goes
+    await waitFor(async () => !(await storedNames()).includes('evicted'), { message: "'evicted' to be evicted" });
+
+    await server.stop();
+    await waitFor(() => alice.state === 'offline', { message: 'alice to be offline' });
+    // The document whose copy is here: on the device, with its content.
+    const kept = alice.open('kept');
+    await kept.whenLoaded();
+    expect(kept.status).toMatchObject({ loadedLocally: true, onDevice: true, synced: false });
+    expect(kept.doc.getText('t').toString()).toBe('kept content');
+    await kept.close();
+
+    // The evicted one: loaded (there was nothing to load), empty, and not on the device.
+    const evicted = alice.open('evicted');
+    const seen: Array<{ onDevice: boolean; text: string }> = [];
+    evicted.on('status', (status) => seen.push({ onDevice: status.onDevice, text: evicted.doc.getText('t').toString() }));
+    await evicted.whenLoaded();
+    expect(evicted.status).toMatchObject({ loadedLocally: true, onDevice: false, synced: false, pendingChanges: 0 });
+    expect(['offline', 'connecting']).toContain(evicted.status.state);
+    expect(evicted.doc.getText('t').toString()).toBe('');
+    // A change made here meanwhile is kept and counted, but the document's content is still not here.
+    evicted.doc.getText('notes').insert(0, 'written offline');
+    await waitFor(() => evicted.status.localCopy === 'saved' && evicted.status.pendingChanges === 1, { message: 'the offline change to be saved' });
+    expect(evicted.status.onDevice).toBe(false);
+
+    // Back online: the server's copy arrives, and the status says so once the content is there (never before).
+    await server.start();
+    await waitFor(() => evicted.status.onDevice && evicted.status.synced, { timeoutMs: 15_000, message: "the server's copy to arrive" });
+    expect(evicted.doc.getText('t').toString()).toBe('the server\'s content');
+    expect(evicted.doc.getText('notes').toString()).toBe('written offline');
+    const firstOnDevice = seen.find((status) => status.onDevice);
+    expect(firstOnDevice?.text, 'the content when onDevice first read true').toBe('the server\'s content');
+    expect(seen.filter((status, i) => i > 0 && status.onDevice !== seen[i - 1]!.onDevice).length, 'onDevice turned once, false to true').toBe(1);
+    await evicted.close();
+
+    // It is saved here now: opened offline again, it is on the device with the server's content.
+    await server.stop();
+    await waitFor(() => alice.state === 'offline', { message: 'alice to be offline again' });
+    const again = alice.open('evicted');
+    await again.whenLoaded();
+    expect(again.status.onDevice).toBe(true);
+    expect(again.doc.getText('t').toString()).toBe('the server\'s content');
   });
 
   it('an edit closed before the server acknowledged it keeps its copy until it is sent', { timeout: 60_000 }, async () => {

@@ -70,6 +70,7 @@ describe('client sync', () => {
       synced: true,
       pendingChanges: 0,
       loadedLocally: true,
+      onDevice: true,
       localCopy: 'saved',
       readOnly: false,
       heldUpdates: 0,

@@ -7,15 +7,16 @@
  * laid out in the header; narrower (a phone), the menu folds behind one button and the selected task replaces the
  * list as a full-screen sheet with a way back.
  */
-import type { FieldConflict, SyncClient } from '@concord/client';
+import type { ConnectionState, FieldConflict, SyncClient } from '@concord/client';
 import { matchesWhere } from '@concord/engine';
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useOfflineSpans } from '../conflicts';
 import { taskTotals, whereOf } from '../filters';
-import { useChannel, useDocument, useDocumentStatus, useInbox, usePeers, usePendingDocuments, useRecords, useRemoteChangeSign } from '../hooks';
+import { useChannel, useConnectionState, useDocument, useDocumentStatus, useInbox, usePeers, usePendingDocuments, useRecords, useRemoteChangeSign } from '../hooks';
 import { isProjectDocument, projectDocumentName, ProjectDocument, projectName, projectOf, PROJECTS, taskDocumentName } from '../model';
 import { useRoute, type Screen } from '../route';
 import type { Session } from '../session';
+import { availabilityOf } from '../status';
 import { Activity } from './ActivityPanel';
 import { BackendActions } from './BackendActions';
 import { ConflictNotices, useConflictNotices } from './ConflictNotices';
@@ -66,6 +67,11 @@ export function Board({ client, session, onSignOut }: BoardProps) {
   const taskHandle = useDocument(client, selected ? taskDocumentName(selected) : null);
   const projectStatus = useDocumentStatus(project);
   const taskStatus = useDocumentStatus(taskHandle);
+  // A project with nothing on this device (evicted from its cache, or never opened here) cannot show offline.
+  const state = useConnectionState(client);
+  const lastSettled = useRef<ConnectionState | null>(null);
+  const availability = availabilityOf(projectStatus, state, lastSettled.current);
+  if (state !== 'connecting') lastSettled.current = state;
   const pendingElsewhere = usePendingDocuments(client).filter(({ name }) => name !== project?.name && name !== taskHandle?.name);
   // Signing out deletes this person's copy on the device; changes not on the server yet would go with it.
   const signOut = async () => {
@@ -216,7 +222,7 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           </button>
         ))}
       </nav>
-      {route.screen !== 'mine' && (
+      {route.screen !== 'mine' && availability !== 'not-on-device' && (
         <div class="board__filters">
           <Filters filter={route.filter} onChange={(filter) => navigate({ filter })} />
           <TotalsStrip totals={totals} updating={updatingTotals} label="Tasks shown" />
@@ -227,6 +233,14 @@ export function Board({ client, session, onSignOut }: BoardProps) {
           <MyTasks client={client} onOpen={(projectId, task) => navigate({ project: projectId, task, screen: 'list' })} />
         ) : !project ? (
           <p class="muted">Opening the project…</p>
+        ) : availability === 'not-on-device' ? (
+          <section class="not-on-device" data-testid="project-not-on-device" role="status" aria-label="Project not on this device">
+            <p class="not-on-device__title">Not on this device — connect to load it</p>
+            <p class="muted">
+              {projectName(route.project)} has not been opened on this device yet, or its copy was removed to save space. It opens here as
+              soon as you are back online.
+            </p>
+          </section>
         ) : route.screen === 'board' ? (
           <StatusBoard handle={project} tasks={shown} peers={peers} selected={selected} highlighted={highlighted} onOpen={select} />
         ) : (
