@@ -5,13 +5,26 @@
  * backend event reaches him as a toast, his changes are acknowledged, and his indicator shows the degraded sign
  * ("Connected · over HTTP", yellow).
  *
+ * Moving back: once the network lets WebSockets through again, a client on HTTP goes back to a WebSocket by itself,
+ * (1) at the periodic probe (`httpFallback.retryWebSocketMs`, 5 minutes by default, passed on the page's clock:
+ * Playwright's `page.clock`, in steps short enough that the HTTP connection hears from the server in between, as it
+ * would in five real minutes), and (2) at the probe 1 s after an HTTP connection opens, when the network comes back
+ * after a drop. Either way the indicator goes from "Connected · over HTTP" (yellow) to green with `transport`
+ * `websocket`, and edits made before, during and after the switch each reach the other person once, with nothing
+ * left pending.
+ *
  * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts).
  */
+import { SYNC_SESSIONS_PATH } from '@concord/client/http-socket';
+import type { Request, Response, WebSocket as PageWebSocket } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { startTcpProxy } from '../support/tcpProxy.js';
+import { FIRST_PROBE_MS } from '../../client/src/socket.js';
+import { DEFAULT_RETRY_WEBSOCKET_MS, PROBE_HOLD_MS } from '../../client/src/transport.js';
+import { DEAD_CONNECTION_AFTER_MS } from '../../client/src/watchdog.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
 import { CHROMIUM_PATH, skipWithoutChromium } from './chromium.js';
-import type { DemoPage } from './demoPage.js';
+import { UI_TIMEOUT_MS, type DemoPage } from './demoPage.js';
 import { demoRig, screenshot } from './demoRig.js';
 
 const SCENARIO_TIMEOUT_MS = 90_000;
@@ -24,6 +37,90 @@ async function indicator(page: DemoPage) {
     page.status.textContent(),
   ]);
   return { light, state, transport, label };
+}
+
+/** The probe's jitter (transport.ts `nextProbeDelayMs`): the periodic probe comes between 0.8 and 1.2 intervals. */
+const EARLIEST_PROBE_MS = DEFAULT_RETRY_WEBSOCKET_MS * 0.8;
+const LATEST_PROBE_MS = DEFAULT_RETRY_WEBSOCKET_MS * 1.2;
+/**
+ * One jump of the page's clock: well under the client's dead-connection limit (7 s without a frame), so the HTTP
+ * connection, which hears from the server between jumps, is never taken for dead as after a laptop's sleep (jumping
+ * the five minutes at once does that: the client drops the silent connection, reconnects over HTTP, and it is the
+ * probe after that reconnect that moves it back, not the periodic one); and shorter than the probe's hold, so the
+ * switch never happens within the jump in which the probe opened (the test makes its edits "during" meanwhile).
+ */
+const CLOCK_STEP_MS = Math.min(Math.floor(DEAD_CONNECTION_AFTER_MS / 2), PROBE_HOLD_MS - 500);
+
+/** Counts what `page` asks of the HTTP fallback: sessions opened, and every request to it. */
+function httpFallbackTraffic(page: DemoPage) {
+  let sessions = 0;
+  let requests = 0;
+  page.page.on('request', (request: Request) => {
+    const path = new URL(request.url()).pathname;
+    if (!path.startsWith(SYNC_SESSIONS_PATH)) return;
+    requests += 1;
+    if (request.method() === 'POST' && path === SYNC_SESSIONS_PATH) sessions += 1;
+  });
+  return {
+    get sessions() {
+      return sessions;
+    },
+    get requests() {
+      return requests;
+    },
+  };
+}
+
+/** Waits until `page`'s indicator says connected over HTTP (yellow, "Connected · over HTTP"). */
+async function waitForHttp(page: DemoPage): Promise<void> {
+  await waitFor(async () => {
+    const seen = await indicator(page);
+    if (seen.transport === 'http' && seen.state === 'connected' && seen.light === 'yellow' && seen.label?.includes('Connected · over HTTP')) return true;
+    throw new Error(`${page.name}'s indicator reads ${JSON.stringify(seen)}`);
+  }, { timeoutMs: 20_000, message: `${page.name} to be connected over HTTP` });
+}
+
+/** Waits until `page`'s indicator is plain connected: green, over a WebSocket, no "over HTTP", nothing pending. */
+async function waitForWebSocket(page: DemoPage, timeoutMs = UI_TIMEOUT_MS): Promise<void> {
+  await waitFor(async () => {
+    const seen = await indicator(page);
+    const pending = await page.pending();
+    if (seen.transport === 'websocket' && seen.state === 'connected' && seen.light === 'green' && !seen.label?.includes('HTTP') && pending === 0) return true;
+    throw new Error(`${page.name}'s indicator reads ${JSON.stringify({ ...seen, pending })}`);
+  }, { timeoutMs, message: `${page.name} to be connected over a WebSocket, green, nothing pending` });
+}
+
+/** The titles of the task rows `page` shows that start with `prefix`, sorted (duplicates kept). */
+function titles(page: DemoPage, prefix: string): Promise<string[]> {
+  return page.page.evaluate(
+    (start) =>
+      [...document.querySelectorAll<HTMLInputElement>('[data-testid="task-row"] [data-testid="field-title"]')]
+        .map((input) => input.value)
+        .filter((title) => title.startsWith(start))
+        .sort(),
+    prefix,
+  );
+}
+
+/**
+ * Every task titled `expected` shows exactly once on each page (nothing lost, nothing doubled), and the person who
+ * made them has nothing pending.
+ */
+async function expectEachOnce(author: DemoPage, other: DemoPage, prefix: string, expected: string[]): Promise<void> {
+  const wanted = [...expected].sort();
+  for (const page of [author, other]) {
+    await waitFor(async () => {
+      const seen = await titles(page, prefix);
+      if (JSON.stringify(seen) === JSON.stringify(wanted)) return true;
+      throw new Error(`${page.name} shows ${JSON.stringify(seen)}`);
+    }, { timeoutMs: UI_TIMEOUT_MS, message: `${page.name} to show each of ${JSON.stringify(wanted)} once` });
+  }
+  expect(await author.pending()).toBe(0);
+}
+
+/** Waits until the probe 1 s after the HTTP connection opened has been refused too (the two attempts, then it). */
+async function firstProbeRefused(proxy: TcpProxy): Promise<void> {
+  await waitFor(() => proxy.refusedUpgrades >= 3, { timeoutMs: UI_TIMEOUT_MS, message: 'the first WebSocket probe to be refused' });
 }
 
 // Skipped, with a loud notice, only where Chromium is missing outside CI; under CI=true the gate fails instead (chromium.ts).
@@ -79,6 +176,136 @@ describe.skipIf(skipWithoutChromium())(`HTTP fallback in Chromium (${CHROMIUM_PA
       expect(await bob.status.getAttribute('title')).toMatch(/refuses WebSockets/);
       await screenshot(bob, 'http-fallback-bob.png');
       expect(bob.errors).toEqual([]);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+  it(
+    'the network lets WebSockets through again: at the periodic probe (5 minutes on the page\'s clock) Carol moves back to a WebSocket by herself, and every edit reaches Dave once',
+    async () => {
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
+      proxy.refuseWebSockets();
+      const dave = await rig.open('Dave');
+      await dave.signIn();
+      await dave.waitForLight('green');
+      const carol = await rig.open('Carol', `http://127.0.0.1:${proxy.port}`);
+      await carol.page.clock.install(); // time runs as usual until the test moves it on
+      await carol.page.reload();
+      const traffic = httpFallbackTraffic(carol);
+      await carol.signIn();
+      await waitForHttp(carol);
+      await firstProbeRefused(proxy);
+
+      const prefix = 'Periodic probe:';
+      const before = await carol.addTask(`${prefix} before`);
+      await dave.waitForFields(before, { title: `${prefix} before` });
+      proxy.acceptWebSockets();
+      // Nothing moves her yet: the next probe is minutes away.
+      await carol.addTask(`${prefix} upgrades allowed, still over HTTP`);
+      expect((await indicator(carol)).transport).toBe('http');
+
+      // The page's clock runs on in steps; between steps the server says something to everyone on the project
+      // (a stateless message the app ignores) and the test waits until Carol's page has read it over HTTP.
+      const project = rig.server.hocuspocus.documents.get('demo/project-demo');
+      if (!project) throw new Error('the server does not have the project open');
+      const probes: PageWebSocket[] = [];
+      carol.page.on('websocket', (socket) => probes.push(socket));
+      const sessionsBefore = traffic.sessions;
+      const startedAt = await carol.page.evaluate(() => performance.now());
+      const clockNow = async () => (await carol.page.evaluate(() => performance.now())) - startedAt;
+      const realStart = Date.now();
+      let during: string[] = [];
+      for (;;) {
+        const elapsed = await clockNow();
+        const seen = await indicator(carol);
+        if (seen.transport === 'websocket') break;
+        if (elapsed > LATEST_PROBE_MS + 2 * PROBE_HOLD_MS + 30_000) throw new Error(`still on HTTP after ${Math.round(elapsed / 1000)} s on the page's clock: ${JSON.stringify(seen)}`);
+        if (probes.length > 0 && during.length === 0) {
+          // The probe is open and holding: an edit now goes over HTTP, the next one while the client switches.
+          during = [`${prefix} while the probe holds`, `${prefix} while switching`];
+          await carol.addTask(during[0]!);
+          await carol.page.clock.runFor(PROBE_HOLD_MS);
+          await carol.addTask(during[1]!);
+          continue;
+        }
+        await carol.page.clock.runFor(CLOCK_STEP_MS);
+        const read = carol.page
+          .waitForResponse((response: Response) => response.url().includes(`${SYNC_SESSIONS_PATH}/`) && response.request().method() === 'GET' && response.status() === 200, { timeout: 5_000 })
+          .catch(async (error: unknown) => {
+            if ((await indicator(carol)).transport === 'websocket') return null; // switched meanwhile: nothing more over HTTP
+            throw error;
+          });
+        project.broadcastStateless(JSON.stringify({ test: 'the HTTP connection hears from the server' }));
+        await read;
+      }
+      const movedAfterMs = await clockNow();
+      console.log(
+        `Carol moved back to a WebSocket ${(movedAfterMs / 60_000).toFixed(2)} min after upgrades were let through, on the page's clock ` +
+          `(the probe comes after ${EARLIEST_PROBE_MS / 60_000}–${LATEST_PROBE_MS / 60_000} min); ${((Date.now() - realStart) / 1000).toFixed(1)} s of real time`,
+      );
+      expect(during, 'the probe WebSocket was seen before the switch').toHaveLength(2);
+      // The periodic probe did it: the HTTP connection lived until then (no new session, so no probe after a reconnect),
+      // and it came minutes later, not at once (on the page's clock; the margin covers the edits made before the
+      // clock's start was read, after the first probe was refused).
+      expect(traffic.sessions, 'HTTP sessions opened while the clock ran').toBe(sessionsBefore);
+      expect(movedAfterMs).toBeGreaterThan(EARLIEST_PROBE_MS - 30_000);
+      await waitForWebSocket(carol);
+
+      // After the switch: over the WebSocket, not over HTTP.
+      const requestsBefore = traffic.requests;
+      const after = await carol.addTask(`${prefix} after`);
+      await dave.waitForFields(after, { title: `${prefix} after` });
+      expect(traffic.requests, 'requests to the HTTP fallback after the switch').toBe(requestsBefore);
+      await waitForWebSocket(carol);
+      await expectEachOnce(carol, dave, prefix, [`${prefix} before`, `${prefix} upgrades allowed, still over HTTP`, ...during, `${prefix} after`]);
+      await screenshot(carol, 'http-fallback-back-to-websocket.png');
+      expect(carol.errors).toEqual([]);
+      expect(dave.errors).toEqual([]);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+
+  it(
+    'the network comes back after a drop and lets WebSockets through: Erin reconnects over HTTP, the probe 1 s later moves her back to a WebSocket, and every edit reaches Frank once',
+    async () => {
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
+      proxy.refuseWebSockets();
+      const frank = await rig.open('Frank');
+      await frank.signIn();
+      await frank.waitForLight('green');
+      const erin = await rig.open('Erin', `http://127.0.0.1:${proxy.port}`);
+      const traffic = httpFallbackTraffic(erin);
+      await erin.signIn();
+      await waitForHttp(erin);
+      await firstProbeRefused(proxy);
+
+      const prefix = 'Probe after a reconnect:';
+      const before = await erin.addTask(`${prefix} before`);
+      await frank.waitForFields(before, { title: `${prefix} before` });
+      await waitFor(async () => (await erin.pending()) === 0, { message: "Erin's edit to be acknowledged over HTTP" });
+
+      // Her laptop leaves the network that blocks WebSockets (offline), and joins one that lets them through.
+      proxy.acceptWebSockets();
+      await erin.context.setOffline(true);
+      await erin.waitForLight('red');
+      await erin.addTask(`${prefix} offline, during the switch`);
+      expect(await erin.pending()).toBeGreaterThan(0);
+      const sessionsBefore = traffic.sessions;
+      const onlineAt = Date.now();
+      await erin.context.setOffline(false);
+      await waitForWebSocket(erin, 20_000);
+      const tookMs = Date.now() - onlineAt;
+      console.log(`Erin back on a WebSocket ${(tookMs / 1000).toFixed(1)} s after the network came back (HTTP reconnect, probe after ${FIRST_PROBE_MS} ms, held ${PROBE_HOLD_MS} ms)`);
+      // The way back went through an HTTP connection (the transport is remembered) and its probe.
+      expect(traffic.sessions, 'HTTP sessions opened when the network came back').toBeGreaterThan(sessionsBefore);
+
+      const requestsBefore = traffic.requests;
+      const after = await erin.addTask(`${prefix} after`);
+      await frank.waitForFields(after, { title: `${prefix} after` });
+      expect(traffic.requests, 'requests to the HTTP fallback after the switch').toBe(requestsBefore);
+      await waitForWebSocket(erin);
+      await expectEachOnce(erin, frank, prefix, [`${prefix} before`, `${prefix} offline, during the switch`, `${prefix} after`]);
+      expect(erin.errors).toEqual([]);
+      expect(frank.errors).toEqual([]);
     },
     SCENARIO_TIMEOUT_MS,
   );
