@@ -12,11 +12,24 @@ export default defineConfig({
   resolve: { conditions: ['@concord/source', ...defaultServerConditions] },
   ssr: { resolve: { conditions: ['@concord/source', ...defaultServerConditions] } },
   test: {
-    include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'artifacts/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
     reporters: process.env.CI ? ['default'] : ['default'],
+    // Two groups, one after the other. Tests of single processes (engine, storage, server, client, security, history)
+    // run two files at a time: most of their time is spent waiting on sockets and timers, and each has its own ports,
+    // temporary directories and PostgreSQL schema. Tests that drive Chromium, clusters of real processes or kill -9
+    // run one file at a time: each loads the machine's two cores on its own, and their outage timings are what they test.
+    projects: [
+      {
+        extends: true,
+        test: { name: 'processes', include: ['{engine,history,storage,server,client,security}/**/*.test.ts'], maxWorkers: 2, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: { name: 'systems', include: ['{browser,cluster,crash}/**/*.test.ts'], maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });

@@ -16,6 +16,7 @@ import type { Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { startTcpProxy } from '../support/tcpProxy.js';
 import { mintToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
 import { CHROMIUM_PATH, launchChromium, skipWithoutChromium, type LaunchedChromium } from './chromium.js';
@@ -216,12 +217,14 @@ describe.skipIf(skipWithoutChromium())(`the demo with a project not on the devic
     const launch = await bob.addTask('Launch checklist');
     await bob.waitForLight('green', { pending: 'none' });
 
-    const alice = await rig.open('Alice', undefined, PHONE);
+    // Alice's phone reaches the server through a proxy the test cuts (Playwright's setOffline freezes a WebSocket).
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
+    const alice = await rig.open('Alice', `http://127.0.0.1:${proxy.port}`, PHONE);
     await alice.signIn();
     const onDevice = await alice.addTask('Kept on this phone'); // the demo project: opened here, so on the device
     await alice.page.getByTestId('sheet-back').click(); // the new task opened as a sheet: back to the list
     await alice.waitForLight('green', { pending: 'none' });
-    await alice.context.setOffline(true);
+    proxy.cut();
     await alice.waitForLight('red');
 
     const notHere = alice.page.getByTestId('project-not-on-device');
@@ -248,7 +251,8 @@ describe.skipIf(skipWithoutChromium())(`the demo with a project not on the devic
     // Opened offline before, it still has nothing here: the message again. Back online, Bob's task shows.
     await alice.page.getByTestId('project-select').selectOption('website');
     await notHere.waitFor({ timeout: UI_TIMEOUT_MS });
-    await alice.context.setOffline(false);
+    proxy.restore();
+    await alice.page.evaluate(() => window.dispatchEvent(new Event('online'))); // as the browser does when a network comes back
     await alice.waitForFields(launch, { title: 'Launch checklist' });
     await waitFor(async () => (await notHere.count()) === 0, { timeoutMs: UI_TIMEOUT_MS, message: 'the message to go' });
     await alice.waitForLight('green', { pending: 'none' });
