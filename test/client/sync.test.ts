@@ -60,9 +60,12 @@ describe('client sync', () => {
     const documentStates = [handle.status.state];
     handle.on('status', (status) => documentStates.push(status.state));
 
-    expect(handle.status).toMatchObject({ state: 'connecting', synced: false, pendingChanges: 0, error: null });
+    // Opened: the local copy is still being read (IndexedDB answers later), and nothing of the document is here.
+    expect(handle.status).toMatchObject({ state: 'connecting', synced: false, pendingChanges: 0, error: null, loadedLocally: false, onDevice: false });
     await handle.whenLoaded();
-    expect(handle.status.loadedLocally).toBe(true);
+    // Read: the copy was empty (never opened on this device); the provider attaches only now, so the server's copy
+    // cannot have arrived yet.
+    expect(handle.status).toMatchObject({ loadedLocally: true, onDevice: false });
     await handle.whenSynced();
     await waitFor(() => handle.status.synced);
     expect(handle.status).toEqual({
