@@ -149,7 +149,8 @@ export function viewTotals(rows: ReadonlyArray<{ readonly values: Readonly<Recor
     const numbers = rows.map((row) => row.values[field]).filter((value): value is number => typeof value === 'number' && Number.isFinite(value));
     if (kind === 'sum') totals[aggregate] = numbers.reduce((sum, value) => sum + value, 0);
     else if (numbers.length === 0) totals[aggregate] = null;
-    else totals[aggregate] = kind === 'min' ? Math.min(...numbers) : Math.max(...numbers);
+    // Folded, not spread: a view may hold more rows than a call takes arguments.
+    else totals[aggregate] = numbers.reduce((best, value) => (kind === 'min' ? Math.min(best, value) : Math.max(best, value)));
   }
   return totals;
 }

@@ -80,6 +80,29 @@ describe('what becomes an entry', () => {
     expect(bobs[3]).toMatchObject({ field: 'title', from: 'Final draft', to: 'Final' });
   });
 
+  test('a paste of 400 000 characters is one text entry, and a list push of 200 000 items one list entry; nothing throws', async () => {
+    const server = await startTestServer();
+    const errors: unknown[][] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => errors.push(args);
+    try {
+      const ann = await person(server, 'task-paste', 'ann');
+      const feed = await feedViewer(server, 'task-paste');
+      const pasted = 'Everyone agreed on the plan. '.repeat(14_000).slice(0, 400_000);
+      ann.task.text('notes').insert(0, pasted);
+      ann.task.list('comments').push(Array.from({ length: 200_000 }, (_, i) => `item ${i}`));
+      await waitFor(() => feed.entries().length === 2, { message: 'the paste and the push in the feed' });
+      const [list, text] = feed.entries();
+      expect(text).toMatchObject({ kind: 'text', root: 'notes', inserted: 400_000, deleted: 0, by: 'ann' });
+      expect(list).toMatchObject({ kind: 'list', root: 'comments', added: 200_000, preview: 'item 0', by: 'ann' });
+      await waitFor(() => ann.client.provider.unsyncedChanges === 0, { message: 'both acknowledged' });
+      // Spreading 400 000 characters into a call overflowed the stack in the recorder (y-protocols logs what a handler throws).
+      expect(errors.map((args) => args.map(String).join(' '))).toEqual([]);
+    } finally {
+      console.error = consoleError;
+    }
+  });
+
   test('the backend actor and a restore are entries; the HTTP API and server.activity serve the feed', async () => {
     const server = await startTestServer({ apiKey: API_KEY });
     const ann = await person(server, 'task-2', 'ann');

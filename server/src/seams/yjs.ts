@@ -361,7 +361,8 @@ export function sequenceChanges(doc: Y.Doc, transaction: Y.Transaction): Sequenc
       const change = changeOf(struct);
       if (!change) continue;
       change.inserted += struct.length;
-      change.added.push(...struct.content.getContent());
+      // One by one: a paste is one struct of hundreds of thousands of characters, too many to spread into a call.
+      for (const value of struct.content.getContent()) change.added.push(value);
       change.text ||= isTextContent(struct.content);
     }
   }

@@ -46,5 +46,5 @@ export class StoreClosedError extends Error {
 /** The sequence number a compaction gives its snapshot; throws when there is nothing to replace. */
 export function snapshotSeq(name: string, replaced: readonly number[]): number {
   if (replaced.length === 0) throw new Error(`cannot compact ${JSON.stringify(name)}: no entries to replace`);
-  return Math.max(...replaced);
+  return replaced.reduce((highest, seq) => Math.max(highest, seq)); // folded: a log may hold more entries than a call takes arguments
 }
