@@ -4,7 +4,8 @@
  *   figure is logged; stock y-indexeddb keeps every record of a short session);
  * - with the server down, the browser's storage quota is made tiny (CDP Storage.overrideQuotaForOrigin): an edit is
  *   then only in memory, the indicator says "Not saved on this device" and closing the page asks first
- *   (beforeunload); once the quota is back the copy is saved again and the page closes without asking.
+ *   (beforeunload); once the server is back the change reaches it and closing no longer asks, and once the quota is
+ *   back the copy is saved on the device again (its bytes are measured).
  *
  * Screenshot: test/artifacts/not-saved-on-device.png. Needs the demo built and Chromium.
  */
@@ -102,6 +103,7 @@ describe.skipIf(skipWithoutChromium())(`the local copy in Chromium (${CHROMIUM_P
     expect(project).toBeDefined();
     expect(project!.records).toBeLessThanOrEqual(20);
     expect(project!.bytes).toBeLessThan(64 * 1024);
+    expect(carol.errors, "Carol's page errors").toEqual([]);
   });
 
   it('says "Not saved on this device" when the quota is used up offline, and asks before the page closes', { timeout: 120_000 }, async () => {
@@ -162,7 +164,20 @@ describe.skipIf(skipWithoutChromium())(`the local copy in Chromium (${CHROMIUM_P
     await erin.signIn();
     await erin.openDescription(taskId);
     await erin.waitForDescription('Minutes of the meeting.', 'Everyone agreed on the plan.');
+    expect(erin.errors, "Erin's page errors").toEqual([]);
     await erin.close();
+
+    // The quota is back: the retry writes the whole document to the device, and the indicator says so.
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin });
+    await waitFor(async () => !(await dave.status.textContent())?.includes('Not saved on this device'), {
+      timeoutMs: 45_000, // the retry backs off up to 30 s
+      message: 'the copy to be saved on the device again',
+    });
+    await dave.waitForLight('green', { pending: 'none' });
+    const copies = await measureLocalCopies(dave);
+    const task = Object.entries(copies).find(([name]) => name.endsWith(`/task-${taskId}`));
+    expect(task?.[1].bytes ?? 0, `the pasted text is in the task's copy on the device: ${JSON.stringify(copies)}`).toBeGreaterThan(pasted.length / 2);
+    expect(dave.errors, "Dave's page errors").toEqual([]);
     await context.close();
   });
 });
