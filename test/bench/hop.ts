@@ -16,7 +16,7 @@
  * diff that carries the change (three traversals, two encodes of the document per peer).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { settle, waitUntil, type Scenario } from './scenario.ts';
+import { settle, typeAtPace, waitUntil, type Scenario } from './scenario.ts';
 import { Peer, type SendTimes, type Window } from './typingTeams.ts';
 import { percentile } from './workload.ts';
 
@@ -84,19 +84,11 @@ export function hop(options: HopOptions): Scenario {
         await waitUntil(() => all.every((peer) => peer.provider.isSynced), CONNECT_TIMEOUT_MS, () => 'hop: clients not synced');
         for (const server of servers) await settle(server);
 
-        const intervalMs = 1000 / perSecond;
-        const startedAt = performance.now();
-        const next = teams.map((_, i) => startedAt + (intervalMs * i) / teams.length);
-        const timer = setInterval(() => {
-          const now = performance.now();
-          teams.forEach(({ typist, sent }, i) => {
-            while (next[i]! <= now) {
-              sent.get(typist.doc.clientID)!.push(performance.now());
-              typist.text.insert(typist.text.length, 'x');
-              next[i]! += intervalMs;
-            }
-          });
-        }, 2);
+        const timer = typeAtPace(teams.length, perSecond, (i) => {
+          const { typist, sent } = teams[i]!;
+          sent.get(typist.doc.clientID)!.push(performance.now());
+          typist.text.insert(typist.text.length, 'x');
+        });
         await sleep(WARMUP_MS);
         const cpuBefore = servers.reduce((sum, server) => sum + server.cpuSeconds(), 0);
         const redisBefore = redis?.cpuSeconds() ?? Number.NaN;

@@ -13,7 +13,7 @@ import { HocuspocusProvider } from '@hocuspocus/provider';
 import { HttpWebSocket } from '@concord/client/http-socket';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as Y from 'yjs';
-import { settle, waitUntil, type Scenario } from './scenario.ts';
+import { settle, typeAtPace, waitUntil, type Scenario } from './scenario.ts';
 import { percentile } from './workload.ts';
 
 const CONNECT_TIMEOUT_MS = 60_000;
@@ -115,20 +115,12 @@ export function httpFallback(options: { documents: number; perSecond: number; me
         await waitUntil(() => all.every((c) => c.provider.isSynced), CONNECT_TIMEOUT_MS, () => 'http fallback: clients not synced');
         await settle(server);
 
-        const intervalMs = 1000 / perSecond;
-        const startedAt = performance.now();
-        const next = teams.map((_, i) => startedAt + (intervalMs * i) / teams.length);
-        const timer = setInterval(() => {
-          const now = performance.now();
-          teams.forEach(({ typist, sent }, i) => {
-            while (next[i]! <= now) {
-              sent.push(performance.now());
-              const text = typist.doc.getText('text');
-              text.insert(text.length, 'x');
-              next[i]! += intervalMs;
-            }
-          });
-        }, 2);
+        const timer = typeAtPace(teams.length, perSecond, (i) => {
+          const { typist, sent } = teams[i]!;
+          sent.push(performance.now());
+          const text = typist.doc.getText('text');
+          text.insert(text.length, 'x');
+        });
         await sleep(WARMUP_MS);
         const requestsBefore = await httpRequests(server.syncUrl);
         window.start = performance.now();

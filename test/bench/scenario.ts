@@ -164,3 +164,22 @@ export async function settle(server: ServerProcess, timeoutMs = 20_000): Promise
     if ((server.cpuSeconds() - before) / 0.3 < 0.05 || performance.now() > deadline) return;
   }
 }
+
+/**
+ * Each of `typists` types one key `perSecond` times a second, their keys staggered evenly across the interval, from
+ * now until the returned timer is cleared; `type(i)` makes typist i's keystroke.
+ */
+export function typeAtPace(typists: number, perSecond: number, type: (typist: number) => void): NodeJS.Timeout {
+  const intervalMs = 1000 / perSecond;
+  const startedAt = performance.now();
+  const next = Array.from({ length: typists }, (_, i) => startedAt + (intervalMs * i) / typists);
+  return setInterval(() => {
+    const now = performance.now();
+    for (let i = 0; i < typists; i++) {
+      while (next[i]! <= now) {
+        type(i);
+        next[i]! += intervalMs;
+      }
+    }
+  }, 2);
+}

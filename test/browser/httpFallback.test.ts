@@ -127,6 +127,29 @@ async function firstProbeRefused(proxy: TcpProxy): Promise<void> {
 describe.skipIf(skipWithoutChromium())(`HTTP fallback in Chromium (${CHROMIUM_PATH})`, () => {
   const rig = demoRig('http-fallback');
 
+  /**
+   * `watcherName` signed in straight to the server, and `name` behind a proxy that refuses WebSocket upgrades: on HTTP,
+   * its fallback requests counted, with the first WebSocket probe (1 s after the HTTP connection opened) refused too.
+   * `clock`: Playwright's clock is installed in `name`'s page before the app loads.
+   */
+  async function behindRefusingProxy(name: string, watcherName: string, { clock = false } = {}) {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
+    proxy.refuseWebSockets();
+    const watcher = await rig.open(watcherName);
+    await watcher.signIn();
+    await watcher.waitForLight('green');
+    const person = await rig.open(name, `http://127.0.0.1:${proxy.port}`);
+    if (clock) {
+      await person.page.clock.install();
+      await person.page.reload();
+    }
+    const traffic = httpFallbackTraffic(person);
+    await person.signIn();
+    await waitForHttp(person);
+    await firstProbeRefused(proxy);
+    return { proxy, watcher, person, traffic };
+  }
+
   it(
     'with WebSockets refused, Bob edits, receives, shows presence and gets events over HTTP, and his indicator says so',
     async () => {
@@ -182,18 +205,8 @@ describe.skipIf(skipWithoutChromium())(`HTTP fallback in Chromium (${CHROMIUM_PA
   it(
     'the network lets WebSockets through again: at the periodic probe (5 minutes on the page\'s clock) Carol moves back to a WebSocket by herself, and every edit reaches Dave once',
     async () => {
-      const proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
-      proxy.refuseWebSockets();
-      const dave = await rig.open('Dave');
-      await dave.signIn();
-      await dave.waitForLight('green');
-      const carol = await rig.open('Carol', `http://127.0.0.1:${proxy.port}`);
-      await carol.page.clock.install(); // time runs as usual until the test moves it on
-      await carol.page.reload();
-      const traffic = httpFallbackTraffic(carol);
-      await carol.signIn();
-      await waitForHttp(carol);
-      await firstProbeRefused(proxy);
+      // Carol's page clock runs as usual until the test moves it on.
+      const { proxy, watcher: dave, person: carol, traffic } = await behindRefusingProxy('Carol', 'Dave', { clock: true });
 
       const prefix = 'Periodic probe:';
       const before = await carol.addTask(`${prefix} before`);
@@ -267,16 +280,7 @@ describe.skipIf(skipWithoutChromium())(`HTTP fallback in Chromium (${CHROMIUM_PA
   it(
     'the network comes back after a drop and lets WebSockets through: Erin reconnects over HTTP, the probe 1 s later moves her back to a WebSocket, and every edit reaches Frank once',
     async () => {
-      const proxy = await startTcpProxy({ host: '127.0.0.1', port: rig.server.port });
-      proxy.refuseWebSockets();
-      const frank = await rig.open('Frank');
-      await frank.signIn();
-      await frank.waitForLight('green');
-      const erin = await rig.open('Erin', `http://127.0.0.1:${proxy.port}`);
-      const traffic = httpFallbackTraffic(erin);
-      await erin.signIn();
-      await waitForHttp(erin);
-      await firstProbeRefused(proxy);
+      const { proxy, watcher: frank, person: erin, traffic } = await behindRefusingProxy('Erin', 'Frank');
 
       const prefix = 'Probe after a reconnect:';
       const before = await erin.addTask(`${prefix} before`);
