@@ -9,7 +9,8 @@
  *   window the client allows the server (`server_max_window_bits`), and whether the server may keep context between
  *   messages (Concord always asks for `server_no_context_takeover`, which makes every message compress on its own);
  * - writes a frame with the RSV1 bit ("this message is compressed") through the socket's `Sender`, exactly as `ws`
- *   frames a message it compressed itself (`Sender.frame` + `sendFrame`), provided nothing is queued in the sender;
+ *   frames a message it compressed itself (`Sender.frame` + `sendFrame`, header and payload joined in one buffer),
+ *   provided nothing is queued in the sender;
  * - corks ws' TCP socket (`_socket`) while a burst of frames is written, so they leave in one `writev`;
  * - raises one socket's frame size limit once it authenticated (`_receiver._maxPayload`, and the permessage-deflate
  *   extension's `_maxPayload` for the inflated size): ws takes `maxPayload` per server only, and a socket that has not
@@ -67,20 +68,36 @@ export function serverDeflateWindowBits(socket: Wire): number | null {
   return typeof bits === 'number' ? bits : DEFAULT_WINDOW_BITS;
 }
 
-/**
- * `[header, payload]`: one whole binary message as ws frames it for a client (unmasked), with RSV1 set when the
- * payload is deflated; null when ws' `Sender.frame` is gone. The buffers are never changed, so one frame can be
- * written to many sockets.
- */
-export function frameOf(payload: Buffer, deflated: boolean): Buffer[] | null {
-  return Sender ? Sender.frame(payload, { fin: true, rsv1: deflated, opcode: BINARY_OPCODE, mask: false, readOnly: false }) : null;
+/** One whole binary message as it goes on the wire: ws' header and the payload in one buffer (one write, not a writev). */
+export interface WireFrame {
+  readonly wire: Buffer;
+  /** Bytes of the message itself (what the traffic metrics count), without the header. */
+  readonly payloadBytes: number;
 }
 
-/** Writes a frame built by `frameOf`; false (nothing written) when ws' sender cannot take it now. */
-export function sendFrame(socket: Wire, frame: Buffer[]): boolean {
+/**
+ * One whole binary message as ws frames it for a client (unmasked), with RSV1 set when the payload is deflated; null
+ * when ws' `Sender.frame` is gone. The buffer is never changed, so one frame can be written to many sockets.
+ */
+export function frameOf(payload: Buffer, deflated: boolean): WireFrame | null {
+  if (!Sender) return null;
+  const parts = Sender.frame(payload, { fin: true, rsv1: deflated, opcode: BINARY_OPCODE, mask: false, readOnly: false });
+  return { wire: parts.length === 1 ? parts[0]! : Buffer.concat(parts), payloadBytes: payload.byteLength };
+}
+
+/** `frame` `copies` times over, as one frame of as many messages (acknowledgements of a batch of client messages). */
+export function repeatFrame(frame: WireFrame, copies: number): WireFrame {
+  const size = frame.wire.byteLength;
+  const wire = Buffer.allocUnsafe(size * copies);
+  for (let i = 0; i < copies; i++) frame.wire.copy(wire, i * size);
+  return { wire, payloadBytes: frame.payloadBytes * copies };
+}
+
+/** Writes a frame built by `frameOf` (or `repeatFrame`); false (nothing written) when ws' sender cannot take it now. */
+export function sendFrame(socket: Wire, frame: WireFrame): boolean {
   const sender = inside(socket)._sender;
   if (!sender || sender._state !== SENDER_IDLE || typeof sender.sendFrame !== 'function') return false;
-  sender.sendFrame(frame);
+  sender.sendFrame([frame.wire]);
   return true;
 }
 

@@ -20,13 +20,15 @@ import { WebSocket } from 'ws';
 import type { Wire } from './wire.js';
 import type { Logger } from '../logger.js';
 import type { Metrics, Traffic } from '../metrics.js';
-import { corked, sendFrame, serverDeflateWindowBits } from '../seams/ws.js';
+import { corked, frameOf, repeatFrame, sendFrame, serverDeflateWindowBits, type WireFrame } from '../seams/ws.js';
 import { deflateLater, worthDeflating, type BroadcastFrame, type Translator } from './compression.js';
 
 /** A frame waiting behind a compression in flight: the message, and the whole frame once ready (null: send plain). */
 interface QueuedFrame {
   readonly bytes: Uint8Array;
-  frame: Buffer[] | null;
+  frame: WireFrame | null;
+  /** Messages the frame holds (acknowledgement copies); 1 when absent. */
+  messages?: number;
   ready: boolean;
 }
 
@@ -119,13 +121,18 @@ export class Outbound {
     });
   }
 
-  /** A frame for this socket alone, `copies` times in one write: translated once, never deflated. */
+  /** A frame for this socket alone, `copies` times in one write of one buffer: translated and framed once, never deflated. */
   writeCopies(frame: Uint8Array, copies: number): void {
     const bytes = this.socket.translateOutbound(frame);
     if (bytes === null) return;
-    corked(this.ws, () => {
-      for (let i = 0; i < copies; i++) this.write(bytes, null);
-    });
+    const single = frameOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), false);
+    if (single === null) {
+      corked(this.ws, () => {
+        for (let i = 0; i < copies; i++) this.write(bytes, null);
+      });
+      return;
+    }
+    this.write(bytes, repeatFrame(single, copies), copies);
   }
 
   /** A frame broadcast to many sockets: its translation and compression are shared with the recipients of `key`. */
@@ -135,15 +142,18 @@ export class Outbound {
     this.write(translation.bytes, translation.frameFor(this.windowBits, this.metrics.compression));
   }
 
-  /** Sends `bytes` (as `frame` when built) now, or after the frames waiting before it. */
-  write(bytes: Uint8Array, frame: Buffer[] | null): void {
+  /**
+   * Sends `bytes` (as `frame` when built) now, or after the frames waiting before it. A frame of `messages` copies
+   * (`writeCopies`) falls back to sending `bytes` that many times.
+   */
+  write(bytes: Uint8Array, frame: WireFrame | null, messages = 1): void {
     if (this.overBudget()) return;
     if (bytes.byteLength > this.largestFrameBytes) this.largestFrameBytes = bytes.byteLength;
     if (this.queue !== null) {
-      this.queue.push({ bytes, frame, ready: true });
-      this.queuedBytes += bytes.byteLength;
+      this.queue.push({ bytes, frame, ready: true, messages });
+      this.queuedBytes += bytes.byteLength * messages;
     } else {
-      this.writeNow(bytes, frame);
+      this.writeNow(bytes, frame, messages);
     }
   }
 
@@ -171,15 +181,20 @@ export class Outbound {
     return true;
   }
 
-  private writeNow(bytes: Uint8Array, frame: Buffer[] | null): void {
+  private writeNow(bytes: Uint8Array, frame: WireFrame | null, messages = 1): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (frame !== null && sendFrame(this.ws, frame)) {
-      this.traffic.bytesOut += frame[frame.length - 1]!.byteLength;
-    } else {
+      this.traffic.bytesOut += frame.payloadBytes;
+    } else if (messages === 1) {
       this.ws.send(bytes, { compress: false });
       this.traffic.bytesOut += bytes.byteLength;
+    } else {
+      corked(this.ws, () => {
+        for (let i = 0; i < messages; i++) this.ws.send(bytes, { compress: false });
+      });
+      this.traffic.bytesOut += bytes.byteLength * messages;
     }
-    this.traffic.messagesOut += 1;
+    this.traffic.messagesOut += messages;
   }
 
   /** Sends the waiting frames that are ready, in order, up to the first still being compressed. */
@@ -189,8 +204,8 @@ export class Outbound {
     corked(this.ws, () => {
       while (queue.length > 0 && queue[0]!.ready) {
         const next = queue.shift()!;
-        this.queuedBytes -= next.bytes.byteLength;
-        this.writeNow(next.bytes, next.frame);
+        this.queuedBytes -= next.bytes.byteLength * (next.messages ?? 1);
+        this.writeNow(next.bytes, next.frame, next.messages);
       }
     });
     if (queue.length > 0 || this.queue !== queue) return;

@@ -18,7 +18,7 @@
 import { constants, deflateRaw, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import type { CompressionCounts } from '../metrics.js';
 import type { BroadcastObserver } from '../seams/hocuspocus.js';
-import { frameOf } from '../seams/ws.js';
+import { frameOf, type WireFrame } from '../seams/ws.js';
 
 /** Frames smaller than this are not worth compressing (keystrokes, acknowledgements, presence). */
 export const DEFLATE_THRESHOLD_BYTES = 1024;
@@ -55,7 +55,7 @@ export function worthDeflating(bytes: Uint8Array, windowBits: number | null): wi
  * `bytes` deflated on zlib's thread pool for a socket whose client allows `windowBits`, as a whole frame; null when
  * deflating failed or ws cannot frame it (send it plain).
  */
-export function deflateLater(bytes: Uint8Array, windowBits: number, counts: CompressionCounts): Promise<Buffer[] | null> {
+export function deflateLater(bytes: Uint8Array, windowBits: number, counts: CompressionCounts): Promise<WireFrame | null> {
   return new Promise((resolve) => {
     deflateRaw(bytes, options(windowBits), (error, deflated) => {
       if (error) return resolve(null);
@@ -73,14 +73,14 @@ export class Translation {
   /** The translated message; null when this protocol does not send it. */
   readonly bytes: Uint8Array | null;
   /** Whole frames by deflate window (0: plain). */
-  private readonly frames = new Map<number, Buffer[] | null>();
+  private readonly frames = new Map<number, WireFrame | null>();
 
   constructor(bytes: Uint8Array | null) {
     this.bytes = bytes;
   }
 
   /** The frame for a socket that negotiated `windowBits` (null: no compression); null if ws cannot frame it. */
-  frameFor(windowBits: number | null, counts: CompressionCounts): Buffer[] | null {
+  frameFor(windowBits: number | null, counts: CompressionCounts): WireFrame | null {
     const bytes = this.bytes!;
     const deflate = worthDeflating(bytes, windowBits);
     const key = deflate ? windowBits : 0;
