@@ -193,6 +193,21 @@ function targetOf(change: Change): string | null {
   }
 }
 
+/**
+ * `earlier` and `later` as one change, when the feed would merge them into one entry anyway (the same kind and
+ * target; `write` merges those of one person within ACTIVITY_MERGE_MS); null when they stay apart.
+ */
+function combined(earlier: Change, later: Change): Change | null {
+  const target = targetOf(earlier);
+  if (target === null || target !== targetOf(later)) return null;
+  if (earlier.kind === 'field' && later.kind === 'field') return { ...earlier, to: later.to };
+  if (earlier.kind === 'text' && later.kind === 'text') return { ...earlier, inserted: earlier.inserted + later.inserted, deleted: earlier.deleted + later.deleted };
+  if (earlier.kind === 'list' && later.kind === 'list') {
+    return { ...earlier, added: earlier.added + later.added, removed: earlier.removed + later.removed, preview: earlier.preview ?? later.preview };
+  }
+  return null;
+}
+
 function targetOfEntry(entry: Y.Map<unknown>): string | null {
   return targetOf(entry.toJSON() as Change);
 }
@@ -376,7 +391,12 @@ export class ActivityRecorder implements Extension {
   }
 
   private add(watched: Watched, author: Author, change: Change): void {
-    watched.pending.push({ author, change });
+    // A keystroke after another of the same person on the same target: one pending change (a burst of 2 000 keys is
+    // then one merge in the feed's write, not 2 000).
+    const last = watched.pending.at(-1);
+    const merged = last !== undefined && last.author.id === author.id ? combined(last.change, change) : null;
+    if (merged !== null) watched.pending[watched.pending.length - 1] = { author: last!.author, change: merged };
+    else watched.pending.push({ author, change });
     watched.scheduled ??= setTimeout(() => this.flush(watched), ACTIVITY_WRITE_MS);
   }
 
