@@ -4,16 +4,18 @@
  * Publish: the updates a loaded document applies here (from its clients, the backend, clamps), and the client id
  * claims made with them (sockets/UpdateGuard.ts), are published on the document's channel as soon as the current run of
  * microtasks ends (what one message, or one read of a client's socket, brought), ahead of the turn's local broadcast and
- * of the group committer's write; what a document gains after that in the same turn goes in one more frame at the end
- * of the turn (see `gather`). So they go out before they are stored, with the ticket that covers them (0 when already
- * durable): the other instances show them without waiting for PostgreSQL. After each commit that covered published
- * updates, a `Durable` frame on the cluster channel carries this instance's durable mark (heartbeats carry it too,
- * cluster/Peers.ts). Acknowledgements here wait for this instance's own commit as always.
+ * of the group committer's write; a change whose source is bursting (sockets/bursts.ts) waits until the document's last
+ * frame is BURST_INTERVAL_MS old, with everything the document gains meanwhile (see `gather`). So they go out before
+ * they are stored, with the ticket that covers them (0 when already durable): the other instances show them without
+ * waiting for PostgreSQL. After a commit that covered published updates, a `Durable` frame on the cluster channel
+ * carries this instance's durable mark (heartbeats carry it too, cluster/Peers.ts): at most once per burst interval, in
+ * the same write as the next update frame when one goes out meanwhile. Acknowledgements here wait for this instance's
+ * own commit as always.
  *
  * Receive: another instance's updates are applied with RELAY_ORIGIN, which PersistenceExtension does not store again,
  * the relay does not publish again, and lifecycle hooks and the stamp clamp skip (the sending instance ran them); the
- * document's broadcast shows them to the clients here: the first of a turn as soon as the frames of that read of the bus
- * are applied (seams/hocuspocus.ts `broadcastSoon`), later ones with the turn's broadcast. Claims are learnt without
+ * document's broadcast shows them to the clients here as soon as the frames of that read of the bus are applied
+ * (seams/hocuspocus.ts `broadcastSoon`; a burst was already gathered by its sender). Claims are learnt without
  * being stored again. What its sender has not yet reported durable is registered in the relay ledger
  * (durability/RelayLedger.ts), and every acknowledgement on the document here waits until it is settled (or written
  * here, if the sender is gone): nothing a client was told is stored can rest on what only Redis and memory hold.
@@ -46,11 +48,12 @@ import type { Logger } from '../logger.js';
 import type { BusMetrics } from '../metrics.js';
 import type { GroupCommitter } from '../storage/GroupCommitter.js';
 import { broadcastSoon } from '../seams/hocuspocus.js';
+import { BURST_INTERVAL_MS, Bursts } from '../sockets/bursts.js';
 import { decodeOwners, ownersLogName } from '../storage/clientOwners.js';
 import type { UpdateGuard } from '../sockets/UpdateGuard.js';
 import { CLUSTER_CHANNEL } from './ClusterEvents.js';
 import { type Claim, DocumentResync, type ResyncHost } from './DocumentResync.js';
-import { BusKind, type RedisBus } from './RedisBus.js';
+import { type BusFrame, BusKind, type RedisBus } from './RedisBus.js';
 
 /** Prefix of a document's channel name inside the cluster's namespace. */
 const DOCUMENT_CHANNEL = 'd:';
@@ -119,15 +122,18 @@ export class DocumentRelay implements Extension, ResyncHost {
   private readonly log: Logger;
   private readonly documents = new Map<string, Relayed>();
   /** Updates and claims gathered since the last publish, per document. */
-  private gathered = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
-  private publishScheduled = false;
-  /** Changes made after a document's first publish of this turn, published together at its end. */
-  private trailing = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
-  /** Documents published once already in this turn. */
-  private readonly publishedThisTurn = new Set<string>();
-  /** Documents whose relayed changes were shown once already in this turn (see `apply`). */
-  private readonly shownThisTurn = new Set<string>();
-  private turnScheduled = false;
+  private readonly gathered = new Map<string, { updates: Uint8Array[]; claims: Claim[] }>();
+  /** Documents whose gathered changes go out when the current microtasks end. */
+  private soon = new Set<string>();
+  private soonScheduled = false;
+  /** Documents whose gathered changes wait for the burst interval after their last publish, and until when. */
+  private readonly waiting = new Map<string, NodeJS.Timeout>();
+  /** When each document was last published (performance.now()), and its bursting sources; forgotten once it unloads. */
+  private readonly publishedAt = new Map<string, number>();
+  private readonly bursts = new Map<string, Bursts>();
+  /** When the last `Durable` frame went out, and the timer of the next one while it waits for the interval. */
+  private durableAt = Number.NEGATIVE_INFINITY;
+  private durableTimer: NodeJS.Timeout | null = null;
   /** Resync answers waiting to be durable, in the order they were taken. */
   private outbox: Outgoing[] = [];
   private outboxScheduled = false;
@@ -162,7 +168,7 @@ export class DocumentRelay implements Extension, ResyncHost {
     bus.onMessage((channel, kind, body, sender) => this.receive(channel, kind, body, sender));
     bus.onUnhealthy(() => ledger.adoptAll()); // no durable mark can arrive: what others may not have stored is stored here
     bus.onHealthy(() => this.announceUnpublished());
-    guard.observeClaims((name, client, user) => this.gather(name).claims.push({ client, user }));
+    guard.observeClaims((name, client, user) => this.gather(name, null).claims.push({ client, user }));
     committer.listen({ stored: () => this.announceDurable() });
   }
 
@@ -184,7 +190,7 @@ export class DocumentRelay implements Extension, ResyncHost {
     for (const { body, sender } of early) this.apply(documentName, document, body, sender);
     document.on('update', (update: Uint8Array, origin: unknown) => {
       if (isConcordOrigin(origin, OriginTag.Relay) || isConcordOrigin(origin, OriginTag.Storage)) return;
-      this.gather(documentName).updates.push(update);
+      this.gather(documentName, origin).updates.push(update);
     });
     // What another instance published before this one subscribed and had not stored when the load read the log.
     this.resync.askAfterLoad(documentName);
@@ -214,11 +220,14 @@ export class DocumentRelay implements Extension, ResyncHost {
   /** Stops the resync rounds (the bus is closed after it). */
   close(): void {
     this.resync.close();
+    if (this.durableTimer !== null) clearTimeout(this.durableTimer);
   }
 
   private forget(name: string, document: Document): void {
     if (this.documents.get(name)?.document !== document) return; // reloaded meanwhile: keep the subscription
     this.documents.delete(name);
+    this.publishedAt.delete(name);
+    this.bursts.delete(name);
     this.ledger.drop(name);
     this.bus.unsubscribe(this.channelOf(name));
   }
@@ -228,61 +237,62 @@ export class DocumentRelay implements Extension, ResyncHost {
   }
 
   /**
-   * Where a document's next change waits: the first of an event-loop turn goes out when the current run of microtasks
-   * ends (a keystroke reaches the other instances before this turn's other work), those after it in the same turn go
-   * together at the end of the turn (a burst makes two frames a turn, not one per message).
+   * Where a document's change by `origin` waits: until the current run of microtasks ends (a keystroke reaches the
+   * other instances before this turn's other work); or, when its source is bursting (sockets/bursts.ts), until the
+   * document's last publish is BURST_INTERVAL_MS ago, together with whatever else it gains meanwhile (a burst makes a
+   * frame per interval, not one per read of the writer's socket).
    */
-  private gather(name: string): { updates: Uint8Array[]; claims: Claim[] } {
-    const leading = !this.publishedThisTurn.has(name);
-    const waiting = leading ? this.gathered : this.trailing;
-    let pending = waiting.get(name);
-    if (pending === undefined) {
-      pending = { updates: [], claims: [] };
-      waiting.set(name, pending);
+  private gather(name: string, origin: unknown): { updates: Uint8Array[]; claims: Claim[] } {
+    let bursts = this.bursts.get(name);
+    if (bursts === undefined) this.bursts.set(name, (bursts = new Bursts()));
+    const wait = bursts.wait(origin, this.publishedAt.get(name) ?? Number.NEGATIVE_INFINITY);
+    let pending = this.gathered.get(name);
+    if (pending !== undefined) return pending;
+    pending = { updates: [], claims: [] };
+    this.gathered.set(name, pending);
+    if (wait > 0) {
+      this.waiting.set(name, setTimeout(() => this.publishNow(name), wait));
+      return pending;
     }
-    if (leading && !this.publishScheduled) {
-      this.publishScheduled = true;
-      queueMicrotask(this.publishGathered);
+    this.soon.add(name);
+    if (!this.soonScheduled) {
+      this.soonScheduled = true;
+      queueMicrotask(this.publishSoon);
     }
-    this.scheduleTurnEnd();
     return pending;
   }
 
-  private scheduleTurnEnd(): void {
-    if (this.turnScheduled) return;
-    this.turnScheduled = true;
-    setImmediate(this.endTurn);
-  }
-
-  private readonly publishGathered = () => {
-    this.publishScheduled = false;
-    const gathered = this.gathered;
-    this.gathered = new Map();
-    this.publish(gathered);
-    for (const name of gathered.keys()) this.publishedThisTurn.add(name);
-  };
-
-  private readonly endTurn = () => {
-    this.turnScheduled = false;
-    this.publishedThisTurn.clear();
-    this.shownThisTurn.clear();
-    const trailing = this.trailing;
-    this.trailing = new Map();
-    this.publish(trailing);
+  private readonly publishSoon = () => {
+    this.soonScheduled = false;
+    const names = this.soon;
+    this.soon = new Set();
+    for (const name of names) this.publishNow(name);
   };
 
   /**
-   * Changes go out at once, with the ticket that covers them (the last one their document had queued, claims
-   * included; 0 when everything is durable already): the other instances hold them in their relay ledger until this
-   * instance's `Durable` frame or heartbeat says that ticket is stored.
+   * A document's gathered changes go out now, with the ticket that covers them (the last one their document had
+   * queued, claims included; 0 when everything is durable already): the other instances hold them in their relay
+   * ledger until this instance's `Durable` frame or heartbeat says that ticket is stored.
    */
-  private publish(changes: ReadonlyMap<string, { updates: Uint8Array[]; claims: Claim[] }>): void {
-    for (const [name, { updates, claims }] of changes) {
-      const pending = documentTicket(this.committer, name);
-      const ticket = pending > this.committer.durableThrough ? pending : 0;
-      if (ticket > this.publishedThrough) this.publishedThrough = ticket;
-      this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(updates, claims, ticket), () => this.publishFailed(name));
-    }
+  private publishNow(name: string): void {
+    const changes = this.gathered.get(name);
+    if (changes === undefined) return;
+    this.gathered.delete(name);
+    clearTimeout(this.waiting.get(name));
+    this.waiting.delete(name);
+    this.publishedAt.set(name, performance.now());
+    const pending = documentTicket(this.committer, name);
+    const ticket = pending > this.committer.durableThrough ? pending : 0;
+    if (ticket > this.publishedThrough) this.publishedThrough = ticket;
+    const update: BusFrame = {
+      channel: this.channelOf(name),
+      kind: BusKind.Update,
+      body: encodeUpdateFrame(changes.updates, changes.claims, ticket),
+      dropped: () => this.publishFailed(name),
+    };
+    // A durable mark waiting for the interval goes now, in the same write.
+    const mark = this.durableTimer === null ? null : this.takeDurableMark();
+    this.bus.publishAll(mark === null ? [update] : [update, mark]);
   }
 
   private publishFailed(name: string): void {
@@ -322,16 +332,46 @@ export class DocumentRelay implements Extension, ResyncHost {
     }
   }
 
-  /** After a commit: the new durable mark, when it covers updates published before it was reached; then the outbox. */
+  /**
+   * After a commit: the outbox, and the new durable mark when it covers updates published before it was reached. A
+   * burst commits every few milliseconds: the mark then goes at most once per burst interval, with the next update
+   * frame when one goes out meanwhile (the bus writes frames published in one tick together, cluster/RedisBus.ts).
+   */
   private announceDurable(): void {
-    const durable = this.committer.durableThrough;
-    if (this.publishedThrough > this.announcedThrough && durable > this.announcedThrough) {
-      this.announcedThrough = durable;
-      const encoder = encoding.createEncoder();
-      encoding.writeVarUint(encoder, durable);
-      this.bus.publish(this.clusterChannel, BusKind.Durable, encoding.toUint8Array(encoder));
-    }
     this.sendDurable();
+    if (this.durableTimer !== null || !this.durableToAnnounce()) return;
+    const wait = this.durableAt + BURST_INTERVAL_MS - performance.now();
+    if (wait <= 0) {
+      this.publishDurable();
+      return;
+    }
+    this.durableTimer = setTimeout(() => {
+      this.durableTimer = null;
+      this.publishDurable();
+    }, wait);
+  }
+
+  private durableToAnnounce(): boolean {
+    const durable = this.committer.durableThrough;
+    return this.publishedThrough > this.announcedThrough && durable > this.announcedThrough;
+  }
+
+  private publishDurable(): void {
+    const mark = this.takeDurableMark();
+    if (mark !== null) this.bus.publishAll([mark]);
+  }
+
+  /** The `Durable` frame of the mark to announce now (null: nothing new), counted as announced. */
+  private takeDurableMark(): BusFrame | null {
+    if (this.durableTimer !== null) clearTimeout(this.durableTimer);
+    this.durableTimer = null;
+    if (!this.durableToAnnounce()) return null;
+    const durable = this.committer.durableThrough;
+    this.announcedThrough = durable;
+    this.durableAt = performance.now();
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, durable);
+    return { channel: this.clusterChannel, kind: BusKind.Durable, body: encoding.toUint8Array(encoder) };
   }
 
   /**
@@ -376,12 +416,8 @@ export class DocumentRelay implements Extension, ResyncHost {
   private apply(name: string, document: Document, body: Uint8Array, sender: string): void {
     const { updates, claims, ticket } = decodeUpdateFrame(body);
     if (ticket > 0) this.ledger.register(name, sender, ticket, updates, claims);
-    if (!this.applyRemote(name, document, updates, claims)) return;
-    // The first change of a turn is shown at once (the hop); later ones of the same turn go with the turn's broadcast.
-    if (this.shownThisTurn.has(name)) return;
-    this.shownThisTurn.add(name);
-    broadcastSoon(document);
-    this.scheduleTurnEnd();
+    // Shown when this read of the bus is applied (the hop), unless the document broadcast within the burst interval.
+    if (this.applyRemote(name, document, updates, claims)) broadcastSoon(document);
   }
 
   applyRemote(name: string, document: Document, updates: readonly Uint8Array[], claims: readonly Claim[]): boolean {

@@ -66,6 +66,7 @@ import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { applyAwarenessUpdate } from 'y-protocols/awareness';
 import * as Y from 'yjs';
+import { Bursts } from '../sockets/bursts.js';
 import { encodeChangesSince, isEmptyDeleteSet, type DeleteSet } from './yjs.js';
 
 const STORE_HOOKS = ['onStoreDocument', 'afterStoreDocument'] as const satisfies readonly HookName[];
@@ -255,9 +256,9 @@ export function replaceAwarenessBroadcast(document: Document, replacement: (send
 const pendingFlushes = new WeakMap<Document, () => void>();
 
 /**
- * What `document` gained so far in this turn goes out at the end of the current microtask run instead of at the end
- * of the turn (`broadcastChangesPerTurn`): for changes that arrived from another instance, whose frames a read of the
- * bus delivers together, so they are not held behind the rest of the turn's work.
+ * What `document` gained so far goes out at the end of the current microtask run instead of at the end of the turn
+ * (`broadcastChangesPerTurn`): for changes that arrived from another instance, whose frames a read of the bus delivers
+ * together (a burst there was already gathered by its sender), so they are not held behind the rest of the turn's work.
  */
 export function broadcastSoon(document: Document): void {
   const flush = pendingFlushes.get(document);
@@ -267,37 +268,47 @@ export function broadcastSoon(document: Document): void {
 /**
  * From now on `document` sends what changed in each event-loop turn as one update encoded from the document (every
  * struct past the turn's starting state vector, and the turn's deletions), at the end of the turn, as Hocuspocus'
- * default `flushDelay: 0` would, but without merging the turn's updates (see seams/yjs.ts for what that saves).
- * Awareness is then sent as each change happens, so coalescing it is the caller's (PresenceExtension).
+ * default `flushDelay: 0` would, but without merging the turn's updates (see seams/yjs.ts for what that saves). A
+ * change from a source that is bursting waits for the burst interval after the last broadcast instead
+ * (sockets/bursts.ts). Awareness is then sent as each change happens, so coalescing it is the caller's
+ * (PresenceExtension).
  */
 export function broadcastChangesPerTurn(document: Document): void {
   const target = internals(document);
-  pendingFlushes.set(document, () => flushChanges());
+  const bursts = new Bursts();
   let since: Map<number, number> | null = null;
   let deletions: DeleteSet[] = [];
-  let scheduled: NodeJS.Immediate | null = null;
+  let immediate: NodeJS.Immediate | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  /** When the last broadcast went out (performance.now()). */
+  let sentAt = Number.NEGATIVE_INFINITY;
 
   const flushChanges = () => {
-    if (scheduled !== null) {
-      clearImmediate(scheduled);
-      scheduled = null;
-    }
+    if (immediate !== null) clearImmediate(immediate);
+    if (timer !== null) clearTimeout(timer);
+    immediate = null;
+    timer = null;
     if (since === null) return;
     const deleteSet = deletions.length === 0 ? Y.createDeleteSet() : deletions.length === 1 ? deletions[0]! : Y.mergeDeleteSets(deletions);
     const update = encodeChangesSince(document, since, deleteSet);
     since = null;
     deletions = [];
     if (update === null) return;
+    sentAt = performance.now();
     target.broadcast((address) => new OutgoingMessage(address).createSyncMessage().writeUpdate(update).toUint8Array());
   };
+  pendingFlushes.set(document, flushChanges);
 
   // With `flushDelay` false, Hocuspocus hands each update to `broadcastUpdate` as it is applied, and buffers nothing.
   document.flushDelay = false;
   target.broadcastUpdate = () => {};
-  document.on('update', (_update: Uint8Array, _origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
+  document.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
     since ??= transaction.beforeState;
     if (!isEmptyDeleteSet(transaction.deleteSet)) deletions.push(transaction.deleteSet);
-    scheduled ??= setImmediate(flushChanges);
+    const wait = bursts.wait(origin, sentAt);
+    if (immediate !== null || timer !== null) return; // going out already, this change with it
+    if (wait > 0) timer = setTimeout(flushChanges, wait);
+    else immediate = setImmediate(flushChanges);
   });
   // Hocuspocus flushes before it destroys a document (and whoever calls `flush` wants everything out now).
   const flushDocument = document.flush.bind(document);
