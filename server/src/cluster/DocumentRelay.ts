@@ -244,8 +244,8 @@ export class DocumentRelay implements Extension, ResyncHost {
    */
   private gather(name: string, origin: unknown): { updates: Uint8Array[]; claims: Claim[] } {
     let bursts = this.bursts.get(name);
-    if (bursts === undefined) this.bursts.set(name, (bursts = new Bursts()));
-    const wait = bursts.wait(origin, this.publishedAt.get(name) ?? Number.NEGATIVE_INFINITY);
+    if (bursts === undefined && this.documents.has(name)) this.bursts.set(name, (bursts = new Bursts()));
+    const wait = bursts?.wait(origin, this.publishedAt.get(name) ?? Number.NEGATIVE_INFINITY) ?? 0;
     let pending = this.gathered.get(name);
     if (pending !== undefined) return pending;
     pending = { updates: [], claims: [] };
@@ -280,7 +280,8 @@ export class DocumentRelay implements Extension, ResyncHost {
     this.gathered.delete(name);
     clearTimeout(this.waiting.get(name));
     this.waiting.delete(name);
-    this.publishedAt.set(name, performance.now());
+    // A burst's last frame can go out after the document unloaded here: nothing of it is remembered then.
+    if (this.documents.has(name)) this.publishedAt.set(name, performance.now());
     const pending = documentTicket(this.committer, name);
     const ticket = pending > this.committer.durableThrough ? pending : 0;
     if (ticket > this.publishedThrough) this.publishedThrough = ticket;
