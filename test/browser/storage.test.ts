@@ -53,6 +53,7 @@ function measureLocalCopies(page: DemoPage): Promise<Record<string, { records: n
   });
 }
 
+// Skipped, with a loud notice, only where Chromium is missing outside CI; under CI=true the gate fails instead (chromium.ts).
 describe.skipIf(skipWithoutChromium())(`the local copy in Chromium (${CHROMIUM_PATH})`, () => {
   let dataDir: string;
   let server: RunningServer | null = null;

@@ -126,13 +126,7 @@ export class Outbound {
     const bytes = this.socket.translateOutbound(frame);
     if (bytes === null) return;
     const single = frameOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), false);
-    if (single === null) {
-      corked(this.ws, () => {
-        for (let i = 0; i < copies; i++) this.write(bytes, null);
-      });
-      return;
-    }
-    this.write(bytes, repeatFrame(single, copies), copies);
+    this.write(bytes, single === null ? null : repeatFrame(single, copies), copies);
   }
 
   /** A frame broadcast to many sockets: its translation and compression are shared with the recipients of `key`. */
