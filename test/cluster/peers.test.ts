@@ -5,8 +5,16 @@
  * than the 3.5 s after which a silent peer would be taken for dead were this instance's own bus healthy; once Redis is
  * back each counts the other again, neither took the other for dead, and a cursor from A is still on B (a peer taken
  * for dead has its clients' cursors dropped: see instanceKill.test.ts).
+ *
+ * And a peer heard only through an update it published, never through a heartbeat (it started and was cut off, or
+ * died, within its first second), is taken for dead all the same once it falls silent: what it published is stored
+ * here and the edits made on top of it are acknowledged (durability/RelayLedger.ts waits for its durable mark, which
+ * never comes).
  */
+import { BusKind } from '@concord/server';
+import * as encoding from 'lib0/encoding';
 import { expect, test } from 'vitest';
+import * as Y from 'yjs';
 import { hocuspocusClient, type HocuspocusClient } from '../support/clients.js';
 import { healthz, startCluster } from '../support/cluster.js';
 import { describePostgres } from '../support/postgres.js';
@@ -68,6 +76,41 @@ describePostgres('scale-out: peers', () => {
         expect(server.logs.filter((entry) => String(entry.msg).includes('taken for dead'))).toEqual([]);
       }
       expect(cursorOf(onB, onA)).toBe(3);
+    });
+
+    test('a peer heard only through an update it published, then silent, is taken for dead: its update is stored here and the edit on top of it acknowledged', { timeout: 60_000 }, async () => {
+      const redis = await startRedis();
+      const cluster = await startCluster(1, { redis });
+      const [b] = cluster.servers as [ServerProcess];
+      const token = await mintToken({ sub: 'bob', name: 'bob', tenant: 'acme', docs: { '*': 'write' } });
+      const onB = hocuspocusClient(b, 'orphan', token);
+      await onB.whenSynced();
+      const channels = await redis.strings(['PUBSUB', 'CHANNELS', 'concord:*:d:*orphan']);
+      expect(channels, "B's channel of the document").toHaveLength(1);
+
+      // Another instance's frame, as cluster/RedisBus.ts and cluster/DocumentRelay.ts write it: one update, no claims,
+      // covered by its ticket 7, which it never reports durable. It sends nothing else, ever.
+      const ghost = new Y.Doc();
+      ghost.getText('t').insert(0, 'From a peer gone silent.');
+      const body = encoding.createEncoder();
+      encoding.writeVarUint(body, 1);
+      encoding.writeVarUint8Array(body, Y.encodeStateAsUpdate(ghost));
+      encoding.writeVarUint(body, 0);
+      encoding.writeVarUint(body, 7);
+      const frame = Buffer.concat([Buffer.from([1, BusKind.Update]), Buffer.from('ghost-01'), encoding.toUint8Array(body)]);
+      await redis.strings(['PUBLISH', channels[0]!, frame]);
+      await waitFor(() => onB.doc.getText('t').toString() === 'From a peer gone silent.', { message: "the peer's update shown on B" });
+
+      onB.doc.getText('t').insert(onB.doc.getText('t').length, ' Mine on top.');
+      await waitFor(() => onB.provider.unsyncedChanges === 0, { timeoutMs: 15_000, message: "B's edit on top of the silent peer's acknowledged" });
+      expect(b.logs.some((entry) => String(entry.msg).includes('taken for dead') && entry.peer === Buffer.from('ghost-01').toString('hex'))).toBe(true);
+
+      // Stored, not only shown: a fresh instance reads both from PostgreSQL once B is gone.
+      await b.kill('SIGKILL');
+      const fresh = await cluster.add();
+      const reader = hocuspocusClient(fresh, 'orphan', token);
+      await reader.whenSynced();
+      expect(reader.doc.getText('t').toString()).toBe('From a peer gone silent. Mine on top.');
     });
   });
 });

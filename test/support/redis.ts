@@ -67,18 +67,22 @@ export interface PrivateRedis {
   stall(): void;
   /** SIGCONT after `stall()`; resolves once it answers PING. */
   resume(): Promise<void>;
-  /** The bulk strings of the reply to one command, e.g. `['PUBSUB', 'CHANNELS', 'concord:*']` (RESP2, flat). */
-  strings(args: readonly string[]): Promise<string[]>;
+  /**
+   * The bulk strings of the reply to one command, e.g. `['PUBSUB', 'CHANNELS', 'concord:*']` (RESP2, flat); an
+   * argument may be bytes (a bus frame to PUBLISH).
+   */
+  strings(args: ReadonlyArray<string | Uint8Array>): Promise<string[]>;
 }
 
 /** Sends one command on a new connection; resolves with the bulk strings of its reply. */
-function strings(port: number, args: readonly string[]): Promise<string[]> {
+function strings(port: number, args: ReadonlyArray<string | Uint8Array>): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
     let reply = Buffer.alloc(0);
     socket.once('error', reject);
     socket.once('connect', () => {
-      socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+      const parts = args.map((arg) => (typeof arg === 'string' ? Buffer.from(arg) : Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength)));
+      socket.write(Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...parts.flatMap((part) => [Buffer.from(`$${part.byteLength}\r\n`), part, Buffer.from('\r\n')])]));
     });
     socket.on('data', (chunk: Buffer) => {
       reply = Buffer.concat([reply, chunk]);

@@ -3,12 +3,12 @@
  * cluster channel (`concord:<ns>:c`, shared with cluster/ClusterEvents.ts; frames of their own kind, `Heartbeat`).
  *
  * Each instance sends a heartbeat every HEARTBEAT_INTERVAL_MS while its bus is healthy, and one at once each time it
- * becomes healthy. A peer is **silent** once SILENT_AFTER_MS passed without one, for whatever reason; it is **dead**
- * when it is silent while this instance's own bus is healthy, silence counted from the moment the bus last became
- * healthy (during a Redis outage every peer is silent, and none is dead: they come back with Redis). A graceful stop
- * sends a goodbye, and a peer that says goodbye is gone at once. `onGone` listeners are told of both, once per peer:
- * the awareness relay drops the cursors of that instance's clients, who would otherwise stay for y-protocols' 30 s
- * timeout. A peer taken for dead that sends a heartbeat again (it was only stalled) is a peer again.
+ * becomes healthy. A peer is **silent** once SILENT_AFTER_MS passed without one (or any other frame from it), for
+ * whatever reason; it is **dead** when it is silent while this instance's own bus is healthy, silence counted from the
+ * moment the bus last became healthy (during a Redis outage every peer is silent, and none is dead: they come back with
+ * Redis). A graceful stop sends a goodbye, and a peer that says goodbye is gone at once. `onGone` listeners are told of
+ * both, once per peer: the awareness relay drops the cursors of that instance's clients, who would otherwise stay for
+ * y-protocols' 30 s timeout. A peer taken for dead that is heard again (it was only stalled) is a peer again.
  *
  * `live` counts the peers heard within SILENT_AFTER_MS while the bus is healthy: `/healthz` `redis.peers` and the
  * `concord_cluster_peers` gauge.
@@ -61,6 +61,7 @@ export class Peers {
     this.channel = bus.channel(CLUSTER_CHANNEL);
     bus.onMessage((channel, kind, body, sender) => {
       if (kind === BusKind.Heartbeat && channel === this.channel) this.receive(body, sender);
+      else this.heardFrom(sender);
     });
     bus.onHealthy(() => {
       this.healthySince = performance.now();
@@ -134,12 +135,21 @@ export class Peers {
       return;
     }
     if (signal !== Signal.Heartbeat) return; // a signal a newer version sends
-    if (!this.heard.has(sender)) this.log.info({ peer: sender }, 'a peer instance joined the cluster');
-    this.heard.set(sender, performance.now());
+    this.heardFrom(sender);
     if (body.byteLength < 2) return; // no mark
     const decoder = decoding.createDecoder(body.subarray(1));
     const mark = decoding.readVarUint(decoder);
     for (const listener of this.markListeners) listener(sender, mark);
+  }
+
+  /**
+   * Any frame from a peer shows it alive, not only its heartbeat: one heard only through what it published (it was cut
+   * off or died within a heartbeat interval of starting, before this instance heard a heartbeat) still falls silent,
+   * and what the others hold of its updates is then adopted (durability/RelayLedger.ts) instead of waited for forever.
+   */
+  private heardFrom(sender: string): void {
+    if (!this.heard.has(sender)) this.log.info({ peer: sender }, 'a peer instance joined the cluster');
+    this.heard.set(sender, performance.now());
   }
 
   private findDead(): void {
