@@ -3,7 +3,7 @@
  * its own message, as a script or a fast editor does. Two real `concord serve` processes on one fresh PostgreSQL
  * schema and a private redis-server; viewers on A and on B. What the issue's fan-out goal rests on, counted, not
  * timed: A publishes the burst to Redis as about one frame per burst interval, not one per keystroke (nor per read of
- * the writer's socket), and the viewers on both instances receive about one
+ * the writer's socket), its durable marks go with those frames, and the viewers on both instances receive about one
  * update per interval; every keystroke arrives, in order. A keystroke after a pause goes out on its own, at once.
  */
 import { expect, test } from 'vitest';
@@ -44,7 +44,7 @@ describePostgres('scale-out: bursts', () => {
       await Promise.all([writer.whenSynced(), onA.whenSynced(), onB.whenSynced()]);
       const updatesOnA = countUpdates(onA);
       const updatesOnB = countUpdates(onB);
-      const framesBefore = await busFramesOut(a, 'update');
+      const [framesBefore, marksBefore] = [await busFramesOut(a, 'update'), await busFramesOut(a, 'durable')];
 
       const text = writer.doc.getText('t');
       const expected = Array.from({ length: KEYSTROKES }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
@@ -60,11 +60,13 @@ describePostgres('scale-out: bursts', () => {
       await waitFor(() => writer.provider.unsyncedChanges === 0, { message: 'the burst acknowledged' });
       const elapsedMs = performance.now() - startedAt;
       const frames = (await busFramesOut(a, 'update')) - framesBefore;
+      const marks = (await busFramesOut(a, 'durable')) - marksBefore;
       // One per interval of the burst, plus its first keystroke's and the last interval's; never one per keystroke.
       const bound = Math.ceil(elapsedMs / BURST_INTERVAL_MS) + 2;
-      const seen = { elapsedMs: Math.round(elapsedMs), bound, frames, onA: updatesOnA(), onB: updatesOnB() };
+      const seen = { elapsedMs: Math.round(elapsedMs), bound, frames, marks, onA: updatesOnA(), onB: updatesOnB() };
       expect(frames, `update frames A published: ${JSON.stringify(seen)}`).toBeLessThanOrEqual(bound);
       expect(frames, `update frames A published: ${JSON.stringify(seen)}`).toBeLessThan(KEYSTROKES / 3);
+      expect(marks, `durable marks A published: ${JSON.stringify(seen)}`).toBeLessThanOrEqual(bound);
       expect(updatesOnA(), `updates the viewer on A applied: ${JSON.stringify(seen)}`).toBeLessThanOrEqual(bound);
       expect(updatesOnB(), `updates the viewer on B applied: ${JSON.stringify(seen)}`).toBeLessThanOrEqual(bound);
 

@@ -8,8 +8,9 @@
  * frame is BURST_INTERVAL_MS old, with everything the document gains meanwhile (see `gather`). So they go out before
  * they are stored, with the ticket that covers them (0 when already durable): the other instances show them without
  * waiting for PostgreSQL. After a commit that covered published updates, a `Durable` frame on the cluster channel
- * carries this instance's durable mark (heartbeats carry it too, cluster/Peers.ts). Acknowledgements here wait for this
- * instance's own commit as always.
+ * carries this instance's durable mark (heartbeats carry it too, cluster/Peers.ts): at most once per burst interval, in
+ * the same write as the next update frame when one goes out meanwhile. Acknowledgements here wait for this instance's
+ * own commit as always.
  *
  * Receive: another instance's updates are applied with RELAY_ORIGIN, which PersistenceExtension does not store again,
  * the relay does not publish again, and lifecycle hooks and the stamp clamp skip (the sending instance ran them); the
@@ -52,7 +53,7 @@ import { decodeOwners, ownersLogName } from '../storage/clientOwners.js';
 import type { UpdateGuard } from '../sockets/UpdateGuard.js';
 import { CLUSTER_CHANNEL } from './ClusterEvents.js';
 import { type Claim, DocumentResync, type ResyncHost } from './DocumentResync.js';
-import { BusKind, type RedisBus } from './RedisBus.js';
+import { type BusFrame, BusKind, type RedisBus } from './RedisBus.js';
 
 /** Prefix of a document's channel name inside the cluster's namespace. */
 const DOCUMENT_CHANNEL = 'd:';
@@ -130,6 +131,9 @@ export class DocumentRelay implements Extension, ResyncHost {
   /** When each document was last published (performance.now()), and its bursting sources; forgotten once it unloads. */
   private readonly publishedAt = new Map<string, number>();
   private readonly bursts = new Map<string, Bursts>();
+  /** When the last `Durable` frame went out, and the timer of the next one while it waits for the interval. */
+  private durableAt = Number.NEGATIVE_INFINITY;
+  private durableTimer: NodeJS.Timeout | null = null;
   /** Resync answers waiting to be durable, in the order they were taken. */
   private outbox: Outgoing[] = [];
   private outboxScheduled = false;
@@ -213,9 +217,10 @@ export class DocumentRelay implements Extension, ResyncHost {
     this.sendDurable();
   }
 
-  /** Publishes what bursts still hold and stops the resync rounds (the bus is closed after it). */
+  /** Publishes what bursts and the durable mark's interval still hold, and stops the resync rounds (the bus is closed after it). */
   close(): void {
     for (const name of [...this.waiting.keys()]) this.publishNow(name);
+    this.publishDurable();
     this.resync.close();
   }
 
@@ -281,7 +286,15 @@ export class DocumentRelay implements Extension, ResyncHost {
     const pending = documentTicket(this.committer, name);
     const ticket = pending > this.committer.durableThrough ? pending : 0;
     if (ticket > this.publishedThrough) this.publishedThrough = ticket;
-    this.bus.publish(this.channelOf(name), BusKind.Update, encodeUpdateFrame(changes.updates, changes.claims, ticket), () => this.publishFailed(name));
+    const update: BusFrame = {
+      channel: this.channelOf(name),
+      kind: BusKind.Update,
+      body: encodeUpdateFrame(changes.updates, changes.claims, ticket),
+      dropped: () => this.publishFailed(name),
+    };
+    // A durable mark waiting for the interval goes now, in the same write.
+    const mark = this.durableTimer === null ? null : this.takeDurableMark();
+    this.bus.publishAll(mark === null ? [update] : [update, mark]);
   }
 
   private publishFailed(name: string): void {
@@ -321,16 +334,46 @@ export class DocumentRelay implements Extension, ResyncHost {
     }
   }
 
-  /** After a commit: the new durable mark, when it covers updates published before it was reached; then the outbox. */
+  /**
+   * After a commit: the outbox, and the new durable mark when it covers updates published before it was reached. A
+   * burst commits every few milliseconds: the mark then goes at most once per burst interval, with the next update
+   * frame when one goes out meanwhile (the bus writes frames published in one tick together, cluster/RedisBus.ts).
+   */
   private announceDurable(): void {
-    const durable = this.committer.durableThrough;
-    if (this.publishedThrough > this.announcedThrough && durable > this.announcedThrough) {
-      this.announcedThrough = durable;
-      const encoder = encoding.createEncoder();
-      encoding.writeVarUint(encoder, durable);
-      this.bus.publish(this.clusterChannel, BusKind.Durable, encoding.toUint8Array(encoder));
-    }
     this.sendDurable();
+    if (this.durableTimer !== null || !this.durableToAnnounce()) return;
+    const wait = this.durableAt + BURST_INTERVAL_MS - performance.now();
+    if (wait <= 0) {
+      this.publishDurable();
+      return;
+    }
+    this.durableTimer = setTimeout(() => {
+      this.durableTimer = null;
+      this.publishDurable();
+    }, wait);
+  }
+
+  private durableToAnnounce(): boolean {
+    const durable = this.committer.durableThrough;
+    return this.publishedThrough > this.announcedThrough && durable > this.announcedThrough;
+  }
+
+  private publishDurable(): void {
+    const mark = this.takeDurableMark();
+    if (mark !== null) this.bus.publishAll([mark]);
+  }
+
+  /** The `Durable` frame of the mark to announce now (null: nothing new), counted as announced. */
+  private takeDurableMark(): BusFrame | null {
+    if (this.durableTimer !== null) clearTimeout(this.durableTimer);
+    this.durableTimer = null;
+    if (!this.durableToAnnounce()) return null;
+    const durable = this.committer.durableThrough;
+    this.announcedThrough = durable;
+    this.durableAt = performance.now();
+    const encoder = encoding.createEncoder();
+    encoding.writeVarUint(encoder, durable);
+    return { channel: this.clusterChannel, kind: BusKind.Durable, body: encoding.toUint8Array(encoder) };
   }
 
   /**

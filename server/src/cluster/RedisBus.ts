@@ -17,6 +17,9 @@
  * Each instance also listens on its own channel (`i:<instance>`, `inbox`), where other instances send what is meant
  * for it alone (the answers of cluster/DocumentResync.ts).
  *
+ * Frames published together (`publishAll`: a document's update frame and the durable mark that goes with it,
+ * cluster/DocumentRelay.ts) reach Redis in one write, as a pipeline: each write wakes Redis, and then the instances.
+ *
  * Frames are binary: `[version][kind][sender: 8 random bytes per process start][body]`. A frame this process sent
  * comes back to it through Redis when it subscribes to the same channel; it is dropped on the sender bytes before
  * anything else is read. Channel names start with `concord:<namespace>:`, the namespace being derived from the
@@ -86,6 +89,14 @@ const KIND_NAMES: Readonly<Record<number, string>> = {
   [BusKind.Stored]: 'stored',
 };
 const kindName = (kind: number) => KIND_NAMES[kind] ?? 'unknown';
+
+/** A frame to publish, and what to do if it is not published (see `RedisBus.publish`). */
+export interface BusFrame {
+  readonly channel: string;
+  readonly kind: BusKind;
+  readonly body: Uint8Array;
+  readonly dropped?: () => void;
+}
 
 /** Receives every frame another instance sent to a channel this bus is subscribed to; `sender` is its instance id (hex). */
 export type BusHandler = (channel: string, kind: BusKind, body: Uint8Array, sender: string) => void;
@@ -276,25 +287,47 @@ export class RedisBus {
    * not published: at once with false, or later when Redis refuses it or the connection drops before it answers.
    */
   publish(channel: string, kind: BusKind, body: Uint8Array, dropped?: () => void): boolean {
-    const label = kindName(kind);
+    return this.publishAll([{ channel, kind, body, ...(dropped ? { dropped } : {}) }]);
+  }
+
+  /** Publishes `frames` in order, in one write to Redis; each as `publish` does (false when Redis is unreachable). */
+  publishAll(frames: readonly BusFrame[]): boolean {
     if (!this.isHealthy || this.closed) {
-      this.metrics.busDropped.inc({ kind: label });
-      dropped?.();
+      for (const { kind, dropped } of frames) {
+        this.metrics.busDropped.inc({ kind: kindName(kind) });
+        dropped?.();
+      }
       return false;
     }
+    const failed = (frame: BusFrame, error: Error) => {
+      this.lastError = error.message;
+      this.metrics.busDropped.inc({ kind: kindName(frame.kind) });
+      frame.dropped?.();
+    };
+    if (frames.length === 1) {
+      const [only] = frames as [BusFrame];
+      this.pub.publish(only.channel, this.encode(only)).catch((error: Error) => failed(only, error));
+      return true;
+    }
+    const pipeline = this.pub.pipeline();
+    for (const frame of frames) pipeline.publish(frame.channel, this.encode(frame));
+    pipeline
+      .exec()
+      .then((results) => results?.forEach(([error], i) => error && failed(frames[i]!, error)))
+      .catch((error: Error) => frames.forEach((frame) => failed(frame, error)));
+    return true;
+  }
+
+  /** A frame's bytes, counted as sent. */
+  private encode({ kind, body }: BusFrame): Buffer {
     const frame = Buffer.allocUnsafe(HEADER_BYTES + body.byteLength);
     frame[0] = FRAME_VERSION;
     frame[1] = kind;
     this.sender.copy(frame, 2);
     frame.set(body, HEADER_BYTES);
-    this.pub.publish(channel, frame).catch((error: Error) => {
-      this.lastError = error.message;
-      this.metrics.busDropped.inc({ kind: label });
-      dropped?.();
-    });
-    this.metrics.busMessages.inc({ direction: 'out', kind: label });
+    this.metrics.busMessages.inc({ direction: 'out', kind: kindName(kind) });
     this.metrics.busBytes.inc({ direction: 'out' }, frame.byteLength);
-    return true;
+    return frame;
   }
 
   async close(): Promise<void> {
