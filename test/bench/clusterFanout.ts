@@ -7,7 +7,7 @@
  * instances joined by Redis.
  */
 import { settle, type Scenario } from './scenario.ts';
-import { burst, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS } from './fanout.ts';
+import { burst, BURST_PARTS, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS } from './fanout.ts';
 import { drain, Writer } from './writers.ts';
 
 export function clusterFanOut(viewers: number, rounds: number): Scenario {
@@ -17,12 +17,13 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
     meaning:
       `one person on instance 1 types ${FAN_OUT_EDITS.toLocaleString('en-US')} characters as fast as the client sends them (after a first burst of ${WARM_UP_EDITS}) into a document ` +
       `${Math.ceil(viewers / 2)} people on instance 1 and ${Math.floor(viewers / 2)} on instance 2 watch (the same two clusters as the hop row): ` +
-      'how long until every viewer on both instances has every character, the CPU of both servers and of Redis, and the bytes the viewers download',
+      'how long until every viewer on both instances has every character (and that time split: the writer\'s own typing loop, then what follows its last keystroke), the CPU of both servers and of Redis, and the bytes the viewers download',
     rounds,
     systems: ['concord-cluster', 'stock-redis'],
     instances: 2,
     metrics: [
       { key: 'convergeMs', label: 'converge', unit: 'ms', better: 'lower', goal: 0.5 },
+      ...BURST_PARTS,
       { key: 'cpuMs', label: 'server CPU (both instances)', unit: 'ms', better: 'lower', goal: 0.5 },
       { key: 'redisCpuMs', label: 'Redis CPU', unit: 'ms', better: 'lower' },
       { key: 'receivedMiB', label: 'bytes to viewers', unit: 'MiB', better: 'lower', digits: 2 },
@@ -49,6 +50,8 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
         for (const server of servers) await settle(server);
         return {
           convergeMs: result.convergeMs,
+          typingMs: result.typingMs,
+          afterLastMs: result.afterLastMs,
           cpuMs: (cpu() - cpuBefore) * 1000,
           redisCpuMs: ((redis?.cpuSeconds() ?? Number.NaN) - redisBefore) * 1000,
           receivedMiB: result.wireBytes / 1024 / 1024,
