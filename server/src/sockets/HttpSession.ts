@@ -15,7 +15,9 @@
  *   frame being read, as for a WebSocket. A frame whose length is over the limit (before authentication,
  *   CONCORD_MAX_BYTES_BEFORE_AUTH) is refused from its length, before its bytes arrive, as ws refuses one from its
  *   header: the session closes 1009 and the rest is not read. A retry that overlaps the POST it repeats (both being
- *   read) still handles each seq once, in order: a frame is handled only when its seq is the next one.
+ *   read) still handles each seq once, in order: a frame is handled only when its seq is the next one. At most
+ *   MAX_POSTS_READ_AT_ONCE POSTs of a session are read at once (the client sends one, and its retry); another is refused
+ *   429 unread, so a client cannot hold a frame buffer per request it opens.
  * - Any request of the session shows the client is alive (`pong`, the heartbeat's answer).
  * - `close()` queues a close record, which the client reads in its next poll; the session is closed (and Hocuspocus
  *   told) once the client acknowledged it, said goodbye, or a heartbeat later.
@@ -44,7 +46,13 @@ export type PollAnswer = { readonly status: 200; readonly body: Uint8Array } | {
 /** The answer to a POST of frames. */
 export type SendAnswer =
   | { readonly status: 200 | 409; readonly received: number }
-  | { readonly status: 400 | 413; readonly error: string };
+  | { readonly status: 400 | 413 | 429; readonly error: string };
+
+/**
+ * POSTs of one session read at once: a Concord client has one in flight, and a retry of it may overlap it (and one
+ * more a retry later). Each may hold a frame of up to the message limit while its bytes arrive.
+ */
+export const MAX_POSTS_READ_AT_ONCE = 4;
 
 /** The largest varUint a frame length may take (lib0 reads up to 53 bits): 8 bytes of 7 bits. */
 const MAX_LENGTH_BYTES = 8;
@@ -78,6 +86,8 @@ export class HttpSession extends EventEmitter implements Wire {
   private outboxBytes = 0;
   private lastServerSeq = 0;
   private lastClientSeq = 0;
+  /** POSTs whose bodies are being read. */
+  private reading = 0;
   private held: HeldPoll | null = null;
   private flushScheduled = false;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -159,8 +169,21 @@ export class HttpSession extends EventEmitter implements Wire {
     if (!Number.isSafeInteger(firstSeq) || firstSeq < 1) return { status: 400, error: 'seq must be a whole number from 1' };
     this.emit('pong');
     if (firstSeq > this.lastClientSeq + 1) return { status: 409, received: this.lastClientSeq };
+    if (body === null) return { status: 200, received: this.lastClientSeq };
+    if (this.reading >= MAX_POSTS_READ_AT_ONCE) {
+      return { status: 429, error: `more than ${MAX_POSTS_READ_AT_ONCE} POSTs of this session at once` };
+    }
+    this.reading += 1;
+    try {
+      return await this.read(firstSeq, body, maxBodyBytes);
+    } finally {
+      this.reading -= 1;
+    }
+  }
+
+  /** Reads a POST's frames from `firstSeq` on as they arrive, and handles each new one once whole (see the header). */
+  private async read(firstSeq: number, body: ReadableStream<Uint8Array>, maxBodyBytes: number): Promise<SendAnswer> {
     const received = (): SendAnswer => ({ status: 200, received: this.lastClientSeq });
-    if (body === null) return received();
     // The frame being read: its seq, its length (a varUint, `lengthBytes` of it read so far), and its bytes (null when
     // it is one already received, whose bytes are only skipped).
     let seq = firstSeq;
