@@ -4,7 +4,7 @@
  * can, each its own update message. Measured: the time from the first edit until every subscriber has every
  * character (converge), the server's CPU time over that, and the bytes the subscribers received (on the wire, after
  * compression). Converge is also given in its two parts: the writer's loop, which runs in this process (it holds the
- * subscribers too) and takes the same work whatever the server, and the time after its last keystroke.
+ * subscribers too) and is the same work whatever the server, and the time after its last keystroke.
  */
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider';
 import WebSocket from 'ws';
@@ -113,7 +113,10 @@ export class Subscribers {
 
 export interface FanOutResult {
   readonly convergeMs: number;
-  /** How long the writer's own loop took to make and send the keystrokes (this process, the same for every server). */
+  /**
+   * How long the writer's own loop took to make and send the keystrokes: in this process, the same work whatever the
+   * server, though its time moves with what else the machine's two cores run meanwhile (69–281 ms seen).
+   */
   readonly typingMs: number;
   /** From the writer's last keystroke sent to every subscriber having it: what the server adds after the burst. */
   readonly afterLastMs: number;
