@@ -68,10 +68,72 @@ export interface PrivateRedis {
   /** SIGCONT after `stall()`; resolves once it answers PING. */
   resume(): Promise<void>;
   /**
-   * The bulk strings of the reply to one command, e.g. `['PUBSUB', 'CHANNELS', 'concord:*']` (RESP2, flat); an
+   * The bulk strings (and integers, as text) of the reply to one command, e.g. `['PUBSUB', 'CHANNELS', 'concord:*']` (RESP2, flat); an
    * argument may be bytes (a bus frame to PUBLISH).
    */
   strings(args: ReadonlyArray<string | Uint8Array>): Promise<string[]>;
+}
+
+/** A subscription of its own to one channel: the payloads published on it since, as they came. */
+export interface Subscription {
+  readonly messages: Buffer[];
+  close(): void;
+}
+
+/**
+ * Subscribes to `channel` on a new connection; resolves once Redis confirmed. Reads RESP2 pushes
+ * (`message`, channel, payload), payloads being bytes (bus frames).
+ */
+export function subscribe(port: number, channel: string): Promise<Subscription> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    const messages: Buffer[] = [];
+    let pending = Buffer.alloc(0);
+    let confirmed = false;
+    socket.once('error', reject);
+    socket.once('connect', () => socket.write(`*2\r\n$9\r\nSUBSCRIBE\r\n$${Buffer.byteLength(channel)}\r\n${channel}\r\n`));
+    socket.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        const push = readPush(pending);
+        if (push === null) return;
+        pending = pending.subarray(push.length);
+        const [kind, , payload] = push.parts;
+        if (kind?.toString() === 'message' && payload !== undefined) messages.push(payload);
+        if (kind?.toString() === 'subscribe' && !confirmed) {
+          confirmed = true;
+          resolve({ messages, close: () => socket.destroy() });
+        }
+      }
+    });
+  });
+}
+
+/** One complete RESP2 push (an array of bulk strings and integers) at the start of `bytes`, or null while incomplete. */
+function readPush(bytes: Buffer): { parts: Buffer[]; length: number } | null {
+  const line = (at: number) => {
+    const end = bytes.indexOf('\r\n', at);
+    return end < 0 ? null : { text: bytes.toString('latin1', at, end), next: end + 2 };
+  };
+  const head = line(0);
+  if (head === null) return null;
+  if (!head.text.startsWith('*')) throw new Error(`unexpected reply ${head.text}`);
+  const parts: Buffer[] = [];
+  let at = head.next;
+  for (let i = Number(head.text.slice(1)); i > 0; i--) {
+    const item = line(at);
+    if (item === null) return null;
+    if (item.text.startsWith(':')) {
+      parts.push(Buffer.from(item.text.slice(1)));
+      at = item.next;
+      continue;
+    }
+    const size = Number(item.text.slice(1));
+    if (bytes.length < item.next + size + 2) return null;
+    parts.push(bytes.subarray(item.next, item.next + size));
+    at = item.next + size + 2;
+  }
+  return { parts, length: at };
 }
 
 /** Sends one command on a new connection; resolves with the bulk strings of its reply. */
@@ -94,7 +156,7 @@ function strings(port: number, args: ReadonlyArray<string | Uint8Array>): Promis
   });
 }
 
-/** The bulk strings of a complete flat RESP2 reply (an array of bulk strings, or one), or null while incomplete. */
+/** The bulk strings and integers of a complete flat RESP2 reply (an array of them, or one), or null while incomplete. */
 function parseStrings(text: string): string[] | null {
   if (text.startsWith('-')) throw new Error(`Redis replied ${text.trim()}`);
   const lines = text.split('\r\n');
@@ -106,6 +168,11 @@ function parseStrings(text: string): string[] | null {
   }
   const out: string[] = [];
   while (out.length < count) {
+    if (lines[at]?.startsWith(':')) {
+      out.push(lines[at]!.slice(1)); // an integer (PUBSUB NUMSUB's counts)
+      at += 1;
+      continue;
+    }
     if (at + 1 >= lines.length) return null;
     out.push(lines[at + 1]!);
     at += 2;

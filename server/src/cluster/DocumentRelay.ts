@@ -12,6 +12,17 @@
  * the same write as the next update frame when one goes out meanwhile. Acknowledgements here wait for this instance's
  * own commit as always.
  *
+ * Alone: most documents of a cluster are open on one instance only (a balancer that keeps a document's people
+ * together makes that the rule), and publishing their every change would cost each keystroke a Redis write and its echo
+ * for nobody. Redis answers a PUBLISH with the number of subscriptions it reached (the bus talks to one Redis server:
+ * a node of a Redis Cluster would count only its own); 1 is this instance's own, and the
+ * document's changes then stop being published. Any frame of another instance on its channel ends that: an instance
+ * loading the document subscribes first and asks, once loaded, for what it lacks (cluster/DocumentResync.ts), which
+ * brings it what was left unpublished; another kind of frame (an instance that had it loaded already, heard only now)
+ * starts a resync round for it. A count from before a frame of another instance was heard, or from before the bus last
+ * lost its health, decides nothing. A document that unloads with changes left unpublished sends a `Stored` notice once
+ * they are durable: an instance whose load read the log before they were stored reads it again.
+ *
  * Receive: another instance's updates are applied with RELAY_ORIGIN, which PersistenceExtension does not store again,
  * the relay does not publish again, and lifecycle hooks and the stamp clamp skip (the sending instance ran them); the
  * document's broadcast shows them to the clients here as soon as the frames of that read of the bus are applied
@@ -79,6 +90,12 @@ interface Relayed {
   readonly document: Document;
   /** Frames that arrived while storage was loading it, applied once it is loaded (null once loaded). */
   early: Array<{ body: Uint8Array; sender: string }> | null;
+  /** No other instance listens on its channel (see "Alone" in the header): its changes are not published. */
+  alone: boolean;
+  /** Changes were left unpublished while alone, since it was loaded here. */
+  skipped: boolean;
+  /** The relay's clock when a frame of another instance last arrived on its channel (0: none yet). */
+  heardAt: number;
 }
 
 /** Channels and the workspace room hold no stored data; their traffic is not document updates. */
@@ -145,6 +162,10 @@ export class DocumentRelay implements Extension, ResyncHost {
   /** Documents whose changes could not be published while Redis was unreachable (see the header). */
   private unpublished = new Set<string>();
   private readonly store: DocumentStore;
+  /** Orders publishes and frames heard from other instances (see `heardBy`). */
+  private clock = 0;
+  /** Counts the bus's losses of health: a publish's reply from before the last one says nothing of now. */
+  private healthEpoch = 0;
 
   constructor(
     bus: RedisBus,
@@ -166,9 +187,18 @@ export class DocumentRelay implements Extension, ResyncHost {
     this.clusterChannel = bus.channel(CLUSTER_CHANNEL);
     this.resync = new DocumentResync(bus, this, bus.channel(DOCUMENT_CHANNEL), metrics, log);
     bus.onMessage((channel, kind, body, sender) => this.receive(channel, kind, body, sender));
-    bus.onUnhealthy(() => ledger.adoptAll()); // no durable mark can arrive: what others may not have stored is stored here
+    bus.onUnhealthy(() => {
+      ledger.adoptAll(); // no durable mark can arrive: what others may not have stored is stored here
+      // Publishes fail meanwhile and are repaired by the recovery round; who listens is learnt again afterwards.
+      this.healthEpoch += 1;
+      for (const relayed of this.documents.values()) relayed.alone = false;
+    });
     bus.onHealthy(() => this.announceUnpublished());
-    guard.observeClaims((name, client, user) => this.gather(name, null).claims.push({ client, user }));
+    guard.observeClaims((name, client, user) => {
+      const relayed = this.documents.get(name);
+      if (relayed?.alone === true) relayed.skipped = true; // resync answers carry every claim known here
+      else this.gather(name, null).claims.push({ client, user });
+    });
     committer.listen({ stored: () => this.announceDurable() });
   }
 
@@ -176,7 +206,7 @@ export class DocumentRelay implements Extension, ResyncHost {
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
     if (isRoom(documentName)) return;
     // A copy whose load failed never reaches destroy: the reload takes its place (and its subscription).
-    this.documents.set(documentName, { document, early: [] });
+    this.documents.set(documentName, { document, early: [], alone: false, skipped: false, heardAt: 0 });
     document.once('destroy', () => this.forget(documentName, document));
     await this.bus.subscribe(this.channelOf(documentName));
   }
@@ -190,7 +220,8 @@ export class DocumentRelay implements Extension, ResyncHost {
     for (const { body, sender } of early) this.apply(documentName, document, body, sender);
     document.on('update', (update: Uint8Array, origin: unknown) => {
       if (isConcordOrigin(origin, OriginTag.Relay) || isConcordOrigin(origin, OriginTag.Storage)) return;
-      this.gather(documentName, origin).updates.push(update);
+      if (relayed.alone) relayed.skipped = true;
+      else this.gather(documentName, origin).updates.push(update);
     });
     // What another instance published before this one subscribed and had not stored when the load read the log.
     this.resync.askAfterLoad(documentName);
@@ -225,7 +256,10 @@ export class DocumentRelay implements Extension, ResyncHost {
   }
 
   private forget(name: string, document: Document): void {
-    if (this.documents.get(name)?.document !== document) return; // reloaded meanwhile: keep the subscription
+    const relayed = this.documents.get(name);
+    if (relayed?.document !== document) return; // reloaded meanwhile: keep the subscription
+    // An instance that loaded it meanwhile may have read the log before the changes left unpublished were stored.
+    if (relayed.skipped) this.whenDurable(name, () => this.bus.publish(this.channelOf(name), BusKind.Stored, new Uint8Array(0)));
     this.documents.delete(name);
     this.publishedAt.delete(name);
     this.bursts.delete(name);
@@ -282,7 +316,8 @@ export class DocumentRelay implements Extension, ResyncHost {
     clearTimeout(this.waiting.get(name));
     this.waiting.delete(name);
     // A burst's last frame can go out after the document unloaded here: nothing of it is remembered then.
-    if (this.documents.has(name)) this.publishedAt.set(name, performance.now());
+    const relayed = this.documents.get(name);
+    if (relayed !== undefined) this.publishedAt.set(name, performance.now());
     const pending = documentTicket(this.committer, name);
     const ticket = pending > this.committer.durableThrough ? pending : 0;
     if (ticket > this.publishedThrough) this.publishedThrough = ticket;
@@ -291,10 +326,37 @@ export class DocumentRelay implements Extension, ResyncHost {
       kind: BusKind.Update,
       body: encodeUpdateFrame(changes.updates, changes.claims, ticket),
       dropped: () => this.publishFailed(name),
+      ...(relayed === undefined ? {} : { heard: this.heardBy(relayed, ++this.clock, this.healthEpoch) }),
     };
     // A durable mark waiting for the interval goes now, in the same write.
     const mark = this.durableTimer === null ? null : this.takeDurableMark();
     this.bus.publishAll(mark === null ? [update] : [update, mark]);
+  }
+
+  /**
+   * Redis's count of the subscriptions a document's frame reached, sent at `sentAt` of the relay's clock: 1 is this
+   * instance's own, so no other instance has the document loaded, and its changes stop being published. Unless another
+   * instance was heard on the channel since the frame left (its subscription may postdate the count), or the bus lost
+   * its health meanwhile (this instance's own subscription may have been missing from the count).
+   */
+  private heardBy(relayed: Relayed, sentAt: number, epoch: number): (receivers: number) => void {
+    return (receivers) => {
+      if (receivers !== 1 || epoch !== this.healthEpoch || relayed.heardAt > sentAt) return;
+      if (this.documents.get(relayed.document.name) !== relayed) return; // unloaded (or reloaded) meanwhile
+      relayed.alone = true;
+    };
+  }
+
+  /**
+   * A frame of another instance on the document's channel: it has the document loaded (or is loading it). Publishing
+   * resumes; what was left unpublished reaches it through the resync, which its own request after the load starts (a
+   * request is answered with everything it lacks), else a round asked for here.
+   */
+  private heardFrom(name: string, relayed: Relayed, kind: BusKind): void {
+    relayed.heardAt = ++this.clock;
+    if (!relayed.alone) return;
+    relayed.alone = false;
+    if (kind !== BusKind.SyncRequest && relayed.skipped) this.resync.publishFailed(name);
   }
 
   private publishFailed(name: string): void {
@@ -401,12 +463,13 @@ export class DocumentRelay implements Extension, ResyncHost {
       if (channel === this.clusterChannel) this.ledger.settle(sender, decoding.readVarUint(decoding.createDecoder(body)));
       return;
     }
-    if (kind !== BusKind.Update && kind !== BusKind.Stored) return;
     const prefix = this.bus.channel(DOCUMENT_CHANNEL);
     if (!channel.startsWith(prefix)) return;
     const name = channel.slice(prefix.length);
     const relayed = this.documents.get(name);
     if (relayed === undefined) return;
+    this.heardFrom(name, relayed, kind); // any kind: updates, presence, resync requests
+    if (kind !== BusKind.Update && kind !== BusKind.Stored) return;
     if (kind === BusKind.Stored) {
       if (relayed.early === null) void this.readStored(name, relayed.document); // a load under way reads it anyway
       return;

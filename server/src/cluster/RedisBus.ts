@@ -96,6 +96,8 @@ export interface BusFrame {
   readonly kind: BusKind;
   readonly body: Uint8Array;
   readonly dropped?: () => void;
+  /** Called with Redis's reply to the PUBLISH: how many subscriptions received the frame (this instance's own included). */
+  readonly heard?: (receivers: number) => void;
 }
 
 /** Receives every frame another instance sent to a channel this bus is subscribed to; `sender` is its instance id (hex). */
@@ -306,14 +308,22 @@ export class RedisBus {
     };
     if (frames.length === 1) {
       const [only] = frames as [BusFrame];
-      this.pub.publish(only.channel, this.encode(only)).catch((error: Error) => failed(only, error));
+      this.pub.publish(only.channel, this.encode(only)).then(
+        (receivers) => only.heard?.(receivers),
+        (error: Error) => failed(only, error),
+      );
       return true;
     }
     const pipeline = this.pub.pipeline();
     for (const frame of frames) pipeline.publish(frame.channel, this.encode(frame));
     pipeline
       .exec()
-      .then((results) => results?.forEach(([error], i) => error && failed(frames[i]!, error)))
+      .then((results) =>
+        results?.forEach(([error, receivers], i) => {
+          if (error) failed(frames[i]!, error);
+          else frames[i]!.heard?.(receivers as number);
+        }),
+      )
       .catch((error: Error) => frames.forEach((frame) => failed(frame, error)));
     return true;
   }

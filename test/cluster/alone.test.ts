@@ -1,0 +1,114 @@
+/**
+ * SPEC §3 Scale-out, a document open on one instance only: Redis's reply to a PUBLISH says nobody else listens, so the
+ * instance stops publishing the document's changes (a Redis write and its echo per keystroke, for nobody). Real
+ * `concord serve` processes on one PostgreSQL schema and a private redis-server:
+ * - alone, forty keystrokes cost a handful of publishes at most (one each without the feature);
+ * - a second instance that opens the document while the first goes on typing ends with every character, including
+ *   those typed alone and not yet stored when it loaded, and then sees keystrokes live (publishing resumed);
+ * - once the second instance lets the document go, the first stops publishing again;
+ * - a document that unloads with changes left unpublished sends a `Stored` notice on its channel once they are stored,
+ *   so an instance whose load read the log before that reads it again.
+ */
+import { BusKind } from '@concord/server';
+import { expect, test } from 'vitest';
+import { hocuspocusClient, type HocuspocusClient } from '../support/clients.js';
+import { startCluster } from '../support/cluster.js';
+import { describePostgres } from '../support/postgres.js';
+import { metricValue } from '../support/probes.js';
+import { describeRedis, startRedis, subscribe, type PrivateRedis } from '../support/redis.js';
+import type { ServerProcess } from '../support/serverProcess.js';
+import { mintToken } from '../support/tokens.js';
+import { waitFor } from '../support/wait.js';
+
+/** Update frames this instance published to the bus so far. */
+function updatesPublished(server: ServerProcess): Promise<number> {
+  return metricValue(server.url, 'concord_bus_messages_total', 'direction="out",kind="update"');
+}
+
+/** One keystroke at the end of the text, acknowledged (stored) before it resolves. */
+async function keystroke(client: HocuspocusClient, char: string): Promise<void> {
+  const text = client.doc.getText('t');
+  text.insert(text.length, char);
+  await waitFor(() => client.provider.unsyncedChanges === 0, { message: `keystroke ${text.length} acknowledged` });
+}
+
+async function type(client: HocuspocusClient, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await keystroke(client, String.fromCharCode(97 + (i % 26)));
+}
+
+/** The document's channel, once `subscribers` subscriptions (instances, or this test's own) listen on it. */
+async function documentChannel(redis: PrivateRedis, subscribers: number): Promise<string> {
+  return waitFor(
+    async () => {
+      const [channel] = await redis.strings(['PUBSUB', 'CHANNELS', 'concord:*:d:acme/doc']);
+      if (channel === undefined) return undefined;
+      const [, count] = await redis.strings(['PUBSUB', 'NUMSUB', channel]);
+      return Number(count) === subscribers ? channel : undefined;
+    },
+    { message: `${subscribers} subscription(s) on the document's channel` },
+  );
+}
+
+describePostgres('scale-out: a document open on one instance only', () => {
+  describeRedis('instances on one Redis', () => {
+    test('alone it is not published; a second instance opening it mid-typing gets all of it, then live; alone again after', { timeout: 60_000 }, async () => {
+      const redis = await startRedis();
+      const {
+        servers: [a, b],
+      } = await startCluster(2, { redis });
+      const onA = hocuspocusClient(a!, 'doc', await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } }));
+      await onA.whenSynced();
+
+      await type(onA, 40);
+      const alone = await updatesPublished(a!);
+      console.log(`alone: 40 keystrokes, ${alone} update frame(s) published`);
+      expect(alone, 'update frames published for 40 keystrokes with nobody listening').toBeLessThanOrEqual(3);
+
+      // B opens the document while A keeps typing: what A typed alone, stored or not yet, and what follows.
+      let typing = true;
+      const typed = (async () => {
+        while (typing) await keystroke(onA, 'x');
+      })();
+      const onB = hocuspocusClient(b!, 'doc', await mintToken({ sub: 'bob', tenant: 'acme', docs: { '*': 'write' } }));
+      await onB.whenSynced();
+      await waitFor(() => onB.doc.getText('t').length >= 45, { message: 'B has more than what A typed alone' });
+      typing = false;
+      await typed;
+      await type(onA, 20); // after B is there: these go out live
+      const expected = onA.doc.getText('t').toString();
+      await waitFor(() => onB.doc.getText('t').toString() === expected, { message: `B has all ${expected.length} characters A typed` });
+      const resumed = await updatesPublished(a!);
+      expect(resumed - alone, 'update frames published once B listens').toBeGreaterThanOrEqual(20);
+
+      // B lets the document go: A is alone again.
+      onB.provider.destroy();
+      await documentChannel(redis, 1);
+      await type(onA, 1); // this publish learns that nobody listens
+      const before = await updatesPublished(a!);
+      await type(onA, 30);
+      const after = await updatesPublished(a!);
+      console.log(`alone again: 30 keystrokes, ${after - before} update frame(s) published`);
+      expect(after - before, 'update frames published for 30 keystrokes alone again').toBeLessThanOrEqual(2);
+    });
+
+    test('a document that unloads with changes left unpublished sends a Stored notice on its channel', { timeout: 60_000 }, async () => {
+      const redis = await startRedis();
+      const {
+        servers: [a],
+      } = await startCluster(1, { redis });
+      const onA = hocuspocusClient(a!, 'doc', await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } }));
+      await onA.whenSynced();
+      await type(onA, 10);
+
+      // This test's own subscription only listens: nothing on the channel tells A that anyone is there.
+      const listener = await subscribe(redis.port, await documentChannel(redis, 1));
+      await type(onA, 10);
+      const kinds = () => listener.messages.map((frame) => frame[1]);
+      expect(kinds(), 'no update frame of the keystrokes typed alone').not.toContain(BusKind.Update);
+
+      onA.provider.destroy(); // the last client leaves: A stores and unloads the document
+      await waitFor(() => kinds().includes(BusKind.Stored), { timeoutMs: 15_000, message: 'a Stored notice once the document unloaded' });
+      listener.close();
+    });
+  });
+});
