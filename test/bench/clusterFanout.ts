@@ -6,7 +6,7 @@
  * viewers read. Issue 12's fan-out goals (converge and server CPU at most half of stock's) must still hold with the
  * instances joined by Redis.
  */
-import { settle, type Scenario } from './scenario.ts';
+import { REDIS_PAIR, settle, type Scenario } from './scenario.ts';
 import { burst, BURST_PARTS, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS } from './fanout.ts';
 import { drain, Writer } from './writers.ts';
 
@@ -19,7 +19,7 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
       `${Math.ceil(viewers / 2)} people on instance 1 and ${Math.floor(viewers / 2)} on instance 2 watch (the same two clusters as the hop row): ` +
       'how long until every viewer on both instances has every character (and that time split: the writer\'s own typing loop, then what follows its last keystroke), the CPU of both servers and of Redis, and the bytes the viewers download',
     rounds,
-    systems: ['concord-cluster', 'stock-redis'],
+    systems: REDIS_PAIR,
     instances: 2,
     metrics: [
       { key: 'convergeMs', label: 'converge', unit: 'ms', better: 'lower', goal: 0.5 },

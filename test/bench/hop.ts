@@ -16,7 +16,7 @@
  * diff that carries the change (three traversals, two encodes of the document per peer).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { settle, typeAtPace, waitUntil, type Scenario } from './scenario.ts';
+import { REDIS_PAIR, settle, typeAtPace, waitUntil, type Scenario } from './scenario.ts';
 import { Peer, type SendTimes, type Window } from './typingTeams.ts';
 import { percentile } from './workload.ts';
 
@@ -48,7 +48,7 @@ export function hop(options: HopOptions): Scenario {
       'delivery latency to a viewer on the same instance and to one on the other instance, and what the cross-instance hop adds (cross − same, at p50 and at p99; ' +
       'goal: Concord\'s hop adds at most half of what extension-redis\'s adds); server CPU is both instances\', Redis CPU the redis-server\'s',
     rounds,
-    systems: ['concord-cluster', 'stock-redis'],
+    systems: REDIS_PAIR,
     instances: 2,
     metrics: [
       { key: 'sameP50Ms', label: 'same-instance delivery p50', unit: 'ms', better: 'lower', digits: 2 },

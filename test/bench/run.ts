@@ -10,7 +10,7 @@
  * BENCH_VIEW_DOCUMENTS (documents of the live views row, 1000), BENCH_HTTP_MS (typing time of the HTTP fallback row, 10000),
  * BENCH_FANOUT (viewers, default 100,500,1000), BENCH_SCENARIO_ROUNDS (3), BENCH_IDLE_SOCKETS (5000),
  * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_HOP_MS (10000),
- * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
+ * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100), BENCH_REDIS_FANOUT (viewers of the fan-out row with Redis on, one instance, default 500), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
  * saturating writer, 64), BENCH_TYPING_RATE (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000),
  * BENCH_MEASURE_MS (typing points, 4000), BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3),
  * BENCH_BAR_ROUNDS (saturation rounds at 10 writers, issue 3's bar, 9), BENCH_COLD_EDITS (100000), BENCH_COLD_RUNS (3),
@@ -37,7 +37,7 @@ import { databaseUrl } from './postgres.ts';
 import { QUIET_CORES, waitForQuiet, type ServerProcess } from './processes.ts';
 import { renderReport, type ColdResult, type Machine, type RunSettings, type SystemResult } from './report.ts';
 import { redisVersion } from './redis.ts';
-import { pairOf, runScenario, type Scenario, type ScenarioResult } from './scenario.ts';
+import { pairOf, runScenario, withRedis, type Scenario, type ScenarioResult } from './scenario.ts';
 import { coldLoadAndDisk, startSystem, stopSystem, throughputAndLatency, type Running, type StorageRowsContext } from './storageRows.ts';
 import { mintToken, SYSTEMS, type System } from './systems.ts';
 import { typingTeams } from './typingTeams.ts';
@@ -92,6 +92,8 @@ function scenarios(): Scenario[] {
   if (scenarioKinds.has('hop')) {
     list.push(hop({ documents: 10, viewers: 2, perSecond: 5, measureMs: numberSetting('BENCH_HOP_MS', 10_000), rounds: scenarioRounds }));
     list.push(clusterFanOut(numberSetting('BENCH_HOP_FANOUT', 100), scenarioRounds));
+    list.push(withRedis(fanOut(numberSetting('BENCH_REDIS_FANOUT', 500), scenarioRounds)));
+    list.push(withRedis(typingTeams({ documents: 10, typists: 10, viewers: 10, perSecond: 5, measureMs: numberSetting('BENCH_TYPING_MS', 10_000), rounds: scenarioRounds })));
   }
   if (scenarioKinds.has('http')) {
     list.push(httpFallback({ documents: 10, perSecond: 5, measureMs: numberSetting('BENCH_HTTP_MS', 10_000), rounds: scenarioRounds }));

@@ -69,6 +69,24 @@ export interface ScenarioResult {
 /** Concord as it ships (LevelDB) against stock Hocuspocus. */
 export const DEFAULT_PAIR = ['concord-leveldb', 'stock'] as const;
 
+/** A Concord cluster on PostgreSQL and Redis against stock Hocuspocus on extension-redis (clusterSystems.ts). */
+export const REDIS_PAIR = ['concord-cluster', 'stock-redis'] as const;
+
+/**
+ * `scenario` on one instance of each cluster system: what turning Redis on costs a server whose documents nobody on
+ * another instance has open (the common case behind a balancer that keeps a document's people together).
+ */
+export function withRedis(scenario: Scenario): Scenario {
+  return {
+    ...scenario,
+    key: `${scenario.key}-redis`,
+    label: `${scenario.label}, Redis on (1 instance)`,
+    meaning: `${scenario.meaning}; here on one instance of each cluster (Concord on PostgreSQL and Redis, stock on extension-redis), with no other instance running`,
+    systems: REDIS_PAIR,
+    instances: 1,
+  };
+}
+
 /** The keys of the systems `scenario` pairs: [Concord's, stock's]. */
 export function pairOf(scenario: Scenario): readonly [concord: string, stock: string] {
   return scenario.systems ?? DEFAULT_PAIR;
