@@ -272,7 +272,7 @@ export async function startServer(options: ServerOptions = {}): Promise<ConcordS
       log: log.child({ component: 'presence' }),
     });
     // After presence: it relays each presence window, and a window flushed as a document unloads (cluster/AwarenessRelay.ts).
-    const awarenessRelay = bus === undefined ? [] : [new AwarenessRelay(bus, presence, log)];
+    const awarenessRelay = bus === undefined ? [] : [new AwarenessRelay(bus, presence, log, relay[0])];
     // Heartbeats: an instance that says goodbye, or dies while Redis is reachable, takes its clients' cursors with it.
     if (bus !== undefined) {
       const durableMark = () => committer!.durableThrough;

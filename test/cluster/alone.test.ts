@@ -6,6 +6,8 @@
  * - a second instance that opens the document while the first goes on typing ends with every character, including
  *   those typed alone and not yet stored when it loaded, and then sees keystrokes live (publishing resumed);
  * - once the second instance lets the document go, the first stops publishing again;
+ * - presence the same: cursor moves alone are not published, an instance opening the document shows the cursor where
+ *   it was left and then follows its moves;
  * - a document that unloads with changes left unpublished sends a `Stored` notice on its channel once they are stored,
  *   so an instance whose load read the log before that reads it again.
  */
@@ -89,6 +91,33 @@ describePostgres('scale-out: a document open on one instance only', () => {
       const after = await updatesPublished(a!);
       console.log(`alone again: 30 keystrokes, ${after - before} update frame(s) published`);
       expect(after - before, 'update frames published for 30 keystrokes alone again').toBeLessThanOrEqual(2);
+    });
+
+    test('presence alone is not published; an instance opening the document shows the cursor, then its moves live', { timeout: 60_000 }, async () => {
+      const redis = await startRedis();
+      const {
+        servers: [a, b],
+      } = await startCluster(2, { redis });
+      const alice = await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } });
+      const onA = hocuspocusClient(a!, 'doc', alice);
+      const watcherOnA = hocuspocusClient(a!, 'doc', alice);
+      await Promise.all([onA.whenSynced(), watcherOnA.whenSynced()]);
+      const cursorSeenBy = (client: HocuspocusClient) =>
+        (client.provider.awareness?.getStates().get(onA.doc.clientID)?.['cursor'] as { at: number } | undefined)?.at;
+      const move = async (at: number, seenBy: HocuspocusClient) => {
+        onA.provider.setAwarenessField('cursor', { at });
+        await waitFor(() => cursorSeenBy(seenBy) === at, { message: `the cursor at ${at}` });
+      };
+
+      for (let at = 1; at <= 20; at++) await move(at, watcherOnA); // each seen on A: its presence window was flushed
+      const alone = await metricValue(a!.url, 'concord_bus_messages_total', 'direction="out",kind="awareness"');
+      console.log(`alone: 20 cursor moves, ${alone} presence frame(s) published`);
+      expect(alone, 'presence frames published for 20 moves with nobody listening').toBeLessThanOrEqual(3);
+
+      const onB = hocuspocusClient(b!, 'doc', await mintToken({ sub: 'bob', tenant: 'acme', docs: { '*': 'write' } }));
+      await onB.whenSynced();
+      await waitFor(() => cursorSeenBy(onB) === 20, { message: "B shows A's cursor where it was left" });
+      for (let at = 21; at <= 25; at++) await move(at, onB);
     });
 
     test('a document that unloads with changes left unpublished sends a Stored notice on its channel', { timeout: 60_000 }, async () => {

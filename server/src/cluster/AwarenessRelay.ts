@@ -22,7 +22,10 @@
  * removes those not renewed.
  *
  * The channel is the document's (`d:<tenant>/<name>`), shared with DocumentRelay, which follows the same rule:
- * subscribed while the document is loaded here, left when it unloads unless it was loaded again meanwhile. The
+ * subscribed while the document is loaded here, left when it unloads unless it was loaded again meanwhile. While
+ * DocumentRelay finds that no other instance listens on it ("Alone" there; Redis's count for a window's frame tells it
+ * too), the windows are not published either: an instance that loads the document asks (above), which also tells
+ * DocumentRelay that it listens. The
  * workspace room (`@workspace`) is relayed too: who is online in a tenant is its awareness. Channel documents carry no
  * presence and are skipped.
  */
@@ -44,6 +47,14 @@ interface AwarenessChange {
   removed: number[];
 }
 
+/** Who listens on a document's channel besides this instance (cluster/DocumentRelay.ts, "Alone"). */
+export interface Listeners {
+  /** True while no other instance does. */
+  alone(name: string): boolean;
+  /** What to do with Redis's count of the subscriptions a frame published now on the channel reached. */
+  heard(name: string): ((receivers: number) => void) | undefined;
+}
+
 /** A loaded document's presence, by where each client's last state came from. */
 interface Tracked {
   readonly document: Document;
@@ -63,9 +74,11 @@ export class AwarenessRelay implements Extension {
   private readonly tracked = new WeakMap<Document, Tracked>();
   /** The instance whose frame is being applied (applyAwarenessUpdate runs its listeners synchronously). */
   private applyingFrom: string | null = null;
+  private readonly listeners: Listeners | undefined;
 
-  constructor(bus: RedisBus, presence: PresenceExtension, log: Logger) {
+  constructor(bus: RedisBus, presence: PresenceExtension, log: Logger, listeners?: Listeners) {
     this.bus = bus;
+    this.listeners = listeners;
     this.log = log.child({ component: 'awareness-relay' });
     presence.onFlush((document, clients) => this.publish(document, clients));
     bus.onMessage((channel, kind, body, sender) => this.receive(channel, kind, body, sender));
@@ -140,9 +153,11 @@ export class AwarenessRelay implements Extension {
     const own = clients.filter((client) => tracked.local.has(client) && client !== document.clientID);
     if (own.length === 0) return;
     const states = document.awareness.getStates();
-    const update = encodeAwarenessUpdate(document.awareness, own);
+    const update = this.listeners?.alone(document.name) === true ? null : encodeAwarenessUpdate(document.awareness, own);
     for (const client of own) if (!states.has(client)) tracked.local.delete(client);
-    this.bus.publish(this.channelOf(document.name), BusKind.Awareness, update);
+    if (update === null) return;
+    const heard = this.listeners?.heard(document.name);
+    this.bus.publishAll([{ channel: this.channelOf(document.name), kind: BusKind.Awareness, body: update, ...(heard ? { heard } : {}) }]);
   }
 
   private query(name: string): void {

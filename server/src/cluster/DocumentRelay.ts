@@ -15,13 +15,14 @@
  * Alone: most documents of a cluster are open on one instance only (a balancer that keeps a document's people
  * together makes that the rule), and publishing their every change would cost each keystroke a Redis write and its echo
  * for nobody. Redis answers a PUBLISH with the number of subscriptions it reached (the bus talks to one Redis server:
- * a node of a Redis Cluster would count only its own); 1 is this instance's own, and the
- * document's changes then stop being published. Any frame of another instance on its channel ends that: an instance
- * loading the document subscribes first and asks, once loaded, for what it lacks (cluster/DocumentResync.ts), which
- * brings it what was left unpublished; another kind of frame (an instance that had it loaded already, heard only now)
- * starts a resync round for it. A count from before a frame of another instance was heard, or from before the bus last
- * lost its health, decides nothing. A document that unloads with changes left unpublished sends a `Stored` notice once
- * they are durable: an instance whose load read the log before they were stored reads it again.
+ * a node of a Redis Cluster would count only its own); 1 is this instance's own, and the document's changes (and its
+ * presence windows, cluster/AwarenessRelay.ts, whose counts it takes too) then stop being published. Any frame of
+ * another instance on its channel ends that: an instance loading the document subscribes first and asks, once loaded,
+ * for what it lacks (cluster/DocumentResync.ts, and AwarenessRelay's query), which brings it what was left
+ * unpublished; another kind of frame (an instance that had it loaded already, heard only now) starts a resync round
+ * for it. A count from before a frame of another instance was heard, or from before the bus last lost its health,
+ * decides nothing. A document that unloads with changes left unpublished sends a `Stored` notice once they are
+ * durable: an instance whose load read the log before they were stored reads it again.
  *
  * Receive: another instance's updates are applied with RELAY_ORIGIN, which PersistenceExtension does not store again,
  * the relay does not publish again, and lifecycle hooks and the stamp clamp skip (the sending instance ran them); the
@@ -63,6 +64,7 @@ import { BURST_INTERVAL_MS, Bursts } from '../sockets/bursts.js';
 import { decodeOwners, ownersLogName } from '../storage/clientOwners.js';
 import type { UpdateGuard } from '../sockets/UpdateGuard.js';
 import { CLUSTER_CHANNEL } from './ClusterEvents.js';
+import type { Listeners } from './AwarenessRelay.js';
 import { type Claim, DocumentResync, type ResyncHost } from './DocumentResync.js';
 import { type BusFrame, BusKind, type RedisBus } from './RedisBus.js';
 
@@ -129,7 +131,7 @@ export function decodeUpdateFrame(body: Uint8Array): { updates: Uint8Array[]; cl
   return { updates, claims, ticket };
 }
 
-export class DocumentRelay implements Extension, ResyncHost {
+export class DocumentRelay implements Extension, ResyncHost, Listeners {
   readonly extensionName = 'concord-relay';
   private readonly bus: RedisBus;
   private readonly committer: GroupCommitter;
@@ -225,6 +227,17 @@ export class DocumentRelay implements Extension, ResyncHost {
     });
     // What another instance published before this one subscribed and had not stored when the load read the log.
     this.resync.askAfterLoad(documentName);
+  }
+
+  /** Whether no other instance listens on the document's channel: its changes, and presence, are not published. */
+  alone(name: string): boolean {
+    return this.documents.get(name)?.alone === true;
+  }
+
+  /** Takes Redis's count for a frame published on the document's channel now (a presence window's). */
+  heard(name: string): ((receivers: number) => void) | undefined {
+    const relayed = this.documents.get(name);
+    return relayed === undefined || relayed.early !== null ? undefined : this.heardBy(relayed, ++this.clock, this.healthEpoch);
   }
 
   loadedNames(): string[] {
