@@ -51,6 +51,8 @@ async function documentChannel(redis: PrivateRedis, subscribers: number): Promis
   );
 }
 
+// Skipped, with a loud notice, only where PostgreSQL is unreachable or redis-server is missing outside CI; under
+// CI=true either gate fails instead (support/postgres.ts, support/redis.ts).
 describePostgres('scale-out: a document open on one instance only', () => {
   describeRedis('instances on one Redis', () => {
     test('alone it is not published; a second instance opening it mid-typing gets all of it, then live; alone again after', { timeout: 60_000 }, async () => {

@@ -94,7 +94,7 @@ interface Relayed {
   early: Array<{ body: Uint8Array; sender: string }> | null;
   /** No other instance listens on its channel (see "Alone" in the header): its changes are not published. */
   alone: boolean;
-  /** Changes were left unpublished while alone, since it was loaded here. */
+  /** Changes were left unpublished while alone, and no other instance was heard since. */
   skipped: boolean;
   /** The relay's clock when a frame of another instance last arrived on its channel (0: none yet). */
   heardAt: number;
@@ -370,6 +370,7 @@ export class DocumentRelay implements Extension, ResyncHost, Listeners {
     if (!relayed.alone) return;
     relayed.alone = false;
     if (kind !== BusKind.SyncRequest && relayed.skipped) this.resync.publishFailed(name);
+    relayed.skipped = false; // on their way: an unload need not send `Stored` for them
   }
 
   private publishFailed(name: string): void {
