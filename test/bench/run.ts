@@ -10,8 +10,9 @@
  * BENCH_VIEW_DOCUMENTS (documents of the live views row, 1000), BENCH_HTTP_MS (typing time of the HTTP fallback row, 10000),
  * BENCH_FANOUT (viewers, default 100,500,1000), BENCH_SCENARIO_ROUNDS (3), BENCH_IDLE_SOCKETS (5000),
  * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_HOP_MS (10000),
- * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100), BENCH_REDIS_FANOUT (viewers of the fan-out row with Redis on, one instance, default 500), BENCH_WRITERS (default 1,10), BENCH_WINDOW (edits in flight per
- * saturating writer, 64), BENCH_TYPING_RATE (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000),
+ * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100),
+ * BENCH_REDIS_FANOUT (viewers of the fan-out row with Redis on, one instance, default 500), BENCH_WRITERS (default 1,10),
+ * BENCH_WINDOW (edits in flight per saturating writer, 64), BENCH_TYPING_RATE (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000),
  * BENCH_MEASURE_MS (typing points, 4000), BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3),
  * BENCH_BAR_ROUNDS (saturation rounds at 10 writers, issue 3's bar, 9), BENCH_COLD_EDITS (100000), BENCH_COLD_RUNS (3),
  * BENCH_QUIET_BUDGET_MS (120000: total wait for a quiet machine), BENCH_OUT (results file), BENCH_NODE_FLAGS (Node flags for Concord servers), BENCH_CPU_PROF (directory
