@@ -9,7 +9,8 @@
  * - presence the same: cursor moves alone are not published, an instance opening the document shows the cursor where
  *   it was left and then follows its moves;
  * - a document that unloads with changes left unpublished sends a `Stored` notice on its channel once they are stored,
- *   so an instance whose load read the log before that reads it again.
+ *   so an instance whose load read the log before that reads it again; none once another instance was heard (it has
+ *   them, and the notice would have it read the whole log again).
  */
 import { BusKind } from '@concord/server';
 import { expect, test } from 'vitest';
@@ -120,6 +121,29 @@ describePostgres('scale-out: a document open on one instance only', () => {
       await onB.whenSynced();
       await waitFor(() => cursorSeenBy(onB) === 20, { message: "B shows A's cursor where it was left" });
       for (let at = 21; at <= 25; at++) await move(at, onB);
+    });
+
+    test('a document that heard another instance since it was alone sends no Stored notice when it unloads', { timeout: 60_000 }, async () => {
+      const redis = await startRedis();
+      const {
+        servers: [a, b],
+      } = await startCluster(2, { redis });
+      const onA = hocuspocusClient(a!, 'doc', await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } }));
+      await onA.whenSynced();
+      await type(onA, 10); // alone: left unpublished
+
+      const onB = hocuspocusClient(b!, 'doc', await mintToken({ sub: 'bob', tenant: 'acme', docs: { '*': 'write' } }));
+      await onB.whenSynced();
+      await waitFor(() => onB.doc.getText('t').length === 10, { message: 'B has what A typed alone' });
+      await keystroke(onA, '!');
+      await waitFor(() => onB.doc.getText('t').length === 11, { message: 'B sees the next keystroke live' });
+
+      // A lets the document go (its unsubscribe follows any notice it sends, in the same turn): B holds all of it
+      // already, so no notice has it read the whole log again.
+      onA.provider.destroy();
+      await documentChannel(redis, 1);
+      expect(await metricValue(a!.url, 'concord_bus_messages_total', 'direction="out",kind="stored"'), 'Stored notices sent by A').toBe(0);
+      expect(onB.doc.getText('t').toString()).toBe(onA.doc.getText('t').toString());
     });
 
     test('a document that unloads with changes left unpublished sends a Stored notice on its channel', { timeout: 60_000 }, async () => {
