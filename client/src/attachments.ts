@@ -199,6 +199,14 @@ export function writeEnding(doc: Y.Doc, id: string, ending: UploadEnding): boole
   return true;
 }
 
+/** How an upload ended as its record says; null while the record says nothing yet (pending, or not here). */
+export function readEnding(doc: Y.Doc, id: string): UploadEnding | null {
+  const values = attachments(doc).get(id)?.toJSON();
+  if (values?.state === AttachmentState.Uploaded) return { state: 'uploaded' };
+  if (values?.state === AttachmentState.Failed) return { state: 'failed', error: values.error ?? 'the upload failed' };
+  return null;
+}
+
 /**
  * Writes uploads' endings into their records (the queue's `settle`): the document is opened (one more reference when it
  * is open), and released once the server has its own changes, or refused it, or `BACKGROUND_SYNC_TIMEOUT_MS` passed

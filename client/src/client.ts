@@ -12,7 +12,7 @@
 import { assertDocumentName, channelAddress, inboxDocumentName, parseViewSpec, viewDocumentName, WORKSPACE_ROOM, type ChannelPosition, type ViewSpec } from '@concord/engine';
 import * as idb from 'lib0/indexeddb';
 import { ObservableV2 } from 'lib0/observable';
-import { UploadEndings } from './attachments.js';
+import { readEnding, UploadEndings } from './attachments.js';
 import { BackgroundSender } from './background.js';
 import { cacheLimits, DocumentCache, type CachedDocument } from './cache.js';
 import { cacheDatabaseName } from './cacheRecords.js';
@@ -97,6 +97,10 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
       online: () => this.socket.isOpen,
       maxDelayMs: options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS,
       settle: (document, id, ending) => this.endings.write(document, id, ending),
+      ended: (document, id) => {
+        const handle = this.handles.get(document);
+        return handle ? readEnding(handle.doc, id) : null;
+      },
     });
     this.uploads.on('progress', (document, progress) => {
       this.handles.get(document)?.emit('attachment', [progress]);

@@ -43,6 +43,8 @@ export interface UploadHost {
   readonly maxDelayMs: number;
   /** Writes how an upload ended into its attachment record (opening the document when it is not open). */
   settle(document: string, id: string, ending: UploadEnding): Promise<void>;
+  /** How an upload ended as its record says in this tab's copy of the document (open here); null when it does not say yet. */
+  ended(document: string, id: string): UploadEnding | null;
 }
 
 export type UploadQueueEvents = {
@@ -238,7 +240,7 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
     return locks.request(`${files.scope}/upload/${queueKey(upload)}`, { ifAvailable: true }, (lock) => (lock ? work() : BUSY));
   }
 
-  /** Another tab sends `upload`: once its lock is free, drop the upload if that tab finished it, else take it on. */
+  /** Another tab sends `upload`: once its lock is free, drop the upload if that tab ended it, else take it on. */
   private waitForOtherTab(files: DeviceFiles, upload: QueuedUpload): void {
     const key = queueKey(upload);
     this.elsewhere.add(key);
@@ -248,7 +250,11 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
         if (stored && !stored.some((item) => queueKey(item) === key) && this.items.delete(key)) {
           this.sent.delete(key);
           this.emit('change', [upload.document]);
-          this.report(upload, 'uploaded', undefined, upload.size);
+          // The other tab ended it, failed or uploaded, and wrote which into the record: this tab tells only what its
+          // copy of the record says. A copy that has not heard yet tells nothing; the record, once here, does.
+          const ending = this.host.ended(upload.document, upload.id);
+          if (ending?.state === 'uploaded') this.report(upload, 'uploaded', undefined, upload.size);
+          else if (ending) this.report(upload, 'failed', ending.error);
         }
       })
       .finally(() => {

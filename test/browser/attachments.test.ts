@@ -16,14 +16,15 @@
  *   outbox.
  * - Two tabs of one person (one browser: the same IndexedDB and upload queue): a file attached offline in one is
  *   uploaded by one tab only once the network is back (each byte reaches the server once: the PATCH bodies are
- *   counted), and both show it uploaded.
+ *   counted), and both show it uploaded. A file the server refuses, sent by one of them while the other waits for it,
+ *   shows failed in both.
  * - Remove: Alice removes an uploaded file, Bob's tile goes live (and Undo puts it back for both); Bob, on a phone and
  *   offline, removes a photo still waiting: nothing of it reaches the server once he is online.
  *
  * Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts: skipped loudly without it, fails on CI).
  */
 import { crc32, deflateSync } from 'node:zlib';
-import type { BrowserContext, Locator } from 'playwright-core';
+import type { BrowserContext, Locator, Route } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
@@ -126,6 +127,22 @@ async function waitForOutbox(page: DemoPage, expected: (entries: string[]) => bo
 }
 
 /** The file requests (`/api/documents/…/files…`) the pages of `context` send: method, path and body size. */
+/** In the page: records in `window.tileStates` every state an attachment tile takes from now on (its data-state). */
+function recordTileStates(): void {
+  const states: string[] = [];
+  (window as unknown as { tileStates: string[] }).tileStates = states;
+  const note = (node: Node) => {
+    if (node instanceof Element && node.matches('[data-testid="attachment"]')) states.push(node.getAttribute('data-state') ?? '');
+    if (node instanceof Element) node.querySelectorAll('[data-testid="attachment"]').forEach((tile) => states.push(tile.getAttribute('data-state') ?? ''));
+  };
+  new MutationObserver((mutations) => {
+    for (const mutation of mutations) {
+      if (mutation.type === 'attributes') note(mutation.target);
+      else mutation.addedNodes.forEach(note);
+    }
+  }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-state'] });
+}
+
 function fileRequests(context: BrowserContext): { method: string; path: string; bytes: number }[] {
   const seen: { method: string; path: string; bytes: number }[] = [];
   context.on('request', (request) => {
@@ -321,6 +338,57 @@ describe.skipIf(skipWithoutChromium())(`attachments on tasks in the demo, Chromi
       `each byte is sent once (PATCH bodies of ${JSON.stringify(patches.map((patch) => patch.bytes))})`,
     ).toBe(clip.length);
     expect(dana.errors, "the first tab's page errors").toEqual([]);
+    expect(other.errors, "the second tab's page errors").toEqual([]);
+  });
+
+  it('two tabs of one person: a file the server refuses, sent by one tab while the other waits for it, shows failed in both', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    const erin = await open('Erin', LAPTOP, `http://${proxy.host}:${proxy.port}/`);
+    const task = await erin.addTask('Install the scanner');
+    await erin.openDescription(task);
+    const other = await erin.openTab();
+    await other.waitForLight('green');
+    await other.openDescription(task);
+
+    proxy.cut();
+    await erin.waitForLight('red');
+    await other.waitForLight('red');
+    const executable = { name: 'driver.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ\x90\x00not a driver either') };
+    await erin.detail.getByTestId('attach-input').setInputFiles(executable);
+    await waitForState(erin, 'driver.exe', 'waiting');
+    await waitForState(other, 'driver.exe', 'waiting');
+
+    // The first tab to start the upload holds its lock; its POST is held here until the other tab waits for that lock,
+    // so the refusal comes while one tab sends and the other waits, whichever tab is which.
+    const held: Route[] = [];
+    let holding = true;
+    await erin.context.route('**/api/documents/*/files', (route) => {
+      if (holding && route.request().method() === 'POST') held.push(route);
+      else void route.continue();
+    });
+    proxy.restore();
+    for (const tab of [erin, other]) await tab.page.evaluate(() => window.dispatchEvent(new Event('online')));
+    await waitFor(() => held.length > 0, { timeoutMs: UI_TIMEOUT_MS, message: 'a tab to start the upload' });
+    await waitFor(
+      async () => {
+        const { held: holding = [], pending = [] } = await erin.page.evaluate(() => navigator.locks.query());
+        return holding.some((lock) => lock.name?.includes('/upload/')) && pending.some((lock) => lock.name?.includes('/upload/'));
+      },
+      { timeoutMs: UI_TIMEOUT_MS, message: 'one tab to hold the upload lock while the other waits for it' },
+    );
+    // Every state either tab's tile shows from now on, however briefly.
+    for (const tab of [erin, other]) await tab.page.evaluate(recordTileStates);
+    holding = false;
+    for (const route of held) await route.continue();
+    // Before, the waiting tab took the upload's leaving the queue for a success and showed it uploaded.
+    await waitForState(erin, 'driver.exe', 'failed');
+    await waitForState(other, 'driver.exe', 'failed');
+    for (const tab of [erin, other]) {
+      expect(await tile(tab, 'driver.exe').getByTestId('attachment-state').textContent(), tab.name).toMatch(/^Failed: /);
+      const shown = await tab.page.evaluate(() => (window as unknown as { tileStates: string[] }).tileStates);
+      expect(shown, `the states ${tab.name}'s tab showed`).not.toContain('uploaded');
+    }
+    expect(held, 'one tab sent it').toHaveLength(1);
+    expect(erin.errors, "the first tab's page errors").toEqual([]);
     expect(other.errors, "the second tab's page errors").toEqual([]);
   });
 
