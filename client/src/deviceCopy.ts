@@ -8,8 +8,9 @@
  * the device and talks to no tab. Updates whose origin is in `foreignOrigins` (the server's provider, the IndexedDB
  * binding) are not passed to other tabs: they get those themselves. `erase` deletes the copy from the device (the
  * server revoked the document): nothing of it stays in IndexedDB, and nothing more is written or passed to tabs.
- * `heldContent` says whether the stored copy gave the document any content (a copy evicted from the cache, or never
- * made, gives none: the document is not on this device, whatever `loadedLocally` says).
+ * `heldContent` says whether the stored copy gave the document any content, or the server's copy was stored here
+ * before (a document synced while empty is on the device, empty); a copy evicted from the cache, or never made, gives
+ * none: the document is not on this device, whatever `loadedLocally` says.
  */
 import type * as Y from 'yjs';
 import type { Identity } from './identity.js';
@@ -18,6 +19,9 @@ import type { LocalCopy } from './localCopy.js';
 import type { Outbox } from './outbox.js';
 import { crossTabAvailable, TabChannel } from './tabs.js';
 import type { DocumentStatus } from './types.js';
+
+/** Beside the stored copy: the server's copy arrived here once, so an empty copy is the document, not its absence. */
+const SERVER_COPY_KEY = 'concord.serverCopy';
 
 export interface DeviceCopyOptions {
   /** Keep a copy in IndexedDB at all (the client's `persistence` option). */
@@ -57,7 +61,8 @@ export class DeviceCopy {
 
   /**
    * The stored copy gave the document content: its records held something when they were applied (at load, or read
-   * back later, written by another tab). An empty or new database gives nothing: y-indexeddb applies no update then.
+   * back later, written by another tab), or the server's copy was stored here before (`serverCopyArrived`). A new
+   * database gives nothing: y-indexeddb applies no update then.
    */
   get heldContent(): boolean {
     return this.storedContent;
@@ -91,7 +96,10 @@ export class DeviceCopy {
       this.database = database;
       this.options.rememberDatabase(database);
       this.loadProblem = await loadLocalCopy(database, this.doc, (binding) => this.bound(binding, outbox), this.options.changed);
-      if (this.local && this.loadProblem === null) await outbox.restore(this.local);
+      if (this.local && this.loadProblem === null) {
+        await outbox.restore(this.local);
+        if ((await this.local.get(SERVER_COPY_KEY).catch(() => undefined)) === 1) this.storedContent = true;
+      }
     } else if (this.options.persistence) {
       this.loadProblem = identity.problem;
     }
@@ -100,6 +108,17 @@ export class DeviceCopy {
       this.tabs = new TabChannel(localDatabaseName(identity.namespace, this.name), this.doc, this.foreignOrigins);
     }
     this.loaded = true;
+  }
+
+  /**
+   * The server's copy arrived (the first sync): noted beside the stored copy, so a document empty there reads as
+   * on the device when opened offline later.
+   */
+  serverCopyArrived(): void {
+    if (this.local === null || this.closed) return;
+    void this.local.set(SERVER_COPY_KEY, 1).catch(() => {
+      // Not noted: opened offline, an empty document then reads as not on the device; content still says it is.
+    });
   }
 
   /** Stops caching (the database is about to be deleted, or the document closes); the stored data stays. */

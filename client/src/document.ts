@@ -288,6 +288,7 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
         this.firstSync.resolve();
         if (this.serverCopyArrived || this.isClosed) return;
         this.serverCopyArrived = true;
+        this.copy.serverCopyArrived();
         this.refresh();
       },
       stateless: (payload) => this.emit('stateless', [payload]),

@@ -4,6 +4,7 @@
  *   without pending changes are stored; documents edited while the server is down are never evicted (however far
  *   over the bound) and reach the server when it is back; a pinned document is kept; an evicted one is not on the
  *   device offline, and opens again with the server's content;
+ * - a document synced while empty reads `status.onDevice: true` when opened offline later (one never opened reads false);
  * - an evicted document opened offline reads `status.onDevice: false` (while `loadedLocally` is true) until the
  *   server's copy arrives, then true, and true offline from then on;
  * - `maxBytes`: the stored bytes stay under the bound, `cachedDocuments()` reports what the databases hold;
@@ -191,6 +192,30 @@ describe('local cache', () => {
     await again.whenLoaded();
     expect(again.status.onDevice).toBe(true);
     expect(again.doc.getText('t').toString()).toBe('the server\'s content');
+  });
+
+  it('a document synced while empty is on the device when opened offline later; one never opened here is not', { timeout: 60_000 }, async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const alice = makeClient(server, { token: await token('alice') });
+    const blank = alice.open('blank');
+    await blank.whenSynced();
+    expect(blank.status).toMatchObject({ synced: true, onDevice: true });
+    expect(blank.doc.getText('t').toString()).toBe('');
+    await blank.close();
+
+    await server.stop();
+    await waitFor(() => alice.state === 'offline', { message: 'alice to be offline' });
+    // Empty because it is empty: the server's copy was here, with nothing in it.
+    const again = alice.open('blank');
+    await again.whenLoaded();
+    expect(again.status).toMatchObject({ loadedLocally: true, onDevice: true, synced: false });
+    await again.close();
+    // Empty because nothing of it is here.
+    const never = alice.open('never-opened');
+    await never.whenLoaded();
+    expect(never.status).toMatchObject({ loadedLocally: true, onDevice: false, synced: false });
+    await never.close();
   });
 
   it('an edit closed before the server acknowledged it keeps its copy until it is sent', { timeout: 60_000 }, async () => {
