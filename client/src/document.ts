@@ -296,6 +296,8 @@ export class SyncedDocument extends ObservableV2<InternalDocumentEvents> impleme
       accessChanged: this.onAccessChanged,
     });
     const { provider } = connection;
+    // After the provider's own close handling, which drops the peers' states.
+    provider.on('close', () => this.presence.forgetDroppedPeers());
     this.changes.serverOrigin(provider);
     this.changes.watch(provider, () => this.context.socket.isOpen);
     this.held = new HeldUpdates(this.doc, this.context.clock, this.refresh);

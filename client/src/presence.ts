@@ -86,6 +86,18 @@ export class AwarenessPresence extends ObservableV2<PresenceEvents> implements P
     if ((this.awareness.getLocalState()?.typing ?? null) !== null) this.publish({ typing: null });
   }
 
+  /**
+   * The socket closed and the provider dropped every peer's state: their clocks go too (`Awareness.meta`, a public
+   * field). y-protocols ignores a state whose clock it has seen, so the states the server sends on reconnecting would
+   * not show a peer whose presence did not change meanwhile until its 15 s renewal (y-websocket#122).
+   */
+  forgetDroppedPeers(): void {
+    const { awareness } = this;
+    for (const clientId of [...awareness.meta.keys()]) {
+      if (clientId !== awareness.clientID && !awareness.getStates().has(clientId)) awareness.meta.delete(clientId);
+    }
+  }
+
   /** Sends our state again with a newer awareness clock (after a reconnect). */
   republish(): void {
     if (this.awareness.getLocalState() !== null) this.publish({});

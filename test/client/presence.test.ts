@@ -1,9 +1,11 @@
 /**
  * Presence over awareness: peers see each other's name, colour (from the token by default) and cursor; a peer
- * whose client is destroyed disappears; invalid states from other clients are not listed.
+ * whose client is destroyed disappears; invalid states from other clients are not listed; a client whose socket comes
+ * back sees the peers who stayed at once.
  */
 import { colorForUser, type Peer } from '@concord/engine';
 import { describe, expect, it } from 'vitest';
+import { startTcpProxy, throughProxy } from '../support/tcpProxy.js';
 import { waitFor } from '../support/wait.js';
 import { freshIndexedDB, makeClient, startTestServer, token } from './harness.js';
 
@@ -38,6 +40,33 @@ describe('client presence', () => {
 
     await alice.destroy();
     await waitFor(() => b.presence.peers().length === 0, { message: 'alice is still listed' });
+  });
+
+  it('C8 a client whose socket comes back sees the peers who stayed at once, though their presence did not change', async () => {
+    freshIndexedDB();
+    const server = await startTestServer();
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: server.port });
+    const alice = makeClient(server, { token: await token('alice') });
+    const carol = makeClient({ syncUrl: throughProxy(server.syncUrl, proxy) }, { token: await token('carol') });
+    const a = alice.open('board-4');
+    const c = carol.open('board-4');
+    await Promise.all([a.whenSynced(), c.whenSynced()]);
+    // Alice's last change: her awareness renews it only 15 s later, so nothing she sends brings it back before that.
+    a.presence.set({ page: '/inbox' });
+    await waitFor(() => c.presence.peers().some((peer) => peer.page === '/inbox'), { message: 'carol to see alice on /inbox' });
+    const aliceClock = a.awareness.meta.get(a.doc.clientID)?.clock;
+
+    proxy.cut();
+    await waitFor(() => c.status.state !== 'connected', { message: "carol's socket to close" });
+    expect(c.presence.peers(), 'the provider drops every peer when the socket closes').toEqual([]);
+    proxy.restore();
+    await waitFor(() => c.status.state === 'connected', { timeoutMs: 10_000, message: 'carol to reconnect' });
+    // The server's snapshot on reconnecting carries Alice's state at the clock Carol saw before; it must apply again.
+    await waitFor(() => c.presence.peers().some((peer) => peer.page === '/inbox'), {
+      timeoutMs: 5_000,
+      message: "carol to see alice again from the server's snapshot (before, only alice's 15 s renewal brought her back)",
+    });
+    expect(a.awareness.meta.get(a.doc.clientID)?.clock, 'alice sent nothing new meanwhile').toBe(aliceClock);
   });
 
   it('C8 takes the identity from the token claims, UTF-8 names included', async () => {
