@@ -43,7 +43,7 @@ export interface UploadHost {
   readonly maxDelayMs: number;
   /** Writes how an upload ended into its attachment record (opening the document when it is not open). */
   settle(document: string, id: string, ending: UploadEnding): Promise<void>;
-  /** How an upload ended as its record says in this tab's copy of the document (open here); null when it does not say yet. */
+  /** How an upload ended as its record says in this tab's copy of the document (if open); null when it does not say. */
   ended(document: string, id: string): UploadEnding | null;
 }
 
@@ -253,8 +253,7 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
           // The other tab ended it, failed or uploaded, and wrote which into the record: this tab tells only what its
           // copy of the record says. A copy that has not heard yet tells nothing; the record, once here, does.
           const ending = this.host.ended(upload.document, upload.id);
-          if (ending?.state === 'uploaded') this.report(upload, 'uploaded', undefined, upload.size);
-          else if (ending) this.report(upload, 'failed', ending.error);
+          if (ending) this.reportEnding(upload, ending);
         }
       })
       .finally(() => {
@@ -299,8 +298,7 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
     this.items.delete(key);
     this.sent.delete(key);
     this.emit('change', [upload.document]);
-    if (ending.state === 'uploaded') this.report(upload, 'uploaded', undefined, upload.size);
-    else this.report(upload, 'failed', ending.error);
+    this.reportEnding(upload, ending);
     return 'next';
   }
 
@@ -411,6 +409,11 @@ export class UploadQueue extends ObservableV2<UploadQueueEvents> {
   private progressed(upload: QueuedUpload, offset: number): void {
     if (this.sent.get(queueKey(upload)) === offset) return;
     this.report(upload, 'uploading', undefined, offset);
+  }
+
+  private reportEnding(upload: QueuedUpload, ending: UploadEnding): void {
+    if (ending.state === 'uploaded') this.report(upload, 'uploaded', undefined, upload.size);
+    else this.report(upload, 'failed', ending.error);
   }
 
   private report(upload: QueuedUpload, state: AttachmentProgress['state'], error?: string, sent?: number): void {

@@ -169,6 +169,17 @@ describe.skipIf(skipWithoutChromium())(`attachments on tasks in the demo, Chromi
     return page;
   };
 
+  /** `name` in two tabs of one browser through the proxy, both with a new task `title` open. */
+  const twoTabs = async (name: string, title: string): Promise<[DemoPage, DemoPage]> => {
+    const first = await open(name, LAPTOP, `http://${proxy.host}:${proxy.port}/`);
+    const task = await first.addTask(title);
+    await first.openDescription(task);
+    const second = await first.openTab();
+    await second.waitForLight('green');
+    await second.openDescription(task);
+    return [first, second];
+  };
+
   const LAPTOP_SCENARIO = 'laptop: Alice drops an image and picks another; both upload and Bob sees them load from the server';
   it(LAPTOP_SCENARIO, { timeout: SCENARIO_TIMEOUT_MS }, async () => {
     const alice = await open('Alice', LAPTOP);
@@ -312,12 +323,7 @@ describe.skipIf(skipWithoutChromium())(`attachments on tasks in the demo, Chromi
   });
 
   it('two tabs of one person: a file attached offline in one is uploaded once, by one tab, and both show it uploaded', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-    const dana = await open('Dana', LAPTOP, `http://${proxy.host}:${proxy.port}/`);
-    const task = await dana.addTask('Film the rehearsal');
-    await dana.openDescription(task);
-    const other = await dana.openTab();
-    await other.waitForLight('green');
-    await other.openDescription(task);
+    const [dana, other] = await twoTabs('Dana', 'Film the rehearsal');
     const requests = fileRequests(dana.context);
 
     proxy.cut();
@@ -342,12 +348,7 @@ describe.skipIf(skipWithoutChromium())(`attachments on tasks in the demo, Chromi
   });
 
   it('two tabs of one person: a file the server refuses, sent by one tab while the other waits for it, shows failed in both', { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-    const erin = await open('Erin', LAPTOP, `http://${proxy.host}:${proxy.port}/`);
-    const task = await erin.addTask('Install the scanner');
-    await erin.openDescription(task);
-    const other = await erin.openTab();
-    await other.waitForLight('green');
-    await other.openDescription(task);
+    const [erin, other] = await twoTabs('Erin', 'Install the scanner');
 
     proxy.cut();
     await erin.waitForLight('red');

@@ -28,6 +28,20 @@ function updatesPublished(server: ServerProcess): Promise<number> {
   return metricValue(server.url, 'concord_bus_messages_total', 'direction="out",kind="update"');
 }
 
+/** A token of `user` that may write every document of tenant acme. */
+function writeToken(user: string): Promise<string> {
+  return mintToken({ sub: user, tenant: 'acme', docs: { '*': 'write' } });
+}
+
+/** `count` instances on one private Redis, and Alice's client on the first, synced with document `doc`. */
+async function aliceOnA(count: number): Promise<{ redis: PrivateRedis; servers: readonly ServerProcess[]; onA: HocuspocusClient }> {
+  const redis = await startRedis();
+  const { servers } = await startCluster(count, { redis });
+  const onA = hocuspocusClient(servers[0]!, 'doc', await writeToken('alice'));
+  await onA.whenSynced();
+  return { redis, servers, onA };
+}
+
 /** One keystroke at the end of the text, acknowledged (stored) before it resolves. */
 async function keystroke(client: HocuspocusClient, char: string): Promise<void> {
   const text = client.doc.getText('t');
@@ -57,12 +71,11 @@ async function documentChannel(redis: PrivateRedis, subscribers: number): Promis
 describePostgres('scale-out: a document open on one instance only', () => {
   describeRedis('instances on one Redis', () => {
     test('alone it is not published; a second instance opening it mid-typing gets all of it, then live; alone again after', { timeout: 60_000 }, async () => {
-      const redis = await startRedis();
       const {
+        redis,
         servers: [a, b],
-      } = await startCluster(2, { redis });
-      const onA = hocuspocusClient(a!, 'doc', await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } }));
-      await onA.whenSynced();
+        onA,
+      } = await aliceOnA(2);
 
       await type(onA, 40);
       const alone = await updatesPublished(a!);
@@ -74,7 +87,7 @@ describePostgres('scale-out: a document open on one instance only', () => {
       const typed = (async () => {
         while (typing) await keystroke(onA, 'x');
       })();
-      const onB = hocuspocusClient(b!, 'doc', await mintToken({ sub: 'bob', tenant: 'acme', docs: { '*': 'write' } }));
+      const onB = hocuspocusClient(b!, 'doc', await writeToken('bob'));
       await onB.whenSynced();
       await waitFor(() => onB.doc.getText('t').length >= 45, { message: 'B has more than what A typed alone' });
       typing = false;
@@ -101,7 +114,7 @@ describePostgres('scale-out: a document open on one instance only', () => {
       const {
         servers: [a, b],
       } = await startCluster(2, { redis });
-      const alice = await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } });
+      const alice = await writeToken('alice');
       const onA = hocuspocusClient(a!, 'doc', alice);
       const watcherOnA = hocuspocusClient(a!, 'doc', alice);
       await Promise.all([onA.whenSynced(), watcherOnA.whenSynced()]);
@@ -117,22 +130,21 @@ describePostgres('scale-out: a document open on one instance only', () => {
       console.log(`alone: 20 cursor moves, ${alone} presence frame(s) published`);
       expect(alone, 'presence frames published for 20 moves with nobody listening').toBeLessThanOrEqual(3);
 
-      const onB = hocuspocusClient(b!, 'doc', await mintToken({ sub: 'bob', tenant: 'acme', docs: { '*': 'write' } }));
+      const onB = hocuspocusClient(b!, 'doc', await writeToken('bob'));
       await onB.whenSynced();
       await waitFor(() => cursorSeenBy(onB) === 20, { message: "B shows A's cursor where it was left" });
       for (let at = 21; at <= 25; at++) await move(at, onB);
     });
 
     test('a document that heard another instance since it was alone sends no Stored notice when it unloads', { timeout: 60_000 }, async () => {
-      const redis = await startRedis();
       const {
+        redis,
         servers: [a, b],
-      } = await startCluster(2, { redis });
-      const onA = hocuspocusClient(a!, 'doc', await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } }));
-      await onA.whenSynced();
+        onA,
+      } = await aliceOnA(2);
       await type(onA, 10); // alone: left unpublished
 
-      const onB = hocuspocusClient(b!, 'doc', await mintToken({ sub: 'bob', tenant: 'acme', docs: { '*': 'write' } }));
+      const onB = hocuspocusClient(b!, 'doc', await writeToken('bob'));
       await onB.whenSynced();
       await waitFor(() => onB.doc.getText('t').length === 10, { message: 'B has what A typed alone' });
       await keystroke(onA, '!');
@@ -147,12 +159,11 @@ describePostgres('scale-out: a document open on one instance only', () => {
     });
 
     test('a document that unloads with changes left unpublished sends a Stored notice on its channel', { timeout: 60_000 }, async () => {
-      const redis = await startRedis();
       const {
+        redis,
         servers: [a],
-      } = await startCluster(1, { redis });
-      const onA = hocuspocusClient(a!, 'doc', await mintToken({ sub: 'alice', tenant: 'acme', docs: { '*': 'write' } }));
-      await onA.whenSynced();
+        onA,
+      } = await aliceOnA(1);
       await type(onA, 10);
 
       // This test's own subscription only listens: nothing on the channel tells A that anyone is there.
