@@ -7,7 +7,7 @@
  * instances joined by Redis.
  */
 import { REDIS_PAIR, settle, type Scenario } from './scenario.ts';
-import { burst, BURST_PARTS, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS } from './fanout.ts';
+import { burst, BURST_PARTS, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS, warmUp } from './fanout.ts';
 import { drain, Writer } from './writers.ts';
 
 export function clusterFanOut(viewers: number, rounds: number): Scenario {
@@ -40,9 +40,7 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
         await near.synced();
         await far.synced();
         await writer.ready();
-        await burst(writer, [near, far], WARM_UP_EDITS);
-        await drain([writer], 60_000);
-        for (const server of servers) await settle(server);
+        await warmUp(writer, [near, far], servers);
         const cpuBefore = cpu();
         const redisBefore = redis?.cpuSeconds() ?? Number.NaN;
         const result = await burst(writer, [near, far], FAN_OUT_EDITS);

@@ -6,10 +6,12 @@
  * compression). Converge is also given in its two parts: the writer's loop, which runs in this process (it holds the
  * subscribers too) and is the same work whatever the server, and the time after its last keystroke.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { type Metric, processMemoryMiB, settle, type Scenario } from './scenario.ts';
+import type { ServerProcess } from './processes.ts';
 import { drain, Writer } from './writers.ts';
 
 const CONNECT_TIMEOUT_MS = 120_000;
@@ -149,6 +151,25 @@ export const BURST_PARTS: readonly Metric[] = [
   { key: 'afterLastMs', label: 'converge: after the last keystroke', unit: 'ms', better: 'lower' },
 ];
 
+/**
+ * How long after the warm-up burst its deferred work has surely run on every system: Concord writes the activity entries
+ * of a burst 1 s after its first change (history/ActivityRecorder.ts; the first write of a document opens its feed, a
+ * load of its own), and stock Hocuspocus stores a document 2 s after its last change (its debounce). Without the
+ * pause, that first-run work of the warm-up fell inside the measured burst's window or not, by a few milliseconds.
+ */
+export const AFTER_WARM_UP_MS = 2_500;
+
+/**
+ * The warm-up: a first burst, its acknowledgements, the deferred work it causes (AFTER_WARM_UP_MS), then until every
+ * server is quiet, so the measured burst starts from a server that has run everything once.
+ */
+export async function warmUp(writer: Writer, groups: readonly Subscribers[], servers: readonly ServerProcess[]): Promise<void> {
+  await burst(writer, groups, WARM_UP_EDITS);
+  await drain([writer], 60_000);
+  await sleep(AFTER_WARM_UP_MS);
+  for (const server of servers) await settle(server);
+}
+
 /** Keystrokes in one burst. */
 export const FAN_OUT_EDITS = 2000;
 /** Keystrokes of a burst before the measured one, so neither this process nor a server measures its first run. */
@@ -178,9 +199,7 @@ export function fanOut(viewers: number, rounds: number): Scenario {
       try {
         await subscribers.synced();
         await writer.ready();
-        await burst(writer, [subscribers], WARM_UP_EDITS);
-        await drain([writer], 60_000);
-        await settle(server);
+        await warmUp(writer, [subscribers], [server]);
         const cpuBefore = server.cpuSeconds();
         const updatesBefore = subscribers.updates;
         const result = await burst(writer, [subscribers], FAN_OUT_EDITS);

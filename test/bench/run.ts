@@ -6,11 +6,11 @@
  * `npm test`.
  *
  * Settings (environment): BENCH_SYSTEMS (keys, comma-separated: concord-leveldb, concord-postgres, stock),
- * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many, views, hop, http),
+ * BENCH_SECTIONS (scenarios, throughput, cold: all by default), BENCH_SCENARIOS (fanout, typing, idle, cursors, many, views, hop, http; hop-fanout: the cross-instance fan-out rows alone),
  * BENCH_VIEW_DOCUMENTS (documents of the live views row, 1000), BENCH_HTTP_MS (typing time of the HTTP fallback row, 10000),
  * BENCH_FANOUT (viewers, default 100,500,1000), BENCH_SCENARIO_ROUNDS (3), BENCH_IDLE_SOCKETS (5000),
  * BENCH_CURSOR_PEOPLE (300), BENCH_MANY_SOCKETS (1000, 10 documents each), BENCH_TYPING_MS (10000), BENCH_HOP_MS (10000),
- * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out, default 100),
+ * BENCH_HOP_FANOUT (viewers of the cross-instance fan-out rows, default 100,500),
  * BENCH_REDIS_FANOUT (viewers of the fan-out row with Redis on, one instance, default 500), BENCH_WRITERS (default 1,10),
  * BENCH_WINDOW (edits in flight per saturating writer, 64), BENCH_TYPING_RATE (characters/s per typing writer, 20), BENCH_WARMUP_MS (1000),
  * BENCH_MEASURE_MS (typing points, 4000), BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3),
@@ -90,11 +90,14 @@ function scenarios(): Scenario[] {
   if (scenarioKinds.has('views')) {
     list.push(liveViews({ documents: numberSetting('BENCH_VIEW_DOCUMENTS', 1000), tasks: 20, changes: 50, rounds: scenarioRounds }));
   }
+  const clusterFanOuts = listSetting('BENCH_HOP_FANOUT', '100,500').map((viewers) => clusterFanOut(Number(viewers), scenarioRounds));
   if (scenarioKinds.has('hop')) {
     list.push(hop({ documents: 10, viewers: 2, perSecond: 5, measureMs: numberSetting('BENCH_HOP_MS', 10_000), rounds: scenarioRounds }));
-    list.push(clusterFanOut(numberSetting('BENCH_HOP_FANOUT', 100), scenarioRounds));
+    list.push(...clusterFanOuts);
     list.push(withRedis(fanOut(numberSetting('BENCH_REDIS_FANOUT', 500), scenarioRounds)));
     list.push(withRedis(typingTeams({ documents: 10, typists: 10, viewers: 10, perSecond: 5, measureMs: numberSetting('BENCH_TYPING_MS', 10_000), rounds: scenarioRounds })));
+  } else if (scenarioKinds.has('hop-fanout')) {
+    list.push(...clusterFanOuts);
   }
   if (scenarioKinds.has('http')) {
     list.push(httpFallback({ documents: 10, perSecond: 5, measureMs: numberSetting('BENCH_HTTP_MS', 10_000), rounds: scenarioRounds }));
