@@ -10,7 +10,7 @@ import * as decoding from 'lib0/decoding';
 import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import * as Y from 'yjs';
 import { broadcastChangesPerTurn, broadcastSoon } from '../../server/src/seams/hocuspocus.js';
-import { BURST_INTERVAL_MS } from '../../server/src/sockets/bursts.js';
+import { BURST_INTERVAL_MS, burstIntervalFor, MAX_BURST_INTERVAL_MS } from '../../server/src/sockets/bursts.js';
 import { onCleanup } from '../support/cleanup.js';
 
 const SYNC = 0;
@@ -25,8 +25,11 @@ afterEach(() => {
 
 const writer = { name: 'one writer' };
 
-/** A document that broadcasts per turn to one fake connection; what that connection would show. */
-function watched() {
+/**
+ * A document that broadcasts per turn to `connections` fake connections; what the first of them would show (the
+ * others only count the document's audience).
+ */
+function watched(connections = 1) {
   const document = new Document('doc');
   onCleanup(() => document.destroy());
   broadcastChangesPerTurn(document);
@@ -44,6 +47,7 @@ function watched() {
     },
   };
   document.addConnection(connection as unknown as Connection);
+  for (let i = 1; i < connections; i++) document.addConnection({ messageAddress: 'doc', send() {} } as unknown as Connection);
   /** `text` typed at the end by `source` (a transaction origin: a client's connection, say), in one transaction. */
   const type = (text: string, source: object = writer) => document.transact(() => document.getText('t').insert(document.getText('t').length, text), source);
   return { document, type, shown: () => viewer.getText('t').toString(), broadcasts: () => broadcasts };
@@ -121,4 +125,59 @@ test('broadcastSoon (changes relayed from another instance) sends what is held w
   expect([broadcasts(), shown()], 'flush: out at once').toEqual([3, 'abc']);
   vi.advanceTimersByTime(BURST_INTERVAL_MS);
   expect(broadcasts(), 'nothing left to send when the interval ends').toBe(3);
+});
+
+test('a document with many connections spaces a burst further apart, within bounds that never hold a typist', () => {
+  expect(burstIntervalFor(1)).toBe(BURST_INTERVAL_MS);
+  expect(burstIntervalFor(100)).toBe(BURST_INTERVAL_MS);
+  expect(burstIntervalFor(250)).toBe(25);
+  expect(burstIntervalFor(5000)).toBe(MAX_BURST_INTERVAL_MS);
+  expect(MAX_BURST_INTERVAL_MS, 'under the 66 ms between keys of someone typing 15 a second').toBeLessThan(66);
+});
+
+test('a burst of a key every millisecond to 250 connections is broadcast once per 25 ms, and every key arrives', () => {
+  const { type, shown, broadcasts } = watched(250);
+  const keys = 200;
+  for (let i = 0; i < keys; i++) {
+    type(String(i % 10));
+    vi.advanceTimersByTime(1);
+  }
+  vi.advanceTimersByTime(25);
+  expect(shown()).toBe(Array.from({ length: keys }, (_, i) => String(i % 10)).join(''));
+  expect(broadcasts()).toBeLessThanOrEqual(Math.ceil(keys / 25) + 1);
+  expect(broadcasts()).toBeGreaterThanOrEqual(Math.floor(keys / 25) - 1);
+});
+
+test('in a document with 500 connections, people typing 15 keys a second each are never held', () => {
+  const { type, shown, broadcasts } = watched(500);
+  const people = Array.from({ length: 3 }, (_, i) => ({ name: `person ${i}` }));
+  let expected = '';
+  for (let key = 0; key < 10; key++) {
+    for (const [i, person] of people.entries()) {
+      type(String(i), person);
+      expected += String(i);
+      vi.advanceTimersByTime(0);
+      expect(shown(), `key ${key} of person ${i} is out at the end of its turn`).toBe(expected);
+    }
+    vi.advanceTimersByTime(66);
+  }
+  expect(broadcasts()).toBe(30);
+});
+
+test('a stretched interval spaces relayed changes too: broadcastSoon leaves a burst held for the interval', async () => {
+  const { document, type, shown, broadcasts } = watched(250);
+  const relay = { name: 'another instance' };
+  type('a', relay);
+  vi.advanceTimersByTime(0);
+  expect(broadcasts(), 'the first relayed change goes out').toBe(1);
+  vi.advanceTimersByTime(10);
+  type('b', relay); // 10 ms later: within 25 ms, a burst
+  broadcastSoon(document);
+  await Promise.resolve();
+  vi.advanceTimersByTime(0);
+  expect([broadcasts(), shown()], 'held: the burst interval is 25 ms here').toEqual([1, 'a']);
+  vi.advanceTimersByTime(14);
+  expect(broadcasts(), 'still within the interval').toBe(1);
+  vi.advanceTimersByTime(1);
+  expect([broadcasts(), shown()], 'out 25 ms after the last broadcast').toEqual([2, 'ab']);
 });

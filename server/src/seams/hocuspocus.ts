@@ -66,7 +66,7 @@ import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import { applyAwarenessUpdate } from 'y-protocols/awareness';
 import * as Y from 'yjs';
-import { Bursts } from '../sockets/bursts.js';
+import { BURST_INTERVAL_MS, burstIntervalFor, Bursts } from '../sockets/bursts.js';
 import { encodeChangesSince, isEmptyDeleteSet, type DeleteSet } from './yjs.js';
 
 const STORE_HOOKS = ['onStoreDocument', 'afterStoreDocument'] as const satisfies readonly HookName[];
@@ -259,6 +259,8 @@ const pendingFlushes = new WeakMap<Document, () => void>();
  * What `document` gained so far goes out at the end of the current microtask run instead of at the end of the turn
  * (`broadcastChangesPerTurn`): for changes that arrived from another instance, whose frames a read of the bus delivers
  * together (a burst there was already gathered by its sender), so they are not held behind the rest of the turn's work.
+ * Except while a document with many connections spaces a burst of relayed changes (its interval stretched,
+ * sockets/bursts.ts): they go out with its next broadcast then.
  */
 export function broadcastSoon(document: Document): void {
   const flush = pendingFlushes.get(document);
@@ -270,8 +272,8 @@ export function broadcastSoon(document: Document): void {
  * struct past the turn's starting state vector, and the turn's deletions), at the end of the turn, as Hocuspocus'
  * default `flushDelay: 0` would, but without merging the turn's updates (see seams/yjs.ts for what that saves). A
  * change from a source that is bursting waits for the burst interval after the last broadcast instead
- * (sockets/bursts.ts). Awareness is then sent as each change happens, so coalescing it is the caller's
- * (PresenceExtension).
+ * (sockets/bursts.ts; longer for a document with many connections). Awareness is then sent as each change happens,
+ * so coalescing it is the caller's (PresenceExtension).
  */
 export function broadcastChangesPerTurn(document: Document): void {
   const target = internals(document);
@@ -297,7 +299,11 @@ export function broadcastChangesPerTurn(document: Document): void {
     sentAt = performance.now();
     target.broadcast((address) => new OutgoingMessage(address).createSyncMessage().writeUpdate(update).toUint8Array());
   };
-  pendingFlushes.set(document, flushChanges);
+  /** The burst interval at the last change (stretched while the document has many connections). */
+  let intervalMs = BURST_INTERVAL_MS;
+  pendingFlushes.set(document, () => {
+    if (timer === null || intervalMs === BURST_INTERVAL_MS) flushChanges();
+  });
 
   // With `flushDelay` false, Hocuspocus hands each update to `broadcastUpdate` as it is applied, and buffers nothing.
   document.flushDelay = false;
@@ -305,7 +311,8 @@ export function broadcastChangesPerTurn(document: Document): void {
   document.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
     since ??= transaction.beforeState;
     if (!isEmptyDeleteSet(transaction.deleteSet)) deletions.push(transaction.deleteSet);
-    const wait = bursts.wait(origin, sentAt);
+    intervalMs = burstIntervalFor(document.getConnectionsCount());
+    const wait = bursts.wait(origin, sentAt, performance.now(), intervalMs);
     if (immediate !== null || timer !== null) return; // going out already, this change with it
     if (wait > 0) timer = setTimeout(flushChanges, wait);
     else immediate = setImmediate(flushChanges);
