@@ -156,6 +156,7 @@ export const BURST_PARTS: readonly Metric[] = [
  * of a burst 1 s after its first change (history/ActivityRecorder.ts; the first write of a document opens its feed, a
  * load of its own), and stock Hocuspocus stores a document 2 s after its last change (its debounce). Without the
  * pause, that first-run work of the warm-up fell inside the measured burst's window or not, by a few milliseconds.
+ * The measured burst's own activity write can fall inside its window; stock's store of it, 2 s later, does not.
  */
 export const AFTER_WARM_UP_MS = 2_500;
 
