@@ -299,10 +299,8 @@ export function broadcastChangesPerTurn(document: Document): void {
     sentAt = performance.now();
     target.broadcast((address) => new OutgoingMessage(address).createSyncMessage().writeUpdate(update).toUint8Array());
   };
-  /** The burst interval at the last change (stretched while the document has many connections). */
-  let intervalMs = BURST_INTERVAL_MS;
   pendingFlushes.set(document, () => {
-    if (timer === null || intervalMs === BURST_INTERVAL_MS) flushChanges();
+    if (timer === null || burstIntervalFor(document.getConnectionsCount()) === BURST_INTERVAL_MS) flushChanges();
   });
 
   // With `flushDelay` false, Hocuspocus hands each update to `broadcastUpdate` as it is applied, and buffers nothing.
@@ -311,8 +309,7 @@ export function broadcastChangesPerTurn(document: Document): void {
   document.on('update', (_update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction) => {
     since ??= transaction.beforeState;
     if (!isEmptyDeleteSet(transaction.deleteSet)) deletions.push(transaction.deleteSet);
-    intervalMs = burstIntervalFor(document.getConnectionsCount());
-    const wait = bursts.wait(origin, sentAt, performance.now(), intervalMs);
+    const wait = bursts.wait(origin, sentAt, performance.now(), burstIntervalFor(document.getConnectionsCount()));
     if (immediate !== null || timer !== null) return; // going out already, this change with it
     if (wait > 0) timer = setTimeout(flushChanges, wait);
     else immediate = setImmediate(flushChanges);
