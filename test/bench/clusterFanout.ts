@@ -6,8 +6,8 @@
  * viewers read. Issue 12's fan-out goals (converge and server CPU at most half of stock's) must still hold with the
  * instances joined by Redis.
  */
-import { REDIS_PAIR, settle, type Scenario } from './scenario.ts';
-import { burst, BURST_PARTS, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS, warmUp } from './fanout.ts';
+import { REDIS_PAIR, type Scenario } from './scenario.ts';
+import { burst, BURST_PARTS, cpuAboveIdle, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS, warmUp } from './fanout.ts';
 import { drain, Writer } from './writers.ts';
 
 export function clusterFanOut(viewers: number, rounds: number): Scenario {
@@ -41,17 +41,19 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
         await far.synced();
         await writer.ready();
         await warmUp(writer, [near, far], servers);
-        const cpuBefore = cpu();
-        const redisBefore = redis?.cpuSeconds() ?? Number.NaN;
-        const result = await burst(writer, [near, far], FAN_OUT_EDITS);
-        await drain([writer], 60_000);
-        for (const server of servers) await settle(server);
+        const meters = { servers: cpu, redis: () => redis?.cpuSeconds() ?? Number.NaN };
+        const { result, cpuMs, idleMs } = await cpuAboveIdle(meters, async () => {
+          const burstResult = await burst(writer, [near, far], FAN_OUT_EDITS);
+          await drain([writer], 60_000);
+          return burstResult;
+        });
         return {
           convergeMs: result.convergeMs,
           typingMs: result.typingMs,
           afterLastMs: result.afterLastMs,
-          cpuMs: (cpu() - cpuBefore) * 1000,
-          redisCpuMs: ((redis?.cpuSeconds() ?? Number.NaN) - redisBefore) * 1000,
+          cpuMs: cpuMs.servers,
+          idleCpuMs: idleMs.servers,
+          redisCpuMs: cpuMs.redis,
           receivedMiB: result.wireBytes / 1024 / 1024,
         };
       } finally {
