@@ -41,7 +41,8 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
         await far.synced();
         await writer.ready();
         await warmUp(writer, [near, far], servers);
-        const meters = { servers: cpu, redis: () => redis?.cpuSeconds() ?? Number.NaN };
+        const meters = { servers: cpu, home: () => home.cpuSeconds(), other: () => other.cpuSeconds(), redis: () => redis?.cpuSeconds() ?? Number.NaN };
+        const updatesBefore = near.updates + far.updates;
         const { result, cpuMs, idleMs } = await cpuAboveIdle(meters, async () => {
           const burstResult = await burst(writer, [near, far], FAN_OUT_EDITS);
           await drain([writer], 60_000);
@@ -55,6 +56,12 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
           idleCpuMs: idleMs.servers,
           redisCpuMs: cpuMs.redis,
           receivedMiB: result.wireBytes / 1024 / 1024,
+          // Round figures only: where converge's time went, and how many frames each viewer applied.
+          homeCpuMs: cpuMs.home,
+          otherCpuMs: cpuMs.other,
+          nearConvergeMs: result.groupConvergeMs[0]!,
+          farConvergeMs: result.groupConvergeMs[1]!,
+          updatesPerViewer: (near.updates + far.updates - updatesBefore) / viewers,
         };
       } finally {
         writer.destroy();

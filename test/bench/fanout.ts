@@ -124,6 +124,8 @@ export interface FanOutResult {
   readonly afterLastMs: number;
   /** Bytes the subscribers read from their sockets during the burst. */
   readonly wireBytes: number;
+  /** Converge of each group alone, in the order given. */
+  readonly groupConvergeMs: readonly number[];
 }
 
 /**
@@ -138,8 +140,15 @@ export async function burst(writer: Writer, groups: readonly Subscribers[], edit
   const startedAt = performance.now();
   for (let i = 0; i < edits; i++) writer.type();
   const typedAt = performance.now();
-  const doneAt = Math.max(...(await converged));
-  return { convergeMs: doneAt - startedAt, typingMs: typedAt - startedAt, afterLastMs: doneAt - typedAt, wireBytes: wireBytes() - bytesBefore };
+  const groupDoneAt = await converged;
+  const doneAt = Math.max(...groupDoneAt);
+  return {
+    convergeMs: doneAt - startedAt,
+    typingMs: typedAt - startedAt,
+    afterLastMs: doneAt - typedAt,
+    wireBytes: wireBytes() - bytesBefore,
+    groupConvergeMs: groupDoneAt.map((at) => at - startedAt),
+  };
 }
 
 /**
