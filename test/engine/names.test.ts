@@ -39,10 +39,6 @@ describe('qualified names', () => {
     expect(() => qualifyDocumentName('acme', 'a/b')).toThrow(ConcordError);
     expect(() => parseQualifiedName('acme/a/b')).toThrow(/may only contain/);
     expect(() => parseQualifiedName('no-tenant')).toThrow(/no tenant part/);
-    try {
-      parseQualifiedName('bad tenant/doc');
-    } catch (error) {
-      expect((error as ConcordError).kind).toBe(ErrorKind.InvalidTenant);
-    }
+    expect(() => parseQualifiedName('bad tenant/doc')).toThrow(expect.objectContaining({ kind: ErrorKind.InvalidTenant }));
   });
 });
