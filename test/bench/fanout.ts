@@ -192,14 +192,13 @@ const HEARTBEAT_MS = 2_500;
 export const BURST_CPU_WINDOW_MS = 2 * HEARTBEAT_MS;
 
 /**
- * CPU the burst run by `measured` cost each meter (CPU seconds of a process, or of several), in ms (`cpuMs`; `idleMs`,
- * what was taken off as idle, is printed with each round): over
+ * CPU the burst run by `measured` cost each meter (CPU seconds of a process, or of several), in ms (`cpuMs`): over
  * BURST_CPU_WINDOW_MS from the burst's start (a heartbeat longer for each heartbeat the burst itself outlasts it), less
- * the idle rate of the same meters over that time (Concord's heartbeat pings, a cluster instance's heartbeats: the idle
- * row reports those). The idle rate is the lower of two heartbeat-long windows just before the burst: a collection V8
- * runs once a process goes quiet (its memory reducer) lands in one of them at most, and is not idle work.
- * Counting until the servers merely went quiet instead had the burst's deferred work inside the window or not by a
- * few milliseconds, and a ping sweep too (at 1 000 viewers, 58–146 ms of server CPU by round).
+ * the idle rate of the same meters over that time (`idleMs`, printed with each round: Concord's heartbeat pings, a
+ * cluster instance's heartbeats; the idle row reports those). The idle rate is the lower of two heartbeat-long windows
+ * just before the burst: a collection V8 runs once a process goes quiet (its memory reducer) lands in one of them at
+ * most, and is not idle work. Counting until the servers merely went quiet instead had the burst's deferred work inside
+ * the window or not by a few milliseconds, and a ping sweep too (at 1 000 viewers, 58–146 ms of server CPU by round).
  */
 export async function cpuAboveIdle<Meter extends string, T>(
   meters: Record<Meter, () => number>,
