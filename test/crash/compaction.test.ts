@@ -126,4 +126,6 @@ function killDuringCompaction(backend: CrashBackend) {
 }
 
 describe('kill -9 during compaction (LevelDB)', killDuringCompaction(LEVELDB));
+// Skipped, with a loud notice, only where PostgreSQL is unreachable outside CI; under CI=true it fails instead
+// (support/postgres.ts).
 describePostgres('kill -9 during compaction (PostgreSQL)', killDuringCompaction(POSTGRES));
