@@ -19,7 +19,11 @@ export interface ColdResult {
 
 export interface SystemResult {
   readonly system: System;
-  /** Why the system did not run at all. */
+  /**
+   * Why the system did not run at all: the bench skips a system whose PostgreSQL or redis-server is missing here, and
+   * says so in its output and in RESULTS.md (`npm run bench` is not part of `npm test`; the tests that need them fail
+   * under CI instead, support/postgres.ts and support/redis.ts).
+   */
   readonly skipped?: string;
   readonly points: readonly PointResult[];
   readonly cold?: ColdResult;
