@@ -10,7 +10,9 @@
  * - after a reload everything is still there, and a newcomer with an empty browser loads it all from the server;
  * - a refused token is replaced without signing in again;
  * - two tabs of Bob's browser share a field and description edits while the server is down (C10), and Alice gets
- *   them once it is back.
+ *   them once it is back;
+ * - a change Bob's second tab makes offline, on a task the first tab does not show, counts in the first tab's
+ *   indicator too (the device's outbox), and leaves both once the server is back.
  *
  * Screenshots go to test/artifacts/. Needs the demo built (`npm run build`) and Chromium (see ./chromium.ts).
  */
@@ -38,6 +40,8 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
   const pages: DemoPage[] = [];
   let alice: DemoPage;
   let bob: DemoPage;
+  /** Bob's second tab, from the two-tab scenario on. */
+  let bobTab: DemoPage;
   let taskId: string;
 
   const start = async () => {
@@ -216,7 +220,7 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
   });
 
   it("two tabs of Bob's browser share edits while the server is down", { timeout: SCENARIO_TIMEOUT_MS }, async () => {
-    const bobTab = await bob.openTab();
+    bobTab = await bob.openTab();
     pages.push(bobTab);
     await bobTab.waitForLight('green', { pending: 'none' });
     await bobTab.openDescription(taskId);
@@ -242,6 +246,27 @@ describe.skipIf(skipWithoutChromium())(`demo in Chromium (${CHROMIUM_PATH})`, ()
     await alice.waitForFields(taskId, { assignee: '' });
     await alice.waitForDescription('Back after the reset.', 'Typed in the second tab.');
     for (const tab of [bob, bobTab]) await tab.waitForLight('green', { pending: 'none' });
+  });
+
+  it("a change waiting in Bob's other tab counts in this tab's indicator until the server has it", { timeout: SCENARIO_TIMEOUT_MS }, async () => {
+    // Each tab shows another task: the change made in the second tab is on a document the first does not have open,
+    // so the first knows of it only from the device's outbox registry, which the second tab writes.
+    const venueId = await alice.addTask('Book the venue');
+    await bob.waitForFields(venueId, { title: 'Book the venue' });
+    await bobTab.openDescription(venueId);
+    await server?.stop();
+    server = null;
+    await bob.waitForLight('red', { pending: 'none' });
+    await bobTab.waitForLight('red');
+
+    await bobTab.typeInDescription('Two quotes asked for.');
+    await bobTab.waitForLight('red', { pending: 'some' });
+    await bob.waitForLight('red', { pending: 'some' });
+
+    await start();
+    await alice.openDescription(venueId);
+    await alice.waitForDescription('Two quotes asked for.');
+    for (const tab of [bobTab, bob]) await tab.waitForLight('green', { pending: 'none' });
   });
 
   it('no page had an error', () => {

@@ -98,13 +98,47 @@ export class DemoPage {
           this.status.getAttribute('data-state'),
           this.status.getAttribute('data-documents'),
         ]);
-        throw new Error(`it is ${seen} and reads ${JSON.stringify(text)} (socket ${socket}; ${documents})`);
+        throw new Error(
+          `it is ${seen} and reads ${JSON.stringify(text)} (socket ${socket}; ${documents}; device outbox: ${await this.deviceOutbox()})`,
+        );
       },
       {
         timeoutMs: UI_TIMEOUT_MS,
         message: `${this.name}'s status indicator to be ${light}${extra.pending ? ` with ${extra.pending} pending` : ''}`,
       },
     );
+  }
+
+  /**
+   * The device's outbox registry as this browser's IndexedDB holds it (every namespace): each document with changes
+   * the server has not acknowledged, and how many entries. What the indicator counts as pending "elsewhere" is this,
+   * less the documents on screen.
+   */
+  async deviceOutbox(): Promise<string> {
+    return this.page
+      .evaluate(async () => {
+        const read = (name: string) =>
+          new Promise<string[]>((resolve, reject) => {
+            const opening = indexedDB.open(name);
+            opening.onerror = () => reject(opening.error);
+            opening.onsuccess = () => {
+              const db = opening.result;
+              if (!db.objectStoreNames.contains('documents')) return db.close(), resolve([]);
+              const all = db.transaction('documents', 'readonly').objectStore('documents').getAll();
+              all.onerror = () => reject(all.error);
+              all.onsuccess = () => {
+                db.close();
+                resolve((all.result as { name: string; entries: unknown[] }[]).map((record) => `${record.name} (${record.entries.length})`));
+              };
+            };
+          });
+        const names = (await indexedDB.databases()).map(({ name }) => name ?? '').filter((name) => name.startsWith('concord-outbox/'));
+        return (await Promise.all(names.map(read))).flat();
+      })
+      .then(
+        (records) => (records.length === 0 ? 'empty' : records.join(', ')),
+        (error: unknown) => `unreadable (${String(error)})`,
+      );
   }
 
   /** After the server refused the stored token, the client fetches a fresh one by itself: back to green. */
