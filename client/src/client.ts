@@ -360,10 +360,18 @@ class ConcordClient extends ObservableV2<SyncClientEvents> implements SyncClient
     super.destroy();
   }
 
-  /** The namespace's outbox registry; null without persistence or a namespace. */
+  /**
+   * The namespace's outbox registry; null without persistence or a namespace. A record another tab writes is an
+   * `outbox` event here too, from the time the registry is first needed (the first connection, an outbox change,
+   * `pendingDocuments()`).
+   */
   private registry(): Promise<OutboxRegistry | null> {
     this.registryOf ??= this.whoAmI().then(({ namespace }) =>
-      this.context.persistence && namespace !== null ? new OutboxRegistry(namespace) : null,
+      this.context.persistence && namespace !== null
+        ? new OutboxRegistry(namespace, () => {
+            if (!this.destroyed) this.emit('outbox', []);
+          })
+        : null,
     );
     return this.registryOf;
   }

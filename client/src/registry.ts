@@ -7,6 +7,11 @@
  * databases and deleted with them. A record only says where to look: the changes themselves are in the document's
  * database, and opening the document rebuilds its outbox from there (C2). A record that failed to be written is
  * written again with the next change of that document.
+ *
+ * Tabs of one browser share the database, so every write is announced on a BroadcastChannel of the same name: the
+ * other tabs' clients then tell their listeners the device's outbox changed (a tab showing what is pending elsewhere
+ * would otherwise go on showing a record another tab has since removed, or miss one it added), and forget what they
+ * last wrote of that document, so their next record of it is written whatever it says.
  */
 import * as idb from 'lib0/indexeddb';
 import type { OutboxEntry } from './types.js';
@@ -37,16 +42,39 @@ function isPendingDocument(value: unknown): value is PendingDocument {
   );
 }
 
+/** What another tab's client announces after it wrote a record. */
+interface RecordWritten {
+  readonly document: string;
+}
+
+function isRecordWritten(data: unknown): data is RecordWritten {
+  return typeof (data as Partial<RecordWritten> | null)?.document === 'string';
+}
+
+/** A record another tab has written since: what it says is not known here. */
+const WRITTEN_ELSEWHERE = Symbol('written elsewhere');
+
 export class OutboxRegistry {
   private readonly name: string;
   private db: Promise<IDBDatabase> | null = null;
   /** What is recorded, as written last by this client (so unchanged outboxes are not written again). */
-  private readonly written = new Map<string, string>();
+  private readonly written = new Map<string, string | typeof WRITTEN_ELSEWHERE>();
   /** Per document, the last write queued and not yet done. */
   private readonly writing = new Map<string, Promise<void>>();
+  /** The other tabs' registries of the namespace; null where the browser has no BroadcastChannel. */
+  private readonly tabs: BroadcastChannel | null;
 
-  constructor(namespace: string) {
+  /** `changedElsewhere` is called when another tab of this browser has written a record of the namespace. */
+  constructor(namespace: string, changedElsewhere: (document: string) => void = () => {}) {
     this.name = registryDatabaseName(namespace);
+    this.tabs = typeof globalThis.BroadcastChannel === 'function' ? new BroadcastChannel(this.name) : null;
+    if (this.tabs) {
+      this.tabs.onmessage = (event: MessageEvent) => {
+        if (!isRecordWritten(event.data)) return; // another version's message: its writes are seen on the next read
+        this.written.set(event.data.document, WRITTEN_ELSEWHERE);
+        changedElsewhere(event.data.document);
+      };
+    }
   }
 
   /**
@@ -83,6 +111,15 @@ export class OutboxRegistry {
       await idb.put(store!, record as never, document);
       this.written.set(document, signature);
     }
+    this.announce(document);
+  }
+
+  private announce(document: string): void {
+    try {
+      this.tabs?.postMessage({ document } satisfies RecordWritten);
+    } catch {
+      // The channel was closed (the client is being destroyed): no tab is told, and none needs to be by this one.
+    }
   }
 
   /** Removes `document`'s record, whoever wrote it (its changes were deleted from the device), after any write on its way. */
@@ -91,6 +128,7 @@ export class OutboxRegistry {
       const [store] = idb.transact(await this.open(), [STORE]);
       await idb.del(store!, document);
       this.written.delete(document);
+      this.announce(document);
     });
   }
 
@@ -114,6 +152,10 @@ export class OutboxRegistry {
   }
 
   async close(): Promise<void> {
+    if (this.tabs) {
+      this.tabs.onmessage = null;
+      this.tabs.close();
+    }
     const db = this.db;
     this.db = null;
     if (db) (await db.catch(() => null))?.close();

@@ -206,7 +206,10 @@ export type SyncClientEvents = {
   /** The next connection attempt is due at this time (ms since the epoch), or none is scheduled (null). */
   retry: (at: number | null) => void;
   frequency: (frequency: UpdateFrequency) => void;
-  /** The device's outbox across documents changed: read `pendingDocuments()`. */
+  /**
+   * The device's outbox across documents changed, in this tab or another of this browser: read `pendingDocuments()`.
+   * (Other tabs' changes are heard once this client has connected, recorded an outbox or listed `pendingDocuments()`.)
+   */
   outbox: () => void;
   /**
    * An upload of this client moved on (any document, open or not; an open document's handle gets the same as its

@@ -5,8 +5,15 @@
  * a read mark in the inbox often is — must leave no record behind: the recorded list is what the outbox said last,
  * whatever order IndexedDB finishes the writes in. Before the fix, the removal was skipped as "nothing recorded"
  * while the first write was still on its way, and the stale record counted one change pending until the next change.
+ *
+ * Tabs share the registry: a record one tab writes or removes is announced to the others (a BroadcastChannel, which
+ * in Node reaches every channel of the same name in the process), so a tab listing what is pending elsewhere reads it
+ * again, and a tab that wrote the record before writes its next one whatever it says. Before that fix, a tab of the
+ * demo kept counting another tab's acknowledged changes (test/browser/demo.test.ts, "a change waiting in Bob's other
+ * tab").
  */
 import { describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.js';
 import type { OutboxEntry } from '@concord/client';
 import { OutboxRegistry } from '../../client/src/registry.js';
 import { freshIndexedDB } from './harness.js';
@@ -58,5 +65,44 @@ describe('outbox registry', () => {
     await registry.record('other', []);
     expect(await recorded(registry)).toEqual([]);
     await registry.close();
+  });
+
+  it("another tab's record and its removal are announced to this tab", async () => {
+    freshIndexedDB();
+    const heard: string[] = [];
+    const here = new OutboxRegistry('tabs-announce', (document) => heard.push(document));
+    const there = new OutboxRegistry('tabs-announce');
+    try {
+      await there.record('inbox:bob', [entry('readAt of n1 → 1')]);
+      await waitFor(() => heard.includes('inbox:bob'), { timeoutMs: 5_000, message: 'the record to be announced' });
+      expect((await recorded(here)).map(({ name }) => name)).toEqual(['inbox:bob']);
+
+      heard.length = 0;
+      await there.record('inbox:bob', []);
+      await waitFor(() => heard.includes('inbox:bob'), { timeoutMs: 5_000, message: 'the removal to be announced' });
+      expect(await recorded(here)).toEqual([]);
+      // Its own writes are not announced to itself.
+      expect(heard).toEqual(['inbox:bob']);
+    } finally {
+      await Promise.all([here.close(), there.close()]);
+    }
+  });
+
+  it("a record another tab removed is written again by a tab whose outbox still lists the same changes", async () => {
+    freshIndexedDB();
+    const heard: string[] = [];
+    const here = new OutboxRegistry('tabs-rewrite', (document) => heard.push(document));
+    const there = new OutboxRegistry('tabs-rewrite');
+    try {
+      await here.record('project', [entry('a')]);
+      await there.pending(); // the other tab knows the record, so it may remove it
+      await there.record('project', []);
+      await waitFor(() => heard.includes('project'), { timeoutMs: 5_000, message: 'the removal to be announced' });
+      // This tab's outbox still says "a" (its acknowledgement has not come): the record is written again.
+      await here.record('project', [entry('a')]);
+      expect(await recorded(there)).toEqual([{ name: 'project', summaries: ['a'] }]);
+    } finally {
+      await Promise.all([here.close(), there.close()]);
+    }
   });
 });
