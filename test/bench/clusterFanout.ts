@@ -62,6 +62,7 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
           nearConvergeMs: result.groupConvergeMs[0]!,
           farConvergeMs: result.groupConvergeMs[1]!,
           updatesPerViewer: (near.updates + far.updates - updatesBefore) / viewers,
+          benchCpuMs: result.benchCpuMs,
         };
       } finally {
         writer.destroy();

@@ -126,6 +126,11 @@ export interface FanOutResult {
   readonly wireBytes: number;
   /** Converge of each group alone, in the order given. */
   readonly groupConvergeMs: readonly number[];
+  /**
+   * CPU this process (the writer and every subscriber) spent from the first keystroke to converge: near `convergeMs`,
+   * converge waited on the subscribers' own applying, not on the server.
+   */
+  readonly benchCpuMs: number;
 }
 
 /**
@@ -137,12 +142,15 @@ export async function burst(writer: Writer, groups: readonly Subscribers[], edit
   const bytesBefore = wireBytes();
   const target = writer.text.length + edits;
   const converged = Promise.all(groups.map((group) => group.reach(target)));
+  const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
   for (let i = 0; i < edits; i++) writer.type();
   const typedAt = performance.now();
   const groupDoneAt = await converged;
   const doneAt = Math.max(...groupDoneAt);
+  const cpu = process.cpuUsage(cpuBefore);
   return {
+    benchCpuMs: (cpu.user + cpu.system) / 1000,
     convergeMs: doneAt - startedAt,
     typingMs: typedAt - startedAt,
     afterLastMs: doneAt - typedAt,
@@ -274,6 +282,7 @@ export function fanOut(viewers: number, rounds: number): Scenario {
           peakRssMiB: processMemoryMiB(server.pid, 'VmHWM'),
           receivedMiB: result.wireBytes / 1024 / 1024,
           updatesPerViewer: (subscribers.updates - updatesBefore) / viewers,
+          benchCpuMs: result.benchCpuMs,
         };
       } finally {
         writer.destroy();
