@@ -69,6 +69,7 @@ export class OutboxRegistry {
     this.name = registryDatabaseName(namespace);
     this.tabs = typeof globalThis.BroadcastChannel === 'function' ? new BroadcastChannel(this.name) : null;
     if (this.tabs) {
+      (this.tabs as { unref?: () => void }).unref?.(); // in Node, a notice channel does not keep the process running
       this.tabs.onmessage = (event: MessageEvent) => {
         if (!isRecordWritten(event.data)) return; // another version's message: its writes are seen on the next read
         this.written.set(event.data.document, WRITTEN_ELSEWHERE);
