@@ -67,42 +67,47 @@ describe('outbox registry', () => {
     await registry.close();
   });
 
-  it("another tab's record and its removal are announced to this tab", async () => {
+  /** Two tabs' registries of one namespace on one browser's IndexedDB, each with the documents it heard of. */
+  const twoTabs = (namespace: string) => {
     freshIndexedDB();
-    const heard: string[] = [];
-    const here = new OutboxRegistry('tabs-announce', (document) => heard.push(document));
-    const there = new OutboxRegistry('tabs-announce');
+    const heard = { here: [] as string[], there: [] as string[] };
+    const here = new OutboxRegistry(namespace, (document) => heard.here.push(document));
+    const there = new OutboxRegistry(namespace, (document) => heard.there.push(document));
+    const announced = (document: string, what: string) =>
+      waitFor(() => heard.here.includes(document), { timeoutMs: 5_000, message: `${what} to be announced` });
+    return { here, there, heard, announced, close: () => Promise.all([here.close(), there.close()]) };
+  };
+
+  it("another tab's record and its removal are announced to this tab", async () => {
+    const { here, there, heard, announced, close } = twoTabs('tabs-announce');
     try {
       await there.record('inbox:bob', [entry('readAt of n1 → 1')]);
-      await waitFor(() => heard.includes('inbox:bob'), { timeoutMs: 5_000, message: 'the record to be announced' });
+      await announced('inbox:bob', 'the record');
       expect((await recorded(here)).map(({ name }) => name)).toEqual(['inbox:bob']);
 
-      heard.length = 0;
+      heard.here.length = 0;
       await there.record('inbox:bob', []);
-      await waitFor(() => heard.includes('inbox:bob'), { timeoutMs: 5_000, message: 'the removal to be announced' });
+      await announced('inbox:bob', 'the removal');
       expect(await recorded(here)).toEqual([]);
-      // Its own writes are not announced to itself.
-      expect(heard).toEqual(['inbox:bob']);
+      // A tab is not told of its own writes.
+      expect(heard.there).toEqual([]);
     } finally {
-      await Promise.all([here.close(), there.close()]);
+      await close();
     }
   });
 
-  it("a record another tab removed is written again by a tab whose outbox still lists the same changes", async () => {
-    freshIndexedDB();
-    const heard: string[] = [];
-    const here = new OutboxRegistry('tabs-rewrite', (document) => heard.push(document));
-    const there = new OutboxRegistry('tabs-rewrite');
+  it('a record another tab removed is written again by a tab whose outbox still lists the same changes', async () => {
+    const { here, there, announced, close } = twoTabs('tabs-rewrite');
     try {
       await here.record('project', [entry('a')]);
       await there.pending(); // the other tab knows the record, so it may remove it
       await there.record('project', []);
-      await waitFor(() => heard.includes('project'), { timeoutMs: 5_000, message: 'the removal to be announced' });
+      await announced('project', 'the removal');
       // This tab's outbox still says "a" (its acknowledgement has not come): the record is written again.
       await here.record('project', [entry('a')]);
       expect(await recorded(there)).toEqual([{ name: 'project', summaries: ['a'] }]);
     } finally {
-      await Promise.all([here.close(), there.close()]);
+      await close();
     }
   });
 });
