@@ -3,7 +3,7 @@
  * file. `describePostgres` runs a suite only when that server answers: otherwise, locally, it is skipped with a loud
  * notice, and with `CI` set it fails instead, so a CI run never passes without the Postgres tests.
  * `freshSchema()` gives each test an empty schema of its own and a URL whose `search_path` points at it
- * (`?options=-c search_path=...`, which pg sends as a startup option); the schema is dropped when the test ends.
+ * (`?options=-c search_path=...`, which pg sends as a startup option); the schema is dropped when the test ends
  */
 import pg from 'pg';
 import { describe, test } from 'vitest';
@@ -80,6 +80,11 @@ export async function adminQuery(sql: string): Promise<void> {
   }
 }
 
+/** `DROP SCHEMA … CASCADE`, a single try (storage/testSchemas.test.ts: fails when PostgreSQL aborts it in a deadlock). */
+export async function dropSchema(schema: string): Promise<void> {
+  await adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+}
+
 let schemas = 0;
 
 /** A new, empty schema dropped (with everything in it) when the test ends; `url` connects into it. */
@@ -87,6 +92,6 @@ export async function freshSchema(): Promise<{ schema: string; url: string }> {
   schemas += 1;
   const schema = `concord_test_${process.pid}_${schemas}_${Math.random().toString(36).slice(2, 8)}`;
   await adminQuery(`CREATE SCHEMA ${schema}`);
-  onCleanup(() => adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+  onCleanup(() => dropSchema(schema));
   return { schema, url: withSearchPath(DATABASE_URL, schema) };
 }
