@@ -4,6 +4,7 @@
  * notice, and with `CI` set it fails instead, so a CI run never passes without the Postgres tests.
  * `freshSchema()` gives each test an empty schema of its own and a URL whose `search_path` points at it
  * (`?options=-c search_path=...`, which pg sends as a startup option); the schema is dropped when the test ends
+ * (`dropSchema`, tried again when PostgreSQL breaks a deadlock by aborting it).
  */
 import pg from 'pg';
 import { describe, test } from 'vitest';
@@ -80,9 +81,26 @@ export async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-/** `DROP SCHEMA … CASCADE`, a single try (storage/testSchemas.test.ts: fails when PostgreSQL aborts it in a deadlock). */
+/** PostgreSQL's "deadlock detected": it aborted this transaction so the other could go on. */
+const DEADLOCK_DETECTED = '40P01';
+/** Tries of a schema's drop that PostgreSQL aborts to break a deadlock. */
+const DROP_TRIES = 5;
+
+/**
+ * Drops `schema` with everything in it. A server process the test killed may have a backend still running its last
+ * statement on the schema's tables, locking them in another order than the drop does: PostgreSQL then aborts one of
+ * the two, and a drop it aborted is tried again once that statement had time to end (storage/testSchemas.test.ts).
+ */
 export async function dropSchema(schema: string): Promise<void> {
-  await adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || attempt === DROP_TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }
 
 let schemas = 0;

@@ -3,7 +3,7 @@
  * started from the built CLI (`server/dist/cli.js`, which `npm test` builds first) with the Node running the tests,
  * port 0, the given data directory or database, and the test secret. Its environment is only PATH and HOME, and its
  * working directory is the data directory, so neither a developer's `CONCORD_*` variables nor a `.env` file reach
- * it. Every process is SIGKILLed when the test ends, whatever happened.
+ * it. Every process is SIGKILLed when the test ends, whatever happened, and its exit waited for.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -69,16 +69,18 @@ export async function spawnServer(options: ServerProcessOptions): Promise<Server
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  onCleanup(() => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  // Cleanups run last in, first out, so the process is gone before its PostgreSQL schema is dropped.
+  onCleanup(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
   });
 
   const logs: LogEntry[] = [];
   let stderr = '';
   let partial = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
   let listening!: (url: string) => void;
   let failed!: (error: Error) => void;
   const started = new Promise<string>((resolve, reject) => {
