@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { describe, expect, test } from 'vitest';
-import { hocuspocusClient, rawSocket } from '../support/clients.js';
+import { admission, hocuspocusClient, rawSocket } from '../support/clients.js';
 import { makeTempDir, startTestServer } from '../support/server.js';
 import { waitFor } from '../support/wait.js';
 import { mintToken } from '../support/tokens.js';
@@ -76,7 +76,7 @@ describe('dev mode tokens', () => {
     const { token } = (await (await fetch(`${server.url}/api/dev/token?user=bob`)).json()) as { token: string };
     await server.restart();
     const client = hocuspocusClient(server, 'doc', token);
-    await client.whenSynced();
+    expect(await admission(client)).toBe('read-write');
   });
 });
 

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { beforeAll, expect, test } from 'vitest';
-import { hocuspocusClient } from '../support/clients.js';
+import { admission, hocuspocusClient } from '../support/clients.js';
 import { onCleanup } from '../support/cleanup.js';
 import { startTestServer } from '../support/server.js';
 import { mintToken, TEST_SECRET } from '../support/tokens.js';
@@ -47,8 +47,7 @@ test('RS256 and ES256 tokens from the JWKS are accepted', async () => {
   const server = await startTestServer({ authSecret: undefined, authJwksUrl: jwksUrl });
   const rs = hocuspocusClient(server, 'doc', await sign('RS256', 'rsa-1', keys.rsa!));
   const es = hocuspocusClient(server, 'doc', await sign('ES256', 'ec-1', keys.ec!));
-  await Promise.all([rs.whenSynced(), es.whenSynced()]);
-  expect(rs.scope()).toBe('read-write');
+  expect(await Promise.all([admission(rs), admission(es)])).toEqual(['read-write', 'read-write']);
 });
 
 test('keys the JWKS does not publish, and HS256 without a secret, are refused', async () => {
@@ -65,5 +64,5 @@ test('with both a secret and a JWKS, each token is checked by the key its algori
   const server = await startTestServer({ authJwksUrl: jwksUrl });
   const rs = hocuspocusClient(server, 'doc', await sign('RS256', 'rsa-1', keys.rsa!));
   const hs = hocuspocusClient(server, 'doc', await mintToken({ sub: 'u', tenant: 'acme', docs: { '*': 'write' } }));
-  await Promise.all([rs.whenSynced(), hs.whenSynced()]);
+  expect(await Promise.all([admission(rs), admission(hs)])).toEqual(['read-write', 'read-write']);
 });

@@ -11,6 +11,7 @@ import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { onCleanup } from './cleanup.js';
 import type { TestServer } from './server.js';
+import { waitFor } from './wait.js';
 
 export interface HocuspocusClient {
   readonly doc: Y.Doc;
@@ -51,6 +52,21 @@ export function hocuspocusClient(
     whenSynced: () =>
       provider.isSynced ? Promise.resolve() : new Promise<void>((resolve) => provider.on('synced', () => resolve())),
   };
+}
+
+/**
+ * How `client` ended its first connection: `'read-write'` or `'readonly'` once synced, or the reason the server
+ * refused it. Bounded, unlike `whenSynced()`: a refused client never syncs, and a test that only awaited that showed
+ * a regression as its own timeout, with no reason.
+ */
+export async function admission(client: HocuspocusClient, timeoutMs = 10_000): Promise<string> {
+  return waitFor(
+    () => {
+      if (client.failures.length > 0) return `refused: ${client.failures.join(', ')}`;
+      return client.provider.isSynced ? client.scope() : undefined;
+    },
+    { timeoutMs, message: `${client.provider.configuration.name} to be synced or refused` },
+  );
 }
 
 /** One multiplexed socket for several hocuspocusClient()s. */
