@@ -41,7 +41,14 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
         await far.synced();
         await writer.ready();
         await warmUp(writer, [near, far], servers);
-        const meters = { servers: cpu, home: () => home.cpuSeconds(), other: () => other.cpuSeconds(), redis: () => redis?.cpuSeconds() ?? Number.NaN };
+        const meters = {
+          servers: cpu,
+          home: () => home.cpuSeconds(),
+          other: () => other.cpuSeconds(),
+          homeV8: () => home.v8WorkerCpuSeconds(),
+          otherV8: () => other.v8WorkerCpuSeconds(),
+          redis: () => redis?.cpuSeconds() ?? Number.NaN,
+        };
         const updatesBefore = near.updates + far.updates;
         const { result, cpuMs, idleMs } = await cpuAboveIdle(meters, async () => {
           const burstResult = await burst(writer, [near, far], FAN_OUT_EDITS);
@@ -56,9 +63,12 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
           idleCpuMs: idleMs.servers,
           redisCpuMs: cpuMs.redis,
           receivedMiB: result.wireBytes / 1024 / 1024,
-          // Round figures only: where converge's time went, and how many frames each viewer applied.
+          // Round figures only: where converge's time went, and how many frames each viewer applied; of each instance's
+          // CPU, its V8 worker threads' (a major collection lands in the burst's window or not, ./README.md).
           homeCpuMs: cpuMs.home,
           otherCpuMs: cpuMs.other,
+          homeV8Ms: cpuMs.homeV8,
+          otherV8Ms: cpuMs.otherV8,
           nearConvergeMs: result.groupConvergeMs[0]!,
           farConvergeMs: result.groupConvergeMs[1]!,
           updatesPerViewer: (near.updates + far.updates - updatesBefore) / viewers,

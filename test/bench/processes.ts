@@ -5,7 +5,7 @@
  * listens. Every process started is SIGKILLed if the benchmark exits without stopping it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -18,6 +18,11 @@ export interface ServerProcess {
   readonly syncUrl: string;
   /** CPU seconds (user + system) the process's threads have used so far, to the nanosecond. */
   cpuSeconds(): number;
+  /**
+   * The part of `cpuSeconds` that V8's worker threads used: the helpers of its garbage collector (a major collection
+   * marks and sweeps mostly there) and its optimizing compilers.
+   */
+  v8WorkerCpuSeconds(): number;
   /** SIGTERM (graceful: every server here stores what it holds), then waits for the exit. */
   stop(): Promise<void>;
 }
@@ -34,6 +39,11 @@ const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+
+/** BENCH_SERVER_LOG: a directory where each server process's lines that are not JSON (`--trace-gc`'s) are kept. */
+const SERVER_LOG = process.env.BENCH_SERVER_LOG;
+/** What Node names the threads of V8's platform (garbage collection helpers, compilers): `/proc/<pid>/task/<tid>/comm`. */
+const V8_WORKER_THREAD = 'V8Worker';
 
 function tail(text: string, lines = 15): string {
   return text.trim().split('\n').slice(-lines).join('\n');
@@ -67,6 +77,7 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
         try {
           entry = JSON.parse(line) as Record<string, unknown>;
         } catch {
+          if (SERVER_LOG !== undefined) appendFileSync(`${SERVER_LOG}/${child.pid}.log`, `${Date.now()} ${line}\n`);
           output += `${line}\n`;
           continue;
         }
@@ -85,12 +96,20 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
   });
   const pid = child.pid ?? -1;
   const threadTimes = new Map<string, number>();
+  const workerTimes = new Map<string, number>();
   return {
     pid,
     syncUrl: url,
     cpuSeconds() {
       try {
         return threadCpuSeconds(pid, threadTimes);
+      } catch {
+        return Number.NaN;
+      }
+    },
+    v8WorkerCpuSeconds() {
+      try {
+        return threadCpuSeconds(pid, workerTimes, V8_WORKER_THREAD);
       } catch {
         return Number.NaN;
       }
@@ -109,11 +128,13 @@ export async function spawnServer(options: SpawnOptions): Promise<ServerProcess>
 /**
  * CPU seconds of the threads of `pid`, from `/proc/<pid>/task/<tid>/schedstat` (nanoseconds, where `/proc/<pid>/stat`
  * counts 10 ms ticks: too coarse for a burst that costs a server 50 ms). `seen` remembers every thread's last reading,
- * so a thread that ended (the merge worker stops when idle) keeps counting what it used.
+ * so a thread that ended (the merge worker stops when idle) keeps counting what it used. With `threadName`, only the
+ * threads of that name count.
  */
-export function threadCpuSeconds(pid: number, seen: Map<string, number>): number {
+export function threadCpuSeconds(pid: number, seen: Map<string, number>, threadName?: string): number {
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
+      if (threadName !== undefined && readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== threadName) continue;
       seen.set(tid, Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
     } catch {
       // the thread ended meanwhile: its last reading stands
