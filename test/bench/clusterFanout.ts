@@ -9,6 +9,7 @@
 import { REDIS_PAIR, type Scenario } from './scenario.ts';
 import { burst, BURST_PARTS, cpuAboveIdle, FAN_OUT_EDITS, Subscribers, WARM_UP_EDITS, warmUp } from './fanout.ts';
 import { drain, Writer } from './writers.ts';
+import { PERF_DIR, recordPerf } from './processes.ts';
 
 export function clusterFanOut(viewers: number, rounds: number): Scenario {
   return {
@@ -28,7 +29,7 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
       { key: 'redisCpuMs', label: 'Redis CPU', unit: 'ms', better: 'lower' },
       { key: 'receivedMiB', label: 'bytes to viewers', unit: 'MiB', better: 'lower', digits: 2 },
     ],
-    async run({ servers, redis, token, prefix }) {
+    async run({ system, servers, redis, token, prefix, log }) {
       const [home, other] = servers;
       if (!home || !other) throw new Error('fan-out across instances: needs two instances');
       const name = `${prefix}-doc`;
@@ -50,11 +51,15 @@ export function clusterFanOut(viewers: number, rounds: number): Scenario {
           redis: () => redis?.cpuSeconds() ?? Number.NaN,
         };
         const updatesBefore = near.updates + far.updates;
+        const perfFiles = PERF_DIR === undefined ? [] : ['home', 'other'].map((role) => `${PERF_DIR}/${prefix}-${system}-${role}.data`);
+        const stopPerf = perfFiles.map((file, i) => recordPerf(servers[i]!.pid, file));
         const { result, cpuMs, idleMs } = await cpuAboveIdle(meters, async () => {
           const burstResult = await burst(writer, [near, far], FAN_OUT_EDITS);
           await drain([writer], 60_000);
           return burstResult;
         });
+        await Promise.all(stopPerf.map((stop) => stop()));
+        if (perfFiles.length > 0) log(`perf samples of the idle windows and the burst: ${perfFiles.join(', ')}`);
         return {
           convergeMs: result.convergeMs,
           typingMs: result.typingMs,

@@ -42,6 +42,28 @@ process.once('exit', () => {
 
 /** BENCH_SERVER_LOG: a directory where each server process's lines that are not JSON (`--trace-gc`'s) are kept. */
 const SERVER_LOG = process.env.BENCH_SERVER_LOG;
+/**
+ * BENCH_PERF: a directory where `perf record` (Linux perf, call graphs at PERF_HZ) writes what each server of a cluster
+ * fan-out round did over its burst's CPU window, one file per server: which thread (`MainThread`, `V8Worker`) spent the
+ * time on what. With `BENCH_NODE_FLAGS=--perf-basic-prof` the samples name JavaScript functions. perf slows the servers
+ * it records: such a run's figures are not comparable with others.
+ */
+export const PERF_DIR = process.env.BENCH_PERF;
+const PERF_HZ = 4999;
+
+/** Starts `perf record` of process `pid` into `file`; the returned function stops it and resolves once the file is written. */
+export function recordPerf(pid: number, file: string): () => Promise<void> {
+  const perf = spawn('perf', ['record', '--quiet', '-F', String(PERF_HZ), '-g', '-p', String(pid), '-o', file], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve, reject) => {
+    perf.once('error', (error) => reject(new Error(`BENCH_PERF: could not start perf (${error.message}); apt-get install linux-perf`)));
+    perf.once('exit', () => resolve());
+  });
+  return () => {
+    perf.kill('SIGINT');
+    return exited;
+  };
+}
+
 /** What Node names the threads of V8's platform (garbage collection helpers, compilers): `/proc/<pid>/task/<tid>/comm`. */
 const V8_WORKER_THREAD = 'V8Worker';
 

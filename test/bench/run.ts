@@ -16,7 +16,8 @@
  * BENCH_MEASURE_MS (typing points, 4000), BENCH_SATURATED_MEASURE_MS (3000), BENCH_ROUNDS (saturation rounds, 3),
  * BENCH_BAR_ROUNDS (saturation rounds at 10 writers, issue 3's bar, 9), BENCH_COLD_EDITS (100000), BENCH_COLD_RUNS (3),
  * BENCH_QUIET_BUDGET_MS (120000: total wait for a quiet machine), BENCH_OUT (results file), BENCH_NODE_FLAGS (Node flags for every server, Concord's and stock's), BENCH_CPU_PROF (directory
- * for server CPU profiles), BENCH_SERVER_LOG (directory for each server's output that is not JSON, e.g. `--trace-gc`'s, by pid),
+ * for server CPU profiles), BENCH_SERVER_LOG (directory for each server's output that is not JSON, e.g. `--trace-gc`'s, by pid), BENCH_PERF (directory for
+ * `perf record` samples of each instance of a cluster fan-out round over its burst),
  * DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
  */
 import { execFileSync } from 'node:child_process';

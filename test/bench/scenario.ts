@@ -27,6 +27,8 @@ export interface Metric {
 }
 
 export interface ScenarioContext {
+  /** The system measured in this round (its key). */
+  readonly system: string;
   /** The first instance (the only one unless the scenario asks for more). */
   readonly server: ServerProcess;
   /** Every instance of the system, `scenario.instances` of them. */
@@ -156,7 +158,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
         else if (storage.startInstances) servers.push(...(await storage.startInstances(instances)));
         else throw new Error(`${system.key} cannot run ${instances} instances`);
         await options.quietly(servers);
-        const context = { server: servers[0]!, servers, ...(storage.redis ? { redis: storage.redis } : {}) };
+        const context = { system: system.key, server: servers[0]!, servers, ...(storage.redis ? { redis: storage.redis } : {}) };
         const values = await scenario.run({ ...context, token: await options.mintToken(), prefix: `${scenario.key}-r${round}`, log });
         rounds.push({ round, system: system.key, values });
         log(`${scenario.key} round ${round} ${system.key}: ${Object.entries(values).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(2)}`).join(', ')}`);
