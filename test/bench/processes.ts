@@ -58,6 +58,7 @@ export function recordPerf(pid: number, file: string): () => Promise<void> {
     perf.once('error', (error) => reject(new Error(`BENCH_PERF: could not start perf (${error.message}); apt-get install linux-perf`)));
     perf.once('exit', () => resolve());
   });
+  exited.catch(() => {}); // reported by the stop that awaits it (the round fails with the reason), not as an unhandled rejection
   return () => {
     perf.kill('SIGINT');
     return exited;
